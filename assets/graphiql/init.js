@@ -1,0 +1,28 @@
+// Starts GraphiQL against this server's /graphql. The browser sends the session cookie
+// (same origin); a bearer token can be set in GraphiQL's headers tab instead.
+(function () {
+  var fetcher = GraphiQL.createFetcher({ url: new URL('/graphql', window.location.href).toString() });
+  var defaultQuery = [
+    '# The signed-in viewer: set the Cookie or Authorization header printed by `bff dev`',
+    '# in the headers tab below (or sign in to the SvelteKit app on this origin).',
+    'query Dashboard {',
+    '  viewer {',
+    '    id name email',
+    '    subscription { plan status currentPeriodEnd entitlements { monthlyPhotoQuota pricePerPhoto } }',
+    '    credits { balance freePhotosRemaining transactions(first: 5) { edges { node { kind amount description createdAt } } } }',
+    '    usage { metric used limit remaining windowEnd }',
+    '    photoJobs(first: 10) { totalCount pageInfo { hasNextPage endCursor } edges { node { id prompt status cost groupName createdAt } } }',
+    '  }',
+    '}',
+    ''
+  ].join('\n');
+  // `bff dev` prints a link whose fragment (never sent to the server) holds the demo headers.
+  var headers;
+  var match = /(?:^#|&)headers=([^&]*)/.exec(window.location.hash);
+  if (match) {
+    try { headers = JSON.stringify(JSON.parse(decodeURIComponent(match[1])), null, 2); } catch (e) {}
+    history.replaceState(null, '', window.location.pathname);
+  }
+  var root = ReactDOM.createRoot(document.getElementById('graphiql'));
+  root.render(React.createElement(GraphiQL, { fetcher: fetcher, defaultQuery: defaultQuery, defaultEditorToolsVisibility: true, headers: headers, shouldPersistHeaders: false }));
+})();

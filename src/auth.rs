@@ -1,0 +1,215 @@
+//! Who is calling: a Better Auth session, exactly as Better Auth 1.7 itself reads one.
+//!
+//! 1. `Authorization: Bearer …` (scheme case-insensitive) carrying the signed token
+//!    (`token.signature`), its URL-encoded form, or the raw token, wins when it is well formed
+//!    and, if signed, correctly signed. Otherwise the session cookie is read: the first cookie
+//!    of that name, quotes stripped, percent-decoded, and it must be signed.
+//! 2. A signature is base64 (standard alphabet, padded: 44 characters ending in `=`) of
+//!    HMAC-SHA256 keyed by `BETTER_AUTH_SECRET`; it is verified in constant time before the
+//!    database is touched.
+//! 3. The token is looked up lazily — only when a resolver needs the viewer — in one query
+//!    joining `session` to `"user"` with `expiresAt` in the future. Nothing is cached across
+//!    requests, so a deleted session stops working on the very next request.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use hmac::{Hmac, Mac};
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use tokio::sync::OnceCell;
+
+use crate::db::better_auth::{session, users};
+use crate::db::{DbPool, PoolError};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Length of a base64 HMAC-SHA256 signature with its padding.
+const SIGNATURE_LEN: usize = 44;
+/// Longest raw token we bother looking up (Better Auth's are 32 characters).
+const MAX_TOKEN_LEN: usize = 255;
+
+/// What authentication needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    /// Better Auth's secret.
+    pub secret: SecretString,
+    /// The session cookie's name.
+    pub cookie_name: String,
+}
+
+/// The signature Better Auth appends to a session token.
+pub fn signature(token: &str, secret: &str) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key size");
+    mac.update(token.as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// `token.signature`: the `set-auth-token` value Better Auth returns to bearer clients.
+pub fn signed_token(token: &str, secret: &str) -> String {
+    format!("{token}.{}", signature(token, secret))
+}
+
+/// The session cookie's value on the wire (the signed token, URL-encoded).
+pub fn cookie_value(token: &str, secret: &str) -> String {
+    utf8_percent_encode(&signed_token(token, secret), NON_ALPHANUMERIC).to_string()
+}
+
+/// The token of a signed value (already percent-decoded), if its signature is right.
+fn verify_signed(value: &str, secret: &SecretString) -> Option<String> {
+    let (token, signature) = value.rsplit_once('.')?;
+    if token.is_empty() || signature.len() != SIGNATURE_LEN || !signature.ends_with('=') {
+        return None;
+    }
+    let expected = STANDARD.decode(signature).ok()?;
+    let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes()).ok()?;
+    mac.update(token.as_bytes());
+    // verify_slice compares in constant time.
+    mac.verify_slice(&expected).ok()?;
+    Some(token.to_owned())
+}
+
+fn plausible_raw_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= MAX_TOKEN_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The session token a bearer header carries, if well formed (and correctly signed if signed).
+fn bearer_token(headers: &HeaderMap, settings: &AuthSettings) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, credentials) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let decoded = percent_decode_str(credentials.trim()).decode_utf8().ok()?;
+    if decoded.contains('.') {
+        verify_signed(&decoded, &settings.secret)
+    } else if plausible_raw_token(&decoded) {
+        Some(decoded.into_owned())
+    } else {
+        None
+    }
+}
+
+/// The session token in the (first) session cookie, if correctly signed.
+fn cookie_token(headers: &HeaderMap, settings: &AuthSettings) -> Option<String> {
+    let raw = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| name.trim() == settings.cookie_name)
+        .map(|(_, value)| value.trim())?;
+    let unquoted = raw
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(raw);
+    let decoded = percent_decode_str(unquoted).decode_utf8().ok()?;
+    verify_signed(&decoded, &settings.secret)
+}
+
+/// The session token a request presents: a valid bearer wins over the cookie.
+pub fn session_token(headers: &HeaderMap, settings: &AuthSettings) -> Option<String> {
+    bearer_token(headers, settings).or_else(|| cookie_token(headers, settings))
+}
+
+/// The signed-in user, as Better Auth's tables say.
+#[derive(Queryable, Clone, Debug)]
+pub struct SessionUser {
+    /// User id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+    /// Whether the email was verified.
+    pub email_verified: bool,
+    /// Avatar URL.
+    pub image: Option<String>,
+    /// The session's id.
+    pub session_id: String,
+    /// When the session expires.
+    pub session_expires_at: DateTime<Utc>,
+}
+
+impl SessionUser {
+    /// The live session with this token, joined to its user.
+    pub async fn find_by_token(
+        conn: &mut AsyncPgConnection,
+        token: &str,
+    ) -> QueryResult<Option<SessionUser>> {
+        session::table
+            .inner_join(users::table)
+            .filter(session::token.eq(token))
+            .filter(session::expires_at.gt(diesel::dsl::now))
+            .select((
+                users::id,
+                users::name,
+                users::email,
+                users::email_verified,
+                users::image,
+                session::id,
+                session::expires_at,
+            ))
+            .first(conn)
+            .await
+            .optional()
+    }
+}
+
+/// Why the session could not be looked up.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// No connection.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// The query failed.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// One request's credential, resolved at most once and only if a resolver asks.
+#[derive(Debug, Default)]
+pub struct RequestAuth {
+    token: Option<String>,
+    user: OnceCell<Option<SessionUser>>,
+}
+
+impl RequestAuth {
+    /// Reads (and verifies the signature of) the request's credential; no database access.
+    pub fn from_headers(headers: &HeaderMap, settings: &AuthSettings) -> Self {
+        RequestAuth {
+            token: session_token(headers, settings),
+            user: OnceCell::new(),
+        }
+    }
+
+    /// Whether the request presented a credential that passed signature checks.
+    pub fn has_credential(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// The signed-in user, looked up on first use.
+    pub async fn user(&self, pool: &DbPool) -> Result<Option<&SessionUser>, LookupError> {
+        let user = self
+            .user
+            .get_or_try_init(|| async {
+                let Some(token) = &self.token else {
+                    return Ok(None);
+                };
+                let mut conn = pool.get().await?;
+                Ok::<_, LookupError>(SessionUser::find_by_token(&mut conn, token).await?)
+            })
+            .await?;
+        Ok(user.as_ref())
+    }
+}

@@ -1,0 +1,245 @@
+//! Configuration, read once from the environment at start-up.
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `DATABASE_URL` | PostgreSQL URL of the database shared with the SvelteKit app | required |
+//! | `BETTER_AUTH_SECRET` | Better Auth's secret: the HMAC key of its session cookies | required |
+//! | `BETTER_AUTH_URL` | Better Auth's base URL; `https://` selects the `__Secure-` cookie name | required |
+//! | `BETTER_AUTH_SESSION_COOKIE` | the session cookie's name, when Better Auth's is customised | derived from `BETTER_AUTH_URL` |
+//! | `BFF_LISTEN` | address the server binds | `127.0.0.1:8080` |
+//! | `BFF_ENV` | `development` (GraphiQL, introspection) or `production` | `production` |
+//! | `DATABASE_POOL_SIZE` | connections per process, 1–100 | `5` |
+//! | `DATABASE_POOL_TIMEOUT_MS` | how long a request waits for a connection, 1–60000 | `5000` |
+//! | `CORS_ALLOWED_ORIGINS` | comma-separated origins that may call with credentials | none |
+//! | `FREE_PHOTO_ALLOWANCE` | free photos every user gets before credits are spent, 0–1000 | `3` |
+//! | `SERVICE_JWT_SECRET` | HS256 key of the photo worker's service tokens (≥ 32 bytes) | unset: no worker access |
+//!
+//! A missing or malformed variable stops start-up with a message that names it. Secrets are
+//! [`SecretString`]s, so they never reach a log through `Debug`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Whether the server runs for a developer or in production.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    /// GraphiQL at `/graphiql` and introspection enabled.
+    Development,
+    /// Neither GraphiQL nor introspection.
+    Production,
+}
+
+/// Everything the server reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// PostgreSQL connection URL.
+    pub database_url: SecretString,
+    /// Connections in the pool.
+    pub database_pool_size: usize,
+    /// How long a request waits for a pooled connection before failing.
+    pub database_pool_timeout: Duration,
+    /// Better Auth's secret (cookie signatures).
+    pub better_auth_secret: SecretString,
+    /// Better Auth's base URL.
+    pub better_auth_url: String,
+    /// Name of the session cookie to read.
+    pub session_cookie_name: String,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Development or production.
+    pub environment: Environment,
+    /// Origins allowed to call with credentials (CORS).
+    pub cors_allowed_origins: Vec<String>,
+    /// Free photos per user before credits are spent.
+    pub free_photo_allowance: i32,
+    /// Key of service tokens for internal workers; `None` disables worker operations.
+    pub service_jwt_secret: Option<SecretString>,
+}
+
+/// A variable that is missing or cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A required variable is not set (or empty).
+    #[error("{0} is not set: {1}")]
+    Missing(&'static str, &'static str),
+    /// A variable is set to something unusable.
+    #[error("{0} is malformed: {1}")]
+    Malformed(&'static str, String),
+}
+
+/// The session cookie's name as Better Auth derives it from its base URL.
+pub fn default_session_cookie_name(better_auth_url: &str) -> String {
+    if better_auth_url.starts_with("https://") {
+        "__Secure-better-auth.session_token".to_owned()
+    } else {
+        "better-auth.session_token".to_owned()
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, which returns a variable's value if it is set.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let database_url = get("DATABASE_URL").ok_or(ConfigError::Missing(
+            "DATABASE_URL",
+            "set it to the PostgreSQL URL shared with the SvelteKit app (or run `bff dev`)",
+        ))?;
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(ConfigError::Malformed(
+                "DATABASE_URL",
+                "expected a postgres:// or postgresql:// URL".into(),
+            ));
+        }
+
+        let better_auth_secret = get("BETTER_AUTH_SECRET").ok_or(ConfigError::Missing(
+            "BETTER_AUTH_SECRET",
+            "use the same value as the SvelteKit app's Better Auth",
+        ))?;
+
+        let better_auth_url = get("BETTER_AUTH_URL").ok_or(ConfigError::Missing(
+            "BETTER_AUTH_URL",
+            "use the same base URL as the SvelteKit app's Better Auth",
+        ))?;
+        let better_auth_url = better_auth_url.trim().to_owned();
+        if !(better_auth_url.starts_with("http://") || better_auth_url.starts_with("https://"))
+            || better_auth_url.len() <= "https://".len()
+        {
+            return Err(ConfigError::Malformed(
+                "BETTER_AUTH_URL",
+                "expected an http:// or https:// URL".into(),
+            ));
+        }
+
+        let session_cookie_name = match get("BETTER_AUTH_SESSION_COOKIE") {
+            Some(name) => {
+                let name = name.trim().to_owned();
+                if !name.bytes().all(is_cookie_name_byte) {
+                    return Err(ConfigError::Malformed(
+                        "BETTER_AUTH_SESSION_COOKIE",
+                        "not a valid cookie name".into(),
+                    ));
+                }
+                name
+            }
+            None => default_session_cookie_name(&better_auth_url),
+        };
+
+        let listen = match get("BFF_LISTEN") {
+            Some(value) => value.trim().parse().map_err(|_| {
+                ConfigError::Malformed("BFF_LISTEN", format!("expected host:port, got {value:?}"))
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+
+        let environment = match get("BFF_ENV").as_deref().map(str::trim) {
+            None | Some("production") => Environment::Production,
+            Some("development") => Environment::Development,
+            Some(other) => {
+                return Err(ConfigError::Malformed(
+                    "BFF_ENV",
+                    format!("expected development or production, got {other:?}"),
+                ));
+            }
+        };
+
+        let database_pool_size = parse_number(&get, "DATABASE_POOL_SIZE", 5, 1, 100)? as usize;
+        let database_pool_timeout = Duration::from_millis(parse_number(
+            &get,
+            "DATABASE_POOL_TIMEOUT_MS",
+            5000,
+            1,
+            60_000,
+        )?);
+        let free_photo_allowance = parse_number(&get, "FREE_PHOTO_ALLOWANCE", 3, 0, 1000)? as i32;
+
+        let cors_allowed_origins = match get("CORS_ALLOWED_ORIGINS") {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(|origin| {
+                    if is_origin(origin) {
+                        Ok(origin.to_owned())
+                    } else {
+                        Err(ConfigError::Malformed(
+                            "CORS_ALLOWED_ORIGINS",
+                            format!("{origin:?} is not an origin like https://app.example.com"),
+                        ))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+
+        let service_jwt_secret = match get("SERVICE_JWT_SECRET") {
+            Some(secret) if secret.len() < 32 => {
+                return Err(ConfigError::Malformed(
+                    "SERVICE_JWT_SECRET",
+                    "must be at least 32 bytes".into(),
+                ));
+            }
+            other => other.map(SecretString::from),
+        };
+
+        Ok(Config {
+            database_url: database_url.into(),
+            database_pool_size,
+            database_pool_timeout,
+            better_auth_secret: better_auth_secret.into(),
+            better_auth_url,
+            session_cookie_name,
+            listen,
+            environment,
+            cors_allowed_origins,
+            free_photo_allowance,
+            service_jwt_secret,
+        })
+    }
+
+    /// Whether GraphiQL and introspection are on.
+    pub fn is_development(&self) -> bool {
+        self.environment == Environment::Development
+    }
+}
+
+fn parse_number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(value) = get(name) else {
+        return Ok(default);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::Malformed(
+            name,
+            format!("expected a whole number from {min} to {max}, got {value:?}"),
+        )),
+    }
+}
+
+/// RFC 6265 token characters.
+fn is_cookie_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `scheme://host[:port]` with no path: what browsers send in `Origin`.
+fn is_origin(value: &str) -> bool {
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && !rest.contains(['/', '?', '#', ' ', '@'])
+}

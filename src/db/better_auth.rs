@@ -1,0 +1,45 @@
+//! Better Auth's tables, mapped by hand: Better Auth owns and migrates them, bff only reads
+//! `"user"` and `session`. Column names are Better Auth's camelCase, quoted in SQL.
+
+diesel::table! {
+    /// Better Auth's users.
+    #[sql_name = "user"]
+    users (id) {
+        id -> Text,
+        name -> Text,
+        email -> Text,
+        #[sql_name = "emailVerified"]
+        email_verified -> Bool,
+        image -> Nullable<Text>,
+        #[sql_name = "createdAt"]
+        created_at -> Timestamptz,
+        #[sql_name = "updatedAt"]
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Better Auth's sessions: a row per signed-in device, deleted on sign-out.
+    session (id) {
+        id -> Text,
+        #[sql_name = "expiresAt"]
+        expires_at -> Timestamptz,
+        token -> Text,
+        #[sql_name = "createdAt"]
+        created_at -> Timestamptz,
+        #[sql_name = "updatedAt"]
+        updated_at -> Timestamptz,
+        #[sql_name = "ipAddress"]
+        ip_address -> Nullable<Text>,
+        #[sql_name = "userAgent"]
+        user_agent -> Nullable<Text>,
+        #[sql_name = "userId"]
+        user_id -> Text,
+    }
+}
+
+diesel::joinable!(session -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, session);
+
+/// Better Auth's DDL, for `bff dev` and the tests only (production lets Better Auth migrate).
+pub const DDL: &str = include_str!("better_auth.sql");

@@ -1,0 +1,177 @@
+//! Credit accounts and their append-only ledger. Amounts are integer cents.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::pagination::Cursor;
+use crate::db::schema::{credit_accounts, credit_ledger};
+
+/// A user's credit account.
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = credit_accounts, check_for_backend(diesel::pg::Pg))]
+pub struct CreditAccount {
+    /// Owner.
+    pub user_id: String,
+    /// Balance in cents, never negative.
+    pub balance_cents: i64,
+    /// Free photos already spent.
+    pub free_photos_used: i32,
+}
+
+impl CreditAccount {
+    /// The user's account, or an empty one when they have none yet.
+    pub async fn find_or_empty(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+    ) -> QueryResult<CreditAccount> {
+        let account = credit_accounts::table
+            .find(user_id)
+            .select(CreditAccount::as_select())
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(account.unwrap_or_else(|| CreditAccount {
+            user_id: user_id.to_owned(),
+            balance_cents: 0,
+            free_photos_used: 0,
+        }))
+    }
+}
+
+/// One balance change.
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = credit_ledger, check_for_backend(diesel::pg::Pg))]
+pub struct LedgerEntry {
+    /// Row id.
+    pub id: i64,
+    /// Owner.
+    pub user_id: String,
+    /// `PURCHASE`, `GRANT`, `JOB_CHARGE`, `JOB_REFUND` or `ADJUSTMENT`.
+    pub kind: String,
+    /// Signed change in cents.
+    pub amount_cents: i64,
+    /// Balance after the change, in cents.
+    pub balance_after_cents: i64,
+    /// What the change was for.
+    pub description: String,
+    /// The job charged or refunded.
+    pub photo_job_id: Option<i64>,
+    /// The purchase that granted the credits.
+    pub purchase_id: Option<i64>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl LedgerEntry {
+    /// The position of this entry in its newest-first list.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            created_at: self.created_at,
+            id: self.id,
+        }
+    }
+
+    /// Up to `limit` of the user's entries, newest first, after `after`.
+    pub async fn page(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        after: Option<Cursor>,
+        limit: i64,
+    ) -> QueryResult<Vec<LedgerEntry>> {
+        let mut query = credit_ledger::table
+            .filter(credit_ledger::user_id.eq(user_id))
+            .select(LedgerEntry::as_select())
+            .order((credit_ledger::created_at.desc(), credit_ledger::id.desc()))
+            .limit(limit)
+            .into_boxed();
+        if let Some(c) = after {
+            query = query.filter(
+                credit_ledger::created_at.lt(c.created_at).or(credit_ledger::created_at
+                    .eq(c.created_at)
+                    .and(credit_ledger::id.lt(c.id))),
+            );
+        }
+        query.load(conn).await
+    }
+
+    /// How many entries the user has.
+    pub async fn count(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<i64> {
+        credit_ledger::table
+            .filter(credit_ledger::user_id.eq(user_id))
+            .count()
+            .get_result(conn)
+            .await
+    }
+
+    /// One of the user's entries.
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: i64,
+    ) -> QueryResult<Option<LedgerEntry>> {
+        credit_ledger::table
+            .filter(credit_ledger::user_id.eq(user_id))
+            .filter(credit_ledger::id.eq(id))
+            .select(LedgerEntry::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+}
+
+/// A balance change to record.
+#[derive(Clone, Debug)]
+pub struct Change<'a> {
+    /// Owner.
+    pub user_id: &'a str,
+    /// Ledger kind.
+    pub kind: &'a str,
+    /// Signed amount in cents (never 0).
+    pub amount_cents: i64,
+    /// What it is for.
+    pub description: &'a str,
+    /// The job charged or refunded.
+    pub photo_job_id: Option<i64>,
+    /// The purchase that granted credits.
+    pub purchase_id: Option<i64>,
+}
+
+impl CreditAccount {
+    /// Applies `change` to the balance and appends its ledger row, in the caller's
+    /// transaction. The conditional update is atomic, so concurrent spends can never take the
+    /// balance below zero; `None` means the balance does not cover the change (nothing written).
+    pub async fn apply(conn: &mut AsyncPgConnection, change: &Change<'_>) -> QueryResult<Option<i64>> {
+        diesel::insert_into(credit_accounts::table)
+            .values(credit_accounts::user_id.eq(change.user_id))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        let balance: Option<i64> = diesel::update(credit_accounts::table.find(change.user_id))
+            .filter((credit_accounts::balance_cents + change.amount_cents).ge(0))
+            .set((
+                credit_accounts::balance_cents.eq(credit_accounts::balance_cents + change.amount_cents),
+                credit_accounts::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(credit_accounts::balance_cents)
+            .get_result(conn)
+            .await
+            .optional()?;
+        let Some(balance) = balance else {
+            return Ok(None);
+        };
+        diesel::insert_into(credit_ledger::table)
+            .values((
+                credit_ledger::user_id.eq(change.user_id),
+                credit_ledger::kind.eq(change.kind),
+                credit_ledger::amount_cents.eq(change.amount_cents),
+                credit_ledger::balance_after_cents.eq(balance),
+                credit_ledger::description.eq(change.description),
+                credit_ledger::photo_job_id.eq(change.photo_job_id),
+                credit_ledger::purchase_id.eq(change.purchase_id),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(Some(balance))
+    }
+}

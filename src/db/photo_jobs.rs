@@ -1,0 +1,126 @@
+//! Photo jobs, always read through their owner.
+
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::pagination::Cursor;
+use crate::db::schema::photo_jobs;
+
+/// A photo-processing job.
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = photo_jobs, check_for_backend(Pg))]
+pub struct PhotoJob {
+    /// Row id.
+    pub id: i64,
+    /// Owner.
+    pub user_id: String,
+    /// What to do with the photos.
+    pub prompt: String,
+    /// How many photos.
+    pub photo_count: i32,
+    /// Credits charged, in cents.
+    pub cost_cents: i64,
+    /// Photos paid from the free allowance.
+    pub free_photos_applied: i32,
+    /// `PENDING`, `PROCESSING`, `COMPLETED`, `FAILED` or `CANCELED`.
+    pub status: String,
+    /// Where the results are, once completed.
+    pub download_url: Option<String>,
+    /// The viewer's label.
+    pub group_name: Option<String>,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Processing started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Completed, failed or canceled.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Which of the viewer's jobs a list shows.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Only these statuses (any when `None`).
+    pub statuses: Option<Vec<String>>,
+    /// Only this group (any when `None`).
+    pub group_name: Option<String>,
+}
+
+type BoxedJobs<'a> = photo_jobs::BoxedQuery<'a, Pg>;
+
+impl PhotoJob {
+    /// The position of this job in the newest-first list.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            created_at: self.created_at,
+            id: self.id,
+        }
+    }
+
+    fn owned_by<'a>(user_id: &'a str, filter: &'a Filter) -> BoxedJobs<'a> {
+        let mut query = photo_jobs::table
+            .filter(photo_jobs::user_id.eq(user_id))
+            .into_boxed();
+        if let Some(statuses) = &filter.statuses {
+            query = query.filter(photo_jobs::status.eq_any(statuses));
+        }
+        if let Some(group) = &filter.group_name {
+            query = query.filter(photo_jobs::group_name.eq(group));
+        }
+        query
+    }
+
+    /// One of the user's jobs; `None` for unknown ids and other users' jobs alike.
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: i64,
+    ) -> QueryResult<Option<PhotoJob>> {
+        photo_jobs::table
+            .filter(photo_jobs::user_id.eq(user_id))
+            .filter(photo_jobs::id.eq(id))
+            .select(PhotoJob::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Up to `limit` of the user's jobs matching `filter`, newest first, after `after`.
+    pub async fn page(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        filter: &Filter,
+        after: Option<Cursor>,
+        limit: i64,
+    ) -> QueryResult<Vec<PhotoJob>> {
+        let mut query = Self::owned_by(user_id, filter)
+            .select(PhotoJob::as_select())
+            .order((photo_jobs::created_at.desc(), photo_jobs::id.desc()))
+            .limit(limit);
+        if let Some(c) = after {
+            query = query.filter(
+                photo_jobs::created_at.lt(c.created_at).or(photo_jobs::created_at
+                    .eq(c.created_at)
+                    .and(photo_jobs::id.lt(c.id))),
+            );
+        }
+        query.load(conn).await
+    }
+
+    /// How many of the user's jobs match `filter`.
+    pub async fn count(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        filter: &Filter,
+    ) -> QueryResult<i64> {
+        Self::owned_by(user_id, filter)
+            .count()
+            .get_result(conn)
+            .await
+    }
+}

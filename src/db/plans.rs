@@ -1,0 +1,40 @@
+//! Plans and what they entitle to.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::schema::plans;
+
+/// The plan every user without a subscription (or with one not in good standing) is on.
+pub const FREE: &str = "FREE";
+
+/// A plan row: its entitlements and prices.
+#[derive(Queryable, Selectable, Clone, Debug, PartialEq, Eq)]
+#[diesel(table_name = plans, check_for_backend(diesel::pg::Pg))]
+pub struct Plan {
+    /// `FREE`, `BASIC`, `PRO` or `ENTERPRISE`.
+    pub code: String,
+    /// Human-readable name.
+    pub name: String,
+    /// Photos per usage window; `None` is unlimited.
+    pub monthly_photo_quota: Option<i32>,
+    /// Price of a photo beyond the free allowance, in cents.
+    pub price_per_photo_cents: i64,
+    /// Most photos one job may have.
+    pub max_photos_per_job: i32,
+    /// Monthly price in cents.
+    pub monthly_price_cents: i64,
+    /// The Stripe Price that subscribes to this plan.
+    pub stripe_price_id: Option<String>,
+}
+
+impl Plan {
+    /// The plan with this code.
+    pub async fn find(conn: &mut AsyncPgConnection, code: &str) -> QueryResult<Plan> {
+        plans::table
+            .find(code)
+            .select(Plan::as_select())
+            .get_result(conn)
+            .await
+    }
+}

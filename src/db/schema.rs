@@ -1,0 +1,119 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    credit_accounts (user_id) {
+        user_id -> Text,
+        balance_cents -> Int8,
+        free_photos_used -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    credit_ledger (id) {
+        id -> Int8,
+        user_id -> Text,
+        kind -> Text,
+        amount_cents -> Int8,
+        balance_after_cents -> Int8,
+        description -> Text,
+        photo_job_id -> Nullable<Int8>,
+        purchase_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    photo_jobs (id) {
+        id -> Int8,
+        user_id -> Text,
+        prompt -> Text,
+        photo_count -> Int4,
+        cost_cents -> Int8,
+        free_photos_applied -> Int4,
+        status -> Text,
+        download_url -> Nullable<Text>,
+        group_name -> Nullable<Text>,
+        failure_reason -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    plans (code) {
+        code -> Text,
+        name -> Text,
+        monthly_photo_quota -> Nullable<Int4>,
+        price_per_photo_cents -> Int8,
+        max_photos_per_job -> Int4,
+        monthly_price_cents -> Int8,
+        stripe_price_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    purchases (id) {
+        id -> Int8,
+        user_id -> Text,
+        stripe_checkout_session_id -> Text,
+        stripe_payment_intent_id -> Nullable<Text>,
+        pack -> Text,
+        amount_cents -> Int8,
+        currency -> Text,
+        credits_cents -> Int8,
+        status -> Text,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Int8,
+        user_id -> Text,
+        plan -> Text,
+        status -> Text,
+        stripe_customer_id -> Nullable<Text>,
+        stripe_subscription_id -> Nullable<Text>,
+        stripe_price_id -> Nullable<Text>,
+        current_period_start -> Nullable<Timestamptz>,
+        current_period_end -> Nullable<Timestamptz>,
+        trial_end -> Nullable<Timestamptz>,
+        cancel_at_period_end -> Bool,
+        canceled_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    usage_counters (id) {
+        id -> Int8,
+        user_id -> Text,
+        metric -> Text,
+        window_start -> Timestamptz,
+        window_end -> Timestamptz,
+        count -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(subscriptions -> plans (plan));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    credit_accounts,
+    credit_ledger,
+    photo_jobs,
+    plans,
+    purchases,
+    subscriptions,
+    usage_counters,
+);

@@ -1,0 +1,103 @@
+//! Billing subscriptions (one per user) and the plan in force.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::plans::{self, Plan};
+use crate::db::schema::{plans as plans_table, subscriptions};
+
+/// A user's subscription row, mirrored from Stripe.
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = subscriptions, check_for_backend(diesel::pg::Pg))]
+pub struct Subscription {
+    /// Owner.
+    pub user_id: String,
+    /// Plan code subscribed to.
+    pub plan: String,
+    /// Stripe's status, upper-cased.
+    pub status: String,
+    /// Stripe customer id.
+    pub stripe_customer_id: Option<String>,
+    /// Stripe subscription id.
+    pub stripe_subscription_id: Option<String>,
+    /// Stripe price id.
+    pub stripe_price_id: Option<String>,
+    /// Start of the paid period.
+    pub current_period_start: Option<DateTime<Utc>>,
+    /// End of the paid period.
+    pub current_period_end: Option<DateTime<Utc>>,
+    /// End of the trial.
+    pub trial_end: Option<DateTime<Utc>>,
+    /// Whether it ends when the period does.
+    pub cancel_at_period_end: bool,
+    /// When it was canceled.
+    pub canceled_at: Option<DateTime<Utc>>,
+}
+
+/// Statuses whose plan's entitlements are in force.
+pub const GOOD_STANDING: [&str; 3] = ["ACTIVE", "TRIALING", "PAST_DUE"];
+
+impl Subscription {
+    /// Whether the subscribed plan's entitlements apply.
+    pub fn in_good_standing(&self) -> bool {
+        GOOD_STANDING.contains(&self.status.as_str())
+    }
+
+    /// The paid period containing `now`, if the subscription is in good standing.
+    pub fn current_period(&self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        match (self.current_period_start, self.current_period_end) {
+            (Some(start), Some(end)) if self.in_good_standing() && start <= now && now < end => {
+                Some((start, end))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A user's billing state: their subscription row, if any, and the plan whose entitlements
+/// are in force (FREE without a subscription in good standing).
+#[derive(Clone, Debug)]
+pub struct BillingState {
+    /// The row, if the user ever subscribed.
+    pub subscription: Option<Subscription>,
+    /// The subscribed plan (FREE without a row).
+    pub subscribed_plan: Plan,
+    /// The plan whose entitlements apply now.
+    pub effective_plan: Plan,
+}
+
+impl BillingState {
+    /// Loads the viewer's billing state in one query (two without a subscription row).
+    pub async fn load(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<BillingState> {
+        let row = subscriptions::table
+            .inner_join(plans_table::table)
+            .filter(subscriptions::user_id.eq(user_id))
+            .select((Subscription::as_select(), Plan::as_select()))
+            .first::<(Subscription, Plan)>(conn)
+            .await
+            .optional()?;
+        match row {
+            Some((subscription, plan)) => {
+                let effective_plan = if subscription.in_good_standing() {
+                    plan.clone()
+                } else {
+                    Plan::find(conn, plans::FREE).await?
+                };
+                Ok(BillingState {
+                    subscription: Some(subscription),
+                    subscribed_plan: plan,
+                    effective_plan,
+                })
+            }
+            None => {
+                let free = Plan::find(conn, plans::FREE).await?;
+                Ok(BillingState {
+                    subscription: None,
+                    subscribed_plan: free.clone(),
+                    effective_plan: free,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Usage counters: how much of each metric a user used in a usage window.
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::schema::usage_counters;
+use crate::db::subscriptions::Subscription;
+
+/// The metered resource: photos processed.
+pub const PHOTOS: &str = "PHOTOS";
+
+/// A usage window, `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Inclusive start.
+    pub start: DateTime<Utc>,
+    /// Exclusive end.
+    pub end: DateTime<Utc>,
+}
+
+impl Window {
+    /// The current paid period when the subscription has one covering `now`,
+    /// otherwise the calendar month (UTC) containing `now`.
+    pub fn current(subscription: Option<&Subscription>, now: DateTime<Utc>) -> Window {
+        if let Some((start, end)) = subscription.and_then(|s| s.current_period(now)) {
+            return Window { start, end };
+        }
+        let start = Utc
+            .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+            .single()
+            .expect("the first of a month at midnight UTC exists");
+        let (year, month) = if now.month() == 12 {
+            (now.year() + 1, 1)
+        } else {
+            (now.year(), now.month() + 1)
+        };
+        let end = Utc
+            .with_ymd_and_hms(year, month, 1, 0, 0, 0)
+            .single()
+            .expect("the first of a month at midnight UTC exists");
+        Window { start, end }
+    }
+}
+
+/// How much of `metric` the user used in the window starting at `window.start`.
+pub async fn used(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    metric: &str,
+    window: Window,
+) -> QueryResult<i32> {
+    usage_counters::table
+        .filter(usage_counters::user_id.eq(user_id))
+        .filter(usage_counters::metric.eq(metric))
+        .filter(usage_counters::window_start.eq(window.start))
+        .select(usage_counters::count)
+        .first::<i32>(conn)
+        .await
+        .optional()
+        .map(|count| count.unwrap_or(0))
+}

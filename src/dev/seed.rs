@@ -1,0 +1,197 @@
+//! Users, sessions and demo data for `bff dev` and the tests, written the way Better Auth
+//! and bff would write them.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::better_auth::{session, users};
+use crate::db::credits::{Change, CreditAccount};
+use crate::db::schema::{credit_accounts, photo_jobs, subscriptions, usage_counters};
+use crate::db::usage;
+
+/// The demo user's id (32 characters of `[A-Za-z0-9]`, like Better Auth's).
+pub const DEMO_USER_ID: &str = "DemoUser000000000000000000000001";
+/// The demo user's email.
+pub const DEMO_EMAIL: &str = "demo@example.com";
+
+/// A random id or token like Better Auth's: 32 characters of `[A-Za-z0-9]`.
+pub fn random_token() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(32);
+    while out.len() < 32 {
+        for byte in uuid::Uuid::new_v4().as_bytes() {
+            // 248 = 4 × 62: rejecting larger bytes keeps the choice uniform.
+            if *byte < 248 && out.len() < 32 {
+                out.push(ALPHABET[(*byte % 62) as usize] as char);
+            }
+        }
+    }
+    out
+}
+
+/// Inserts a Better Auth user.
+pub async fn create_user(
+    conn: &mut AsyncPgConnection,
+    id: &str,
+    name: &str,
+    email: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(id),
+            users::name.eq(name),
+            users::email.eq(email),
+            users::email_verified.eq(true),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Inserts a Better Auth session for `user_id` expiring at `expires_at`; returns its token.
+pub async fn create_session(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    expires_at: DateTime<Utc>,
+) -> QueryResult<String> {
+    let token = random_token();
+    diesel::insert_into(session::table)
+        .values((
+            session::id.eq(random_token()),
+            session::token.eq(&token),
+            session::expires_at.eq(expires_at),
+            session::updated_at.eq(Utc::now()),
+            session::user_id.eq(user_id),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(token)
+}
+
+/// A fresh seven-day session for the demo user (Better Auth's default lifetime).
+pub async fn demo_session(conn: &mut AsyncPgConnection) -> QueryResult<String> {
+    create_session(conn, DEMO_USER_ID, Utc::now() + Duration::days(7)).await
+}
+
+/// Seeds the demo user unless present: a PRO subscription in its current period, credits
+/// with a consistent ledger, about 30 photo jobs across groups and statuses, and usage.
+pub async fn demo(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    use diesel_async::AsyncConnection;
+    let exists: i64 = users::table
+        .filter(users::id.eq(DEMO_USER_ID))
+        .count()
+        .get_result(conn)
+        .await?;
+    if exists > 0 {
+        return Ok(());
+    }
+    conn.transaction(async |conn| {
+        {
+            let now = Utc::now();
+            create_user(conn, DEMO_USER_ID, "Dee Demo", DEMO_EMAIL).await?;
+            let period_start = now - Duration::days(10);
+            let period_end = now + Duration::days(20);
+            diesel::insert_into(subscriptions::table)
+                .values((
+                    subscriptions::user_id.eq(DEMO_USER_ID),
+                    subscriptions::plan.eq("PRO"),
+                    subscriptions::status.eq("ACTIVE"),
+                    subscriptions::stripe_customer_id.eq("cus_demo"),
+                    subscriptions::stripe_subscription_id.eq("sub_demo"),
+                    subscriptions::current_period_start.eq(period_start),
+                    subscriptions::current_period_end.eq(period_end),
+                ))
+                .execute(conn)
+                .await?;
+            seed_credits(conn, DEMO_USER_ID, now, period_start, period_end).await
+        }
+    })
+    .await
+}
+
+async fn seed_credits(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    now: DateTime<Utc>,
+    period_start: DateTime<Utc>,
+    period_end: DateTime<Utc>,
+) -> QueryResult<()> {
+    let apply = |kind, amount_cents, description, photo_job_id| Change {
+        user_id,
+        kind,
+        amount_cents,
+        description,
+        photo_job_id,
+        purchase_id: None,
+    };
+    CreditAccount::apply(conn, &apply("GRANT", 500, "Welcome credits", None)).await?;
+    CreditAccount::apply(conn, &apply("PURCHASE", 10_000, "Credit pack: 100.00", None)).await?;
+
+    const GROUPS: [Option<&str>; 4] = [Some("Wedding"), Some("Product shots"), Some("Headshots"), None];
+    const STATUSES: [&str; 6] = ["COMPLETED", "COMPLETED", "PROCESSING", "PENDING", "FAILED", "CANCELED"];
+    const PROMPTS: [&str; 5] = [
+        "Remove the background and add soft studio light",
+        "Warm film look, lift the shadows",
+        "Crisp black and white with high contrast",
+        "Retouch skin gently, keep freckles",
+        "Square crop centred on the subject",
+    ];
+    let free_allowance = 3;
+    let mut free_used = 0;
+    let mut photos_in_window = 0;
+    for i in (0..30i64).rev() {
+        let created_at = now - Duration::hours(7 * i + 1);
+        let status = STATUSES[(i % 6) as usize];
+        let photo_count = 1 + ((i * 7) % 12) as i32;
+        let free = (free_allowance - free_used).min(photo_count);
+        free_used += free;
+        let cost_cents = i64::from(photo_count - free) * 30;
+        let finished = matches!(status, "COMPLETED" | "FAILED" | "CANCELED");
+        let job_id: i64 = diesel::insert_into(photo_jobs::table)
+            .values((
+                photo_jobs::user_id.eq(user_id),
+                photo_jobs::prompt.eq(PROMPTS[(i % 5) as usize]),
+                photo_jobs::photo_count.eq(photo_count),
+                photo_jobs::cost_cents.eq(cost_cents),
+                photo_jobs::free_photos_applied.eq(free),
+                photo_jobs::status.eq(status),
+                photo_jobs::download_url.eq((status == "COMPLETED")
+                    .then(|| format!("https://files.example.com/demo/{i}.zip"))),
+                photo_jobs::group_name.eq(GROUPS[(i % 4) as usize]),
+                photo_jobs::failure_reason.eq((status == "FAILED").then_some("The photos could not be decoded")),
+                photo_jobs::created_at.eq(created_at),
+                photo_jobs::updated_at.eq(created_at),
+                photo_jobs::started_at.eq((status != "PENDING" && status != "CANCELED").then_some(created_at)),
+                photo_jobs::finished_at.eq(finished.then_some(created_at + Duration::minutes(5))),
+            ))
+            .returning(photo_jobs::id)
+            .get_result(conn)
+            .await?;
+        if cost_cents > 0 {
+            CreditAccount::apply(conn, &apply("JOB_CHARGE", -cost_cents, "Photo job", Some(job_id))).await?;
+        }
+        if matches!(status, "FAILED" | "CANCELED") {
+            if cost_cents > 0 {
+                CreditAccount::apply(conn, &apply("JOB_REFUND", cost_cents, "Refund", Some(job_id))).await?;
+            }
+        } else if created_at >= period_start {
+            photos_in_window += photo_count;
+        }
+    }
+    diesel::update(credit_accounts::table.find(user_id))
+        .set(credit_accounts::free_photos_used.eq(free_used))
+        .execute(conn)
+        .await?;
+    diesel::insert_into(usage_counters::table)
+        .values((
+            usage_counters::user_id.eq(user_id),
+            usage_counters::metric.eq(usage::PHOTOS),
+            usage_counters::window_start.eq(period_start),
+            usage_counters::window_end.eq(period_end),
+            usage_counters::count.eq(photos_in_window),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

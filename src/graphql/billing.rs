@@ -1,0 +1,158 @@
+//! The viewer's subscription, entitlements and usage.
+
+use async_graphql::{Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::db::plans::Plan as PlanRow;
+use crate::db::subscriptions::BillingState;
+use crate::db::usage::Window;
+use crate::error::AppResult;
+use crate::graphql::db_enum;
+use crate::graphql::scalars::Decimal;
+
+db_enum! {
+    /// A subscription plan.
+    Plan {
+        /// No subscription: the free allowance, then credits at the free price.
+        Free => "FREE",
+        /// The entry paid plan.
+        Basic => "BASIC",
+        /// For professionals.
+        Pro => "PRO",
+        /// Unlimited photos.
+        Enterprise => "ENTERPRISE",
+    }
+}
+
+db_enum! {
+    /// A subscription's state, as Stripe reports it.
+    SubscriptionStatus {
+        /// Paid and current.
+        Active => "ACTIVE",
+        /// In a free trial.
+        Trialing => "TRIALING",
+        /// The last payment failed; Stripe is retrying. Entitlements still apply.
+        PastDue => "PAST_DUE",
+        /// Ended.
+        Canceled => "CANCELED",
+        /// Payment retries are exhausted.
+        Unpaid => "UNPAID",
+        /// The first payment has not succeeded yet.
+        Incomplete => "INCOMPLETE",
+        /// The first payment never succeeded.
+        IncompleteExpired => "INCOMPLETE_EXPIRED",
+        /// Paused.
+        Paused => "PAUSED",
+    }
+}
+
+/// What a plan allows.
+#[derive(SimpleObject)]
+pub struct Entitlements {
+    /// The plan these entitlements come from.
+    pub plan: Plan,
+    /// Photos per usage window; null is unlimited.
+    pub monthly_photo_quota: Option<i32>,
+    /// Credits one photo costs beyond the free allowance.
+    pub price_per_photo: Decimal,
+    /// Most photos one job may have.
+    pub max_photos_per_job: i32,
+}
+
+impl Entitlements {
+    /// The entitlements of a plan row.
+    pub fn of(plan: &PlanRow) -> AppResult<Self> {
+        Ok(Entitlements {
+            plan: Plan::from_db(&plan.code)?,
+            monthly_photo_quota: plan.monthly_photo_quota,
+            price_per_photo: Decimal(plan.price_per_photo_cents),
+            max_photos_per_job: plan.max_photos_per_job,
+        })
+    }
+}
+
+/// The viewer's billing subscription. Someone who never subscribed is on FREE, ACTIVE.
+pub struct BillingSubscription(pub BillingState);
+
+/// The viewer's billing subscription. Someone who never subscribed is on FREE, ACTIVE.
+#[Object]
+impl BillingSubscription {
+    /// The plan subscribed to.
+    async fn plan(&self) -> async_graphql::Result<Plan> {
+        Ok(Plan::from_db(&self.0.subscribed_plan.code)?)
+    }
+    /// The subscription's state.
+    async fn status(&self) -> async_graphql::Result<SubscriptionStatus> {
+        Ok(match &self.0.subscription {
+            Some(s) => SubscriptionStatus::from_db(&s.status)?,
+            None => SubscriptionStatus::Active,
+        })
+    }
+    /// Start of the current paid period.
+    async fn current_period_start(&self) -> Option<DateTime<Utc>> {
+        self.0.subscription.as_ref()?.current_period_start
+    }
+    /// End of the current paid period (renewal or cancellation date).
+    async fn current_period_end(&self) -> Option<DateTime<Utc>> {
+        self.0.subscription.as_ref()?.current_period_end
+    }
+    /// Whether the subscription ends when the current period does.
+    async fn cancel_at_period_end(&self) -> bool {
+        self.0
+            .subscription
+            .as_ref()
+            .is_some_and(|s| s.cancel_at_period_end)
+    }
+    /// When the subscription was canceled.
+    async fn canceled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.subscription.as_ref()?.canceled_at
+    }
+    /// When the trial ends.
+    async fn trial_ends_at(&self) -> Option<DateTime<Utc>> {
+        self.0.subscription.as_ref()?.trial_end
+    }
+    /// What the viewer may do now: the subscribed plan's entitlements while the subscription
+    /// is ACTIVE, TRIALING or PAST_DUE, the FREE plan's otherwise.
+    async fn entitlements(&self) -> async_graphql::Result<Entitlements> {
+        Ok(Entitlements::of(&self.0.effective_plan)?)
+    }
+}
+
+db_enum! {
+    /// A metered resource.
+    UsageMetric {
+        /// Photos in created jobs.
+        Photos => "PHOTOS",
+    }
+}
+
+/// Use of one metric in the current usage window.
+#[derive(SimpleObject)]
+pub struct UsageMeter {
+    /// What is metered.
+    pub metric: UsageMetric,
+    /// How much was used in this window.
+    pub used: i32,
+    /// The plan's limit for the window; null is unlimited.
+    pub limit: Option<i32>,
+    /// What is left of the limit (never negative); null is unlimited.
+    pub remaining: Option<i32>,
+    /// Start of the window: the paid period's, or the calendar month's (UTC).
+    pub window_start: DateTime<Utc>,
+    /// End of the window (exclusive).
+    pub window_end: DateTime<Utc>,
+}
+
+impl UsageMeter {
+    /// A photos meter.
+    pub fn photos(used: i32, limit: Option<i32>, window: Window) -> Self {
+        UsageMeter {
+            metric: UsageMetric::Photos,
+            used,
+            limit,
+            remaining: limit.map(|l| (l - used).max(0)),
+            window_start: window.start,
+            window_end: window.end,
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Photo jobs as the viewer sees them.
+
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+
+use crate::db::photo_jobs::{Filter, PhotoJob as Row};
+use crate::error::{AppError, AppResult};
+use crate::graphql::node::{Kind, global_id};
+use crate::graphql::scalars::Decimal;
+use crate::graphql::connection::{Totals, arguments, connection, page};
+use crate::graphql::{conn, db_enum};
+
+/// Longest group name, in characters.
+pub const MAX_GROUP_NAME: usize = 140;
+
+db_enum! {
+    /// Where a photo job is in its life.
+    PhotoJobStatus {
+        /// Paid for and waiting for a worker.
+        Pending => "PENDING",
+        /// A worker is processing it.
+        Processing => "PROCESSING",
+        /// Done: `downloadUrl` has the results.
+        Completed => "COMPLETED",
+        /// Processing failed (see `failureReason`); its credits were refunded.
+        Failed => "FAILED",
+        /// Canceled before processing; its credits were refunded.
+        Canceled => "CANCELED",
+    }
+}
+
+/// A request to process a batch of photos with a prompt.
+pub struct PhotoJob(pub Row);
+
+/// A request to process a batch of photos with a prompt.
+#[Object]
+impl PhotoJob {
+    /// The job's opaque global id.
+    pub async fn id(&self) -> ID {
+        global_id(Kind::PhotoJob, self.0.id)
+    }
+    /// What to do with the photos.
+    async fn prompt(&self) -> &str {
+        &self.0.prompt
+    }
+    /// How many photos the job processes.
+    async fn photo_count(&self) -> i32 {
+        self.0.photo_count
+    }
+    /// Credits charged for the job (photos from the free allowance cost nothing).
+    async fn cost(&self) -> Decimal {
+        Decimal(self.0.cost_cents)
+    }
+    /// How many of the photos were paid from the free allowance.
+    async fn free_photos_applied(&self) -> i32 {
+        self.0.free_photos_applied
+    }
+    /// Where the job is in its life.
+    async fn status(&self) -> async_graphql::Result<PhotoJobStatus> {
+        Ok(PhotoJobStatus::from_db(&self.0.status)?)
+    }
+    /// Where to download the results, once completed.
+    async fn download_url(&self) -> Option<&str> {
+        self.0.download_url.as_deref()
+    }
+    /// The viewer's label for organising jobs (at most 140 characters).
+    async fn group_name(&self) -> Option<&str> {
+        self.0.group_name.as_deref()
+    }
+    /// Why the job failed, if it did.
+    async fn failure_reason(&self) -> Option<&str> {
+        self.0.failure_reason.as_deref()
+    }
+    /// When the job was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When the job last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// When a worker started processing it.
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+    /// When it completed, failed or was canceled.
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+}
+
+/// Which of the viewer's photo jobs to list.
+#[derive(InputObject, Default)]
+pub struct PhotoJobFilter {
+    /// Only jobs in one of these statuses.
+    pub statuses: Option<Vec<PhotoJobStatus>>,
+    /// Only jobs in this group (exact match).
+    pub group_name: Option<String>,
+}
+
+/// Counts the viewer's jobs matching the filter, only when `totalCount` is selected.
+pub struct PhotoJobTotals {
+    user_id: String,
+    filter: Filter,
+}
+
+impl Totals for PhotoJobTotals {
+    async fn total_count(&self, ctx: &Context<'_>) -> AppResult<i64> {
+        let mut conn = conn(ctx).await?;
+        Ok(Row::count(&mut conn, &self.user_id, &self.filter).await?)
+    }
+}
+
+connection!(
+    PhotoJobConnection,
+    PhotoJobEdge,
+    PhotoJob,
+    PhotoJobTotals,
+    "the viewer's photo jobs, newest first"
+);
+
+/// The viewer's photo jobs, newest first.
+pub async fn list(
+    ctx: &Context<'_>,
+    user_id: &str,
+    first: Option<i32>,
+    after: Option<String>,
+    filter: Option<PhotoJobFilter>,
+) -> AppResult<PhotoJobConnection> {
+    let (first, after) = arguments(first, after.as_deref())?;
+    let filter = filter.unwrap_or_default();
+    if filter
+        .group_name
+        .as_ref()
+        .is_some_and(|g| g.chars().count() > MAX_GROUP_NAME)
+    {
+        return Err(AppError::bad_input(format!(
+            "groupName is at most {MAX_GROUP_NAME} characters"
+        )));
+    }
+    let filter = Filter {
+        statuses: filter
+            .statuses
+            .map(|s| s.into_iter().map(|s| s.as_db().to_owned()).collect()),
+        group_name: filter.group_name,
+    };
+    let mut conn = conn(ctx).await?;
+    let rows = Row::page(&mut conn, user_id, &filter, after, first + 1).await?;
+    let (edges, info) = page(rows, first, after, Row::cursor, PhotoJob);
+    let totals = PhotoJobTotals {
+        user_id: user_id.to_owned(),
+        filter,
+    };
+    Ok(PhotoJobConnection::new(edges, info, totals))
+}

@@ -1,0 +1,113 @@
+//! `Viewer`: the signed-in person and everything they own. Every field queries with the
+//! viewer's id.
+
+use async_graphql::{Context, ID, Object};
+use tokio::sync::OnceCell;
+
+use crate::auth::SessionUser;
+use crate::db::photo_jobs::PhotoJob as PhotoJobRow;
+use crate::db::subscriptions::BillingState;
+use crate::db::usage::{self, Window};
+use crate::error::AppError;
+use crate::graphql::billing::{BillingSubscription, UsageMeter};
+use crate::graphql::conn;
+use crate::graphql::credits::CreditAccount;
+use crate::graphql::node::{Kind, row_id};
+use crate::graphql::photo_jobs::{self, PhotoJob, PhotoJobConnection, PhotoJobFilter};
+
+/// The signed-in person.
+pub struct Viewer {
+    user: SessionUser,
+    billing: OnceCell<BillingState>,
+}
+
+impl Viewer {
+    /// The viewer for a session's user.
+    pub fn new(user: SessionUser) -> Self {
+        Viewer {
+            user,
+            billing: OnceCell::new(),
+        }
+    }
+
+    async fn billing(&self, ctx: &Context<'_>) -> Result<&BillingState, AppError> {
+        self.billing
+            .get_or_try_init(|| async {
+                let mut conn = conn(ctx).await?;
+                Ok(BillingState::load(&mut conn, &self.user.id).await?)
+            })
+            .await
+    }
+}
+
+/// The signed-in person and everything they own.
+#[Object]
+impl Viewer {
+    /// The Better Auth user id.
+    async fn id(&self) -> ID {
+        ID(self.user.id.clone())
+    }
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.user.name
+    }
+    /// Email address.
+    async fn email(&self) -> &str {
+        &self.user.email
+    }
+    /// Whether the email address was verified.
+    async fn email_verified(&self) -> bool {
+        self.user.email_verified
+    }
+    /// Avatar URL.
+    async fn image(&self) -> Option<&str> {
+        self.user.image.as_deref()
+    }
+    /// The billing subscription (FREE and ACTIVE for someone who never subscribed).
+    async fn subscription(&self, ctx: &Context<'_>) -> async_graphql::Result<BillingSubscription> {
+        Ok(BillingSubscription(self.billing(ctx).await?.clone()))
+    }
+    /// Credit balance, free allowance and ledger.
+    async fn credits(&self, ctx: &Context<'_>) -> async_graphql::Result<CreditAccount> {
+        Ok(CreditAccount::load(ctx, &self.user.id).await?)
+    }
+    /// One meter per metric for the current usage window.
+    async fn usage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UsageMeter>> {
+        let billing = self.billing(ctx).await?;
+        let window = Window::current(billing.subscription.as_ref(), chrono::Utc::now());
+        let mut conn = conn(ctx).await?;
+        let used = usage::used(&mut conn, &self.user.id, usage::PHOTOS, window)
+            .await
+            .map_err(AppError::from)?;
+        Ok(vec![UsageMeter::photos(
+            used,
+            billing.effective_plan.monthly_photo_quota,
+            window,
+        )])
+    }
+    /// The viewer's photo jobs, newest first.
+    async fn photo_jobs(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "How many jobs, 0 to 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(desc = "Which jobs to list.")] filter: Option<PhotoJobFilter>,
+    ) -> async_graphql::Result<PhotoJobConnection> {
+        Ok(photo_jobs::list(ctx, &self.user.id, first, after, filter).await?)
+    }
+    /// One of the viewer's photo jobs; null for unknown ids and other people's jobs alike.
+    async fn photo_job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job's global id.")] id: ID,
+    ) -> async_graphql::Result<Option<PhotoJob>> {
+        let Some(row) = row_id(&id, Kind::PhotoJob) else {
+            return Ok(None);
+        };
+        let mut conn = conn(ctx).await?;
+        Ok(PhotoJobRow::find(&mut conn, &self.user.id, row)
+            .await
+            .map_err(AppError::from)?
+            .map(PhotoJob))
+    }
+}

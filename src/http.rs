@@ -1,0 +1,183 @@
+//! The HTTP surface: the router, its layers, and graceful shutdown.
+//!
+//! | path | what |
+//! | --- | --- |
+//! | `POST /graphql` | GraphQL over HTTP, JSON bodies only (415 otherwise) |
+//! | `GET /graphql` | queries only (mutations get 405 with `Allow: POST`) |
+//! | `GET /graphiql` | GraphiQL with its assets served by bff, development only |
+//! | `GET /healthz`, `GET /readyz` | liveness; readiness checks the database |
+
+pub mod graphiql;
+pub mod graphql;
+pub mod guard;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::AuthSettings;
+use crate::config::Config;
+use crate::db::DbPool;
+use crate::graphql::{AppSchema, Settings};
+
+/// Largest request body accepted on `/graphql`, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long one request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The request id header, set on every request and response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The executable schema, with the pool and settings attached.
+    pub schema: AppSchema,
+    /// The database pool.
+    pub pool: DbPool,
+    /// How credentials are read.
+    pub auth: Arc<AuthSettings>,
+}
+
+/// Builds the application: routes, CORS, request ids, tracing, timeouts.
+pub fn router(config: &Config, pool: DbPool) -> Router {
+    let mut builder = crate::graphql::schema().data(pool.clone()).data(Settings {
+        free_photo_allowance: config.free_photo_allowance,
+    });
+    if !config.is_development() {
+        builder = builder.disable_introspection();
+    }
+    let state = AppState {
+        schema: builder.finish(),
+        pool,
+        auth: Arc::new(AuthSettings {
+            secret: config.better_auth_secret.clone(),
+            cookie_name: config.session_cookie_name.clone(),
+        }),
+    };
+
+    let mut app = Router::new()
+        .route(
+            "/graphql",
+            get(graphql::get)
+                .post(graphql::post)
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
+    if config.is_development() {
+        app = app.merge(graphiql::routes());
+    }
+    let app = app.with_state(state);
+
+    let app = match cors(&config.cors_allowed_origins) {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
+    app.layer(
+        tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                    let id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                }),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(CatchPanicLayer::custom(|_| {
+                graphql::internal_error_response(None)
+            }))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                REQUEST_TIMEOUT,
+            )),
+    )
+}
+
+/// Credentialed CORS for the configured origins only; `None` when there are none, so no
+/// response ever carries `Access-Control-Allow-Origin`.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                header::ACCEPT,
+                REQUEST_ID,
+            ])
+            .expose_headers([REQUEST_ID])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match crate::db::ping(&state.pool).await {
+        Ok(()) => Json(json!({ "status": "ok", "database": "ok" })).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "database": "unreachable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

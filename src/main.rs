@@ -1,0 +1,97 @@
+//! The `bff` command: `serve`, `migrate`, `schema`, `dev`.
+
+use std::process::ExitCode;
+
+use bff::config::Config;
+use bff::{StartupError, StartupResult};
+use secrecy::ExposeSecret;
+
+const USAGE: &str = "\
+bff — GraphQL backend-for-frontend for the photo app
+
+Usage:
+  bff serve     run the production server (configuration from the environment; see .env.example)
+  bff migrate   apply bff's database migrations (Better Auth's tables must exist)
+  bff schema    print the GraphQL SDL (schema.graphql is this output)
+  bff dev       run locally: a private PostgreSQL, demo data, GraphiQL
+";
+
+fn main() -> ExitCode {
+    // A .env file is a convenience for development; real environments set variables.
+    let _ = dotenvy::dotenv();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.first().map(String::as_str);
+    let result = match command {
+        Some("schema") => {
+            print!("{}", bff::graphql::sdl());
+            Ok(())
+        }
+        Some("serve") => runtime().and_then(|rt| rt.block_on(serve())),
+        Some("migrate") => runtime().and_then(|rt| rt.block_on(migrate())),
+        Some("dev") => runtime().and_then(|rt| {
+            bff::telemetry::init();
+            rt.block_on(bff::dev::run())
+        }),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bff: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> StartupResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StartupError(format!("cannot start the async runtime: {e}")))
+}
+
+async fn serve() -> StartupResult<()> {
+    let config = Config::from_env().map_err(|e| StartupError(e.to_string()))?;
+    bff::telemetry::init();
+    let pool = bff::db::pool_from_config(&config)?;
+    if let Err(error) = bff::db::ping(&pool).await {
+        tracing::warn!(%error, "the database is not reachable yet; /readyz will say so");
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartupError(format!("cannot listen on {} (BFF_LISTEN): {e}", config.listen)))?;
+    tracing::info!(
+        addr = %config.listen,
+        environment = ?config.environment,
+        pool_size = config.database_pool_size,
+        "bff is serving /graphql"
+    );
+    bff::http::serve(listener, bff::http::router(&config, pool))
+        .await
+        .map_err(|e| StartupError(format!("server error: {e}")))
+}
+
+async fn migrate() -> StartupResult<()> {
+    let url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| StartupError("DATABASE_URL is not set: set it to the PostgreSQL URL to migrate".into()))?;
+    let url = secrecy::SecretString::from(url);
+    let conn = bff::db::connect(url.expose_secret()).await?;
+    let applied = bff::db::migrate(conn).await?;
+    if applied.is_empty() {
+        println!("bff migrate: the database is up to date");
+    } else {
+        for version in applied {
+            println!("bff migrate: applied {version}");
+        }
+    }
+    Ok(())
+}
