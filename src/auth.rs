@@ -19,7 +19,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use hmac::{Hmac, Mac};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
-use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use tokio::sync::OnceCell;
@@ -55,9 +55,21 @@ pub fn signed_token(token: &str, secret: &str) -> String {
     format!("{token}.{}", signature(token, secret))
 }
 
-/// The session cookie's value on the wire (the signed token, URL-encoded).
+/// What JavaScript's `encodeURIComponent` escapes (all but `A-Za-z0-9-_.!~*'()`).
+const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// The session cookie's value on the wire: `encodeURIComponent(token + "." + signature)`.
 pub fn cookie_value(token: &str, secret: &str) -> String {
-    utf8_percent_encode(&signed_token(token, secret), NON_ALPHANUMERIC).to_string()
+    utf8_percent_encode(&signed_token(token, secret), URI_COMPONENT).to_string()
 }
 
 /// The token of a signed value (already percent-decoded), if its signature is right.

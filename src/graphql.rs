@@ -81,7 +81,11 @@ impl Query {
 
     /// One of the viewer's own objects by its global id; null for unknown ids and for other
     /// people's objects alike. Requires a session (`UNAUTHENTICATED` otherwise).
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<node::Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global id.")] id: ID,
+    ) -> async_graphql::Result<Option<node::Node>> {
         let viewer_id = viewer_id(ctx).await?;
         Ok(node::load(ctx, &viewer_id, &id).await?)
     }

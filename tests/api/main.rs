@@ -1,0 +1,12 @@
+//! bff's integration tests: the real server over HTTP against real PostgreSQL.
+
+mod auth;
+mod cli;
+mod config;
+mod http;
+mod interop;
+mod isolation;
+mod pagination;
+mod schema;
+mod support;
+mod viewer;
