@@ -127,6 +127,8 @@ impl Cluster {
             None
         };
         let mut root = std::path::absolute(root).map_err(|e| err(e.to_string()))?;
+        std::fs::create_dir_all(&root)
+            .map_err(|e| err(format!("cannot create {}: {e}", root.display())))?;
         if run_as.is_some() && !world_traversable(&root) {
             let name = root.to_string_lossy().replace('/', "_");
             root = std::env::temp_dir().join(format!("bff-postgres{name}"));
