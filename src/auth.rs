@@ -11,14 +11,14 @@
 //!    joining `session` to `"user"` with `expiresAt` in the future. Nothing is cached across
 //!    requests, so a deleted session stops working on the very next request.
 
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use hmac::{Hmac, Mac};
-use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, COOKIE};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;

@@ -36,7 +36,11 @@ pub async fn create_database_on(
     };
     match diesel::sql_query(sql).execute(conn).await {
         Ok(_) => Ok(()),
-        Err(diesel::result::Error::DatabaseError(_, info)) if info.message().contains("already exists") => Ok(()),
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("already exists") =>
+        {
+            Ok(())
+        }
         Err(e) => Err(StartupError(format!("cannot create database {name}: {e}"))),
     }
 }
@@ -45,9 +49,15 @@ pub async fn create_database_on(
 /// migrations, and the demo data if absent.
 pub async fn prepare(database_url: &str) -> StartupResult<()> {
     let mut conn = crate::db::connect(database_url).await?;
-    let db_err = |e: diesel::result::Error| StartupError(format!("cannot prepare the database: {e}"));
-    if !crate::db::better_auth_tables_exist(&mut conn).await.map_err(db_err)? {
-        crate::db::create_better_auth_tables(&mut conn).await.map_err(db_err)?;
+    let db_err =
+        |e: diesel::result::Error| StartupError(format!("cannot prepare the database: {e}"));
+    if !crate::db::better_auth_tables_exist(&mut conn)
+        .await
+        .map_err(db_err)?
+    {
+        crate::db::create_better_auth_tables(&mut conn)
+            .await
+            .map_err(db_err)?;
     }
     crate::db::migrate(conn).await?;
     let mut conn = crate::db::connect(database_url).await?;
@@ -60,7 +70,8 @@ pub async fn run() -> StartupResult<()> {
     let cluster = match std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty()) {
         Some(_) => None,
         None => {
-            let cluster = postgres::Cluster::ensure(Path::new(".bff/postgres"), postgres::Durability::Safe)?;
+            let cluster =
+                postgres::Cluster::ensure(Path::new(".bff/postgres"), postgres::Durability::Safe)?;
             create_database(&cluster.url("postgres"), DEV_DATABASE).await?;
             Some(cluster)
         }
@@ -68,7 +79,10 @@ pub async fn run() -> StartupResult<()> {
     let result = serve(cluster.as_ref().map(|c| c.url(DEV_DATABASE))).await;
     if let Some(cluster) = &cluster {
         cluster.stop_if_started_here()?;
-        println!("Stopped the private PostgreSQL cluster ({}).", cluster.root().display());
+        println!(
+            "Stopped the private PostgreSQL cluster ({}).",
+            cluster.root().display()
+        );
     }
     result
 }
@@ -102,8 +116,15 @@ async fn serve(cluster_url: Option<String>) -> StartupResult<()> {
     let app = crate::http::router(&config, pool);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| StartupError(format!("cannot listen on {} (BFF_LISTEN): {e}", config.listen)))?;
-    let addr = listener.local_addr().map_err(|e| StartupError(e.to_string()))?;
+        .map_err(|e| {
+            StartupError(format!(
+                "cannot listen on {} (BFF_LISTEN): {e}",
+                config.listen
+            ))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartupError(e.to_string()))?;
     let headers = serde_json::json!({ "Authorization": format!("Bearer {bearer}") });
     println!(
         "\nbff dev is serving http://{addr}/graphql  (demo user: {email})\n\n\
@@ -115,9 +136,16 @@ async fn serve(cluster_url: Option<String>) -> StartupResult<()> {
          -d '{{\"query\":\"{{ viewer {{ email credits {{ balance }} }} }}\"}}'\n\n\
          Ctrl-C stops the server{and_cluster}.\n",
         email = seed::DEMO_EMAIL,
-        fragment = percent_encoding::utf8_percent_encode(&headers.to_string(), percent_encoding::NON_ALPHANUMERIC),
+        fragment = percent_encoding::utf8_percent_encode(
+            &headers.to_string(),
+            percent_encoding::NON_ALPHANUMERIC
+        ),
         name = config.session_cookie_name,
-        and_cluster = if cluster_url.is_some() { " and the private PostgreSQL cluster" } else { "" },
+        and_cluster = if cluster_url.is_some() {
+            " and the private PostgreSQL cluster"
+        } else {
+            ""
+        },
     );
     crate::http::serve(listener, app)
         .await

@@ -66,7 +66,12 @@ async fn serve() -> StartupResult<()> {
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| StartupError(format!("cannot listen on {} (BFF_LISTEN): {e}", config.listen)))?;
+        .map_err(|e| {
+            StartupError(format!(
+                "cannot listen on {} (BFF_LISTEN): {e}",
+                config.listen
+            ))
+        })?;
     tracing::info!(
         addr = %config.listen,
         environment = ?config.environment,
@@ -82,7 +87,9 @@ async fn migrate() -> StartupResult<()> {
     let url = std::env::var("DATABASE_URL")
         .ok()
         .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| StartupError("DATABASE_URL is not set: set it to the PostgreSQL URL to migrate".into()))?;
+        .ok_or_else(|| {
+            StartupError("DATABASE_URL is not set: set it to the PostgreSQL URL to migrate".into())
+        })?;
     let url = secrecy::SecretString::from(url);
     let conn = bff::db::connect(url.expose_secret()).await?;
     let applied = bff::db::migrate(conn).await?;

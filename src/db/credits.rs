@@ -87,9 +87,11 @@ impl LedgerEntry {
             .into_boxed();
         if let Some(c) = after {
             query = query.filter(
-                credit_ledger::created_at.lt(c.created_at).or(credit_ledger::created_at
-                    .eq(c.created_at)
-                    .and(credit_ledger::id.lt(c.id))),
+                credit_ledger::created_at
+                    .lt(c.created_at)
+                    .or(credit_ledger::created_at
+                        .eq(c.created_at)
+                        .and(credit_ledger::id.lt(c.id))),
             );
         }
         query.load(conn).await
@@ -141,7 +143,10 @@ impl CreditAccount {
     /// Applies `change` to the balance and appends its ledger row, in the caller's
     /// transaction. The conditional update is atomic, so concurrent spends can never take the
     /// balance below zero; `None` means the balance does not cover the change (nothing written).
-    pub async fn apply(conn: &mut AsyncPgConnection, change: &Change<'_>) -> QueryResult<Option<i64>> {
+    pub async fn apply(
+        conn: &mut AsyncPgConnection,
+        change: &Change<'_>,
+    ) -> QueryResult<Option<i64>> {
         diesel::insert_into(credit_accounts::table)
             .values(credit_accounts::user_id.eq(change.user_id))
             .on_conflict_do_nothing()
@@ -150,7 +155,8 @@ impl CreditAccount {
         let balance: Option<i64> = diesel::update(credit_accounts::table.find(change.user_id))
             .filter((credit_accounts::balance_cents + change.amount_cents).ge(0))
             .set((
-                credit_accounts::balance_cents.eq(credit_accounts::balance_cents + change.amount_cents),
+                credit_accounts::balance_cents
+                    .eq(credit_accounts::balance_cents + change.amount_cents),
                 credit_accounts::updated_at.eq(diesel::dsl::now),
             ))
             .returning(credit_accounts::balance_cents)

@@ -20,7 +20,11 @@ pub const MAX_PAGE_SIZE: i32 = 100;
 impl Cursor {
     /// The opaque string clients pass back as `after`.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.created_at.timestamp_micros(), self.id))
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}:{}",
+            self.created_at.timestamp_micros(),
+            self.id
+        ))
     }
 
     /// Reads a string made by [`Cursor::encode`]; `None` for anything else.

@@ -104,9 +104,11 @@ impl PhotoJob {
             .limit(limit);
         if let Some(c) = after {
             query = query.filter(
-                photo_jobs::created_at.lt(c.created_at).or(photo_jobs::created_at
-                    .eq(c.created_at)
-                    .and(photo_jobs::id.lt(c.id))),
+                photo_jobs::created_at
+                    .lt(c.created_at)
+                    .or(photo_jobs::created_at
+                        .eq(c.created_at)
+                        .and(photo_jobs::id.lt(c.id))),
             );
         }
         query.load(conn).await

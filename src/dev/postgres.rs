@@ -43,10 +43,10 @@ fn err(message: impl Into<String>) -> StartupError {
 /// `/usr/lib/postgresql/*/bin`.
 pub fn find_binaries() -> StartupResult<PathBuf> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d)) {
-            return Ok(dir);
-        }
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d))
+    {
+        return Ok(dir);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -60,9 +60,11 @@ pub fn find_binaries() -> StartupResult<PathBuf> {
         .collect();
     versions.sort();
     versions.pop().map(|(_, bin)| bin).ok_or_else(|| {
-        err("PostgreSQL's server programs (initdb, pg_ctl) were not found on PATH or under \
+        err(
+            "PostgreSQL's server programs (initdb, pg_ctl) were not found on PATH or under \
              /usr/lib/postgresql/*/bin. Install them (Debian/Ubuntu: `apt-get install postgresql`; \
-             macOS: `brew install postgresql@16`), or set DATABASE_URL to a database you run.")
+             macOS: `brew install postgresql@16`), or set DATABASE_URL to a database you run.",
+        )
     })
 }
 
@@ -76,10 +78,11 @@ fn unprivileged_user() -> StartupResult<(u32, u32)> {
     for wanted in ["postgres", "nobody"] {
         for line in passwd.lines() {
             let fields: Vec<&str> = line.split(':').collect();
-            if fields.len() > 3 && fields[0] == wanted {
-                if let (Ok(uid), Ok(gid)) = (fields[2].parse(), fields[3].parse()) {
-                    return Ok((uid, gid));
-                }
+            if fields.len() > 3
+                && fields[0] == wanted
+                && let (Ok(uid), Ok(gid)) = (fields[2].parse(), fields[3].parse())
+            {
+                return Ok((uid, gid));
             }
         }
     }
@@ -198,10 +201,15 @@ impl Cluster {
 
     fn init(&self, durability: Durability) -> StartupResult<()> {
         let mut initdb = self.command("initdb");
-        initdb
-            .arg("-D")
-            .arg(self.data_dir())
-            .args(["-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-locale"]);
+        initdb.arg("-D").arg(self.data_dir()).args([
+            "-U",
+            SUPERUSER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ]);
         self.run(initdb, "initdb")?;
         let port = free_port()?;
         let mut settings = format!(

@@ -87,25 +87,23 @@ pub async fn demo(conn: &mut AsyncPgConnection) -> QueryResult<()> {
         return Ok(());
     }
     conn.transaction(async |conn| {
-        {
-            let now = Utc::now();
-            create_user(conn, DEMO_USER_ID, "Dee Demo", DEMO_EMAIL).await?;
-            let period_start = now - Duration::days(10);
-            let period_end = now + Duration::days(20);
-            diesel::insert_into(subscriptions::table)
-                .values((
-                    subscriptions::user_id.eq(DEMO_USER_ID),
-                    subscriptions::plan.eq("PRO"),
-                    subscriptions::status.eq("ACTIVE"),
-                    subscriptions::stripe_customer_id.eq("cus_demo"),
-                    subscriptions::stripe_subscription_id.eq("sub_demo"),
-                    subscriptions::current_period_start.eq(period_start),
-                    subscriptions::current_period_end.eq(period_end),
-                ))
-                .execute(conn)
-                .await?;
-            seed_credits(conn, DEMO_USER_ID, now, period_start, period_end).await
-        }
+        let now = Utc::now();
+        create_user(conn, DEMO_USER_ID, "Dee Demo", DEMO_EMAIL).await?;
+        let period_start = now - Duration::days(10);
+        let period_end = now + Duration::days(20);
+        diesel::insert_into(subscriptions::table)
+            .values((
+                subscriptions::user_id.eq(DEMO_USER_ID),
+                subscriptions::plan.eq("PRO"),
+                subscriptions::status.eq("ACTIVE"),
+                subscriptions::stripe_customer_id.eq("cus_demo"),
+                subscriptions::stripe_subscription_id.eq("sub_demo"),
+                subscriptions::current_period_start.eq(period_start),
+                subscriptions::current_period_end.eq(period_end),
+            ))
+            .execute(conn)
+            .await?;
+        seed_credits(conn, DEMO_USER_ID, now, period_start, period_end).await
     })
     .await
 }
@@ -126,10 +124,26 @@ async fn seed_credits(
         purchase_id: None,
     };
     CreditAccount::apply(conn, &apply("GRANT", 500, "Welcome credits", None)).await?;
-    CreditAccount::apply(conn, &apply("PURCHASE", 10_000, "Credit pack: 100.00", None)).await?;
+    CreditAccount::apply(
+        conn,
+        &apply("PURCHASE", 10_000, "Credit pack: 100.00", None),
+    )
+    .await?;
 
-    const GROUPS: [Option<&str>; 4] = [Some("Wedding"), Some("Product shots"), Some("Headshots"), None];
-    const STATUSES: [&str; 6] = ["COMPLETED", "COMPLETED", "PROCESSING", "PENDING", "FAILED", "CANCELED"];
+    const GROUPS: [Option<&str>; 4] = [
+        Some("Wedding"),
+        Some("Product shots"),
+        Some("Headshots"),
+        None,
+    ];
+    const STATUSES: [&str; 6] = [
+        "COMPLETED",
+        "COMPLETED",
+        "PROCESSING",
+        "PENDING",
+        "FAILED",
+        "CANCELED",
+    ];
     const PROMPTS: [&str; 5] = [
         "Remove the background and add soft studio light",
         "Warm film look, lift the shadows",
@@ -159,21 +173,31 @@ async fn seed_credits(
                 photo_jobs::download_url.eq((status == "COMPLETED")
                     .then(|| format!("https://files.example.com/demo/{i}.zip"))),
                 photo_jobs::group_name.eq(GROUPS[(i % 4) as usize]),
-                photo_jobs::failure_reason.eq((status == "FAILED").then_some("The photos could not be decoded")),
+                photo_jobs::failure_reason
+                    .eq((status == "FAILED").then_some("The photos could not be decoded")),
                 photo_jobs::created_at.eq(created_at),
                 photo_jobs::updated_at.eq(created_at),
-                photo_jobs::started_at.eq((status != "PENDING" && status != "CANCELED").then_some(created_at)),
+                photo_jobs::started_at
+                    .eq((status != "PENDING" && status != "CANCELED").then_some(created_at)),
                 photo_jobs::finished_at.eq(finished.then_some(created_at + Duration::minutes(5))),
             ))
             .returning(photo_jobs::id)
             .get_result(conn)
             .await?;
         if cost_cents > 0 {
-            CreditAccount::apply(conn, &apply("JOB_CHARGE", -cost_cents, "Photo job", Some(job_id))).await?;
+            CreditAccount::apply(
+                conn,
+                &apply("JOB_CHARGE", -cost_cents, "Photo job", Some(job_id)),
+            )
+            .await?;
         }
         if matches!(status, "FAILED" | "CANCELED") {
             if cost_cents > 0 {
-                CreditAccount::apply(conn, &apply("JOB_REFUND", cost_cents, "Refund", Some(job_id))).await?;
+                CreditAccount::apply(
+                    conn,
+                    &apply("JOB_REFUND", cost_cents, "Refund", Some(job_id)),
+                )
+                .await?;
             }
         } else if created_at >= period_start {
             photos_in_window += photo_count;

@@ -87,7 +87,10 @@ macro_rules! connection {
                 totals: $totals,
             ) -> Self {
                 $connection {
-                    edges: edges.into_iter().map(|(cursor, node)| $edge { cursor, node }).collect(),
+                    edges: edges
+                        .into_iter()
+                        .map(|(cursor, node)| $edge { cursor, node })
+                        .collect(),
                     page_info,
                     totals,
                 }
@@ -110,7 +113,10 @@ macro_rules! connection {
                 &self.page_info
             }
             /// How many items the whole list has, across all pages.
-            async fn total_count(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<i64> {
+            async fn total_count(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::Result<i64> {
                 use $crate::graphql::connection::Totals;
                 Ok(self.totals.total_count(ctx).await?)
             }

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 
 use crate::db::credits::{CreditAccount as AccountRow, LedgerEntry};
 use crate::error::AppError;
-use crate::graphql::node::{Kind, global_id};
 use crate::error::AppResult;
 use crate::graphql::connection::{Totals, arguments, connection, page};
+use crate::graphql::node::{Kind, global_id};
 use crate::graphql::scalars::Decimal;
 use crate::graphql::{Settings, conn, db_enum};
 

@@ -88,7 +88,10 @@ mod tests {
         assert_eq!(parse_global_id(&id), Some((Kind::PhotoJob, 42)));
         assert_eq!(row_id(&id, Kind::CreditTransaction), None);
         assert_eq!(parse_global_id("not-an-id"), None);
-        assert_eq!(parse_global_id(&URL_SAFE_NO_PAD.encode("PhotoJob:-1")), None);
+        assert_eq!(
+            parse_global_id(&URL_SAFE_NO_PAD.encode("PhotoJob:-1")),
+            None
+        );
         assert_eq!(parse_global_id(&URL_SAFE_NO_PAD.encode("User:1")), None);
     }
 }

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 
 use crate::db::photo_jobs::{Filter, PhotoJob as Row};
 use crate::error::{AppError, AppResult};
+use crate::graphql::connection::{Totals, arguments, connection, page};
 use crate::graphql::node::{Kind, global_id};
 use crate::graphql::scalars::Decimal;
-use crate::graphql::connection::{Totals, arguments, connection, page};
 use crate::graphql::{conn, db_enum};
 
 /// Longest group name, in characters.

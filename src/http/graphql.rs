@@ -141,7 +141,10 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         );
     }
     if guard::check_json(&body).is_err() {
-        return refuse(StatusCode::BAD_REQUEST, "The request body is nested too deeply");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "The request body is nested too deeply",
+        );
     }
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return refuse(
@@ -166,7 +169,16 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     let Some(query) = body.query else {
         return refuse(StatusCode::BAD_REQUEST, "The request has no query");
     };
-    execute(state, &headers, media, query, body.operation_name, variables, false).await
+    execute(
+        state,
+        &headers,
+        media,
+        query,
+        body.operation_name,
+        variables,
+        false,
+    )
+    .await
 }
 
 /// `GET /graphql`: queries only.
@@ -199,7 +211,16 @@ pub async fn get(
             }
         }
     };
-    execute(state, &headers, media, query, params.operation_name, variables, true).await
+    execute(
+        state,
+        &headers,
+        media,
+        query,
+        params.operation_name,
+        variables,
+        true,
+    )
+    .await
 }
 
 async fn execute(
@@ -239,10 +260,8 @@ async fn execute(
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
     let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
-    if request_error {
-        if let Some(object) = body.as_object_mut() {
-            object.remove("data");
-        }
+    if request_error && let Some(object) = body.as_object_mut() {
+        object.remove("data");
     }
     let status = if request_error && media == MediaType::GraphqlResponse {
         StatusCode::BAD_REQUEST
@@ -296,10 +315,8 @@ fn classify(error: &mut ServerError, request_id: Option<&str>) {
     let masked = extensions
         .get("code")
         .is_some_and(|c| *c == Value::from(code::INTERNAL_SERVER_ERROR));
-    if masked {
-        if let Some(id) = request_id {
-            extensions.set("requestId", id);
-        }
+    if masked && let Some(id) = request_id {
+        extensions.set("requestId", id);
     }
 }
 
@@ -316,7 +333,9 @@ mod tests {
     #[test]
     fn negotiates_the_graphql_response_media_type_when_asked() {
         assert_eq!(
-            negotiate(&accept("application/graphql-response+json, application/json;q=0.9")),
+            negotiate(&accept(
+                "application/graphql-response+json, application/json;q=0.9"
+            )),
             Some(MediaType::GraphqlResponse)
         );
         assert_eq!(

@@ -9,9 +9,11 @@ use crate::support::{SECRET, TestApp, TestUser};
 use bff::db::better_auth::{session, users};
 
 const TOKEN_1: &str = "o9NbUpcKagAbkDNLjUgCYKhtMtnL291X";
-const WIRE_1: &str = "o9NbUpcKagAbkDNLjUgCYKhtMtnL291X.g0RQ48wjYt9WcgCTehRcvYfyHJg8xMlvc1iXcYHA4BQ%3D";
+const WIRE_1: &str =
+    "o9NbUpcKagAbkDNLjUgCYKhtMtnL291X.g0RQ48wjYt9WcgCTehRcvYfyHJg8xMlvc1iXcYHA4BQ%3D";
 const TOKEN_2: &str = "KHWCVGLOk7iFhUkR8fhuo3EUJfdxGP8s";
-const WIRE_2: &str = "KHWCVGLOk7iFhUkR8fhuo3EUJfdxGP8s.UH%2BrNvvBk0rLJjCwkDzSxY%2Bzx0Z4iYxF5Mfy5825O88%3D";
+const WIRE_2: &str =
+    "KHWCVGLOk7iFhUkR8fhuo3EUJfdxGP8s.UH%2BrNvvBk0rLJjCwkDzSxY%2Bzx0Z4iYxF5Mfy5825O88%3D";
 
 /// A user whose session has exactly `token`.
 async fn user_with_token(app: &TestApp, token: &str) -> TestUser {
@@ -50,13 +52,21 @@ async fn the_cookie_from_the_test_vectors_signs_the_viewer_in() {
     assert_eq!(app.viewer_id(&cookie(WIRE_1)).await, Some(one.id.clone()));
     assert_eq!(app.viewer_id(&cookie(WIRE_2)).await, Some(two.id));
     // Un-encoded (+/= raw) and quoted values are accepted too, as Better Auth does.
-    let raw = percent_encoding::percent_decode_str(WIRE_1).decode_utf8().unwrap().into_owned();
+    let raw = percent_encoding::percent_decode_str(WIRE_1)
+        .decode_utf8()
+        .unwrap()
+        .into_owned();
     assert_eq!(app.viewer_id(&cookie(&raw)).await, Some(one.id.clone()));
-    assert_eq!(app.viewer_id(&cookie(&format!("\"{WIRE_1}\""))).await, Some(one.id.clone()));
+    assert_eq!(
+        app.viewer_id(&cookie(&format!("\"{WIRE_1}\""))).await,
+        Some(one.id.clone())
+    );
     // Among other cookies, and the first cookie of the name wins.
     let headers = vec![(
         "cookie",
-        format!("theme=dark; better-auth.session_token={WIRE_1}; better-auth.session_token={WIRE_2}"),
+        format!(
+            "theme=dark; better-auth.session_token={WIRE_1}; better-auth.session_token={WIRE_2}"
+        ),
     )];
     assert_eq!(app.viewer_id(&headers).await, Some(one.id));
 }
@@ -82,12 +92,21 @@ async fn a_valid_bearer_wins_over_the_cookie_and_an_invalid_one_falls_back_to_it
     let bob = app.user("Bob").await;
     let both = vec![
         ("cookie", alice.cookie()),
-        ("authorization", format!("Bearer {}", bff::auth::signed_token(&bob.token, SECRET))),
+        (
+            "authorization",
+            format!("Bearer {}", bff::auth::signed_token(&bob.token, SECRET)),
+        ),
     ];
     assert_eq!(app.viewer_id(&both).await, Some(bob.id));
     let forged = vec![
         ("cookie", alice.cookie()),
-        ("authorization", format!("Bearer {}", bff::auth::signed_token("x".repeat(32).as_str(), "wrong"))),
+        (
+            "authorization",
+            format!(
+                "Bearer {}",
+                bff::auth::signed_token("x".repeat(32).as_str(), "wrong")
+            ),
+        ),
     ];
     assert_eq!(app.viewer_id(&forged).await, Some(alice.id));
 }
@@ -106,8 +125,14 @@ async fn forged_or_malformed_credentials_give_no_viewer() {
     let cases = [
         ("tampered token", format!("{tampered_token}.{signature}")),
         ("tampered signature", format!("{token}.{tampered_sig}")),
-        ("wrong secret", bff::auth::signed_token(&user.token, "another-secret-0123456789abcdef0123")),
-        ("unpadded signature", format!("{token}.{}", signature.trim_end_matches('='))),
+        (
+            "wrong secret",
+            bff::auth::signed_token(&user.token, "another-secret-0123456789abcdef0123"),
+        ),
+        (
+            "unpadded signature",
+            format!("{token}.{}", signature.trim_end_matches('=')),
+        ),
         ("unsigned cookie", user.token.clone()),
         ("empty", String::new()),
     ];
@@ -116,13 +141,20 @@ async fn forged_or_malformed_credentials_give_no_viewer() {
     }
     // base64url instead of base64 only differs when the signature has + or /.
     if url_safe != signature {
-        assert_eq!(app.viewer_id(&cookie(&format!("{token}.{url_safe}"))).await, None);
+        assert_eq!(
+            app.viewer_id(&cookie(&format!("{token}.{url_safe}"))).await,
+            None
+        );
     }
     for (what, value) in &cases[..4] {
         assert_eq!(app.viewer_id(&bearer(value)).await, None, "bearer: {what}");
     }
     assert_eq!(app.viewer_id(&bearer("not a token")).await, None);
-    assert_eq!(app.viewer_id(&[("authorization", format!("Basic {good}"))]).await, None);
+    assert_eq!(
+        app.viewer_id(&[("authorization", format!("Basic {good}"))])
+            .await,
+        None
+    );
     // The genuine credential still works, so the cases above failed for their flaw alone.
     assert_eq!(app.viewer_id(&cookie(&good)).await, Some(user.id));
 }
@@ -133,7 +165,10 @@ async fn expired_deleted_sessions_and_deleted_users_give_no_viewer_at_once() {
     let mut conn = app.db().await;
 
     let expired = app.user("Expired").await;
-    assert_eq!(app.viewer_id(&[("cookie", expired.cookie())]).await, Some(expired.id.clone()));
+    assert_eq!(
+        app.viewer_id(&[("cookie", expired.cookie())]).await,
+        Some(expired.id.clone())
+    );
     diesel::update(session::table.filter(session::user_id.eq(&expired.id)))
         .set(session::expires_at.eq(Utc::now() - Duration::seconds(1)))
         .execute(&mut conn)
@@ -142,15 +177,24 @@ async fn expired_deleted_sessions_and_deleted_users_give_no_viewer_at_once() {
     assert_eq!(app.viewer_id(&[("cookie", expired.cookie())]).await, None);
 
     let signed_out = app.user("SignedOut").await;
-    assert_eq!(app.viewer_id(&[("cookie", signed_out.cookie())]).await, Some(signed_out.id.clone()));
+    assert_eq!(
+        app.viewer_id(&[("cookie", signed_out.cookie())]).await,
+        Some(signed_out.id.clone())
+    );
     diesel::delete(session::table.filter(session::token.eq(&signed_out.token)))
         .execute(&mut conn)
         .await
         .unwrap();
-    assert_eq!(app.viewer_id(&[("cookie", signed_out.cookie())]).await, None);
+    assert_eq!(
+        app.viewer_id(&[("cookie", signed_out.cookie())]).await,
+        None
+    );
 
     let removed = app.user("Removed").await;
-    assert_eq!(app.viewer_id(&[("cookie", removed.cookie())]).await, Some(removed.id.clone()));
+    assert_eq!(
+        app.viewer_id(&[("cookie", removed.cookie())]).await,
+        Some(removed.id.clone())
+    );
     diesel::delete(users::table.find(&removed.id))
         .execute(&mut conn)
         .await
@@ -167,7 +211,10 @@ async fn an_https_better_auth_url_reads_only_the_secure_cookie_name() {
     let user = app.user("Secure").await;
     let value = bff::auth::cookie_value(&user.token, SECRET);
     assert_eq!(app.viewer_id(&cookie(&value)).await, None);
-    let secure = vec![("cookie", format!("__Secure-better-auth.session_token={value}"))];
+    let secure = vec![(
+        "cookie",
+        format!("__Secure-better-auth.session_token={value}"),
+    )];
     assert_eq!(app.viewer_id(&secure).await, Some(user.id));
 }
 

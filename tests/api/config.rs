@@ -5,18 +5,28 @@ use std::collections::HashMap;
 use bff::config::{Config, ConfigError, Environment};
 
 fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    let env: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     Config::from_lookup(|k| env.get(k).cloned())
 }
 
 const MINIMAL: [(&str, &str); 3] = [
     ("DATABASE_URL", "postgres://localhost/bff"),
-    ("BETTER_AUTH_SECRET", "a-secret-that-is-long-enough-0123456789"),
+    (
+        "BETTER_AUTH_SECRET",
+        "a-secret-that-is-long-enough-0123456789",
+    ),
     ("BETTER_AUTH_URL", "http://localhost:5173"),
 ];
 
 fn with(extra: (&str, &str)) -> Result<Config, ConfigError> {
-    let mut pairs: Vec<(&str, &str)> = MINIMAL.iter().copied().filter(|(k, _)| *k != extra.0).collect();
+    let mut pairs: Vec<(&str, &str)> = MINIMAL
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != extra.0)
+        .collect();
     pairs.push(extra);
     load(&pairs)
 }
@@ -30,13 +40,20 @@ fn defaults_apply_to_a_minimal_environment() {
     assert_eq!(config.free_photo_allowance, 3);
     assert_eq!(config.session_cookie_name, "better-auth.session_token");
     let https = with(("BETTER_AUTH_URL", "https://photos.example.com")).unwrap();
-    assert_eq!(https.session_cookie_name, "__Secure-better-auth.session_token");
+    assert_eq!(
+        https.session_cookie_name,
+        "__Secure-better-auth.session_token"
+    );
 }
 
 #[test]
 fn every_required_variable_is_named_when_missing() {
     for (name, _) in MINIMAL {
-        let pairs: Vec<_> = MINIMAL.iter().copied().filter(|(k, _)| *k != name).collect();
+        let pairs: Vec<_> = MINIMAL
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != name)
+            .collect();
         let error = load(&pairs).unwrap_err();
         assert!(error.to_string().starts_with(name), "{error}");
     }
@@ -58,7 +75,10 @@ fn malformed_values_are_named() {
         ("BETTER_AUTH_SESSION_COOKIE", "bad name;"),
     ] {
         let error = with((name, value)).unwrap_err();
-        assert!(matches!(error, ConfigError::Malformed(n, _) if n == name), "{name}={value}: {error}");
+        assert!(
+            matches!(error, ConfigError::Malformed(n, _) if n == name),
+            "{name}={value}: {error}"
+        );
     }
 }
 

@@ -17,7 +17,13 @@ async fn raw_post(app: &TestApp, content_type: Option<&str>, body: String) -> re
 async fn only_json_bodies_execute() {
     let app = TestApp::spawn().await;
     let body = json!({ "query": "{ __typename }" }).to_string();
-    for ct in [Some("text/plain"), Some("multipart/form-data; boundary=x"), Some("application/x-www-form-urlencoded"), None, Some("application/json; charset=latin1")] {
+    for ct in [
+        Some("text/plain"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+        Some("application/json; charset=latin1"),
+    ] {
         let response = raw_post(&app, ct, body.clone()).await;
         assert_eq!(response.status(), 415, "content type {ct:?}");
         let json: Value = response.json().await.unwrap();
@@ -31,15 +37,33 @@ async fn only_json_bodies_execute() {
 #[tokio::test]
 async fn get_runs_queries_but_refuses_mutations_with_405() {
     let app = TestApp::spawn().await;
-    let response = app.client.get(app.url("/graphql")).query(&[("query", "{ __typename }")]).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", "{ __typename }")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<Value>().await.unwrap()["data"]["__typename"], "Query");
-    for (query, op) in [("mutation { anything }", None), ("query A { __typename } mutation B { x }", Some("B"))] {
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["data"]["__typename"],
+        "Query"
+    );
+    for (query, op) in [
+        ("mutation { anything }", None),
+        ("query A { __typename } mutation B { x }", Some("B")),
+    ] {
         let mut params = vec![("query", query)];
         if let Some(op) = op {
             params.push(("operationName", op));
         }
-        let response = app.client.get(app.url("/graphql")).query(&params).send().await.unwrap();
+        let response = app
+            .client
+            .get(app.url("/graphql"))
+            .query(&params)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 405, "{query}");
         assert_eq!(response.headers()["allow"], "POST");
     }
@@ -51,7 +75,10 @@ async fn get_runs_queries_but_refuses_mutations_with_405() {
 async fn oversized_bodies_batches_and_nesting_bombs_are_refused_and_the_server_lives_on() {
     let app = TestApp::spawn().await;
     let big = json!({ "query": format!("{{ __typename }} #{}", "x".repeat(100_000)) }).to_string();
-    assert_eq!(raw_post(&app, Some("application/json"), big).await.status(), 413);
+    assert_eq!(
+        raw_post(&app, Some("application/json"), big).await.status(),
+        413
+    );
 
     let batch = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }]).to_string();
     let response = raw_post(&app, Some("application/json"), batch).await;
@@ -59,21 +86,47 @@ async fn oversized_bodies_batches_and_nesting_bombs_are_refused_and_the_server_l
     assert!(response.text().await.unwrap().contains("Batched"));
 
     // The input that overflows stock async-graphql's parser stack.
-    let bomb = format!("{{ viewer {{ photoJob(id: {}\"x\"{}) {{ id }} }} }}", "[".repeat(3000), "]".repeat(3000));
+    let bomb = format!(
+        "{{ viewer {{ photoJob(id: {}\"x\"{}) {{ id }} }} }}",
+        "[".repeat(3000),
+        "]".repeat(3000)
+    );
     let (status, body) = app.post(&bomb, json!({}), &[]).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(first_code(&body), "BAD_USER_INPUT");
-    let response = app.client.get(app.url("/graphql")).query(&[("query", bomb.as_str())]).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", bomb.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
-    let deep_variables = format!("{{\"query\": \"{{ __typename }}\", \"variables\": {{\"a\": {}1{}}}}}", "[".repeat(3000), "]".repeat(3000));
-    assert_eq!(raw_post(&app, Some("application/json"), deep_variables).await.status(), 400);
-    let deep_selection = format!("{{ {} __typename {} }}", "viewer { ".repeat(40), "}".repeat(40));
+    let deep_variables = format!(
+        "{{\"query\": \"{{ __typename }}\", \"variables\": {{\"a\": {}1{}}}}}",
+        "[".repeat(3000),
+        "]".repeat(3000)
+    );
+    assert_eq!(
+        raw_post(&app, Some("application/json"), deep_variables)
+            .await
+            .status(),
+        400
+    );
+    let deep_selection = format!(
+        "{{ {} __typename {} }}",
+        "viewer { ".repeat(40),
+        "}".repeat(40)
+    );
     let (_, body) = app.post(&deep_selection, json!({}), &[]).await;
     assert_eq!(first_code(&body), "BAD_USER_INPUT");
 
     // Still serving.
     let (status, body) = app.post("{ __typename }", json!({}), &[]).await;
-    assert_eq!((status, &body["data"]["__typename"]), (200, &json!("Query")));
+    assert_eq!(
+        (status, &body["data"]["__typename"]),
+        (200, &json!("Query"))
+    );
 }
 
 #[tokio::test]
@@ -86,17 +139,31 @@ async fn responses_follow_graphql_over_http_negotiation() {
             .json(&json!({ "query": query }))
             .send()
     };
-    let response = send("application/graphql-response+json", "{ __typename }").await.unwrap();
+    let response = send("application/graphql-response+json", "{ __typename }")
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/graphql-response+json"));
-    let response = send("application/graphql-response+json", "{ nope }").await.unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/graphql-response+json")
+    );
+    let response = send("application/graphql-response+json", "{ nope }")
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert!(body.get("data").is_none(), "{body}");
     assert_eq!(first_code(&body), "BAD_USER_INPUT");
     let response = send("application/json", "{ nope }").await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let response = send("text/html", "{ __typename }").await.unwrap();
     assert_eq!(response.status(), 406);
     let (_, body) = app.post("{ syntax error", json!({}), &[]).await;
@@ -116,34 +183,97 @@ async fn cors_allows_credentials_for_listed_origins_only() {
     };
     let allowed = preflight(APP_ORIGIN).await.unwrap();
     assert_eq!(allowed.headers()["access-control-allow-origin"], APP_ORIGIN);
-    assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
+    assert_eq!(
+        allowed.headers()["access-control-allow-credentials"],
+        "true"
+    );
     let denied = preflight("https://evil.example").await.unwrap();
-    assert!(denied.headers().get("access-control-allow-origin").is_none());
-    let simple = app.client.post(app.url("/graphql")).header("origin", "https://evil.example").json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
-    assert!(simple.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let simple = app
+        .client
+        .post(app.url("/graphql"))
+        .header("origin", "https://evil.example")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        simple
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn graphiql_and_introspection_exist_only_in_development() {
     let prod = TestApp::spawn().await;
-    assert_eq!(prod.client.get(prod.url("/graphiql")).send().await.unwrap().status(), 404);
-    let (_, body) = prod.post("{ __schema { queryType { name } } __type(name: \"Viewer\") { name } }", json!({}), &[]).await;
-    assert_eq!(body["data"], json!({ "__schema": null, "__type": null }), "introspection must be off in production");
+    assert_eq!(
+        prod.client
+            .get(prod.url("/graphiql"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let (_, body) = prod
+        .post(
+            "{ __schema { queryType { name } } __type(name: \"Viewer\") { name } }",
+            json!({}),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        body["data"],
+        json!({ "__schema": null, "__type": null }),
+        "introspection must be off in production"
+    );
 
-    let dev = TestApp::spawn_with(|env| { env.insert("BFF_ENV", "development".into()); }).await;
+    let dev = TestApp::spawn_with(|env| {
+        env.insert("BFF_ENV", "development".into());
+    })
+    .await;
     let page = dev.client.get(dev.url("/graphiql")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("script-src 'self'"), "{csp}");
     let html = page.text().await.unwrap();
-    assert!(!html.contains("http://") && !html.contains("https://"), "GraphiQL must load nothing from elsewhere");
-    for asset in ["graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js", "init.js"] {
-        assert!(html.contains(&format!("/graphiql/assets/{asset}")), "{asset} not referenced");
-        let response = dev.client.get(dev.url(&format!("/graphiql/assets/{asset}"))).send().await.unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "GraphiQL must load nothing from elsewhere"
+    );
+    for asset in [
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+        "init.js",
+    ] {
+        assert!(
+            html.contains(&format!("/graphiql/assets/{asset}")),
+            "{asset} not referenced"
+        );
+        let response = dev
+            .client
+            .get(dev.url(&format!("/graphiql/assets/{asset}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "{asset}");
         assert!(response.bytes().await.unwrap().len() > 100);
     }
-    let (_, body) = dev.post("{ __schema { queryType { name } } }", json!({}), &[]).await;
+    let (_, body) = dev
+        .post("{ __schema { queryType { name } } }", json!({}), &[])
+        .await;
     assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
 }
 
@@ -153,10 +283,27 @@ async fn health_readiness_request_ids_and_masked_internal_errors() {
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert!(health.headers().get("x-request-id").is_some());
-    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     let broken = TestApp::spawn_on(format!("{}_gone", app.database_url), |_| {}).await;
-    assert_eq!(broken.client.get(broken.url("/readyz")).send().await.unwrap().status(), 503);
+    assert_eq!(
+        broken
+            .client
+            .get(broken.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
     let user = app.user("Masked").await;
     let response = broken
         .client
@@ -173,5 +320,8 @@ async fn health_readiness_request_ids_and_masked_internal_errors() {
     assert_eq!(error["message"], "Internal server error", "{body}");
     assert_eq!(error["extensions"]["code"], "INTERNAL_SERVER_ERROR");
     assert_eq!(error["extensions"]["requestId"], "req-123");
-    assert!(!body.to_string().contains("does not exist"), "database details leaked: {body}");
+    assert!(
+        !body.to_string().contains("does not exist"),
+        "database details leaked: {body}"
+    );
 }

@@ -32,5 +32,8 @@ async fn bff_interoperates_with_real_better_auth() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
-    assert!(output.status.success(), "interop suite failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "interop suite failed:\n{stdout}\n{stderr}"
+    );
 }

@@ -20,12 +20,23 @@ const EVERYTHING: &str = r#"{ viewer {
 async fn give_data(app: &TestApp, user: &TestUser, plan: &str, cents: i64, jobs: usize, used: i32) {
     let mut conn = app.db().await;
     diesel::insert_into(subscriptions::table)
-        .values((subscriptions::user_id.eq(&user.id), subscriptions::plan.eq(plan), subscriptions::status.eq("ACTIVE")))
+        .values((
+            subscriptions::user_id.eq(&user.id),
+            subscriptions::plan.eq(plan),
+            subscriptions::status.eq("ACTIVE"),
+        ))
         .execute(&mut conn)
         .await
         .unwrap();
     let description = format!("grant for {}", user.id);
-    let change = Change { user_id: &user.id, kind: "GRANT", amount_cents: cents, description: &description, photo_job_id: None, purchase_id: None };
+    let change = Change {
+        user_id: &user.id,
+        kind: "GRANT",
+        amount_cents: cents,
+        description: &description,
+        photo_job_id: None,
+        purchase_id: None,
+    };
     CreditAccount::apply(&mut conn, &change).await.unwrap();
     let now = Utc::now();
     let window = bff::db::usage::Window::current(None, now);
@@ -41,12 +52,23 @@ async fn give_data(app: &TestApp, user: &TestUser, plan: &str, cents: i64, jobs:
         .await
         .unwrap();
     for i in 0..jobs {
-        app.insert_job(&user.id, now - Duration::minutes(i as i64), "PENDING", Some("shared-group-name")).await;
+        app.insert_job(
+            &user.id,
+            now - Duration::minutes(i as i64),
+            "PENDING",
+            Some("shared-group-name"),
+        )
+        .await;
     }
 }
 
 fn ids(list: &Value) -> Vec<String> {
-    list["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect()
+    list["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -62,31 +84,77 @@ async fn each_user_sees_only_their_own_rows_in_every_field() {
     let (va, vb) = (&a["data"]["viewer"], &b["data"]["viewer"]);
     assert_eq!(va["id"], alice.id.as_str(), "{a}");
     assert_eq!(vb["id"], bob.id.as_str(), "{b}");
-    assert_eq!((va["subscription"]["plan"].as_str(), vb["subscription"]["plan"].as_str()), (Some("PRO"), Some("BASIC")));
-    assert_eq!((va["credits"]["balance"].as_str(), vb["credits"]["balance"].as_str()), (Some("12.34"), Some("9.99")));
+    assert_eq!(
+        (
+            va["subscription"]["plan"].as_str(),
+            vb["subscription"]["plan"].as_str()
+        ),
+        (Some("PRO"), Some("BASIC"))
+    );
+    assert_eq!(
+        (
+            va["credits"]["balance"].as_str(),
+            vb["credits"]["balance"].as_str()
+        ),
+        (Some("12.34"), Some("9.99"))
+    );
     assert_eq!(va["credits"]["transactions"]["totalCount"], 1);
-    assert_eq!(va["credits"]["transactions"]["edges"][0]["node"]["description"], format!("grant for {}", alice.id).as_str());
-    assert_eq!((va["usage"][0]["used"].as_i64(), vb["usage"][0]["used"].as_i64()), (Some(7), Some(11)));
-    assert_eq!((va["photoJobs"]["totalCount"].as_i64(), vb["photoJobs"]["totalCount"].as_i64()), (Some(3), Some(5)));
+    assert_eq!(
+        va["credits"]["transactions"]["edges"][0]["node"]["description"],
+        format!("grant for {}", alice.id).as_str()
+    );
+    assert_eq!(
+        (
+            va["usage"][0]["used"].as_i64(),
+            vb["usage"][0]["used"].as_i64()
+        ),
+        (Some(7), Some(11))
+    );
+    assert_eq!(
+        (
+            va["photoJobs"]["totalCount"].as_i64(),
+            vb["photoJobs"]["totalCount"].as_i64()
+        ),
+        (Some(3), Some(5))
+    );
 
     // A filter that matches both users' jobs still shows only the viewer's.
     let filtered = app
-        .query_as(&alice, r#"{ viewer { photoJobs(filter: {groupName: "shared-group-name"}) { totalCount } } }"#, json!({}))
+        .query_as(
+            &alice,
+            r#"{ viewer { photoJobs(filter: {groupName: "shared-group-name"}) { totalCount } } }"#,
+            json!({}),
+        )
         .await;
     assert_eq!(filtered["data"]["viewer"]["photoJobs"]["totalCount"], 3);
 
     // Another user's ids behave exactly like ids that do not exist.
     let alice_job = ids(&va["photoJobs"])[0].clone();
-    let alice_entry = va["credits"]["transactions"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
+    let alice_entry = va["credits"]["transactions"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let unknown_job = bff::graphql::node::global_id(bff::graphql::node::Kind::PhotoJob, 999_999).0;
     let lookup = "query($id: ID!) { viewer { photoJob(id: $id) { id } } node(id: $id) { id } }";
     for id in [&alice_job, &alice_entry, &unknown_job] {
         let body = app.query_as(&bob, lookup, json!({ "id": id })).await;
-        assert_eq!(body, json!({ "data": { "viewer": { "photoJob": null }, "node": null } }), "bob looking up {id}");
+        assert_eq!(
+            body,
+            json!({ "data": { "viewer": { "photoJob": null }, "node": null } }),
+            "bob looking up {id}"
+        );
     }
-    let own = app.query_as(&alice, lookup, json!({ "id": alice_job })).await;
+    let own = app
+        .query_as(&alice, lookup, json!({ "id": alice_job }))
+        .await;
     assert_eq!(own["data"]["node"]["id"], alice_job.as_str());
     assert_eq!(own["data"]["viewer"]["photoJob"]["id"], alice_job.as_str());
-    let own_entry = app.query_as(&alice, "query($id: ID!) { node(id: $id) { id ... on CreditTransaction { amount } } }", json!({ "id": alice_entry })).await;
+    let own_entry = app
+        .query_as(
+            &alice,
+            "query($id: ID!) { node(id: $id) { id ... on CreditTransaction { amount } } }",
+            json!({ "id": alice_entry }),
+        )
+        .await;
     assert_eq!(own_entry["data"]["node"]["amount"], "12.34", "{own_entry}");
 }

@@ -28,7 +28,11 @@ async fn every_type_field_argument_and_enum_value_has_a_description() {
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     let data = response.data.into_json().unwrap();
     let mut missing = Vec::new();
-    let described = |v: &Value| v["description"].as_str().is_some_and(|d| !d.trim().is_empty());
+    let described = |v: &Value| {
+        v["description"]
+            .as_str()
+            .is_some_and(|d| !d.trim().is_empty())
+    };
     for ty in data["__schema"]["types"].as_array().unwrap() {
         let name = ty["name"].as_str().unwrap();
         if name.starts_with("__") || ["String", "Int", "Float", "Boolean", "ID"].contains(&name) {
@@ -44,7 +48,11 @@ async fn every_type_field_argument_and_enum_value_has_a_description() {
                 }
                 for arg in item["args"].as_array().into_iter().flatten() {
                     if !described(arg) {
-                        missing.push(format!("{name}.{}({})", item["name"].as_str().unwrap(), arg["name"].as_str().unwrap()));
+                        missing.push(format!(
+                            "{name}.{}({})",
+                            item["name"].as_str().unwrap(),
+                            arg["name"].as_str().unwrap()
+                        ));
                     }
                 }
             }

@@ -36,7 +36,9 @@ async fn shared() -> &'static Shared {
             let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bff-test-postgres");
             let cluster = Cluster::ensure(&root, Durability::Fast).expect("start the test cluster");
             let admin_url = cluster.url("postgres");
-            let mut admin = bff::db::connect(&admin_url).await.expect("connect to the cluster");
+            let mut admin = bff::db::connect(&admin_url)
+                .await
+                .expect("connect to the cluster");
             drop_leftovers(&mut admin).await;
             let template = format!("bff_template_{}", std::process::id());
             bff::dev::create_database_on(&mut admin, &template, None)
@@ -71,7 +73,10 @@ async fn drop_leftovers(admin: &mut AsyncPgConnection) {
     .unwrap_or_default();
     for name in names {
         let _ = admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", name.datname))
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                name.datname
+            ))
             .await;
     }
 }
@@ -193,9 +198,14 @@ impl TestApp {
     pub async fn user(&self, name: &str) -> TestUser {
         let mut conn = self.db().await;
         let id = bff::dev::seed::random_token();
-        bff::dev::seed::create_user(&mut conn, &id, name, &format!("{}@example.com", name.to_lowercase()))
-            .await
-            .unwrap();
+        bff::dev::seed::create_user(
+            &mut conn,
+            &id,
+            name,
+            &format!("{}@example.com", name.to_lowercase()),
+        )
+        .await
+        .unwrap();
         let token = bff::dev::seed::create_session(&mut conn, &id, Utc::now() + Duration::days(7))
             .await
             .unwrap();
@@ -203,7 +213,12 @@ impl TestApp {
     }
 
     /// POSTs a GraphQL request with extra headers; returns status and JSON body.
-    pub async fn post(&self, query: &str, variables: Value, headers: &[(&str, String)]) -> (u16, Value) {
+    pub async fn post(
+        &self,
+        query: &str,
+        variables: Value,
+        headers: &[(&str, String)],
+    ) -> (u16, Value) {
         let mut request = self
             .client
             .post(self.url("/graphql"))

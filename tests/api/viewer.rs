@@ -47,7 +47,14 @@ async fn a_new_user_is_on_free_active_with_an_empty_account() {
     assert_eq!(viewer["credits"]["transactions"]["totalCount"], 0);
     let meter = &viewer["usage"][0];
     assert_eq!(meter["metric"], "PHOTOS");
-    assert_eq!((meter["used"].clone(), meter["limit"].clone(), meter["remaining"].clone()), (json!(0), json!(20), json!(20)));
+    assert_eq!(
+        (
+            meter["used"].clone(),
+            meter["limit"].clone(),
+            meter["remaining"].clone()
+        ),
+        (json!(0), json!(20), json!(20))
+    );
     // Without a paid period the window is the calendar month (UTC).
     let now = Utc::now();
     let month_start = format!("{}-01T00:00:00+00:00", now.format("%Y-%m"));
@@ -60,7 +67,9 @@ async fn a_subscriber_sees_plan_credits_ledger_usage_and_jobs() {
     let app = TestApp::spawn().await;
     let user = app.user("Subscriber").await;
     let mut conn = app.db().await;
-    let start = (Utc::now() - Duration::days(3)).duration_trunc(Duration::seconds(1)).unwrap();
+    let start = (Utc::now() - Duration::days(3))
+        .duration_trunc(Duration::seconds(1))
+        .unwrap();
     let end = start + Duration::days(30);
     diesel::insert_into(subscriptions::table)
         .values((
@@ -76,8 +85,18 @@ async fn a_subscriber_sees_plan_credits_ledger_usage_and_jobs() {
         .await
         .unwrap();
     for (kind, amount, what) in [("PURCHASE", 2500, "Pack"), ("JOB_CHARGE", -60, "Job")] {
-        let change = Change { user_id: &user.id, kind, amount_cents: amount, description: what, photo_job_id: None, purchase_id: None };
-        CreditAccount::apply(&mut conn, &change).await.unwrap().unwrap();
+        let change = Change {
+            user_id: &user.id,
+            kind,
+            amount_cents: amount,
+            description: what,
+            photo_job_id: None,
+            purchase_id: None,
+        };
+        CreditAccount::apply(&mut conn, &change)
+            .await
+            .unwrap()
+            .unwrap();
     }
     diesel::insert_into(usage_counters::table)
         .values((
@@ -90,12 +109,18 @@ async fn a_subscriber_sees_plan_credits_ledger_usage_and_jobs() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let job = app.insert_job(&user.id, Utc::now(), "COMPLETED", Some("Wedding")).await;
+    let job = app
+        .insert_job(&user.id, Utc::now(), "COMPLETED", Some("Wedding"))
+        .await;
 
     let body = app.query_as(&user, DASHBOARD, json!({})).await;
     let viewer = &body["data"]["viewer"];
     let sub = &viewer["subscription"];
-    assert_eq!((sub["plan"].as_str(), sub["status"].as_str()), (Some("PRO"), Some("TRIALING")), "{body}");
+    assert_eq!(
+        (sub["plan"].as_str(), sub["status"].as_str()),
+        (Some("PRO"), Some("TRIALING")),
+        "{body}"
+    );
     assert_eq!(sub["cancelAtPeriodEnd"], true);
     assert_eq!(sub["currentPeriodStart"], start.to_rfc3339().as_str());
     assert_eq!(sub["trialEndsAt"], end.to_rfc3339().as_str());
@@ -165,7 +190,9 @@ async fn without_a_session_viewer_is_null_and_node_is_unauthenticated() {
     assert_eq!(status, 200);
     assert_eq!(body["data"]["viewer"], serde_json::Value::Null, "{body}");
     assert!(body.get("errors").is_none());
-    let (_, body) = app.post("{ node(id: \"UGhvdG9Kb2I6MQ\") { id } }", json!({}), &[]).await;
+    let (_, body) = app
+        .post("{ node(id: \"UGhvdG9Kb2I6MQ\") { id } }", json!({}), &[])
+        .await;
     assert_eq!(first_code(&body), "UNAUTHENTICATED");
 }
 
@@ -176,15 +203,37 @@ async fn the_ledger_is_append_only_but_leaves_with_its_user() {
     let app = TestApp::spawn().await;
     let user = app.user("Ledgered").await;
     let mut conn = app.db().await;
-    let change = Change { user_id: &user.id, kind: "GRANT", amount_cents: 500, description: "Grant", photo_job_id: None, purchase_id: None };
+    let change = Change {
+        user_id: &user.id,
+        kind: "GRANT",
+        amount_cents: 500,
+        description: "Grant",
+        photo_job_id: None,
+        purchase_id: None,
+    };
     CreditAccount::apply(&mut conn, &change).await.unwrap();
-    let edit = diesel::update(credit_ledger::table).set(credit_ledger::amount_cents.eq(1)).execute(&mut conn).await;
+    let edit = diesel::update(credit_ledger::table)
+        .set(credit_ledger::amount_cents.eq(1))
+        .execute(&mut conn)
+        .await;
     assert!(edit.is_err(), "a ledger row was edited");
-    let erase = diesel::delete(credit_ledger::table).execute(&mut conn).await;
+    let erase = diesel::delete(credit_ledger::table)
+        .execute(&mut conn)
+        .await;
     assert!(erase.is_err(), "a ledger row was deleted");
-    let overdraw = diesel::update(credit_accounts::table).set(credit_accounts::balance_cents.eq(-1)).execute(&mut conn).await;
+    let overdraw = diesel::update(credit_accounts::table)
+        .set(credit_accounts::balance_cents.eq(-1))
+        .execute(&mut conn)
+        .await;
     assert!(overdraw.is_err(), "the database allowed a negative balance");
-    diesel::delete(users::table.find(&user.id)).execute(&mut conn).await.unwrap();
-    let left: i64 = credit_ledger::table.count().get_result(&mut conn).await.unwrap();
+    diesel::delete(users::table.find(&user.id))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let left: i64 = credit_ledger::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(left, 0);
 }
