@@ -3,8 +3,8 @@
 (function () {
   var fetcher = GraphiQL.createFetcher({ url: new URL('/graphql', window.location.href).toString() });
   var defaultQuery = [
-    '# The signed-in viewer: set the Cookie or Authorization header printed by `bff dev`',
-    '# in the headers tab below (or sign in to the SvelteKit app on this origin).',
+    '# The signed-in viewer. Open the link `bff dev` prints,',
+    '# or paste its Authorization header into Headers below.',
     'query Dashboard {',
     '  viewer {',
     '    id name email',
