@@ -4,19 +4,22 @@
 pub mod billing;
 pub mod connection;
 pub mod credits;
+pub mod mutations;
 pub mod node;
 pub mod photo_jobs;
 pub mod scalars;
 pub mod viewer;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, ID, Object, Schema, SchemaBuilder};
+use async_graphql::{Context, EmptySubscription, ID, Object, Schema, SchemaBuilder};
+
+use mutations::PhotoJobMutation;
 
 use crate::auth::RequestAuth;
 use crate::db::{DbConn, DbPool};
 use crate::error::{AppError, AppResult};
 
 /// The schema type served by bff.
-pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, PhotoJobMutation, EmptySubscription>;
 
 /// Deepest selection a document may have (GraphiQL's introspection query needs 13).
 pub const MAX_DEPTH: usize = 16;
@@ -32,8 +35,8 @@ pub struct Settings {
 
 /// The schema with no data attached: the server adds the pool and settings, and `bff schema`
 /// prints it bare.
-pub fn schema() -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query, EmptyMutation, EmptySubscription)
+pub fn schema() -> SchemaBuilder<Query, PhotoJobMutation, EmptySubscription> {
+    Schema::build(Query, PhotoJobMutation, EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }

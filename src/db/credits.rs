@@ -181,3 +181,42 @@ impl CreditAccount {
         Ok(Some(balance))
     }
 }
+
+impl CreditAccount {
+    /// The user's account, created empty if missing, locked (`FOR UPDATE`) until the caller's
+    /// transaction ends: everything that spends a user's credits or quota goes through this
+    /// lock, so concurrent requests of one user take turns and cannot spend the same credits.
+    pub async fn lock(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<CreditAccount> {
+        diesel::insert_into(credit_accounts::table)
+            .values(credit_accounts::user_id.eq(user_id))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        credit_accounts::table
+            .find(user_id)
+            .select(CreditAccount::as_select())
+            .for_update()
+            .get_result(conn)
+            .await
+    }
+
+    /// Adds `photos` to the free photos used (negative gives them back, never below zero).
+    pub async fn add_free_photos_used(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        photos: i32,
+    ) -> QueryResult<()> {
+        diesel::update(credit_accounts::table.find(user_id))
+            .set((
+                credit_accounts::free_photos_used.eq(
+                    diesel::dsl::sql::<diesel::sql_types::Integer>("GREATEST(free_photos_used + ")
+                        .bind::<diesel::sql_types::Integer, _>(photos)
+                        .sql(", 0)"),
+                ),
+                credit_accounts::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+}

@@ -126,3 +126,51 @@ impl PhotoJob {
             .await
     }
 }
+
+/// A job to insert.
+#[derive(Insertable, Debug)]
+#[diesel(table_name = photo_jobs, check_for_backend(Pg))]
+pub struct NewPhotoJob<'a> {
+    /// Owner.
+    pub user_id: &'a str,
+    /// Trimmed prompt.
+    pub prompt: &'a str,
+    /// Photos.
+    pub photo_count: i32,
+    /// Charged credits, in cents.
+    pub cost_cents: i64,
+    /// Photos from the free allowance.
+    pub free_photos_applied: i32,
+    /// Group label.
+    pub group_name: Option<&'a str>,
+    /// The client's idempotency key.
+    pub idempotency_key: Option<&'a str>,
+}
+
+impl NewPhotoJob<'_> {
+    /// Inserts the job as PENDING.
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<PhotoJob> {
+        diesel::insert_into(photo_jobs::table)
+            .values(self)
+            .returning(PhotoJob::as_returning())
+            .get_result(conn)
+            .await
+    }
+}
+
+impl PhotoJob {
+    /// The user's job created with this idempotency key, if any.
+    pub async fn find_by_idempotency_key(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        key: &str,
+    ) -> QueryResult<Option<PhotoJob>> {
+        photo_jobs::table
+            .filter(photo_jobs::user_id.eq(user_id))
+            .filter(photo_jobs::idempotency_key.eq(key))
+            .select(PhotoJob::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+}

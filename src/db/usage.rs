@@ -60,3 +60,40 @@ pub async fn used(
         .optional()
         .map(|count| count.unwrap_or(0))
 }
+
+/// Adds `amount` to the user's counter for `metric` in `window` (creating it), in the caller's
+/// transaction; a negative amount gives usage back, never below zero.
+pub async fn add(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    metric: &str,
+    window: Window,
+    amount: i32,
+) -> QueryResult<()> {
+    use diesel::upsert::excluded;
+    diesel::insert_into(usage_counters::table)
+        .values((
+            usage_counters::user_id.eq(user_id),
+            usage_counters::metric.eq(metric),
+            usage_counters::window_start.eq(window.start),
+            usage_counters::window_end.eq(window.end),
+            usage_counters::count.eq(amount.max(0)),
+        ))
+        .on_conflict((
+            usage_counters::user_id,
+            usage_counters::metric,
+            usage_counters::window_start,
+        ))
+        .do_update()
+        .set((
+            usage_counters::count.eq(diesel::dsl::sql::<diesel::sql_types::Integer>(
+                "GREATEST(usage_counters.count + ",
+            )
+            .bind::<diesel::sql_types::Integer, _>(amount)
+            .sql(", 0)")),
+            usage_counters::updated_at.eq(excluded(usage_counters::updated_at)),
+        ))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

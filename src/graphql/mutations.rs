@@ -1,0 +1,221 @@
+//! The viewer's mutations. Each is one transaction: it either changes everything it should or
+//! nothing, and answers a failure with a code from DESIGN.md and a message a person can act on.
+
+use async_graphql::{Context, InputObject, Object, SimpleObject};
+use chrono::Utc;
+use diesel_async::AsyncConnection;
+
+use crate::db::credits::{Change, CreditAccount as AccountRow};
+use crate::db::photo_jobs::{NewPhotoJob, PhotoJob as Row};
+use crate::db::subscriptions::BillingState;
+use crate::db::usage::{self, Window};
+use crate::error::AppError;
+use crate::graphql::credits::CreditAccount;
+use crate::graphql::photo_jobs::{MAX_GROUP_NAME, PhotoJob};
+use crate::graphql::scalars::Decimal;
+use crate::graphql::{Settings, conn, viewer_id};
+
+/// Longest prompt, in characters (after trimming).
+pub const MAX_PROMPT: usize = 2000;
+/// Most photos in one job, whatever the plan.
+pub const MAX_PHOTOS_PER_JOB: i32 = 100;
+/// Longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// What to process.
+#[derive(InputObject)]
+pub struct CreatePhotoJobInput {
+    /// What to do with the photos: 1 to 2,000 characters (surrounding spaces are trimmed).
+    pub prompt: String,
+    /// How many photos: 1 to the plan's maximum per job (at most 100).
+    pub photo_count: i32,
+    /// A label to organise jobs by, at most 140 characters; empty means none.
+    pub group_name: Option<String>,
+    /// Makes retries safe: the same key returns the first job without charging again; the
+    /// same key with a different input is a CONFLICT. At most 255 characters.
+    pub idempotency_key: Option<String>,
+}
+
+/// The created job and the viewer's account after paying for it.
+#[derive(SimpleObject)]
+pub struct CreatePhotoJobPayload {
+    /// The new job (PENDING), or the first one created with the same idempotency key.
+    pub photo_job: PhotoJob,
+    /// The viewer's credits after the charge.
+    pub credits: CreditAccount,
+}
+
+struct Validated {
+    prompt: String,
+    photo_count: i32,
+    group_name: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+fn validate(input: CreatePhotoJobInput) -> Result<Validated, AppError> {
+    let prompt = input.prompt.trim().to_owned();
+    if prompt.is_empty() {
+        return Err(AppError::bad_input("prompt must not be empty"));
+    }
+    if prompt.chars().count() > MAX_PROMPT {
+        return Err(AppError::bad_input(format!(
+            "prompt is at most {MAX_PROMPT} characters"
+        )));
+    }
+    if !(1..=MAX_PHOTOS_PER_JOB).contains(&input.photo_count) {
+        return Err(AppError::bad_input(format!(
+            "photoCount must be between 1 and {MAX_PHOTOS_PER_JOB}, got {}",
+            input.photo_count
+        )));
+    }
+    let group_name = input
+        .group_name
+        .map(|g| g.trim().to_owned())
+        .filter(|g| !g.is_empty());
+    if group_name
+        .as_ref()
+        .is_some_and(|g| g.chars().count() > MAX_GROUP_NAME)
+    {
+        return Err(AppError::bad_input(format!(
+            "groupName is at most {MAX_GROUP_NAME} characters"
+        )));
+    }
+    if let Some(key) = &input.idempotency_key
+        && (key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY)
+    {
+        return Err(AppError::bad_input(format!(
+            "idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
+        )));
+    }
+    Ok(Validated {
+        prompt,
+        photo_count: input.photo_count,
+        group_name,
+        idempotency_key: input.idempotency_key,
+    })
+}
+
+/// Creates, prices and pays for a job, all under the viewer's account lock.
+async fn create(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user_id: &str,
+    input: &Validated,
+    free_allowance: i32,
+) -> Result<(Row, AccountRow), AppError> {
+    let account = AccountRow::lock(conn, user_id).await?;
+
+    if let Some(key) = &input.idempotency_key
+        && let Some(job) = Row::find_by_idempotency_key(conn, user_id, key).await?
+    {
+        let same = job.prompt == input.prompt
+            && job.photo_count == input.photo_count
+            && job.group_name == input.group_name;
+        if !same {
+            return Err(AppError::Conflict(
+                "this idempotencyKey was already used for a different job; use a new key".into(),
+            ));
+        }
+        return Ok((job, account));
+    }
+
+    let billing = BillingState::load(conn, user_id).await?;
+    let plan = &billing.effective_plan;
+    if input.photo_count > plan.max_photos_per_job {
+        return Err(AppError::bad_input(format!(
+            "the {} plan allows at most {} photos per job",
+            plan.name, plan.max_photos_per_job
+        )));
+    }
+    let window = Window::current(billing.subscription.as_ref(), Utc::now());
+    let used = usage::used(conn, user_id, usage::PHOTOS, window).await?;
+    if let Some(quota) = plan.monthly_photo_quota
+        && used + input.photo_count > quota
+    {
+        return Err(AppError::QuotaExceeded(format!(
+            "this job needs {} photos but only {} of the {} plan's {quota} remain until {}; \
+             upgrade the plan or wait for the next period",
+            input.photo_count,
+            (quota - used).max(0),
+            plan.name,
+            window.end.to_rfc3339()
+        )));
+    }
+
+    let free = (free_allowance - account.free_photos_used).clamp(0, input.photo_count);
+    let cost_cents = i64::from(input.photo_count - free) * plan.price_per_photo_cents;
+    if cost_cents > account.balance_cents {
+        return Err(AppError::InsufficientCredits(format!(
+            "this job costs {} credits but the balance is {}; buy credits or process fewer photos",
+            Decimal(cost_cents),
+            Decimal(account.balance_cents)
+        )));
+    }
+
+    let job = NewPhotoJob {
+        user_id,
+        prompt: &input.prompt,
+        photo_count: input.photo_count,
+        cost_cents,
+        free_photos_applied: free,
+        group_name: input.group_name.as_deref(),
+        idempotency_key: input.idempotency_key.as_deref(),
+    }
+    .insert(conn)
+    .await?;
+    if cost_cents > 0 {
+        let description = format!("Photo job: {} photos", input.photo_count);
+        let change = Change {
+            user_id,
+            kind: "JOB_CHARGE",
+            amount_cents: -cost_cents,
+            description: &description,
+            photo_job_id: Some(job.id),
+            purchase_id: None,
+        };
+        // The lock makes this succeed; the conditional update is a second line of defence.
+        if AccountRow::apply(conn, &change).await?.is_none() {
+            return Err(AppError::InsufficientCredits(
+                "the balance no longer covers this job".into(),
+            ));
+        }
+    }
+    if free > 0 {
+        AccountRow::add_free_photos_used(conn, user_id, free).await?;
+    }
+    usage::add(conn, user_id, usage::PHOTOS, window, input.photo_count).await?;
+    let account = AccountRow::find_or_empty(conn, user_id).await?;
+    Ok((job, account))
+}
+
+/// The viewer's photo-job mutations.
+#[derive(Default)]
+pub struct PhotoJobMutation;
+
+/// Changes to the viewer's own data.
+#[Object(name = "Mutation")]
+impl PhotoJobMutation {
+    /// Creates a photo job: prices it (free allowance first, then the plan's price per photo),
+    /// checks the usage quota, charges the credits, records the ledger row and the usage, and
+    /// queues the job as PENDING — all in one transaction. Fails with BAD_USER_INPUT,
+    /// QUOTA_EXCEEDED, INSUFFICIENT_CREDITS or CONFLICT (idempotency key reused), changing nothing.
+    async fn create_photo_job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job to create.")] input: CreatePhotoJobInput,
+    ) -> async_graphql::Result<CreatePhotoJobPayload> {
+        let user_id = viewer_id(ctx).await?;
+        let input = validate(input)?;
+        let allowance = ctx.data_unchecked::<Settings>().free_photo_allowance;
+        let mut conn = conn(ctx).await?;
+        let (job, account) = conn
+            .transaction(async |conn| create(conn, &user_id, &input, allowance).await)
+            .await?;
+        Ok(CreatePhotoJobPayload {
+            photo_job: PhotoJob(job),
+            credits: CreditAccount {
+                row: account,
+                free_photo_allowance: allowance,
+            },
+        })
+    }
+}
