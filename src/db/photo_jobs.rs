@@ -174,3 +174,70 @@ impl PhotoJob {
             .optional()
     }
 }
+
+impl PhotoJob {
+    /// Sets the group of one of the user's jobs; `None` when the user has no such job.
+    pub async fn set_group(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: i64,
+        group_name: Option<&str>,
+    ) -> QueryResult<Option<PhotoJob>> {
+        diesel::update(
+            photo_jobs::table
+                .filter(photo_jobs::user_id.eq(user_id))
+                .filter(photo_jobs::id.eq(id)),
+        )
+        .set((
+            photo_jobs::group_name.eq(group_name),
+            photo_jobs::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(PhotoJob::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
+    /// Moves one of the user's jobs from `from` to `to`, only if it is in `from` now (so two
+    /// racing transitions cannot both happen); `None` when it was not.
+    pub async fn transition(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: i64,
+        from: &str,
+        to: &str,
+    ) -> QueryResult<Option<PhotoJob>> {
+        diesel::update(
+            photo_jobs::table
+                .filter(photo_jobs::user_id.eq(user_id))
+                .filter(photo_jobs::id.eq(id))
+                .filter(photo_jobs::status.eq(from)),
+        )
+        .set((
+            photo_jobs::status.eq(to),
+            photo_jobs::updated_at.eq(diesel::dsl::now),
+            photo_jobs::finished_at.eq(Some(chrono::Utc::now())),
+        ))
+        .returning(PhotoJob::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
+    /// Deletes one of the user's jobs unless it is PROCESSING; returns whether it was deleted.
+    pub async fn delete_unless_processing(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: i64,
+    ) -> QueryResult<bool> {
+        diesel::delete(
+            photo_jobs::table
+                .filter(photo_jobs::user_id.eq(user_id))
+                .filter(photo_jobs::id.eq(id))
+                .filter(photo_jobs::status.ne("PROCESSING")),
+        )
+        .execute(conn)
+        .await
+        .map(|n| n > 0)
+    }
+}

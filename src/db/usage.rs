@@ -97,3 +97,32 @@ pub async fn add(
         .await
         .map(|_| ())
 }
+
+/// Gives back `amount` of `metric` to the counter whose window contains `at` (the moment the
+/// usage was counted), never below zero.
+pub async fn give_back(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    metric: &str,
+    at: DateTime<Utc>,
+    amount: i32,
+) -> QueryResult<()> {
+    diesel::update(
+        usage_counters::table
+            .filter(usage_counters::user_id.eq(user_id))
+            .filter(usage_counters::metric.eq(metric))
+            .filter(usage_counters::window_start.le(at))
+            .filter(usage_counters::window_end.gt(at)),
+    )
+    .set((
+        usage_counters::count.eq(diesel::dsl::sql::<diesel::sql_types::Integer>(
+            "GREATEST(count - ",
+        )
+        .bind::<diesel::sql_types::Integer, _>(amount)
+        .sql(", 0)")),
+        usage_counters::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await
+    .map(|_| ())
+}

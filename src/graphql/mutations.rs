@@ -1,7 +1,7 @@
 //! The viewer's mutations. Each is one transaction: it either changes everything it should or
 //! nothing, and answers a failure with a code from DESIGN.md and a message a person can act on.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::Utc;
 use diesel_async::AsyncConnection;
 
@@ -11,6 +11,7 @@ use crate::db::subscriptions::BillingState;
 use crate::db::usage::{self, Window};
 use crate::error::AppError;
 use crate::graphql::credits::CreditAccount;
+use crate::graphql::node::{Kind, row_id};
 use crate::graphql::photo_jobs::{MAX_GROUP_NAME, PhotoJob};
 use crate::graphql::scalars::Decimal;
 use crate::graphql::{Settings, conn, viewer_id};
@@ -187,6 +188,71 @@ async fn create(
     Ok((job, account))
 }
 
+/// A change to one of the viewer's jobs.
+#[derive(InputObject)]
+pub struct UpdatePhotoJobInput {
+    /// The job's global id.
+    pub id: ID,
+    /// The new group, at most 140 characters; null or empty clears it.
+    pub group_name: Option<String>,
+}
+
+/// The row id of one of the viewer's jobs from its global id; malformed ids are NOT_FOUND
+/// like any other id the viewer does not own.
+fn job_row_id(id: &ID) -> Result<i64, AppError> {
+    row_id(id, Kind::PhotoJob).ok_or(AppError::NotFound("photo job"))
+}
+
+/// The error for a job that exists but is in the wrong state, or NOT_FOUND if it is not the
+/// viewer's.
+async fn wrong_state(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user_id: &str,
+    id: i64,
+    what: &str,
+) -> AppError {
+    match Row::find(conn, user_id, id).await {
+        Ok(Some(job)) => AppError::Conflict(format!("{what}; this job is {}", job.status)),
+        Ok(None) => AppError::NotFound("photo job"),
+        Err(e) => e.into(),
+    }
+}
+
+/// Cancels a PENDING job and refunds it: its credits (the unique ledger index makes the refund
+/// happen at most once), its free photos and its usage. The caller holds the account lock.
+async fn cancel(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user_id: &str,
+    id: i64,
+) -> Result<Row, AppError> {
+    let Some(job) = Row::transition(conn, user_id, id, "PENDING", "CANCELED").await? else {
+        return Err(wrong_state(conn, user_id, id, "only PENDING jobs can be canceled").await);
+    };
+    if job.cost_cents > 0 {
+        let change = Change {
+            user_id,
+            kind: "JOB_REFUND",
+            amount_cents: job.cost_cents,
+            description: "Refund: photo job canceled",
+            photo_job_id: Some(job.id),
+            purchase_id: None,
+        };
+        AccountRow::apply(conn, &change).await?;
+    }
+    if job.free_photos_applied > 0 {
+        AccountRow::add_free_photos_used(conn, user_id, -job.free_photos_applied).await?;
+    }
+    usage::give_back(
+        conn,
+        user_id,
+        usage::PHOTOS,
+        job.created_at,
+        job.photo_count,
+    )
+    .await?;
+    Ok(job)
+}
+
 /// The viewer's photo-job mutations.
 #[derive(Default)]
 pub struct PhotoJobMutation;
@@ -217,5 +283,82 @@ impl PhotoJobMutation {
                 free_photo_allowance: allowance,
             },
         })
+    }
+
+    /// Sets or clears a job's group. NOT_FOUND for ids that are not the viewer's.
+    async fn update_photo_job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job and its new group.")] input: UpdatePhotoJobInput,
+    ) -> async_graphql::Result<PhotoJob> {
+        let user_id = viewer_id(ctx).await?;
+        let id = job_row_id(&input.id)?;
+        let group = input
+            .group_name
+            .map(|g| g.trim().to_owned())
+            .filter(|g| !g.is_empty());
+        if group
+            .as_ref()
+            .is_some_and(|g| g.chars().count() > MAX_GROUP_NAME)
+        {
+            return Err(AppError::bad_input(format!(
+                "groupName is at most {MAX_GROUP_NAME} characters"
+            ))
+            .into());
+        }
+        let mut conn = conn(ctx).await?;
+        let job = Row::set_group(&mut conn, &user_id, id, group.as_deref())
+            .await
+            .map_err(AppError::from)?
+            .ok_or(AppError::NotFound("photo job"))?;
+        Ok(PhotoJob(job))
+    }
+
+    /// Cancels a PENDING job and refunds it exactly once (credits, free photos and usage).
+    /// CONFLICT for jobs in any other state; NOT_FOUND for ids that are not the viewer's.
+    async fn cancel_photo_job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job's global id.")] id: ID,
+    ) -> async_graphql::Result<PhotoJob> {
+        let user_id = viewer_id(ctx).await?;
+        let id = job_row_id(&id)?;
+        let mut conn = conn(ctx).await?;
+        let job = conn
+            .transaction(async |conn| {
+                AccountRow::lock(conn, &user_id).await?;
+                cancel(conn, &user_id, id).await
+            })
+            .await?;
+        Ok(PhotoJob(job))
+    }
+
+    /// Deletes a job; a PENDING one is canceled and refunded first. CONFLICT while it is
+    /// PROCESSING; NOT_FOUND for ids that are not the viewer's. The ledger keeps its rows.
+    /// Returns the deleted job's id.
+    async fn delete_photo_job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job's global id.")] id: ID,
+    ) -> async_graphql::Result<ID> {
+        let user_id = viewer_id(ctx).await?;
+        let row = job_row_id(&id)?;
+        let mut conn = conn(ctx).await?;
+        conn.transaction(async |conn| {
+            AccountRow::lock(conn, &user_id).await?;
+            if Row::find(conn, &user_id, row)
+                .await?
+                .is_some_and(|job| job.status == "PENDING")
+            {
+                cancel(conn, &user_id, row).await?;
+            }
+            if Row::delete_unless_processing(conn, &user_id, row).await? {
+                Ok(())
+            } else {
+                Err(wrong_state(conn, &user_id, row, "a PROCESSING job cannot be deleted").await)
+            }
+        })
+        .await?;
+        Ok(id)
     }
 }
