@@ -76,6 +76,40 @@ async fn state(app: &TestApp, user: &TestUser) -> (i64, i64, i32, i64) {
     (jobs, ledger, usage.unwrap_or(0), balance)
 }
 
+/// Sends `n` requests of `query` at once as `user`, `variables(i)` for the i-th; returns the
+/// response bodies.
+async fn race(
+    app: &TestApp,
+    user: &TestUser,
+    query: &'static str,
+    n: usize,
+    variables: impl Fn(usize) -> Value,
+) -> Vec<Value> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (client, url, cookie) = (app.client.clone(), app.url("/graphql"), user.cookie());
+            let body = json!({ "query": query, "variables": variables(i) });
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .header("cookie", cookie)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    for task in tasks {
+        bodies.push(task.await.unwrap());
+    }
+    bodies
+}
+
 async fn create(app: &TestApp, user: &TestUser, input: Value) -> Value {
     app.query_as(user, CREATE, json!({ "input": input })).await
 }
@@ -288,18 +322,16 @@ async fn fifty_concurrent_jobs_against_a_balance_for_ten_create_exactly_ten() {
     .await;
     let user = app.user("Racer").await;
     grant(&app, &user, 500).await; // ten photos at 0.50
-    let mut tasks = Vec::new();
-    for i in 0..50 {
-        let (client, url, cookie) = (app.client.clone(), app.url("/graphql"), user.cookie());
-        tasks.push(tokio::spawn(async move {
-            let body = json!({ "query": CREATE, "variables": { "input": { "prompt": format!("race {i}"), "photoCount": 1 } } });
-            let response = client.post(url).header("cookie", cookie).json(&body).send().await.unwrap();
-            response.json::<Value>().await.unwrap()
-        }));
-    }
+    let bodies = race(
+        &app,
+        &user,
+        CREATE,
+        50,
+        |i| json!({ "input": { "prompt": format!("race {i}"), "photoCount": 1 } }),
+    )
+    .await;
     let (mut created, mut refused) = (0, 0);
-    for task in tasks {
-        let body = task.await.unwrap();
+    for body in bodies {
         if body["data"]["createPhotoJob"].is_object() {
             created += 1;
         } else {
@@ -321,18 +353,16 @@ async fn concurrent_retries_with_one_idempotency_key_create_one_job_and_one_char
     .await;
     let user = app.user("Retrier").await;
     grant(&app, &user, 5_000).await;
-    let mut tasks = Vec::new();
-    for _ in 0..20 {
-        let (client, url, cookie) = (app.client.clone(), app.url("/graphql"), user.cookie());
-        tasks.push(tokio::spawn(async move {
-            let body = json!({ "query": CREATE, "variables": { "input": { "prompt": "once", "photoCount": 3, "idempotencyKey": "k" } } });
-            let response = client.post(url).header("cookie", cookie).json(&body).send().await.unwrap();
-            response.json::<Value>().await.unwrap()
-        }));
-    }
+    let bodies = race(
+        &app,
+        &user,
+        CREATE,
+        20,
+        |_i| json!({ "input": { "prompt": "once", "photoCount": 3, "idempotencyKey": "k" } }),
+    )
+    .await;
     let mut ids = std::collections::HashSet::new();
-    for task in tasks {
-        let body = task.await.unwrap();
+    for body in bodies {
         ids.insert(
             body["data"]["createPhotoJob"]["photoJob"]["id"]
                 .as_str()
@@ -353,17 +383,16 @@ async fn concurrent_jobs_never_exceed_the_quota() {
     .await;
     let user = app.user("Quota racer").await;
     grant(&app, &user, 10_000).await;
-    let mut tasks = Vec::new();
-    for i in 0..30 {
-        let (client, url, cookie) = (app.client.clone(), app.url("/graphql"), user.cookie());
-        tasks.push(tokio::spawn(async move {
-            let body = json!({ "query": CREATE, "variables": { "input": { "prompt": format!("q {i}"), "photoCount": 1 } } });
-            client.post(url).header("cookie", cookie).json(&body).send().await.unwrap().json::<Value>().await.unwrap()
-        }));
-    }
+    let bodies = race(
+        &app,
+        &user,
+        CREATE,
+        30,
+        |i| json!({ "input": { "prompt": format!("q {i}"), "photoCount": 1 } }),
+    )
+    .await;
     let mut created = 0;
-    for task in tasks {
-        let body = task.await.unwrap();
+    for body in bodies {
         if body["data"]["createPhotoJob"].is_object() {
             created += 1;
         } else {
@@ -554,31 +583,9 @@ async fn concurrent_cancels_of_one_job_refund_it_once() {
     let user = app.user("Double").await;
     grant(&app, &user, 1_000).await;
     let id = new_job(&app, &user, 4).await;
-    let mut tasks = Vec::new();
-    for _ in 0..10 {
-        let (client, url, cookie, id) = (
-            app.client.clone(),
-            app.url("/graphql"),
-            user.cookie(),
-            id.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let body = json!({ "query": CANCEL, "variables": { "id": id } });
-            client
-                .post(url)
-                .header("cookie", cookie)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }));
-    }
+    let bodies = race(&app, &user, CANCEL, 10, |_| json!({ "id": id })).await;
     let mut canceled = 0;
-    for task in tasks {
-        let body = task.await.unwrap();
+    for body in bodies {
         if body["data"]["cancelPhotoJob"].is_object() {
             canceled += 1
         } else {
