@@ -10,6 +10,10 @@
 //! 3. The token is looked up lazily — only when a resolver needs the viewer — in one query
 //!    joining `session` to `"user"` with `expiresAt` in the future. Nothing is cached across
 //!    requests, so a deleted session stops working on the very next request.
+//! 4. A bearer that is a JWT is a [`service`] token for internal workers, never a viewer: the
+//!    request then has no session, whatever cookie it also carries.
+
+pub mod service;
 
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
@@ -26,6 +30,7 @@ use tokio::sync::OnceCell;
 
 use crate::db::better_auth::{session, users};
 use crate::db::{DbPool, PoolError};
+use service::ServiceCredential;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -41,6 +46,8 @@ pub struct AuthSettings {
     pub secret: SecretString,
     /// The session cookie's name.
     pub cookie_name: String,
+    /// Key of service tokens (`None`: worker operations are disabled).
+    pub service_secret: Option<SecretString>,
 }
 
 /// The signature Better Auth appends to a session token.
@@ -94,18 +101,25 @@ fn plausible_raw_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The session token a bearer header carries, if well formed (and correctly signed if signed).
-fn bearer_token(headers: &HeaderMap, settings: &AuthSettings) -> Option<String> {
+/// The credentials of an `Authorization: Bearer` header, percent-decoded.
+fn bearer_value(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, credentials) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
-    let decoded = percent_decode_str(credentials.trim()).decode_utf8().ok()?;
-    if decoded.contains('.') {
-        verify_signed(&decoded, &settings.secret)
-    } else if plausible_raw_token(&decoded) {
-        Some(decoded.into_owned())
+    percent_decode_str(credentials.trim())
+        .decode_utf8()
+        .ok()
+        .map(|v| v.into_owned())
+}
+
+/// The session token a bearer value carries, if well formed (and correctly signed if signed).
+fn bearer_token(value: &str, settings: &AuthSettings) -> Option<String> {
+    if value.contains('.') {
+        verify_signed(value, &settings.secret)
+    } else if plausible_raw_token(value) {
+        Some(value.to_owned())
     } else {
         None
     }
@@ -131,7 +145,9 @@ fn cookie_token(headers: &HeaderMap, settings: &AuthSettings) -> Option<String> 
 
 /// The session token a request presents: a valid bearer wins over the cookie.
 pub fn session_token(headers: &HeaderMap, settings: &AuthSettings) -> Option<String> {
-    bearer_token(headers, settings).or_else(|| cookie_token(headers, settings))
+    bearer_value(headers)
+        .and_then(|v| bearer_token(&v, settings))
+        .or_else(|| cookie_token(headers, settings))
 }
 
 /// The signed-in user, as Better Auth's tables say.
@@ -190,19 +206,41 @@ pub enum LookupError {
 }
 
 /// One request's credential, resolved at most once and only if a resolver asks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RequestAuth {
     token: Option<String>,
+    service: ServiceCredential,
     user: OnceCell<Option<SessionUser>>,
 }
 
 impl RequestAuth {
     /// Reads (and verifies the signature of) the request's credential; no database access.
     pub fn from_headers(headers: &HeaderMap, settings: &AuthSettings) -> Self {
+        if let Some(jwt) = bearer_value(headers).filter(|v| service::looks_like_jwt(v)) {
+            let secret = settings
+                .service_secret
+                .as_ref()
+                .map(|s| s.expose_secret().as_bytes());
+            let service = service::verify(&jwt, secret);
+            if let ServiceCredential::Rejected(reason) = &service {
+                tracing::info!(%reason, "refused a bearer JWT");
+            }
+            return RequestAuth {
+                token: None,
+                service,
+                user: OnceCell::new(),
+            };
+        }
         RequestAuth {
             token: session_token(headers, settings),
+            service: ServiceCredential::Absent,
             user: OnceCell::new(),
         }
+    }
+
+    /// What the request's bearer JWT, if any, proved.
+    pub fn service(&self) -> &ServiceCredential {
+        &self.service
     }
 
     /// Whether the request presented a credential that passed signature checks.

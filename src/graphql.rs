@@ -9,17 +9,24 @@ pub mod node;
 pub mod photo_jobs;
 pub mod scalars;
 pub mod viewer;
+pub mod worker;
 
-use async_graphql::{Context, EmptySubscription, ID, Object, Schema, SchemaBuilder};
+use async_graphql::{Context, EmptySubscription, ID, MergedObject, Object, Schema, SchemaBuilder};
 
+use crate::auth::service::ServiceCredential;
 use mutations::PhotoJobMutation;
+use worker::WorkerMutation;
 
 use crate::auth::RequestAuth;
 use crate::db::{DbConn, DbPool};
 use crate::error::{AppError, AppResult};
 
 /// The schema type served by bff.
-pub type AppSchema = Schema<Query, PhotoJobMutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Every change: the viewer's own, and the photo worker's (service token only).
+#[derive(MergedObject, Default)]
+pub struct Mutation(PhotoJobMutation, WorkerMutation);
 
 /// Deepest selection a document may have (GraphiQL's introspection query needs 13).
 pub const MAX_DEPTH: usize = 16;
@@ -35,8 +42,8 @@ pub struct Settings {
 
 /// The schema with no data attached: the server adds the pool and settings, and `bff schema`
 /// prints it bare.
-pub fn schema() -> SchemaBuilder<Query, PhotoJobMutation, EmptySubscription> {
-    Schema::build(Query, PhotoJobMutation, EmptySubscription)
+pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query, Mutation::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }
@@ -51,12 +58,36 @@ pub(crate) async fn conn(ctx: &Context<'_>) -> AppResult<DbConn> {
     Ok(ctx.data_unchecked::<DbPool>().get().await?)
 }
 
-/// The viewer's user id, or `UNAUTHENTICATED`.
+/// The viewer's user id: `UNAUTHENTICATED` without a session, `FORBIDDEN` for a service token
+/// (which is never a viewer).
 pub(crate) async fn viewer_id(ctx: &Context<'_>) -> AppResult<String> {
+    if ctx
+        .data_opt::<RequestAuth>()
+        .is_some_and(|a| matches!(a.service(), ServiceCredential::Valid(_)))
+    {
+        return Err(AppError::Forbidden(
+            "a service token cannot act as a viewer".into(),
+        ));
+    }
     current_user(ctx)
         .await?
         .map(|user| user.id)
         .ok_or(AppError::Unauthenticated)
+}
+
+/// The service token's subject: `UNAUTHENTICATED` without a valid service token, `FORBIDDEN`
+/// when the request carries viewer credentials instead.
+pub(crate) fn require_service(ctx: &Context<'_>) -> AppResult<String> {
+    let Some(auth) = ctx.data_opt::<RequestAuth>() else {
+        return Err(AppError::Unauthenticated);
+    };
+    match auth.service() {
+        ServiceCredential::Valid(subject) => Ok(subject.clone()),
+        ServiceCredential::Absent if auth.has_credential() => Err(AppError::Forbidden(
+            "worker operations need a service token; viewer credentials cannot call them".into(),
+        )),
+        _ => Err(AppError::Unauthenticated),
+    }
 }
 
 async fn current_user(ctx: &Context<'_>) -> AppResult<Option<crate::auth::SessionUser>> {

@@ -63,6 +63,7 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
         auth: Arc::new(AuthSettings {
             secret: config.better_auth_secret.clone(),
             cookie_name: config.session_cookie_name.clone(),
+            service_secret: config.service_jwt_secret.clone(),
         }),
     };
 

@@ -14,6 +14,9 @@ Usage:
   bff migrate   apply bff's database migrations (Better Auth's tables must exist)
   bff schema    print the GraphQL SDL (schema.graphql is this output)
   bff dev       run locally: a private PostgreSQL, demo data, GraphiQL
+  bff service-token [--ttl 1h] [--subject photo-worker]
+                print a service token for the photo worker (needs SERVICE_JWT_SECRET);
+                --ttl takes s, m, h or d, at most 30d
 ";
 
 fn main() -> ExitCode {
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
             bff::telemetry::init();
             rt.block_on(bff::dev::run())
         }),
+        Some("service-token") => service_token(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -81,6 +85,41 @@ async fn serve() -> StartupResult<()> {
     bff::http::serve(listener, bff::http::router(&config, pool))
         .await
         .map_err(|e| StartupError(format!("server error: {e}")))
+}
+
+/// Longest service-token lifetime `bff service-token` issues.
+const MAX_SERVICE_TOKEN_TTL: u64 = 30 * 86_400;
+
+fn service_token(args: &[String]) -> StartupResult<()> {
+    let (mut ttl, mut subject) = ("1h".to_owned(), "photo-worker".to_owned());
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| StartupError(format!("{flag} needs a value")))?;
+        match flag.as_str() {
+            "--ttl" => ttl = value.clone(),
+            "--subject" => subject = value.clone(),
+            other => return Err(StartupError(format!("unknown option {other}\n{USAGE}"))),
+        }
+    }
+    let seconds = bff::auth::service::parse_ttl(&ttl)
+        .filter(|s| *s <= MAX_SERVICE_TOKEN_TTL)
+        .ok_or_else(|| {
+            StartupError(format!(
+                "--ttl {ttl:?}: expected a duration like 90s, 15m, 12h or 7d, at most 30d"
+            ))
+        })?;
+    let secret = std::env::var("SERVICE_JWT_SECRET")
+        .ok()
+        .filter(|s| s.len() >= 32)
+        .ok_or_else(|| {
+            StartupError("SERVICE_JWT_SECRET is not set (or shorter than 32 bytes)".into())
+        })?;
+    let token = bff::auth::service::issue(secret.as_bytes(), &subject, seconds)
+        .map_err(|e| StartupError(format!("cannot sign the token: {e}")))?;
+    println!("{token}");
+    Ok(())
 }
 
 async fn migrate() -> StartupResult<()> {

@@ -5,11 +5,13 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::db::credits::{Change, CreditAccount};
 use crate::db::pagination::Cursor;
 use crate::db::schema::photo_jobs;
+use crate::db::usage;
 
 /// A photo-processing job.
-#[derive(Queryable, Selectable, Clone, Debug)]
+#[derive(Queryable, QueryableByName, Selectable, Clone, Debug)]
 #[diesel(table_name = photo_jobs, check_for_backend(Pg))]
 pub struct PhotoJob {
     /// Row id.
@@ -240,4 +242,115 @@ impl PhotoJob {
         .await
         .map(|n| n > 0)
     }
+}
+
+impl PhotoJob {
+    /// Gives back what a job took — its credits (a `JOB_REFUND`; the unique ledger index on
+    /// `(photo_job_id, kind)` makes it happen at most once), its free photos and its usage.
+    /// The caller holds the owner's account lock and has just moved the job to CANCELED or
+    /// FAILED, in the same transaction.
+    pub async fn refund(&self, conn: &mut AsyncPgConnection, description: &str) -> QueryResult<()> {
+        if self.cost_cents > 0 {
+            let change = Change {
+                user_id: &self.user_id,
+                kind: "JOB_REFUND",
+                amount_cents: self.cost_cents,
+                description,
+                photo_job_id: Some(self.id),
+                purchase_id: None,
+            };
+            CreditAccount::apply(conn, &change).await?;
+        }
+        if self.free_photos_applied > 0 {
+            CreditAccount::add_free_photos_used(conn, &self.user_id, -self.free_photos_applied)
+                .await?;
+        }
+        usage::give_back(
+            conn,
+            &self.user_id,
+            usage::PHOTOS,
+            self.created_at,
+            self.photo_count,
+        )
+        .await
+    }
+
+    /// The owner of a job, whoever it is (for worker operations).
+    pub async fn owner(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<String>> {
+        photo_jobs::table
+            .find(id)
+            .select(photo_jobs::user_id)
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// The status of a job, whoever owns it (for worker operations' error messages).
+    pub async fn status_of(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<String>> {
+        photo_jobs::table
+            .find(id)
+            .select(photo_jobs::status)
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Moves up to `limit` of the oldest PENDING jobs to PROCESSING. Rows another worker is
+    /// claiming are skipped (`FOR UPDATE SKIP LOCKED`), so no two workers get the same job.
+    pub async fn claim(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<PhotoJob>> {
+        let mut jobs: Vec<PhotoJob> = diesel::sql_query(
+            "UPDATE photo_jobs SET status = 'PROCESSING', started_at = now(), updated_at = now() \
+             WHERE id IN (SELECT id FROM photo_jobs WHERE status = 'PENDING' \
+                          ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING *",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .load(conn)
+        .await?;
+        jobs.sort_by_key(|j| (j.created_at, j.id));
+        Ok(jobs)
+    }
+
+    /// Finishes a PROCESSING job as COMPLETED or FAILED; `None` when it is not PROCESSING.
+    pub async fn finish(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        outcome: Outcome<'_>,
+    ) -> QueryResult<Option<PhotoJob>> {
+        let (status, download_url, failure_reason) = match outcome {
+            Outcome::Completed { download_url } => ("COMPLETED", Some(download_url), None),
+            Outcome::Failed { reason } => ("FAILED", None, Some(reason)),
+        };
+        diesel::update(
+            photo_jobs::table
+                .filter(photo_jobs::id.eq(id))
+                .filter(photo_jobs::status.eq("PROCESSING")),
+        )
+        .set((
+            photo_jobs::status.eq(status),
+            photo_jobs::download_url.eq(download_url),
+            photo_jobs::failure_reason.eq(failure_reason),
+            photo_jobs::finished_at.eq(Some(chrono::Utc::now())),
+            photo_jobs::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(PhotoJob::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+    }
+}
+
+/// How a worker finished a job.
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome<'a> {
+    /// Done; the results are at this https URL.
+    Completed {
+        /// Where to download the results.
+        download_url: &'a str,
+    },
+    /// It could not be done.
+    Failed {
+        /// Why, for the viewer.
+        reason: &'a str,
+    },
 }

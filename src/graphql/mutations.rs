@@ -218,8 +218,7 @@ async fn wrong_state(
     }
 }
 
-/// Cancels a PENDING job and refunds it: its credits (the unique ledger index makes the refund
-/// happen at most once), its free photos and its usage. The caller holds the account lock.
+/// Cancels a PENDING job and refunds it. The caller holds the account lock.
 async fn cancel(
     conn: &mut diesel_async::AsyncPgConnection,
     user_id: &str,
@@ -228,28 +227,7 @@ async fn cancel(
     let Some(job) = Row::transition(conn, user_id, id, "PENDING", "CANCELED").await? else {
         return Err(wrong_state(conn, user_id, id, "only PENDING jobs can be canceled").await);
     };
-    if job.cost_cents > 0 {
-        let change = Change {
-            user_id,
-            kind: "JOB_REFUND",
-            amount_cents: job.cost_cents,
-            description: "Refund: photo job canceled",
-            photo_job_id: Some(job.id),
-            purchase_id: None,
-        };
-        AccountRow::apply(conn, &change).await?;
-    }
-    if job.free_photos_applied > 0 {
-        AccountRow::add_free_photos_used(conn, user_id, -job.free_photos_applied).await?;
-    }
-    usage::give_back(
-        conn,
-        user_id,
-        usage::PHOTOS,
-        job.created_at,
-        job.photo_count,
-    )
-    .await?;
+    job.refund(conn, "Refund: photo job canceled").await?;
     Ok(job)
 }
 
@@ -258,7 +236,7 @@ async fn cancel(
 pub struct PhotoJobMutation;
 
 /// Changes to the viewer's own data.
-#[Object(name = "Mutation")]
+#[Object]
 impl PhotoJobMutation {
     /// Creates a photo job: prices it (free allowance first, then the plan's price per photo),
     /// checks the usage quota, charges the credits, records the ledger row and the usage, and

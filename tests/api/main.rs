@@ -11,3 +11,4 @@ mod photo_jobs;
 mod schema;
 mod support;
 mod viewer;
+mod worker;

@@ -31,7 +31,7 @@ pub async fn invariant_violations(conn: &mut AsyncPgConnection) -> usize {
         .len()
 }
 
-async fn grant(app: &TestApp, user: &TestUser, cents: i64) {
+pub async fn grant(app: &TestApp, user: &TestUser, cents: i64) {
     let mut conn = app.db().await;
     let change = Change {
         user_id: &user.id,
@@ -48,7 +48,7 @@ async fn grant(app: &TestApp, user: &TestUser, cents: i64) {
 }
 
 /// (jobs, ledger rows, usage, balance in cents) of a user.
-async fn state(app: &TestApp, user: &TestUser) -> (i64, i64, i32, i64) {
+pub async fn state(app: &TestApp, user: &TestUser) -> (i64, i64, i32, i64) {
     let mut conn = app.db().await;
     let jobs = photo_jobs::table
         .filter(photo_jobs::user_id.eq(&user.id))
@@ -78,7 +78,7 @@ async fn state(app: &TestApp, user: &TestUser) -> (i64, i64, i32, i64) {
 
 /// Sends `n` requests of `query` at once as `user`, `variables(i)` for the i-th; returns the
 /// response bodies.
-async fn race(
+pub async fn race(
     app: &TestApp,
     user: &TestUser,
     query: &'static str,
@@ -443,7 +443,7 @@ async fn a_cross_site_form_or_get_cannot_run_a_mutation_with_the_cookie() {
     );
 }
 
-async fn new_job(app: &TestApp, user: &TestUser, photos: i64) -> String {
+pub async fn new_job(app: &TestApp, user: &TestUser, photos: i64) -> String {
     let body = create(
         app,
         user,
