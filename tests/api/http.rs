@@ -325,3 +325,28 @@ async fn health_readiness_request_ids_and_masked_internal_errors() {
         "database details leaked: {body}"
     );
 }
+
+#[tokio::test]
+async fn an_exhausted_pool_fails_fast_with_a_masked_error_instead_of_hanging() {
+    let app = TestApp::spawn_with(|env| {
+        env.insert("DATABASE_POOL_SIZE", "1".into());
+        env.insert("DATABASE_POOL_TIMEOUT_MS", "200".into());
+    })
+    .await;
+    let user = app.user("Waiting").await;
+    let pool = bff::db::pool(&app.database_url, 1, std::time::Duration::from_millis(200)).unwrap();
+    let held = pool.get().await.unwrap();
+    let started = std::time::Instant::now();
+    let second = pool.get().await;
+    assert!(second.is_err(), "a second connection from a pool of one");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    drop(held);
+    assert!(pool.get().await.is_ok(), "a returned connection is reused");
+    // A server with a pool of one still answers requests one after another.
+    for _ in 0..3 {
+        assert_eq!(
+            app.viewer_id(&[("cookie", user.cookie())]).await,
+            Some(user.id.clone())
+        );
+    }
+}
