@@ -13,6 +13,12 @@
 //! | `CORS_ALLOWED_ORIGINS` | comma-separated origins that may call with credentials | none |
 //! | `FREE_PHOTO_ALLOWANCE` | free photos every user gets before credits are spent, 0–1000 | `3` |
 //! | `SERVICE_JWT_SECRET` | HS256 key of the photo worker's service tokens (≥ 32 bytes) | unset: no worker access |
+//! | `STRIPE_SECRET_KEY` | Stripe API key (`sk_…` or `rk_…`) | unset: billing operations disabled |
+//! | `STRIPE_WEBHOOK_SECRET` | signing secret of the webhook endpoint (`whsec_…`) | unset: webhooks refused (503) |
+//! | `STRIPE_API_BASE` | Stripe's API base URL (tests point it at a fake) | `https://api.stripe.com` |
+//! | `STRIPE_SUCCESS_URL` | where Checkout returns after payment | `{BETTER_AUTH_URL}/billing?checkout=success` |
+//! | `STRIPE_CANCEL_URL` | where Checkout returns when abandoned | `{BETTER_AUTH_URL}/billing?checkout=canceled` |
+//! | `STRIPE_PORTAL_RETURN_URL` | where the billing portal returns | `{BETTER_AUTH_URL}/billing` |
 //!
 //! A missing or malformed variable stops start-up with a message that names it. Secrets are
 //! [`SecretString`]s, so they never reach a log through `Debug`.
@@ -56,6 +62,25 @@ pub struct Config {
     pub free_photo_allowance: i32,
     /// Key of service tokens for internal workers; `None` disables worker operations.
     pub service_jwt_secret: Option<SecretString>,
+    /// Stripe settings.
+    pub stripe: StripeConfig,
+}
+
+/// How bff talks to Stripe.
+#[derive(Clone, Debug)]
+pub struct StripeConfig {
+    /// API key; `None` disables the operations that call Stripe.
+    pub secret_key: Option<SecretString>,
+    /// Webhook signing secret; `None` refuses webhooks.
+    pub webhook_secret: Option<SecretString>,
+    /// API base URL, without a trailing slash.
+    pub api_base: String,
+    /// Checkout's return URL after payment.
+    pub success_url: String,
+    /// Checkout's return URL when abandoned.
+    pub cancel_url: String,
+    /// The billing portal's return URL.
+    pub portal_return_url: String,
 }
 
 /// A variable that is missing or cannot be used.
@@ -189,6 +214,41 @@ impl Config {
             other => other.map(SecretString::from),
         };
 
+        let app_url = better_auth_url.trim_end_matches('/').to_owned();
+        let url = |name: &'static str, default: String| -> Result<String, ConfigError> {
+            match get(name) {
+                Some(v) if v.starts_with("https://") || v.starts_with("http://") => Ok(v.trim().to_owned()),
+                Some(_) => Err(ConfigError::Malformed(name, "expected an http:// or https:// URL".into())),
+                None => Ok(default),
+            }
+        };
+        let stripe = StripeConfig {
+            secret_key: match get("STRIPE_SECRET_KEY") {
+                Some(k) if !(k.starts_with("sk_") || k.starts_with("rk_")) => {
+                    return Err(ConfigError::Malformed(
+                        "STRIPE_SECRET_KEY",
+                        "expected a Stripe secret key (sk_…) or restricted key (rk_…)".into(),
+                    ));
+                }
+                other => other.map(SecretString::from),
+            },
+            webhook_secret: match get("STRIPE_WEBHOOK_SECRET") {
+                Some(k) if !k.starts_with("whsec_") => {
+                    return Err(ConfigError::Malformed(
+                        "STRIPE_WEBHOOK_SECRET",
+                        "expected the endpoint's signing secret (whsec_…)".into(),
+                    ));
+                }
+                other => other.map(SecretString::from),
+            },
+            api_base: url("STRIPE_API_BASE", "https://api.stripe.com".into())?
+                .trim_end_matches('/')
+                .to_owned(),
+            success_url: url("STRIPE_SUCCESS_URL", format!("{app_url}/billing?checkout=success"))?,
+            cancel_url: url("STRIPE_CANCEL_URL", format!("{app_url}/billing?checkout=canceled"))?,
+            portal_return_url: url("STRIPE_PORTAL_RETURN_URL", format!("{app_url}/billing"))?,
+        };
+
         Ok(Config {
             database_url: database_url.into(),
             database_pool_size,
@@ -201,6 +261,7 @@ impl Config {
             cors_allowed_origins,
             free_photo_allowance,
             service_jwt_secret,
+            stripe,
         })
     }
 

@@ -6,6 +6,7 @@ pub mod credits;
 pub mod pagination;
 pub mod photo_jobs;
 pub mod plans;
+pub mod purchases;
 pub mod schema;
 pub mod subscriptions;
 pub mod usage;

@@ -53,6 +53,13 @@ pub enum AppError {
     /// See [`code::CONFLICT`].
     #[error("{0}")]
     Conflict(String),
+    /// See [`code::RATE_LIMITED`].
+    #[error("{0}")]
+    RateLimited(String),
+    /// A service we depend on (Stripe) failed; the message says so without details, and the
+    /// code is INTERNAL_SERVER_ERROR. Details are logged where the error is made.
+    #[error("{0}")]
+    Upstream(String),
     /// A database error nobody expected.
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
@@ -75,6 +82,8 @@ impl AppError {
             AppError::InsufficientCredits(_) => code::INSUFFICIENT_CREDITS,
             AppError::QuotaExceeded(_) => code::QUOTA_EXCEEDED,
             AppError::Conflict(_) => code::CONFLICT,
+            AppError::RateLimited(_) => code::RATE_LIMITED,
+            AppError::Upstream(_) => code::INTERNAL_SERVER_ERROR,
             AppError::Database(_) | AppError::Pool(_) | AppError::Internal(_) => {
                 code::INTERNAL_SERVER_ERROR
             }
@@ -96,7 +105,9 @@ impl From<crate::db::PoolError> for AppError {
 impl From<AppError> for async_graphql::Error {
     fn from(error: AppError) -> Self {
         let code = error.code();
-        if code == code::INTERNAL_SERVER_ERROR {
+        if let AppError::Upstream(message) = &error {
+            async_graphql::Error::new(message.clone()).extend_with(|_, e| e.set("code", code))
+        } else if code == code::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %error, "internal error in a resolver");
             async_graphql::Error::new(INTERNAL_MESSAGE).extend_with(|_, e| e.set("code", code))
         } else {

@@ -2,11 +2,13 @@
 //! beneath it queries with the viewer's id, so ownership cannot be forgotten in one place.
 
 pub mod billing;
+pub mod billing_mutations;
 pub mod connection;
 pub mod credits;
 pub mod mutations;
 pub mod node;
 pub mod photo_jobs;
+pub mod purchases;
 pub mod scalars;
 pub mod viewer;
 pub mod worker;
@@ -14,6 +16,7 @@ pub mod worker;
 use async_graphql::{Context, EmptySubscription, ID, MergedObject, Object, Schema, SchemaBuilder};
 
 use crate::auth::service::ServiceCredential;
+use billing_mutations::BillingMutation;
 use mutations::PhotoJobMutation;
 use worker::WorkerMutation;
 
@@ -26,7 +29,7 @@ pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Every change: the viewer's own, and the photo worker's (service token only).
 #[derive(MergedObject, Default)]
-pub struct Mutation(PhotoJobMutation, WorkerMutation);
+pub struct Mutation(PhotoJobMutation, BillingMutation, WorkerMutation);
 
 /// Deepest selection a document may have (GraphiQL's introspection query needs 13).
 pub const MAX_DEPTH: usize = 16;
@@ -58,9 +61,9 @@ pub(crate) async fn conn(ctx: &Context<'_>) -> AppResult<DbConn> {
     Ok(ctx.data_unchecked::<DbPool>().get().await?)
 }
 
-/// The viewer's user id: `UNAUTHENTICATED` without a session, `FORBIDDEN` for a service token
+/// The signed-in user: `UNAUTHENTICATED` without a session, `FORBIDDEN` for a service token
 /// (which is never a viewer).
-pub(crate) async fn viewer_id(ctx: &Context<'_>) -> AppResult<String> {
+pub(crate) async fn viewer(ctx: &Context<'_>) -> AppResult<crate::auth::SessionUser> {
     if ctx
         .data_opt::<RequestAuth>()
         .is_some_and(|a| matches!(a.service(), ServiceCredential::Valid(_)))
@@ -69,10 +72,12 @@ pub(crate) async fn viewer_id(ctx: &Context<'_>) -> AppResult<String> {
             "a service token cannot act as a viewer".into(),
         ));
     }
-    current_user(ctx)
-        .await?
-        .map(|user| user.id)
-        .ok_or(AppError::Unauthenticated)
+    current_user(ctx).await?.ok_or(AppError::Unauthenticated)
+}
+
+/// The viewer's user id (see [`viewer`]).
+pub(crate) async fn viewer_id(ctx: &Context<'_>) -> AppResult<String> {
+    viewer(ctx).await.map(|user| user.id)
 }
 
 /// The service token's subject: `UNAUTHENTICATED` without a valid service token, `FORBIDDEN`
@@ -111,6 +116,20 @@ impl Query {
     /// The signed-in person, or null when the request carries no valid Better Auth session.
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<viewer::Viewer>> {
         Ok(current_user(ctx).await?.map(viewer::Viewer::new))
+    }
+
+    /// The credit packs on sale, smallest first (buy one with `purchaseCredits`).
+    async fn credit_packs(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<purchases::CreditPack>> {
+        let mut conn = conn(ctx).await?;
+        Ok(crate::db::purchases::CreditPack::for_sale(&mut conn)
+            .await
+            .map_err(AppError::from)?
+            .into_iter()
+            .map(purchases::CreditPack)
+            .collect())
     }
 
     /// One of the viewer's own objects by its global id; null for unknown ids and for other

@@ -6,10 +6,12 @@
 //! | `GET /graphql` | queries only (mutations get 405 with `Allow: POST`) |
 //! | `GET /graphiql` | GraphiQL with its assets served by bff, development only |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness checks the database |
+//! | `POST /webhooks/stripe` | Stripe events, signature-verified and applied exactly once |
 
 pub mod graphiql;
 pub mod graphql;
 pub mod guard;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -47,13 +49,19 @@ pub struct AppState {
     pub pool: DbPool,
     /// How credentials are read.
     pub auth: Arc<AuthSettings>,
+    /// Stripe's webhook signing secret.
+    pub stripe_webhook_secret: Option<secrecy::SecretString>,
 }
 
 /// Builds the application: routes, CORS, request ids, tracing, timeouts.
 pub fn router(config: &Config, pool: DbPool) -> Router {
-    let mut builder = crate::graphql::schema().data(pool.clone()).data(Settings {
-        free_photo_allowance: config.free_photo_allowance,
-    });
+    let mut builder = crate::graphql::schema()
+        .data(pool.clone())
+        .data(Settings {
+            free_photo_allowance: config.free_photo_allowance,
+        })
+        .data(crate::stripe::StripeClient::new(&config.stripe))
+        .data(config.stripe.clone());
     if !config.is_development() {
         builder = builder.disable_introspection();
     }
@@ -65,6 +73,7 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
             cookie_name: config.session_cookie_name.clone(),
             service_secret: config.service_jwt_secret.clone(),
         }),
+        stripe_webhook_secret: config.stripe.webhook_secret.clone(),
     };
 
     let mut app = Router::new()
@@ -73,6 +82,10 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
             get(graphql::get)
                 .post(graphql::post)
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .route(
+            "/webhooks/stripe",
+            post(webhooks::stripe).layer(DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES)),
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));

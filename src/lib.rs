@@ -5,6 +5,7 @@
 //! - [`db`]: pool, embedded migrations, models and their owner-scoped queries.
 //! - [`graphql`]: the schema; `Query.viewer` is the only door to user-owned data.
 //! - [`http`]: the router, GraphQL-over-HTTP guards, GraphiQL, health, shutdown.
+//! - [`stripe`]: the Stripe API client, webhook signatures and event effects.
 //! - [`dev`]: `bff dev` — a private PostgreSQL cluster with demo data.
 //! - [`error`]: one error type → stable `extensions.code`.
 
@@ -15,6 +16,7 @@ pub mod dev;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod stripe;
 pub mod telemetry;
 
 /// An error on a start-up path (CLI, migrations, dev cluster), whose text is shown as is.

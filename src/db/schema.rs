@@ -25,6 +25,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    credit_packs (code) {
+        code -> Text,
+        name -> Text,
+        credits_cents -> Int8,
+        stripe_price_id -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     photo_jobs (id) {
         id -> Int8,
         user_id -> Text,
@@ -75,6 +87,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    stripe_customers (user_id) {
+        user_id -> Text,
+        customer_id -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    stripe_events (id) {
+        id -> Text,
+        #[sql_name = "type"]
+        type_ -> Text,
+        created_at -> Timestamptz,
+        livemode -> Bool,
+        outcome -> Text,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     subscriptions (id) {
         id -> Int8,
         user_id -> Text,
@@ -90,6 +122,7 @@ diesel::table! {
         canceled_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        stripe_event_created_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -111,9 +144,12 @@ diesel::joinable!(subscriptions -> plans (plan));
 diesel::allow_tables_to_appear_in_same_query!(
     credit_accounts,
     credit_ledger,
+    credit_packs,
     photo_jobs,
     plans,
     purchases,
+    stripe_customers,
+    stripe_events,
     subscriptions,
     usage_counters,
 );

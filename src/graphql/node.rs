@@ -7,10 +7,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::db::credits::LedgerEntry;
 use crate::db::photo_jobs::PhotoJob as PhotoJobRow;
+use crate::db::purchases::Purchase as PurchaseRow;
 use crate::error::AppResult;
 use crate::graphql::conn;
 use crate::graphql::credits::CreditTransaction;
 use crate::graphql::photo_jobs::PhotoJob;
+use crate::graphql::purchases::Purchase;
 
 /// Types that have global ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +21,8 @@ pub enum Kind {
     PhotoJob,
     /// A credit ledger entry.
     CreditTransaction,
+    /// A credit purchase.
+    Purchase,
 }
 
 impl Kind {
@@ -26,6 +30,7 @@ impl Kind {
         match self {
             Kind::PhotoJob => "PhotoJob",
             Kind::CreditTransaction => "CreditTransaction",
+            Kind::Purchase => "Purchase",
         }
     }
 }
@@ -40,7 +45,7 @@ pub fn parse_global_id(id: &str) -> Option<(Kind, i64)> {
     let bytes = URL_SAFE_NO_PAD.decode(id).ok()?;
     let text = std::str::from_utf8(&bytes).ok()?;
     let (name, row) = text.split_once(':')?;
-    let kind = [Kind::PhotoJob, Kind::CreditTransaction]
+    let kind = [Kind::PhotoJob, Kind::CreditTransaction, Kind::Purchase]
         .into_iter()
         .find(|k| k.name() == name)?;
     let row: i64 = row.parse().ok()?;
@@ -60,6 +65,8 @@ pub enum Node {
     PhotoJob(PhotoJob),
     /// A credit ledger entry.
     CreditTransaction(CreditTransaction),
+    /// A credit purchase.
+    Purchase(Purchase),
 }
 
 /// The viewer's object with this global id, if there is one.
@@ -75,6 +82,9 @@ pub async fn load(ctx: &Context<'_>, viewer_id: &str, id: &str) -> AppResult<Opt
         Kind::CreditTransaction => LedgerEntry::find(&mut conn, viewer_id, row)
             .await?
             .map(|entry| Node::CreditTransaction(CreditTransaction(entry))),
+        Kind::Purchase => PurchaseRow::find(&mut conn, viewer_id, row)
+            .await?
+            .map(|purchase| Node::Purchase(Purchase(purchase))),
     })
 }
 

@@ -14,6 +14,7 @@ use crate::graphql::conn;
 use crate::graphql::credits::CreditAccount;
 use crate::graphql::node::{Kind, row_id};
 use crate::graphql::photo_jobs::{self, PhotoJob, PhotoJobConnection, PhotoJobFilter};
+use crate::graphql::purchases::{self, PurchaseConnection};
 
 /// The signed-in person.
 pub struct Viewer {
@@ -94,6 +95,15 @@ impl Viewer {
         #[graphql(desc = "Which jobs to list.")] filter: Option<PhotoJobFilter>,
     ) -> async_graphql::Result<PhotoJobConnection> {
         Ok(photo_jobs::list(ctx, &self.user.id, first, after, filter).await?)
+    }
+    /// The viewer's credit purchases, newest first.
+    async fn purchases(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "How many purchases, 0 to 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> async_graphql::Result<PurchaseConnection> {
+        Ok(purchases::list(ctx, &self.user.id, first, after).await?)
     }
     /// One of the viewer's photo jobs; null for unknown ids and other people's jobs alike.
     async fn photo_job(

@@ -1,0 +1,150 @@
+//! Credit packs for sale and the viewer's purchases of them.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::pagination::Cursor;
+use crate::db::schema::{credit_packs, purchases};
+
+/// A credit pack sold through Stripe Checkout.
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = credit_packs, check_for_backend(diesel::pg::Pg))]
+pub struct CreditPack {
+    /// e.g. `SMALL`.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// Credits granted, in cents.
+    pub credits_cents: i64,
+    /// The Stripe Price that sells it.
+    pub stripe_price_id: Option<String>,
+}
+
+impl CreditPack {
+    /// The packs on sale (active, with a Stripe price), smallest first.
+    pub async fn for_sale(conn: &mut AsyncPgConnection) -> QueryResult<Vec<CreditPack>> {
+        credit_packs::table
+            .filter(credit_packs::active.eq(true))
+            .filter(credit_packs::stripe_price_id.is_not_null())
+            .order(credit_packs::credits_cents)
+            .select(CreditPack::as_select())
+            .load(conn)
+            .await
+    }
+}
+
+/// A purchase of a credit pack.
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = purchases, check_for_backend(diesel::pg::Pg))]
+pub struct Purchase {
+    /// Row id.
+    pub id: i64,
+    /// Buyer.
+    pub user_id: String,
+    /// The Checkout Session.
+    pub stripe_checkout_session_id: String,
+    /// Pack code.
+    pub pack: String,
+    /// Amount charged, in the currency's minor unit.
+    pub amount_cents: i64,
+    /// ISO currency, lower case.
+    pub currency: String,
+    /// Credits granted, in cents.
+    pub credits_cents: i64,
+    /// `PENDING`, `COMPLETED`, `FAILED` or `REFUNDED`.
+    pub status: String,
+    /// Started.
+    pub created_at: DateTime<Utc>,
+    /// Paid.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A purchase to record when its Checkout Session is created.
+#[derive(Insertable, Debug)]
+#[diesel(table_name = purchases, check_for_backend(diesel::pg::Pg))]
+pub struct NewPurchase<'a> {
+    /// Buyer.
+    pub user_id: &'a str,
+    /// The Checkout Session.
+    pub stripe_checkout_session_id: &'a str,
+    /// Pack code.
+    pub pack: &'a str,
+    /// Amount Stripe will charge.
+    pub amount_cents: i64,
+    /// Currency.
+    pub currency: &'a str,
+    /// Credits to grant.
+    pub credits_cents: i64,
+    /// `PENDING`.
+    pub status: &'a str,
+}
+
+impl NewPurchase<'_> {
+    /// Records it unless the session is already recorded.
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        diesel::insert_into(purchases::table)
+            .values(self)
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+}
+
+impl Purchase {
+    /// The position of this purchase in its newest-first list.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            created_at: self.created_at,
+            id: self.id,
+        }
+    }
+
+    /// Up to `limit` of the user's purchases, newest first, after `after`.
+    pub async fn page(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        after: Option<Cursor>,
+        limit: i64,
+    ) -> QueryResult<Vec<Purchase>> {
+        let mut query = purchases::table
+            .filter(purchases::user_id.eq(user_id))
+            .select(Purchase::as_select())
+            .order((purchases::created_at.desc(), purchases::id.desc()))
+            .limit(limit)
+            .into_boxed();
+        if let Some(c) = after {
+            query = query.filter(
+                purchases::created_at.lt(c.created_at).or(purchases::created_at
+                    .eq(c.created_at)
+                    .and(purchases::id.lt(c.id))),
+            );
+        }
+        query.load(conn).await
+    }
+
+    /// How many purchases the user has.
+    pub async fn count(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<i64> {
+        purchases::table
+            .filter(purchases::user_id.eq(user_id))
+            .count()
+            .get_result(conn)
+            .await
+    }
+
+    /// One of the user's purchases.
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: i64,
+    ) -> QueryResult<Option<Purchase>> {
+        purchases::table
+            .filter(purchases::user_id.eq(user_id))
+            .filter(purchases::id.eq(id))
+            .select(Purchase::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+}

@@ -1,0 +1,353 @@
+//! The viewer's billing operations, which call Stripe's API. Money itself only moves when
+//! Stripe's signed webhooks arrive (see `crate::stripe::events`); these operations start
+//! checkouts and change subscriptions, and mirror Stripe's answer at once.
+
+use async_graphql::{Context, Object, SimpleObject};
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde_json::Value;
+
+use crate::auth::SessionUser;
+use crate::config::StripeConfig;
+use crate::db::DbConn;
+use crate::db::plans::Plan as PlanRow;
+use crate::db::purchases::{CreditPack, NewPurchase};
+use crate::db::schema::plans;
+use crate::db::subscriptions::{BillingState, Subscription};
+use crate::error::AppError;
+use crate::graphql::billing::{BillingSubscription, Plan};
+use crate::graphql::{conn, viewer};
+use crate::stripe::StripeClient;
+use crate::stripe::events::customer_for_user;
+use crate::stripe::snapshot::{self, Snapshot};
+
+/// A Stripe Checkout page to send the viewer to.
+#[derive(SimpleObject)]
+pub struct CheckoutSession {
+    /// Stripe's Checkout Session id (`cs_…`).
+    pub id: String,
+    /// The page to redirect the browser to.
+    pub url: String,
+}
+
+/// The outcome of `subscribe`.
+#[derive(SimpleObject)]
+pub struct SubscribePayload {
+    /// Where to pay, when the viewer has no subscription yet; null when an existing
+    /// subscription was switched to the new plan.
+    pub checkout: Option<CheckoutSession>,
+    /// The viewer's subscription as it is now.
+    pub subscription: BillingSubscription,
+}
+
+fn stripe<'a>(ctx: &Context<'a>) -> (&'a StripeClient, &'a StripeConfig) {
+    (
+        ctx.data_unchecked::<StripeClient>(),
+        ctx.data_unchecked::<StripeConfig>(),
+    )
+}
+
+/// A Stripe idempotency key for one logical request of one viewer.
+fn stripe_key(user: &SessionUser, operation: &str, client_key: Option<&str>) -> String {
+    let key = client_key
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    format!("bff-{operation}-{}-{key}", user.id)
+}
+
+fn check_client_key(key: Option<&str>) -> Result<(), AppError> {
+    match key {
+        Some(k) if k.is_empty() || k.len() > 200 => Err(AppError::bad_input(
+            "idempotencyKey must be 1 to 200 characters",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The Checkout Session form both purchases and subscriptions share.
+fn checkout_form(
+    mode: &str,
+    price: &str,
+    user: &SessionUser,
+    customer: Option<String>,
+    config: &StripeConfig,
+) -> Vec<(String, String)> {
+    let mut form: Vec<(String, String)> = [
+        ("mode", mode),
+        ("line_items[0][price]", price),
+        ("line_items[0][quantity]", "1"),
+        ("client_reference_id", &user.id),
+        ("metadata[user_id]", &user.id),
+        ("success_url", &config.success_url),
+        ("cancel_url", &config.cancel_url),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    match customer {
+        Some(customer) => form.push(("customer".into(), customer)),
+        None => {
+            form.push(("customer_email".into(), user.email.clone()));
+            if mode == "payment" {
+                form.push(("customer_creation".into(), "always".into()));
+            }
+        }
+    }
+    form
+}
+
+fn checkout_session(response: &Value) -> Result<CheckoutSession, AppError> {
+    match (response["id"].as_str(), response["url"].as_str()) {
+        (Some(id), Some(url)) => Ok(CheckoutSession {
+            id: id.to_owned(),
+            url: url.to_owned(),
+        }),
+        _ => Err(AppError::Upstream(
+            "The payment provider answered without a checkout page; try again".into(),
+        )),
+    }
+}
+
+/// The viewer's Stripe customer: the mapping from an earlier checkout, else the one on their
+/// subscription.
+async fn customer(conn: &mut DbConn, user_id: &str, billing: &BillingState) -> Result<Option<String>, AppError> {
+    if let Some(customer) = customer_for_user(conn, user_id).await? {
+        return Ok(Some(customer));
+    }
+    Ok(billing
+        .subscription
+        .as_ref()
+        .and_then(|s| s.stripe_customer_id.clone()))
+}
+
+/// The viewer's Stripe subscription while it is in good standing, or CONFLICT.
+fn live_subscription(billing: &BillingState) -> Result<(&Subscription, &str), AppError> {
+    billing
+        .subscription
+        .as_ref()
+        .filter(|s| s.in_good_standing())
+        .and_then(|s| Some((s, s.stripe_subscription_id.as_deref()?)))
+        .ok_or_else(|| AppError::Conflict("there is no active subscription to change; subscribe first".into()))
+}
+
+/// Mirrors the subscription Stripe answered with, then reloads the billing state.
+async fn mirror(conn: &mut DbConn, user_id: &str, response: &Value) -> Result<BillingState, AppError> {
+    let snapshot = Snapshot::from_json(response).ok_or_else(|| {
+        tracing::error!(%response, "Stripe answered with something that is not a subscription");
+        AppError::Upstream("The payment provider answered unexpectedly; try again later".into())
+    })?;
+    let plan = match snapshot.price_id.as_deref() {
+        Some(price) => snapshot::plan_for_price(conn, price).await?,
+        None => None,
+    };
+    if let Some(plan) = plan {
+        snapshot::apply(conn, user_id, &plan, &snapshot, Utc::now()).await?;
+    }
+    Ok(BillingState::load(conn, user_id).await?)
+}
+
+/// Sets `cancel_at_period_end` on the viewer's subscription.
+async fn set_cancel_at_period_end(
+    ctx: &Context<'_>,
+    cancel: bool,
+    client_key: Option<String>,
+) -> async_graphql::Result<BillingSubscription> {
+    check_client_key(client_key.as_deref())?;
+    let user = viewer(ctx).await?;
+    let (client, _) = stripe(ctx);
+    let mut conn = conn(ctx).await?;
+    let billing = BillingState::load(&mut conn, &user.id)
+        .await
+        .map_err(AppError::from)?;
+    let (_, subscription_id) = live_subscription(&billing)?;
+    let form = vec![("cancel_at_period_end".to_owned(), cancel.to_string())];
+    let operation = if cancel { "cancel" } else { "resume" };
+    let key = stripe_key(&user, operation, client_key.as_deref());
+    let response = client
+        .post(&format!("subscriptions/{subscription_id}"), &form, Some(&key))
+        .await
+        .map_err(AppError::from)?;
+    Ok(BillingSubscription(mirror(&mut conn, &user.id, &response).await?))
+}
+
+/// The viewer's billing operations (they call Stripe).
+#[derive(Default)]
+pub struct BillingMutation;
+
+/// The viewer's billing operations (they call Stripe).
+#[Object]
+impl BillingMutation {
+    /// Starts a Stripe Checkout for a credit pack (mode payment, `client_reference_id` = the
+    /// viewer). The credits are added when Stripe confirms the payment (webhook), exactly once.
+    async fn purchase_credits(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The pack's code, e.g. SMALL (see creditPacks).")] pack: String,
+        #[graphql(desc = "Makes retries return the same checkout.")] idempotency_key: Option<String>,
+    ) -> async_graphql::Result<CheckoutSession> {
+        check_client_key(idempotency_key.as_deref())?;
+        let user = viewer(ctx).await?;
+        let (client, config) = stripe(ctx);
+        let mut conn = conn(ctx).await?;
+        let packs = CreditPack::for_sale(&mut conn).await.map_err(AppError::from)?;
+        let Some(chosen) = packs.iter().find(|p| p.code == pack) else {
+            let on_sale: Vec<&str> = packs.iter().map(|p| p.code.as_str()).collect();
+            return Err(AppError::bad_input(format!(
+                "pack {pack:?} is not for sale; choose one of {on_sale:?}"
+            ))
+            .into());
+        };
+        let price = chosen.stripe_price_id.as_deref().unwrap_or_default();
+        let billing = BillingState::load(&mut conn, &user.id)
+            .await
+            .map_err(AppError::from)?;
+        let customer = customer(&mut conn, &user.id, &billing).await?;
+        let mut form = checkout_form("payment", price, &user, customer, config);
+        form.push(("metadata[pack]".into(), chosen.code.clone()));
+        form.push(("payment_intent_data[metadata][user_id]".into(), user.id.clone()));
+        let key = stripe_key(&user, "purchase", idempotency_key.as_deref());
+        let response = client
+            .post("checkout/sessions", &form, Some(&key))
+            .await
+            .map_err(AppError::from)?;
+        let session = checkout_session(&response)?;
+        NewPurchase {
+            user_id: &user.id,
+            stripe_checkout_session_id: &session.id,
+            pack: &chosen.code,
+            amount_cents: response["amount_total"].as_i64().unwrap_or(0).max(0),
+            currency: response["currency"].as_str().unwrap_or("usd"),
+            credits_cents: chosen.credits_cents,
+            status: "PENDING",
+        }
+        .insert(&mut conn)
+        .await
+        .map_err(AppError::from)?;
+        Ok(session)
+    }
+
+    /// Subscribes to a paid plan: a Checkout page when the viewer has no subscription, or a
+    /// change of plan (prorated) on the existing one. Stripe's webhooks keep the result in sync.
+    async fn subscribe(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The plan to subscribe to (not FREE).")] plan: Plan,
+        #[graphql(desc = "Makes retries safe.")] idempotency_key: Option<String>,
+    ) -> async_graphql::Result<SubscribePayload> {
+        check_client_key(idempotency_key.as_deref())?;
+        let user = viewer(ctx).await?;
+        let (client, config) = stripe(ctx);
+        let mut conn = conn(ctx).await?;
+        let target: PlanRow = plans::table
+            .find(plan.as_db())
+            .select(PlanRow::as_select())
+            .first(&mut conn)
+            .await
+            .map_err(AppError::from)?;
+        let Some(price) = target.stripe_price_id.clone() else {
+            return Err(AppError::bad_input(format!(
+                "the {} plan is not sold through Stripe (to leave a paid plan, cancelSubscription)",
+                target.name
+            ))
+            .into());
+        };
+        let billing = BillingState::load(&mut conn, &user.id)
+            .await
+            .map_err(AppError::from)?;
+        let key = stripe_key(&user, "subscribe", idempotency_key.as_deref());
+        if let Ok((current, subscription_id)) = live_subscription(&billing) {
+            if current.plan == target.code && !current.cancel_at_period_end {
+                return Err(
+                    AppError::Conflict(format!("already subscribed to {}", target.name)).into(),
+                );
+            }
+            let stripe_subscription = client
+                .get(&format!("subscriptions/{subscription_id}"))
+                .await
+                .map_err(AppError::from)?;
+            let Some(item) = stripe_subscription["items"]["data"][0]["id"].as_str() else {
+                return Err(AppError::Upstream(
+                    "The payment provider answered unexpectedly; try again later".into(),
+                )
+                .into());
+            };
+            let form: Vec<(String, String)> = [
+                ("items[0][id]", item),
+                ("items[0][price]", price.as_str()),
+                ("proration_behavior", "create_prorations"),
+                ("cancel_at_period_end", "false"),
+                ("metadata[user_id]", user.id.as_str()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+            let response = client
+                .post(&format!("subscriptions/{subscription_id}"), &form, Some(&key))
+                .await
+                .map_err(AppError::from)?;
+            let billing = mirror(&mut conn, &user.id, &response).await?;
+            return Ok(SubscribePayload {
+                checkout: None,
+                subscription: BillingSubscription(billing),
+            });
+        }
+        let customer = customer(&mut conn, &user.id, &billing).await?;
+        let mut form = checkout_form("subscription", &price, &user, customer, config);
+        form.push(("subscription_data[metadata][user_id]".into(), user.id.clone()));
+        let response = client
+            .post("checkout/sessions", &form, Some(&key))
+            .await
+            .map_err(AppError::from)?;
+        Ok(SubscribePayload {
+            checkout: Some(checkout_session(&response)?),
+            subscription: BillingSubscription(billing),
+        })
+    }
+
+    /// Cancels the subscription at the end of the current period (it stays active until then).
+    async fn cancel_subscription(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Makes retries safe.")] idempotency_key: Option<String>,
+    ) -> async_graphql::Result<BillingSubscription> {
+        set_cancel_at_period_end(ctx, true, idempotency_key).await
+    }
+
+    /// Undoes `cancelSubscription` before the period ends.
+    async fn resume_subscription(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Makes retries safe.")] idempotency_key: Option<String>,
+    ) -> async_graphql::Result<BillingSubscription> {
+        set_cancel_at_period_end(ctx, false, idempotency_key).await
+    }
+
+    /// A link to Stripe's billing portal (invoices, payment methods) for the viewer. CONFLICT
+    /// before the viewer has bought anything.
+    async fn billing_portal_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let user = viewer(ctx).await?;
+        let (client, config) = stripe(ctx);
+        let mut conn = conn(ctx).await?;
+        let billing = BillingState::load(&mut conn, &user.id)
+            .await
+            .map_err(AppError::from)?;
+        let Some(customer) = customer(&mut conn, &user.id, &billing).await? else {
+            return Err(AppError::Conflict(
+                "there is no billing account yet: buy credits or subscribe first".into(),
+            )
+            .into());
+        };
+        let form = vec![
+            ("customer".to_owned(), customer),
+            ("return_url".to_owned(), config.portal_return_url.clone()),
+        ];
+        let response = client
+            .post("billing_portal/sessions", &form, None)
+            .await
+            .map_err(AppError::from)?;
+        response["url"].as_str().map(str::to_owned).ok_or_else(|| {
+            AppError::Upstream("The payment provider answered without a portal link".into()).into()
+        })
+    }
+}

@@ -1,0 +1,11 @@
+//! Stripe: the API client for the viewer's billing operations, webhook signature checks, and
+//! the effects of Stripe's events. Stripe delivers events at least once and in any order; each
+//! event is recorded once, in the same transaction as its effect, and an older snapshot of a
+//! subscription never overwrites a newer one.
+
+pub mod client;
+pub mod events;
+pub mod signature;
+pub mod snapshot;
+
+pub use client::{StripeClient, StripeError};
