@@ -217,8 +217,13 @@ impl Config {
         let app_url = better_auth_url.trim_end_matches('/').to_owned();
         let url = |name: &'static str, default: String| -> Result<String, ConfigError> {
             match get(name) {
-                Some(v) if v.starts_with("https://") || v.starts_with("http://") => Ok(v.trim().to_owned()),
-                Some(_) => Err(ConfigError::Malformed(name, "expected an http:// or https:// URL".into())),
+                Some(v) if v.starts_with("https://") || v.starts_with("http://") => {
+                    Ok(v.trim().to_owned())
+                }
+                Some(_) => Err(ConfigError::Malformed(
+                    name,
+                    "expected an http:// or https:// URL".into(),
+                )),
                 None => Ok(default),
             }
         };
@@ -244,8 +249,14 @@ impl Config {
             api_base: url("STRIPE_API_BASE", "https://api.stripe.com".into())?
                 .trim_end_matches('/')
                 .to_owned(),
-            success_url: url("STRIPE_SUCCESS_URL", format!("{app_url}/billing?checkout=success"))?,
-            cancel_url: url("STRIPE_CANCEL_URL", format!("{app_url}/billing?checkout=canceled"))?,
+            success_url: url(
+                "STRIPE_SUCCESS_URL",
+                format!("{app_url}/billing?checkout=success"),
+            )?,
+            cancel_url: url(
+                "STRIPE_CANCEL_URL",
+                format!("{app_url}/billing?checkout=canceled"),
+            )?,
             portal_return_url: url("STRIPE_PORTAL_RETURN_URL", format!("{app_url}/billing"))?,
         };
 

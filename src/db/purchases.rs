@@ -116,9 +116,11 @@ impl Purchase {
             .into_boxed();
         if let Some(c) = after {
             query = query.filter(
-                purchases::created_at.lt(c.created_at).or(purchases::created_at
-                    .eq(c.created_at)
-                    .and(purchases::id.lt(c.id))),
+                purchases::created_at
+                    .lt(c.created_at)
+                    .or(purchases::created_at
+                        .eq(c.created_at)
+                        .and(purchases::id.lt(c.id))),
             );
         }
         query.load(conn).await

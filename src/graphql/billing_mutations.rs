@@ -111,7 +111,11 @@ fn checkout_session(response: &Value) -> Result<CheckoutSession, AppError> {
 
 /// The viewer's Stripe customer: the mapping from an earlier checkout, else the one on their
 /// subscription.
-async fn customer(conn: &mut DbConn, user_id: &str, billing: &BillingState) -> Result<Option<String>, AppError> {
+async fn customer(
+    conn: &mut DbConn,
+    user_id: &str,
+    billing: &BillingState,
+) -> Result<Option<String>, AppError> {
     if let Some(customer) = customer_for_user(conn, user_id).await? {
         return Ok(Some(customer));
     }
@@ -128,11 +132,17 @@ fn live_subscription(billing: &BillingState) -> Result<(&Subscription, &str), Ap
         .as_ref()
         .filter(|s| s.in_good_standing())
         .and_then(|s| Some((s, s.stripe_subscription_id.as_deref()?)))
-        .ok_or_else(|| AppError::Conflict("there is no active subscription to change; subscribe first".into()))
+        .ok_or_else(|| {
+            AppError::Conflict("there is no active subscription to change; subscribe first".into())
+        })
 }
 
 /// Mirrors the subscription Stripe answered with, then reloads the billing state.
-async fn mirror(conn: &mut DbConn, user_id: &str, response: &Value) -> Result<BillingState, AppError> {
+async fn mirror(
+    conn: &mut DbConn,
+    user_id: &str,
+    response: &Value,
+) -> Result<BillingState, AppError> {
     let snapshot = Snapshot::from_json(response).ok_or_else(|| {
         tracing::error!(%response, "Stripe answered with something that is not a subscription");
         AppError::Upstream("The payment provider answered unexpectedly; try again later".into())
@@ -165,10 +175,16 @@ async fn set_cancel_at_period_end(
     let operation = if cancel { "cancel" } else { "resume" };
     let key = stripe_key(&user, operation, client_key.as_deref());
     let response = client
-        .post(&format!("subscriptions/{subscription_id}"), &form, Some(&key))
+        .post(
+            &format!("subscriptions/{subscription_id}"),
+            &form,
+            Some(&key),
+        )
         .await
         .map_err(AppError::from)?;
-    Ok(BillingSubscription(mirror(&mut conn, &user.id, &response).await?))
+    Ok(BillingSubscription(
+        mirror(&mut conn, &user.id, &response).await?,
+    ))
 }
 
 /// The viewer's billing operations (they call Stripe).
@@ -184,13 +200,17 @@ impl BillingMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The pack's code, e.g. SMALL (see creditPacks).")] pack: String,
-        #[graphql(desc = "Makes retries return the same checkout.")] idempotency_key: Option<String>,
+        #[graphql(desc = "Makes retries return the same checkout.")] idempotency_key: Option<
+            String,
+        >,
     ) -> async_graphql::Result<CheckoutSession> {
         check_client_key(idempotency_key.as_deref())?;
         let user = viewer(ctx).await?;
         let (client, config) = stripe(ctx);
         let mut conn = conn(ctx).await?;
-        let packs = CreditPack::for_sale(&mut conn).await.map_err(AppError::from)?;
+        let packs = CreditPack::for_sale(&mut conn)
+            .await
+            .map_err(AppError::from)?;
         let Some(chosen) = packs.iter().find(|p| p.code == pack) else {
             let on_sale: Vec<&str> = packs.iter().map(|p| p.code.as_str()).collect();
             return Err(AppError::bad_input(format!(
@@ -205,7 +225,10 @@ impl BillingMutation {
         let customer = customer(&mut conn, &user.id, &billing).await?;
         let mut form = checkout_form("payment", price, &user, customer, config);
         form.push(("metadata[pack]".into(), chosen.code.clone()));
-        form.push(("payment_intent_data[metadata][user_id]".into(), user.id.clone()));
+        form.push((
+            "payment_intent_data[metadata][user_id]".into(),
+            user.id.clone(),
+        ));
         let key = stripe_key(&user, "purchase", idempotency_key.as_deref());
         let response = client
             .post("checkout/sessions", &form, Some(&key))
@@ -283,7 +306,11 @@ impl BillingMutation {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
             let response = client
-                .post(&format!("subscriptions/{subscription_id}"), &form, Some(&key))
+                .post(
+                    &format!("subscriptions/{subscription_id}"),
+                    &form,
+                    Some(&key),
+                )
                 .await
                 .map_err(AppError::from)?;
             let billing = mirror(&mut conn, &user.id, &response).await?;
@@ -294,7 +321,10 @@ impl BillingMutation {
         }
         let customer = customer(&mut conn, &user.id, &billing).await?;
         let mut form = checkout_form("subscription", &price, &user, customer, config);
-        form.push(("subscription_data[metadata][user_id]".into(), user.id.clone()));
+        form.push((
+            "subscription_data[metadata][user_id]".into(),
+            user.id.clone(),
+        ));
         let response = client
             .post("checkout/sessions", &form, Some(&key))
             .await

@@ -42,7 +42,10 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let now = chrono::Utc::now().timestamp();
     if let Err(error) = signature::verify(header, &body, secret.expose_secret(), now) {
         tracing::warn!(%error, "refused a Stripe webhook");
-        return answer(StatusCode::BAD_REQUEST, json!({ "error": error.to_string() }));
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": error.to_string() }),
+        );
     }
     let Some(event) = serde_json::from_slice(&body)
         .ok()

@@ -46,7 +46,11 @@ pub enum StripeError {
 impl From<StripeError> for AppError {
     fn from(error: StripeError) -> Self {
         match error {
-            StripeError::Api { status, kind, message } if status == 402 || kind == "card_error" => {
+            StripeError::Api {
+                status,
+                kind,
+                message,
+            } if status == 402 || kind == "card_error" => {
                 AppError::BadUserInput(format!("The payment was declined: {message}"))
             }
             StripeError::Api { status: 429, .. } => {
@@ -101,10 +105,7 @@ impl StripeClient {
         Err(StripeError::Api {
             status,
             kind: error["type"].as_str().unwrap_or("unknown").to_owned(),
-            message: error["message"]
-                .as_str()
-                .unwrap_or("no message")
-                .to_owned(),
+            message: error["message"].as_str().unwrap_or("no message").to_owned(),
         })
     }
 

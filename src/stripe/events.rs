@@ -92,7 +92,9 @@ async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Strin
         }
         "customer.subscription.created"
         | "customer.subscription.updated"
-        | "customer.subscription.deleted" => subscription_changed(conn, object, event.created).await,
+        | "customer.subscription.deleted" => {
+            subscription_changed(conn, object, event.created).await
+        }
         "invoice.paid" => invoice_paid(conn, object, event.created).await,
         "invoice.payment_failed" => invoice_failed(conn, object, event.created).await,
         _ => Ok("ignored".into()),
@@ -152,8 +154,14 @@ async fn remember_customer(
 
 /// The user of a Checkout Session: `client_reference_id` (set by bff), else
 /// `metadata.user_id`, else the customer's known user.
-async fn checkout_user(conn: &mut AsyncPgConnection, session: &Value) -> QueryResult<Option<String>> {
-    for candidate in [&session["client_reference_id"], &session["metadata"]["user_id"]] {
+async fn checkout_user(
+    conn: &mut AsyncPgConnection,
+    session: &Value,
+) -> QueryResult<Option<String>> {
+    for candidate in [
+        &session["client_reference_id"],
+        &session["metadata"]["user_id"],
+    ] {
         if let Some(user_id) = candidate.as_str()
             && user_exists(conn, user_id).await?
         {
@@ -257,7 +265,12 @@ async fn checkout_failed(conn: &mut AsyncPgConnection, session: &Value) -> Query
     .set(purchases::status.eq("FAILED"))
     .execute(conn)
     .await?;
-    Ok(if changed > 0 { "applied" } else { "no_pending_purchase" }.into())
+    Ok(if changed > 0 {
+        "applied"
+    } else {
+        "no_pending_purchase"
+    }
+    .into())
 }
 
 async fn subscription_changed(
@@ -339,7 +352,12 @@ async fn invoice_paid(
     ))
     .execute(conn)
     .await?;
-    Ok(if renewed > 0 { "applied" } else { "unknown_or_stale_subscription" }.into())
+    Ok(if renewed > 0 {
+        "applied"
+    } else {
+        "unknown_or_stale_subscription"
+    }
+    .into())
 }
 
 async fn invoice_failed(
@@ -367,5 +385,10 @@ async fn invoice_failed(
     ))
     .execute(conn)
     .await?;
-    Ok(if changed > 0 { "applied" } else { "unknown_or_stale_subscription" }.into())
+    Ok(if changed > 0 {
+        "applied"
+    } else {
+        "unknown_or_stale_subscription"
+    }
+    .into())
 }

@@ -24,7 +24,7 @@ pub enum SignatureError {
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())
@@ -46,12 +46,7 @@ pub fn sign(payload: &[u8], timestamp: i64, secret: &str) -> String {
 }
 
 /// Checks `header` against `payload`; returns the signed timestamp.
-pub fn verify(
-    header: &str,
-    payload: &[u8],
-    secret: &str,
-    now: i64,
-) -> Result<i64, SignatureError> {
+pub fn verify(header: &str, payload: &[u8], secret: &str, now: i64) -> Result<i64, SignatureError> {
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for item in header.split(',') {
@@ -87,7 +82,8 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "whsec_test_secret_for_vectors";
-    const PAYLOAD: &str = r#"{"id":"evt_test_1","object":"event","type":"checkout.session.completed"}"#;
+    const PAYLOAD: &str =
+        r#"{"id":"evt_test_1","object":"event","type":"checkout.session.completed"}"#;
     const V1: &str = "bcc9f26f6382458a21e36204c7fa836d921584ff5660961d544c485b0c338e4b";
     const T: i64 = 1_700_000_000;
 
@@ -103,8 +99,14 @@ mod tests {
     #[test]
     fn the_test_vector_is_refused_outside_the_tolerance() {
         let header = format!("t={T},v1={V1}");
-        assert_eq!(verify(&header, PAYLOAD.as_bytes(), SECRET, T + 301), Err(SignatureError::Stale));
-        assert_eq!(verify(&header, PAYLOAD.as_bytes(), SECRET, T - 301), Err(SignatureError::Stale));
+        assert_eq!(
+            verify(&header, PAYLOAD.as_bytes(), SECRET, T + 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(&header, PAYLOAD.as_bytes(), SECRET, T - 301),
+            Err(SignatureError::Stale)
+        );
     }
 
     #[test]
@@ -113,12 +115,43 @@ mod tests {
         let header = format!("t={T},v1={other},v0=ignored,v1={V1}");
         assert_eq!(verify(&header, PAYLOAD.as_bytes(), SECRET, T), Ok(T));
         let changed = PAYLOAD.replace("evt_test_1", "evt_test_2");
-        assert_eq!(verify(&format!("t={T},v1={V1}"), changed.as_bytes(), SECRET, T), Err(SignatureError::Mismatch));
-        assert_eq!(verify(&format!("t={T},v1={V1}"), PAYLOAD.as_bytes(), "whsec_other", T), Err(SignatureError::Mismatch));
-        assert_eq!(verify(&format!("t={},v1={V1}", T + 1), PAYLOAD.as_bytes(), SECRET, T), Err(SignatureError::Mismatch));
-        assert_eq!(verify(&format!("v1={V1}"), PAYLOAD.as_bytes(), SECRET, T), Err(SignatureError::Malformed));
-        assert_eq!(verify(&format!("t={T}"), PAYLOAD.as_bytes(), SECRET, T), Err(SignatureError::Malformed));
-        assert_eq!(verify("", PAYLOAD.as_bytes(), SECRET, T), Err(SignatureError::Malformed));
-        assert_eq!(verify(&format!("t={T},v1=zz"), PAYLOAD.as_bytes(), SECRET, T), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&format!("t={T},v1={V1}"), changed.as_bytes(), SECRET, T),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(
+                &format!("t={T},v1={V1}"),
+                PAYLOAD.as_bytes(),
+                "whsec_other",
+                T
+            ),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(
+                &format!("t={},v1={V1}", T + 1),
+                PAYLOAD.as_bytes(),
+                SECRET,
+                T
+            ),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(&format!("v1={V1}"), PAYLOAD.as_bytes(), SECRET, T),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&format!("t={T}"), PAYLOAD.as_bytes(), SECRET, T),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify("", PAYLOAD.as_bytes(), SECRET, T),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&format!("t={T},v1=zz"), PAYLOAD.as_bytes(), SECRET, T),
+            Err(SignatureError::Mismatch)
+        );
     }
 }

@@ -9,6 +9,8 @@ mod isolation;
 mod pagination;
 mod photo_jobs;
 mod schema;
+mod stripe;
+mod stripe_fake;
 mod support;
 mod viewer;
 mod worker;
