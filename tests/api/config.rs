@@ -73,6 +73,10 @@ fn malformed_values_are_named() {
         ("CORS_ALLOWED_ORIGINS", "https://app.example.com/path"),
         ("SERVICE_JWT_SECRET", "short"),
         ("BETTER_AUTH_SESSION_COOKIE", "bad name;"),
+        ("STRIPE_SECRET_KEY", "pk_live_publishable"),
+        ("STRIPE_WEBHOOK_SECRET", "not-a-signing-secret"),
+        ("STRIPE_API_BASE", "ftp://stripe.example"),
+        ("STRIPE_SUCCESS_URL", "/relative"),
     ] {
         let error = with((name, value)).unwrap_err();
         assert!(
