@@ -8,6 +8,7 @@
 //! | `BETTER_AUTH_SESSION_COOKIE` | the session cookie's name, when Better Auth's is customised | derived from `BETTER_AUTH_URL` |
 //! | `BFF_LISTEN` | address the server binds | `127.0.0.1:8080` |
 //! | `BFF_ENV` | `development` (GraphiQL, introspection) or `production` | `production` |
+//! | `DATABASE_CA_CERT` | PEM file of extra CA certificates for TLS to PostgreSQL | none (Mozilla roots only) |
 //! | `DATABASE_POOL_SIZE` | connections per process, 1–100 | `5` |
 //! | `DATABASE_POOL_TIMEOUT_MS` | how long a request waits for a connection, 1–60000 | `5000` |
 //! | `CORS_ALLOWED_ORIGINS` | comma-separated origins that may call with credentials | none |
@@ -42,6 +43,8 @@ pub enum Environment {
 pub struct Config {
     /// PostgreSQL connection URL.
     pub database_url: SecretString,
+    /// Extra CA certificates (PEM file) trusted for TLS to PostgreSQL.
+    pub database_ca_cert: Option<std::path::PathBuf>,
     /// Connections in the pool.
     pub database_pool_size: usize,
     /// How long a request waits for a pooled connection before failing.
@@ -123,6 +126,19 @@ impl Config {
                 "expected a postgres:// or postgresql:// URL".into(),
             ));
         }
+
+        let database_ca_cert = match get("DATABASE_CA_CERT") {
+            Some(path) if std::path::Path::new(path.trim()).is_file() => {
+                Some(std::path::PathBuf::from(path.trim()))
+            }
+            Some(path) => {
+                return Err(ConfigError::Malformed(
+                    "DATABASE_CA_CERT",
+                    format!("{path:?} is not a readable file"),
+                ));
+            }
+            None => None,
+        };
 
         let better_auth_secret = get("BETTER_AUTH_SECRET").ok_or(ConfigError::Missing(
             "BETTER_AUTH_SECRET",
@@ -262,6 +278,7 @@ impl Config {
 
         Ok(Config {
             database_url: database_url.into(),
+            database_ca_cert,
             database_pool_size,
             database_pool_timeout,
             better_auth_secret: better_auth_secret.into(),

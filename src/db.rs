@@ -9,14 +9,18 @@ pub mod plans;
 pub mod purchases;
 pub mod schema;
 pub mod subscriptions;
+pub mod tls;
 pub mod usage;
 
+use std::path::Path;
 use std::time::Duration;
+
+use futures_util::FutureExt;
 
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::{AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use secrecy::ExposeSecret;
@@ -33,10 +37,21 @@ pub type DbConn = Object<AsyncPgConnection>;
 /// Why a connection could not be had.
 pub type PoolError = diesel_async::pooled_connection::deadpool::PoolError;
 
-/// Builds the pool. Connections open lazily; waiting for one and opening one are both
-/// bounded by `timeout`, so an exhausted pool or an unreachable database fails fast.
-pub fn pool(database_url: &str, size: usize, timeout: Duration) -> crate::StartupResult<DbPool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+/// Builds the pool. Connections open lazily, over TLS when the server offers it (see
+/// [`tls`]); waiting for one and opening one are both bounded by `timeout`, so an exhausted
+/// pool or an unreachable database fails fast.
+pub fn pool(
+    database_url: &str,
+    size: usize,
+    timeout: Duration,
+    extra_ca: Option<&Path>,
+) -> crate::StartupResult<DbPool> {
+    let tls = tls::connector(extra_ca)
+        .map_err(|e| crate::StartupError(format!("DATABASE_CA_CERT: {e}")))?;
+    let mut config = ManagerConfig::default();
+    config.custom_setup = Box::new(move |url| tls::establish(url, tls.clone()).boxed());
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
     Pool::builder(manager)
         .max_size(size)
         .wait_timeout(Some(timeout))
@@ -53,13 +68,23 @@ pub fn pool_from_config(config: &Config) -> crate::StartupResult<DbPool> {
         config.database_url.expose_secret(),
         config.database_pool_size,
         config.database_pool_timeout,
+        config.database_ca_cert.as_deref(),
     )
 }
 
-/// Opens one connection outside any pool (for the CLI and tests).
+/// Opens one connection outside any pool (CLI, dev, tests), over TLS when offered.
 pub async fn connect(database_url: &str) -> crate::StartupResult<AsyncPgConnection> {
-    use diesel_async::AsyncConnection;
-    AsyncPgConnection::establish(database_url)
+    connect_with(database_url, None).await
+}
+
+/// Like [`connect`], trusting the CA certificates in `extra_ca` too.
+pub async fn connect_with(
+    database_url: &str,
+    extra_ca: Option<&Path>,
+) -> crate::StartupResult<AsyncPgConnection> {
+    let tls = tls::connector(extra_ca)
+        .map_err(|e| crate::StartupError(format!("DATABASE_CA_CERT: {e}")))?;
+    tls::establish(database_url, tls)
         .await
         .map_err(|e| crate::StartupError(format!("cannot connect to the database: {e}")))
 }

@@ -130,7 +130,8 @@ async fn migrate() -> StartupResult<()> {
             StartupError("DATABASE_URL is not set: set it to the PostgreSQL URL to migrate".into())
         })?;
     let url = secrecy::SecretString::from(url);
-    let conn = bff::db::connect(url.expose_secret()).await?;
+    let ca = std::env::var_os("DATABASE_CA_CERT").map(std::path::PathBuf::from);
+    let conn = bff::db::connect_with(url.expose_secret(), ca.as_deref()).await?;
     let applied = bff::db::migrate(conn).await?;
     if applied.is_empty() {
         println!("bff migrate: the database is up to date");

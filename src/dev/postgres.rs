@@ -123,6 +123,16 @@ impl Cluster {
     /// already running. When run as root and `root`'s ancestors are closed to other users, the
     /// cluster lives in the system temp folder instead.
     pub fn ensure(root: &Path, durability: Durability) -> StartupResult<Cluster> {
+        Self::ensure_with(root, durability, |_| Ok(()))
+    }
+
+    /// Like [`Cluster::ensure`], with `configure` run on the data folder right after `initdb`
+    /// (before the first start): extra settings, certificates, `pg_hba.conf` rules.
+    pub fn ensure_with(
+        root: &Path,
+        durability: Durability,
+        configure: impl FnOnce(&Path) -> std::io::Result<()>,
+    ) -> StartupResult<Cluster> {
         let bin = find_binaries()?;
         let run_as = if is_root() {
             Some(unprivileged_user()?)
@@ -153,6 +163,11 @@ impl Cluster {
         };
         if !cluster.data_dir().join("PG_VERSION").is_file() {
             cluster.init(durability)?;
+            configure(&cluster.data_dir())
+                .map_err(|e| err(format!("cannot configure the cluster: {e}")))?;
+            if let Some((uid, gid)) = cluster.run_as {
+                chown_tree(&cluster.root, uid, gid).map_err(|e| err(e.to_string()))?;
+            }
         }
         cluster.port = std::fs::read_to_string(cluster.root.join("port"))
             .ok()

@@ -12,5 +12,6 @@ mod schema;
 mod stripe;
 mod stripe_fake;
 mod support;
+mod tls;
 mod viewer;
 mod worker;
