@@ -10,9 +10,11 @@
 //! 3. The token is looked up lazily — only when a resolver needs the viewer — in one query
 //!    joining `session` to `"user"` with `expiresAt` in the future. Nothing is cached across
 //!    requests, so a deleted session stops working on the very next request.
-//! 4. A bearer that is a JWT is a [`service`] token for internal workers, never a viewer: the
-//!    request then has no session, whatever cookie it also carries.
+//! 4. A bearer that is a JWT is either a Better Auth [`jwt`] (asymmetric, for the mobile
+//!    client: a viewer) or a [`service`] token for internal workers (HS256: never a viewer). A
+//!    JWT bearer replaces the cookie, whatever it proves.
 
+pub mod jwt;
 pub mod service;
 
 use axum::http::HeaderMap;
@@ -48,6 +50,8 @@ pub struct AuthSettings {
     pub cookie_name: String,
     /// Key of service tokens (`None`: worker operations are disabled).
     pub service_secret: Option<SecretString>,
+    /// `iss` and `aud` of Better Auth JWTs: the origin of `BETTER_AUTH_URL`.
+    pub jwt_issuer: String,
 }
 
 /// The signature Better Auth appends to a session token.
@@ -163,9 +167,9 @@ pub struct SessionUser {
     pub email_verified: bool,
     /// Avatar URL.
     pub image: Option<String>,
-    /// The session's id.
+    /// The session's id (empty for a JWT, which names no session).
     pub session_id: String,
-    /// When the session expires.
+    /// When the session (or the JWT's user lookup) expires.
     pub session_expires_at: DateTime<Utc>,
 }
 
@@ -194,6 +198,29 @@ impl SessionUser {
     }
 }
 
+impl SessionUser {
+    /// The user a verified JWT names, if the user still exists.
+    pub async fn find_by_user_id(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+    ) -> QueryResult<Option<SessionUser>> {
+        users::table
+            .find(user_id)
+            .select((
+                users::id,
+                users::name,
+                users::email,
+                users::email_verified,
+                users::image,
+                diesel::dsl::sql::<diesel::sql_types::Text>("''"),
+                diesel::dsl::sql::<diesel::sql_types::Timestamptz>("now()"),
+            ))
+            .first(conn)
+            .await
+            .optional()
+    }
+}
+
 /// Why the session could not be looked up.
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
@@ -209,33 +236,38 @@ pub enum LookupError {
 #[derive(Debug)]
 pub struct RequestAuth {
     token: Option<String>,
+    jwt: Option<(String, String)>,
     service: ServiceCredential,
     user: OnceCell<Option<SessionUser>>,
 }
 
 impl RequestAuth {
-    /// Reads (and verifies the signature of) the request's credential; no database access.
+    /// Reads (and verifies the signature of) the request's credential; no database access
+    /// (a Better Auth JWT's key is looked up only when the viewer is needed).
     pub fn from_headers(headers: &HeaderMap, settings: &AuthSettings) -> Self {
-        if let Some(jwt) = bearer_value(headers).filter(|v| service::looks_like_jwt(v)) {
-            let secret = settings
-                .service_secret
-                .as_ref()
-                .map(|s| s.expose_secret().as_bytes());
-            let service = service::verify(&jwt, secret);
-            if let ServiceCredential::Rejected(reason) = &service {
-                tracing::info!(%reason, "refused a bearer JWT");
-            }
-            return RequestAuth {
-                token: None,
-                service,
-                user: OnceCell::new(),
-            };
-        }
-        RequestAuth {
-            token: session_token(headers, settings),
+        let mut auth = RequestAuth {
+            token: None,
+            jwt: None,
             service: ServiceCredential::Absent,
             user: OnceCell::new(),
+        };
+        match bearer_value(headers).filter(|v| service::looks_like_jwt(v)) {
+            Some(token) if jwt::is_better_auth_jwt(&token) => {
+                auth.jwt = Some((token, settings.jwt_issuer.clone()));
+            }
+            Some(token) => {
+                let secret = settings
+                    .service_secret
+                    .as_ref()
+                    .map(|s| s.expose_secret().as_bytes());
+                auth.service = service::verify(&token, secret);
+                if let ServiceCredential::Rejected(reason) = &auth.service {
+                    tracing::info!(%reason, "refused a bearer JWT");
+                }
+            }
+            None => auth.token = session_token(headers, settings),
         }
+        auth
     }
 
     /// What the request's bearer JWT, if any, proved.
@@ -243,9 +275,10 @@ impl RequestAuth {
         &self.service
     }
 
-    /// Whether the request presented a credential that passed signature checks.
+    /// Whether the request presented a viewer credential (a correctly signed session token
+    /// or a Better Auth JWT, not yet looked up).
     pub fn has_credential(&self) -> bool {
-        self.token.is_some()
+        self.token.is_some() || self.jwt.is_some()
     }
 
     /// The signed-in user, looked up on first use.
@@ -253,11 +286,18 @@ impl RequestAuth {
         let user = self
             .user
             .get_or_try_init(|| async {
-                let Some(token) = &self.token else {
-                    return Ok(None);
-                };
-                let mut conn = pool.get().await?;
-                Ok::<_, LookupError>(SessionUser::find_by_token(&mut conn, token).await?)
+                if let Some(token) = &self.token {
+                    let mut conn = pool.get().await?;
+                    return Ok(SessionUser::find_by_token(&mut conn, token).await?);
+                }
+                if let Some((token, issuer)) = &self.jwt {
+                    let mut conn = pool.get().await?;
+                    return Ok(match jwt::verify(&mut conn, token, issuer).await? {
+                        Some(user_id) => SessionUser::find_by_user_id(&mut conn, &user_id).await?,
+                        None => None,
+                    });
+                }
+                Ok::<_, LookupError>(None)
             })
             .await?;
         Ok(user.as_ref())

@@ -72,6 +72,7 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
             secret: config.better_auth_secret.clone(),
             cookie_name: config.session_cookie_name.clone(),
             service_secret: config.service_jwt_secret.clone(),
+            jwt_issuer: crate::auth::jwt::origin(&config.better_auth_url),
         }),
         stripe_webhook_secret: config.stripe.webhook_secret.clone(),
     };

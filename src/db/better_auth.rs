@@ -43,3 +43,20 @@ diesel::allow_tables_to_appear_in_same_query!(users, session);
 
 /// Better Auth's DDL, for `bff dev` and the tests only (production lets Better Auth migrate).
 pub const DDL: &str = include_str!("better_auth.sql");
+
+diesel::table! {
+    /// The signing keys of Better Auth's `jwt()` plugin (present only when it is enabled).
+    jwks (id) {
+        id -> Text,
+        #[sql_name = "publicKey"]
+        public_key -> Text,
+        #[sql_name = "privateKey"]
+        private_key -> Text,
+        #[sql_name = "createdAt"]
+        created_at -> Timestamptz,
+        #[sql_name = "expiresAt"]
+        expires_at -> Nullable<Timestamptz>,
+        alg -> Nullable<Text>,
+        crv -> Nullable<Text>,
+    }
+}

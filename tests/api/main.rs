@@ -6,6 +6,7 @@ mod config;
 mod http;
 mod interop;
 mod isolation;
+mod jwt;
 mod pagination;
 mod photo_jobs;
 mod schema;

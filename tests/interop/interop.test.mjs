@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import pg from 'pg';
 import { betterAuth } from 'better-auth';
-import { bearer } from 'better-auth/plugins';
+import { bearer, jwt } from 'better-auth/plugins';
 import { getMigrations } from 'better-auth/db/migration';
 
 const { DATABASE_URL, BFF_BIN } = process.env;
@@ -24,7 +24,7 @@ const auth = betterAuth({
   secret: SECRET,
   baseURL: BASE_URL,
   emailAndPassword: { enabled: true },
-  plugins: [bearer()],
+  plugins: [bearer(), jwt()],
   telemetry: { enabled: false },
 });
 
@@ -111,6 +111,15 @@ test('bff accepts what real Better Auth issues and honours its sign-out', async 
   assert.equal((await viewer(url, { authorization: `Bearer ${token.split('.')[0]}` })).id, me.id);
   assert.equal((await viewer(url, { cookie: signInCookie })).id, me.id);
 
+  // The jwt() plugin's token (EdDSA, kid in Better Auth's jwks table) works as a bearer too.
+  const tokenResponse = await auth.handler(new Request(`${BASE_URL}/api/auth/token`, { headers: { cookie: signInCookie } }));
+  assert.equal(tokenResponse.status, 200, await tokenResponse.clone().text());
+  const { token: jwtToken } = await tokenResponse.json();
+  assert.equal(JSON.parse(Buffer.from(jwtToken.split('.')[0], 'base64url')).alg, 'EdDSA');
+  assert.equal((await viewer(url, { authorization: `Bearer ${jwtToken}` })).id, me.id);
+  const tampered = jwtToken.slice(0, -2) + (jwtToken.endsWith('A') ? 'BB' : 'AA');
+  assert.equal(await viewer(url, { authorization: `Bearer ${tampered}` }), null, 'a tampered JWT was accepted');
+
   // Better Auth's own view agrees before sign-out.
   const session = await auth.api.getSession({ headers: new Headers({ cookie: signInCookie }) });
   assert.equal(session.user.id, me.id);
@@ -119,6 +128,8 @@ test('bff accepts what real Better Auth issues and honours its sign-out', async 
   assert.equal(await viewer(url, { cookie: signInCookie }), null, 'the signed-out cookie still works');
   assert.equal(await viewer(url, { authorization: `Bearer ${token}` }), null, 'the signed-out bearer still works');
   assert.equal((await viewer(url, { cookie: signUpCookie })).id, me.id, 'the other session was revoked too');
+  // A JWT names no session: like Better Auth's own verification, it lasts until it expires.
+  assert.equal((await viewer(url, { authorization: `Bearer ${jwtToken}` })).id, me.id);
 
   // Graceful shutdown on SIGTERM.
   const exited = new Promise((resolve) => bff.once('exit', (code, signal) => resolve({ code, signal })));
