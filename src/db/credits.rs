@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::pagination::Cursor;
+use crate::db::pagination::owned_newest_first;
 use crate::db::schema::{credit_accounts, credit_ledger};
 
 /// A user's credit account.
@@ -63,64 +63,7 @@ pub struct LedgerEntry {
     pub created_at: DateTime<Utc>,
 }
 
-impl LedgerEntry {
-    /// The position of this entry in its newest-first list.
-    pub fn cursor(&self) -> Cursor {
-        Cursor {
-            created_at: self.created_at,
-            id: self.id,
-        }
-    }
-
-    /// Up to `limit` of the user's entries, newest first, after `after`.
-    pub async fn page(
-        conn: &mut AsyncPgConnection,
-        user_id: &str,
-        after: Option<Cursor>,
-        limit: i64,
-    ) -> QueryResult<Vec<LedgerEntry>> {
-        let mut query = credit_ledger::table
-            .filter(credit_ledger::user_id.eq(user_id))
-            .select(LedgerEntry::as_select())
-            .order((credit_ledger::created_at.desc(), credit_ledger::id.desc()))
-            .limit(limit)
-            .into_boxed();
-        if let Some(c) = after {
-            query = query.filter(
-                credit_ledger::created_at
-                    .lt(c.created_at)
-                    .or(credit_ledger::created_at
-                        .eq(c.created_at)
-                        .and(credit_ledger::id.lt(c.id))),
-            );
-        }
-        query.load(conn).await
-    }
-
-    /// How many entries the user has.
-    pub async fn count(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<i64> {
-        credit_ledger::table
-            .filter(credit_ledger::user_id.eq(user_id))
-            .count()
-            .get_result(conn)
-            .await
-    }
-
-    /// One of the user's entries.
-    pub async fn find(
-        conn: &mut AsyncPgConnection,
-        user_id: &str,
-        id: i64,
-    ) -> QueryResult<Option<LedgerEntry>> {
-        credit_ledger::table
-            .filter(credit_ledger::user_id.eq(user_id))
-            .filter(credit_ledger::id.eq(id))
-            .select(LedgerEntry::as_select())
-            .first(conn)
-            .await
-            .optional()
-    }
-}
+owned_newest_first!(LedgerEntry, credit_ledger, "ledger entries");
 
 /// A balance change to record.
 #[derive(Clone, Debug)]

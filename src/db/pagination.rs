@@ -38,3 +38,71 @@ impl Cursor {
         })
     }
 }
+
+/// Gives a model of a user-owned table with `id`, `user_id` and `created_at` its owner-scoped
+/// reads: `cursor`, `page` (newest first, after a cursor), `count` and `find`. Every query
+/// filters by the owner.
+macro_rules! owned_newest_first {
+    ($model:ident, $table:ident, $what:literal) => {
+        impl $model {
+            /// The position of this row in its newest-first list.
+            pub fn cursor(&self) -> $crate::db::pagination::Cursor {
+                $crate::db::pagination::Cursor {
+                    created_at: self.created_at,
+                    id: self.id,
+                }
+            }
+
+            #[doc = concat!("Up to `limit` of the user's ", $what, ", newest first, after `after`.")]
+            pub async fn page(
+                conn: &mut diesel_async::AsyncPgConnection,
+                user_id: &str,
+                after: Option<$crate::db::pagination::Cursor>,
+                limit: i64,
+            ) -> diesel::QueryResult<Vec<$model>> {
+                let mut query = $table::table
+                    .filter($table::user_id.eq(user_id))
+                    .select($model::as_select())
+                    .order(($table::created_at.desc(), $table::id.desc()))
+                    .limit(limit)
+                    .into_boxed();
+                if let Some(c) = after {
+                    query = query.filter(
+                        $table::created_at
+                            .lt(c.created_at)
+                            .or($table::created_at.eq(c.created_at).and($table::id.lt(c.id))),
+                    );
+                }
+                query.load(conn).await
+            }
+
+            #[doc = concat!("How many ", $what, " the user has.")]
+            pub async fn count(
+                conn: &mut diesel_async::AsyncPgConnection,
+                user_id: &str,
+            ) -> diesel::QueryResult<i64> {
+                $table::table
+                    .filter($table::user_id.eq(user_id))
+                    .count()
+                    .get_result(conn)
+                    .await
+            }
+
+            #[doc = concat!("One of the user's ", $what, "; `None` for other users' and unknown ids alike.")]
+            pub async fn find(
+                conn: &mut diesel_async::AsyncPgConnection,
+                user_id: &str,
+                id: i64,
+            ) -> diesel::QueryResult<Option<$model>> {
+                $table::table
+                    .filter($table::user_id.eq(user_id))
+                    .filter($table::id.eq(id))
+                    .select($model::as_select())
+                    .first(conn)
+                    .await
+                    .optional()
+            }
+        }
+    };
+}
+pub(crate) use owned_newest_first;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::pagination::Cursor;
+use crate::db::pagination::owned_newest_first;
 use crate::db::schema::{credit_packs, purchases};
 
 /// A credit pack sold through Stripe Checkout.
@@ -92,61 +92,4 @@ impl NewPurchase<'_> {
     }
 }
 
-impl Purchase {
-    /// The position of this purchase in its newest-first list.
-    pub fn cursor(&self) -> Cursor {
-        Cursor {
-            created_at: self.created_at,
-            id: self.id,
-        }
-    }
-
-    /// Up to `limit` of the user's purchases, newest first, after `after`.
-    pub async fn page(
-        conn: &mut AsyncPgConnection,
-        user_id: &str,
-        after: Option<Cursor>,
-        limit: i64,
-    ) -> QueryResult<Vec<Purchase>> {
-        let mut query = purchases::table
-            .filter(purchases::user_id.eq(user_id))
-            .select(Purchase::as_select())
-            .order((purchases::created_at.desc(), purchases::id.desc()))
-            .limit(limit)
-            .into_boxed();
-        if let Some(c) = after {
-            query = query.filter(
-                purchases::created_at
-                    .lt(c.created_at)
-                    .or(purchases::created_at
-                        .eq(c.created_at)
-                        .and(purchases::id.lt(c.id))),
-            );
-        }
-        query.load(conn).await
-    }
-
-    /// How many purchases the user has.
-    pub async fn count(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<i64> {
-        purchases::table
-            .filter(purchases::user_id.eq(user_id))
-            .count()
-            .get_result(conn)
-            .await
-    }
-
-    /// One of the user's purchases.
-    pub async fn find(
-        conn: &mut AsyncPgConnection,
-        user_id: &str,
-        id: i64,
-    ) -> QueryResult<Option<Purchase>> {
-        purchases::table
-            .filter(purchases::user_id.eq(user_id))
-            .filter(purchases::id.eq(id))
-            .select(Purchase::as_select())
-            .first(conn)
-            .await
-            .optional()
-    }
-}
+owned_newest_first!(Purchase, purchases, "purchases");

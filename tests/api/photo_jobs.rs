@@ -85,14 +85,25 @@ pub async fn race(
     n: usize,
     variables: impl Fn(usize) -> Value,
 ) -> Vec<Value> {
+    race_with(app, ("cookie", user.cookie()), query, n, variables).await
+}
+
+/// Like [`race`], with any one credential header.
+pub async fn race_with(
+    app: &TestApp,
+    header: (&'static str, String),
+    query: &'static str,
+    n: usize,
+    variables: impl Fn(usize) -> Value,
+) -> Vec<Value> {
     let tasks: Vec<_> = (0..n)
         .map(|i| {
-            let (client, url, cookie) = (app.client.clone(), app.url("/graphql"), user.cookie());
+            let (client, url, header) = (app.client.clone(), app.url("/graphql"), header.clone());
             let body = json!({ "query": query, "variables": variables(i) });
             tokio::spawn(async move {
                 client
                     .post(url)
-                    .header("cookie", cookie)
+                    .header(header.0, header.1)
                     .json(&body)
                     .send()
                     .await

@@ -9,7 +9,7 @@ use diesel_async::RunQueryDsl;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::photo_jobs::{grant, invariant_violations, new_job, race, state};
+use crate::photo_jobs::{grant, invariant_violations, new_job, race, race_with, state};
 use crate::support::{TestApp, first_code};
 
 const KEY: &str = "service-secret-for-tests-0123456789abcdef";
@@ -242,7 +242,14 @@ async fn concurrent_workers_never_claim_the_same_job() {
     for _ in 0..20 {
         new_job(&app, &user, 1).await;
     }
-    let bodies = claim_concurrently(&app, 8).await;
+    let bodies = race_with(
+        &app,
+        service().remove(0),
+        CLAIM,
+        8,
+        |_| json!({ "limit": 4 }),
+    )
+    .await;
     let mut ids = Vec::new();
     for body in bodies {
         for job in body["data"]["claimPhotoJobs"]
@@ -255,37 +262,6 @@ async fn concurrent_workers_never_claim_the_same_job() {
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "a job was claimed twice");
     assert_eq!(ids.len(), 20, "8 claims of up to 4 jobs take all 20");
-}
-
-/// `n` concurrent claims of up to four jobs each, with a service token.
-async fn claim_concurrently(app: &TestApp, n: usize) -> Vec<Value> {
-    let tasks: Vec<_> = (0..n)
-        .map(|_| {
-            let (client, url, auth) = (
-                app.client.clone(),
-                app.url("/graphql"),
-                service()[0].1.clone(),
-            );
-            tokio::spawn(async move {
-                let body = json!({ "query": CLAIM, "variables": { "limit": 4 } });
-                client
-                    .post(url)
-                    .header("authorization", auth)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json::<Value>()
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    let mut bodies = Vec::new();
-    for task in tasks {
-        bodies.push(task.await.unwrap());
-    }
-    bodies
 }
 
 #[tokio::test]
