@@ -65,6 +65,19 @@ fn check_client_key(key: Option<&str>) -> Result<(), AppError> {
     }
 }
 
+/// A Stripe form from string pairs.
+fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The viewer's billing state.
+async fn billing(conn: &mut DbConn, user_id: &str) -> Result<BillingState, AppError> {
+    Ok(BillingState::load(conn, user_id).await?)
+}
+
 /// The Checkout Session form both purchases and subscriptions share.
 fn checkout_form(
     mode: &str,
@@ -73,7 +86,7 @@ fn checkout_form(
     customer: Option<String>,
     config: &StripeConfig,
 ) -> Vec<(String, String)> {
-    let mut form: Vec<(String, String)> = [
+    let mut fields = form(&[
         ("mode", mode),
         ("line_items[0][price]", price),
         ("line_items[0][quantity]", "1"),
@@ -81,20 +94,17 @@ fn checkout_form(
         ("metadata[user_id]", &user.id),
         ("success_url", &config.success_url),
         ("cancel_url", &config.cancel_url),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    ]);
     match customer {
-        Some(customer) => form.push(("customer".into(), customer)),
+        Some(customer) => fields.push(("customer".into(), customer)),
         None => {
-            form.push(("customer_email".into(), user.email.clone()));
+            fields.push(("customer_email".into(), user.email.clone()));
             if mode == "payment" {
-                form.push(("customer_creation".into(), "always".into()));
+                fields.push(("customer_creation".into(), "always".into()));
             }
         }
     }
-    form
+    fields
 }
 
 fn checkout_session(response: &Value) -> Result<CheckoutSession, AppError> {
@@ -167,17 +177,18 @@ async fn set_cancel_at_period_end(
     let user = viewer(ctx).await?;
     let (client, _) = stripe(ctx);
     let mut conn = conn(ctx).await?;
-    let billing = BillingState::load(&mut conn, &user.id)
-        .await
-        .map_err(AppError::from)?;
+    let billing = billing(&mut conn, &user.id).await?;
     let (_, subscription_id) = live_subscription(&billing)?;
-    let form = vec![("cancel_at_period_end".to_owned(), cancel.to_string())];
+    let fields = form(&[(
+        "cancel_at_period_end",
+        if cancel { "true" } else { "false" },
+    )]);
     let operation = if cancel { "cancel" } else { "resume" };
     let key = stripe_key(&user, operation, client_key.as_deref());
     let response = client
         .post(
             &format!("subscriptions/{subscription_id}"),
-            &form,
+            &fields,
             Some(&key),
         )
         .await
@@ -219,19 +230,17 @@ impl BillingMutation {
             .into());
         };
         let price = chosen.stripe_price_id.as_deref().unwrap_or_default();
-        let billing = BillingState::load(&mut conn, &user.id)
-            .await
-            .map_err(AppError::from)?;
+        let billing = billing(&mut conn, &user.id).await?;
         let customer = customer(&mut conn, &user.id, &billing).await?;
-        let mut form = checkout_form("payment", price, &user, customer, config);
-        form.push(("metadata[pack]".into(), chosen.code.clone()));
-        form.push((
+        let mut fields = checkout_form("payment", price, &user, customer, config);
+        fields.push(("metadata[pack]".into(), chosen.code.clone()));
+        fields.push((
             "payment_intent_data[metadata][user_id]".into(),
             user.id.clone(),
         ));
         let key = stripe_key(&user, "purchase", idempotency_key.as_deref());
         let response = client
-            .post("checkout/sessions", &form, Some(&key))
+            .post("checkout/sessions", &fields, Some(&key))
             .await
             .map_err(AppError::from)?;
         let session = checkout_session(&response)?;
@@ -275,9 +284,7 @@ impl BillingMutation {
             ))
             .into());
         };
-        let billing = BillingState::load(&mut conn, &user.id)
-            .await
-            .map_err(AppError::from)?;
+        let billing = billing(&mut conn, &user.id).await?;
         let key = stripe_key(&user, "subscribe", idempotency_key.as_deref());
         if let Ok((current, subscription_id)) = live_subscription(&billing) {
             if current.plan == target.code && !current.cancel_at_period_end {
@@ -295,20 +302,17 @@ impl BillingMutation {
                 )
                 .into());
             };
-            let form: Vec<(String, String)> = [
+            let fields = form(&[
                 ("items[0][id]", item),
                 ("items[0][price]", price.as_str()),
                 ("proration_behavior", "create_prorations"),
                 ("cancel_at_period_end", "false"),
                 ("metadata[user_id]", user.id.as_str()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+            ]);
             let response = client
                 .post(
                     &format!("subscriptions/{subscription_id}"),
-                    &form,
+                    &fields,
                     Some(&key),
                 )
                 .await
@@ -320,13 +324,13 @@ impl BillingMutation {
             });
         }
         let customer = customer(&mut conn, &user.id, &billing).await?;
-        let mut form = checkout_form("subscription", &price, &user, customer, config);
-        form.push((
+        let mut fields = checkout_form("subscription", &price, &user, customer, config);
+        fields.push((
             "subscription_data[metadata][user_id]".into(),
             user.id.clone(),
         ));
         let response = client
-            .post("checkout/sessions", &form, Some(&key))
+            .post("checkout/sessions", &fields, Some(&key))
             .await
             .map_err(AppError::from)?;
         Ok(SubscribePayload {
@@ -359,21 +363,19 @@ impl BillingMutation {
         let user = viewer(ctx).await?;
         let (client, config) = stripe(ctx);
         let mut conn = conn(ctx).await?;
-        let billing = BillingState::load(&mut conn, &user.id)
-            .await
-            .map_err(AppError::from)?;
+        let billing = billing(&mut conn, &user.id).await?;
         let Some(customer) = customer(&mut conn, &user.id, &billing).await? else {
             return Err(AppError::Conflict(
                 "there is no billing account yet: buy credits or subscribe first".into(),
             )
             .into());
         };
-        let form = vec![
-            ("customer".to_owned(), customer),
-            ("return_url".to_owned(), config.portal_return_url.clone()),
-        ];
+        let fields = form(&[
+            ("customer", &customer),
+            ("return_url", &config.portal_return_url),
+        ]);
         let response = client
-            .post("billing_portal/sessions", &form, None)
+            .post("billing_portal/sessions", &fields, None)
             .await
             .map_err(AppError::from)?;
         response["url"].as_str().map(str::to_owned).ok_or_else(|| {
