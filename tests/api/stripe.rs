@@ -678,3 +678,77 @@ async fn webhooks_answer_5xx_when_the_database_is_down_or_unconfigured() {
     .await;
     assert_eq!(status, 503);
 }
+
+#[tokio::test]
+async fn delayed_payments_grant_only_when_they_succeed() {
+    let (app, _) = billing_app().await;
+    let user = app.user("Delayed").await;
+    let mut unpaid = paid_checkout("cs_delayed", &user, "SMALL");
+    unpaid["payment_status"] = json!("unpaid");
+    let (_, answer) = deliver(
+        &app,
+        &event(
+            "evt_d1",
+            "checkout.session.completed",
+            1_790_000_000,
+            unpaid.clone(),
+        ),
+    )
+    .await;
+    assert_eq!(answer["outcome"], "awaiting_payment");
+    let body = app.query_as(&user, BILLING, json!({})).await;
+    assert_eq!(
+        body["data"]["viewer"]["purchases"]["edges"][0]["node"]["status"],
+        "PENDING"
+    );
+    assert_eq!(body["data"]["viewer"]["credits"]["balance"], "0.00");
+    let (_, answer) = deliver(
+        &app,
+        &event(
+            "evt_d2",
+            "checkout.session.async_payment_succeeded",
+            1_790_000_100,
+            paid_checkout("cs_delayed", &user, "SMALL"),
+        ),
+    )
+    .await;
+    assert_eq!(answer["outcome"], "applied");
+    assert_eq!(state(&app, &user).await.3, 1000);
+
+    let mut failing = paid_checkout("cs_failing", &user, "LARGE");
+    failing["payment_status"] = json!("unpaid");
+    deliver(
+        &app,
+        &event(
+            "evt_f1",
+            "checkout.session.completed",
+            1_790_000_200,
+            failing.clone(),
+        ),
+    )
+    .await;
+    let (_, answer) = deliver(
+        &app,
+        &event(
+            "evt_f2",
+            "checkout.session.async_payment_failed",
+            1_790_000_300,
+            failing,
+        ),
+    )
+    .await;
+    assert_eq!(answer["outcome"], "applied");
+    let body = app
+        .query_as(
+            &user,
+            "{ viewer { purchases { edges { node { pack status } } } credits { balance } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["viewer"]["purchases"]["edges"][0]["node"],
+        json!({ "pack": "LARGE", "status": "FAILED" })
+    );
+    assert_eq!(body["data"]["viewer"]["credits"]["balance"], "10.00");
+    assert_eq!(invariant_violations(&mut app.db().await).await, 0);
+}
