@@ -80,3 +80,77 @@ async fn migrate_requires_better_auths_tables_then_applies_ours_once() {
         .unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
 }
+
+#[tokio::test]
+async fn dev_seeds_the_demo_user_prints_working_credentials_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let url = crate::support::empty_database().await;
+    let mut child = bff()
+        .arg("dev")
+        .env("DATABASE_URL", &url)
+        .env("BFF_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (addr, cookie, graphiql) = tokio::task::spawn_blocking(move || {
+        let (mut addr, mut cookie, mut graphiql) = (String::new(), String::new(), String::new());
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split("serving http://").nth(1) {
+                addr = rest.split('/').next().unwrap().to_owned();
+            }
+            if let Some(value) = line.trim().strip_prefix("Cookie: ") {
+                cookie = value.to_owned();
+            }
+            if line.contains("/graphiql#headers=") {
+                graphiql = line.trim().to_owned();
+            }
+            if line.contains("Ctrl-C stops") {
+                break;
+            }
+        }
+        (addr, cookie, graphiql)
+    })
+    .await
+    .unwrap();
+    assert!(
+        !addr.is_empty() && cookie.starts_with("better-auth.session_token="),
+        "{addr} {cookie}"
+    );
+    let client = reqwest::Client::new();
+    let body: serde_json::Value = client
+        .post(format!("http://{addr}/graphql"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({ "query": "{ viewer { email photoJobs { totalCount } credits { transactions { totalCount } } } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let viewer = &body["data"]["viewer"];
+    assert_eq!(viewer["email"], bff::dev::seed::DEMO_EMAIL, "{body}");
+    assert_eq!(viewer["photoJobs"]["totalCount"], 30);
+    assert!(
+        viewer["credits"]["transactions"]["totalCount"]
+            .as_i64()
+            .unwrap()
+            > 2
+    );
+    let page = client
+        .get(graphiql.replace("#", "?x="))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "GraphiQL is served in development");
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "bff dev exited with {status}");
+}
