@@ -167,6 +167,25 @@ async fn mirror(
     Ok(BillingState::load(conn, user_id).await?)
 }
 
+/// Updates the viewer's Stripe subscription and mirrors Stripe's answer at once.
+async fn update_subscription(
+    client: &StripeClient,
+    conn: &mut DbConn,
+    user_id: &str,
+    subscription_id: &str,
+    fields: &[(String, String)],
+    idempotency_key: &str,
+) -> Result<BillingState, AppError> {
+    let response = client
+        .post(
+            &format!("subscriptions/{subscription_id}"),
+            fields,
+            Some(idempotency_key),
+        )
+        .await?;
+    mirror(conn, user_id, &response).await
+}
+
 /// Sets `cancel_at_period_end` on the viewer's subscription.
 async fn set_cancel_at_period_end(
     ctx: &Context<'_>,
@@ -185,17 +204,9 @@ async fn set_cancel_at_period_end(
     )]);
     let operation = if cancel { "cancel" } else { "resume" };
     let key = stripe_key(&user, operation, client_key.as_deref());
-    let response = client
-        .post(
-            &format!("subscriptions/{subscription_id}"),
-            &fields,
-            Some(&key),
-        )
-        .await
-        .map_err(AppError::from)?;
-    Ok(BillingSubscription(
-        mirror(&mut conn, &user.id, &response).await?,
-    ))
+    let billing =
+        update_subscription(client, &mut conn, &user.id, subscription_id, &fields, &key).await?;
+    Ok(BillingSubscription(billing))
 }
 
 /// The viewer's billing operations (they call Stripe).
@@ -309,15 +320,9 @@ impl BillingMutation {
                 ("cancel_at_period_end", "false"),
                 ("metadata[user_id]", user.id.as_str()),
             ]);
-            let response = client
-                .post(
-                    &format!("subscriptions/{subscription_id}"),
-                    &fields,
-                    Some(&key),
-                )
-                .await
-                .map_err(AppError::from)?;
-            let billing = mirror(&mut conn, &user.id, &response).await?;
+            let billing =
+                update_subscription(client, &mut conn, &user.id, subscription_id, &fields, &key)
+                    .await?;
             return Ok(SubscribePayload {
                 checkout: None,
                 subscription: BillingSubscription(billing),

@@ -1,13 +1,12 @@
 //! Nobody sees another person's rows: every field, `photoJob(id)` and `node(id)`.
 
-use bff::db::credits::{Change, CreditAccount};
 use bff::db::schema::{subscriptions, usage_counters};
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestUser};
+use crate::support::{TestApp, TestUser, ledger_change};
 
 const EVERYTHING: &str = r#"{ viewer {
   id
@@ -29,15 +28,7 @@ async fn give_data(app: &TestApp, user: &TestUser, plan: &str, cents: i64, jobs:
         .await
         .unwrap();
     let description = format!("grant for {}", user.id);
-    let change = Change {
-        user_id: &user.id,
-        kind: "GRANT",
-        amount_cents: cents,
-        description: &description,
-        photo_job_id: None,
-        purchase_id: None,
-    };
-    CreditAccount::apply(&mut conn, &change).await.unwrap();
+    ledger_change(app, &user.id, "GRANT", cents, &description).await;
     let now = Utc::now();
     let window = bff::db::usage::Window::current(None, now);
     diesel::insert_into(usage_counters::table)

@@ -3,7 +3,7 @@
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestUser, first_code};
+use crate::support::{TestApp, TestUser, first_code, ledger_change};
 
 const PAGE: &str = r#"query($first: Int, $after: String, $filter: PhotoJobFilter) {
   viewer { photoJobs(first: $first, after: $after, filter: $filter) {
@@ -202,20 +202,10 @@ async fn page_size_is_capped_and_bad_cursors_are_refused() {
 
 #[tokio::test]
 async fn the_ledger_pages_newest_first() {
-    use bff::db::credits::{Change, CreditAccount};
     let app = TestApp::spawn().await;
     let user = app.user("Ledger").await;
-    let mut conn = app.db().await;
     for i in 1..=7 {
-        let change = Change {
-            user_id: &user.id,
-            kind: "GRANT",
-            amount_cents: i * 100,
-            description: "Grant",
-            photo_job_id: None,
-            purchase_id: None,
-        };
-        CreditAccount::apply(&mut conn, &change).await.unwrap();
+        ledger_change(&app, &user.id, "GRANT", i * 100, "Grant").await;
     }
     let query = "query($after: String) { viewer { credits { transactions(first: 3, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { amount } } } } } }";
     let mut amounts = Vec::new();

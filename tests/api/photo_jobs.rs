@@ -1,12 +1,12 @@
 //! createPhotoJob: pricing, free allowance, quota, validation, idempotency, concurrency.
 
-use bff::db::credits::{Change, CreditAccount};
+use bff::db::credits::CreditAccount;
 use bff::db::schema::{credit_ledger, photo_jobs, usage_counters};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, TestUser, first_code};
+use crate::support::{TestApp, TestUser, first_code, ledger_change};
 
 const CREATE: &str = r#"mutation($input: CreatePhotoJobInput!) {
   createPhotoJob(input: $input) {
@@ -32,19 +32,7 @@ pub async fn invariant_violations(conn: &mut AsyncPgConnection) -> usize {
 }
 
 pub async fn grant(app: &TestApp, user: &TestUser, cents: i64) {
-    let mut conn = app.db().await;
-    let change = Change {
-        user_id: &user.id,
-        kind: "GRANT",
-        amount_cents: cents,
-        description: "Grant",
-        photo_job_id: None,
-        purchase_id: None,
-    };
-    CreditAccount::apply(&mut conn, &change)
-        .await
-        .unwrap()
-        .unwrap();
+    ledger_change(app, &user.id, "GRANT", cents, "Grant").await;
 }
 
 /// (jobs, ledger rows, usage, balance in cents) of a user.

@@ -276,6 +276,30 @@ impl TestApp {
     }
 }
 
+/// Records a balance change for `user_id` as the ledger would (kind e.g. `GRANT`), and returns
+/// the balance after it; panics if the balance would go negative.
+pub async fn ledger_change(
+    app: &TestApp,
+    user_id: &str,
+    kind: &str,
+    cents: i64,
+    description: &str,
+) -> i64 {
+    use bff::db::credits::{Change, CreditAccount};
+    let change = Change {
+        user_id,
+        kind,
+        amount_cents: cents,
+        description,
+        photo_job_id: None,
+        purchase_id: None,
+    };
+    CreditAccount::apply(&mut app.db().await, &change)
+        .await
+        .unwrap()
+        .expect("the balance covers the change")
+}
+
 /// The `extensions.code` of the first error.
 pub fn first_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]

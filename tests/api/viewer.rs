@@ -1,13 +1,12 @@
 //! Every field of `viewer`, for a user with data and for one without.
 
-use bff::db::credits::{Change, CreditAccount};
 use bff::db::schema::{subscriptions, usage_counters};
 use chrono::{Duration, DurationRound, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 
-use crate::support::{TestApp, first_code};
+use crate::support::{TestApp, first_code, ledger_change};
 
 const DASHBOARD: &str = r#"{
   viewer {
@@ -85,18 +84,7 @@ async fn a_subscriber_sees_plan_credits_ledger_usage_and_jobs() {
         .await
         .unwrap();
     for (kind, amount, what) in [("PURCHASE", 2500, "Pack"), ("JOB_CHARGE", -60, "Job")] {
-        let change = Change {
-            user_id: &user.id,
-            kind,
-            amount_cents: amount,
-            description: what,
-            photo_job_id: None,
-            purchase_id: None,
-        };
-        CreditAccount::apply(&mut conn, &change)
-            .await
-            .unwrap()
-            .unwrap();
+        ledger_change(&app, &user.id, kind, amount, what).await;
     }
     diesel::insert_into(usage_counters::table)
         .values((
@@ -203,15 +191,7 @@ async fn the_ledger_is_append_only_but_leaves_with_its_user() {
     let app = TestApp::spawn().await;
     let user = app.user("Ledgered").await;
     let mut conn = app.db().await;
-    let change = Change {
-        user_id: &user.id,
-        kind: "GRANT",
-        amount_cents: 500,
-        description: "Grant",
-        photo_job_id: None,
-        purchase_id: None,
-    };
-    CreditAccount::apply(&mut conn, &change).await.unwrap();
+    ledger_change(&app, &user.id, "GRANT", 500, "Grant").await;
     let edit = diesel::update(credit_ledger::table)
         .set(credit_ledger::amount_cents.eq(1))
         .execute(&mut conn)
