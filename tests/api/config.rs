@@ -77,6 +77,7 @@ fn malformed_values_are_named() {
         ("STRIPE_WEBHOOK_SECRET", "not-a-signing-secret"),
         ("STRIPE_API_BASE", "ftp://stripe.example"),
         ("STRIPE_SUCCESS_URL", "/relative"),
+        ("DATABASE_CA_CERT", "/nonexistent/ca.pem"),
     ] {
         let error = with((name, value)).unwrap_err();
         assert!(
