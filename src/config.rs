@@ -1,25 +1,5 @@
-//! Configuration, read once from the environment at start-up.
-//!
-//! | variable | meaning | default |
-//! | --- | --- | --- |
-//! | `DATABASE_URL` | PostgreSQL URL of the database shared with the SvelteKit app | required |
-//! | `BETTER_AUTH_SECRET` | Better Auth's secret: the HMAC key of its session cookies | required |
-//! | `BETTER_AUTH_URL` | Better Auth's base URL; `https://` selects the `__Secure-` cookie name | required |
-//! | `BETTER_AUTH_SESSION_COOKIE` | the session cookie's name, when Better Auth's is customised | derived from `BETTER_AUTH_URL` |
-//! | `BFF_LISTEN` | address the server binds | `127.0.0.1:8080` |
-//! | `BFF_ENV` | `development` (GraphiQL, introspection) or `production` | `production` |
-//! | `DATABASE_CA_CERT` | PEM file of extra CA certificates for TLS to PostgreSQL | none (Mozilla roots only) |
-//! | `DATABASE_POOL_SIZE` | connections per process, 1–100 | `5` |
-//! | `DATABASE_POOL_TIMEOUT_MS` | how long a request waits for a connection, 1–60000 | `5000` |
-//! | `CORS_ALLOWED_ORIGINS` | comma-separated origins that may call with credentials | none |
-//! | `FREE_PHOTO_ALLOWANCE` | free photos every user gets before credits are spent, 0–1000 | `3` |
-//! | `SERVICE_JWT_SECRET` | HS256 key of the photo worker's service tokens (≥ 32 bytes) | unset: no worker access |
-//! | `STRIPE_SECRET_KEY` | Stripe API key (`sk_…` or `rk_…`) | unset: billing operations disabled |
-//! | `STRIPE_WEBHOOK_SECRET` | signing secret of the webhook endpoint (`whsec_…`) | unset: webhooks refused (503) |
-//! | `STRIPE_API_BASE` | Stripe's API base URL (tests point it at a fake) | `https://api.stripe.com` |
-//! | `STRIPE_SUCCESS_URL` | where Checkout returns after payment | `{BETTER_AUTH_URL}/billing?checkout=success` |
-//! | `STRIPE_CANCEL_URL` | where Checkout returns when abandoned | `{BETTER_AUTH_URL}/billing?checkout=canceled` |
-//! | `STRIPE_PORTAL_RETURN_URL` | where the billing portal returns | `{BETTER_AUTH_URL}/billing` |
+//! Configuration, read once from the environment at start-up. [`VARIABLES`] lists every
+//! variable with its default; `bff --help` prints that list, and README.md repeats it.
 //!
 //! A missing or malformed variable stops start-up with a message that names it. Secrets are
 //! [`SecretString`]s, so they never reach a log through `Debug`.
@@ -28,6 +8,134 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use secrecy::SecretString;
+
+/// One environment variable bff reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Variable {
+    /// Its name.
+    pub name: &'static str,
+    /// What it means.
+    pub meaning: &'static str,
+    /// The value when it is unset.
+    pub default: &'static str,
+}
+
+const fn var(name: &'static str, meaning: &'static str, default: &'static str) -> Variable {
+    Variable {
+        name,
+        meaning,
+        default,
+    }
+}
+
+/// Every variable bff reads (a `.env` file in the working directory also works).
+pub const VARIABLES: &[Variable] = &[
+    var(
+        "DATABASE_URL",
+        "PostgreSQL URL shared with the SvelteKit app; libpq's meaning, sslmode included",
+        "required",
+    ),
+    var(
+        "BETTER_AUTH_SECRET",
+        "Better Auth's secret: the HMAC key of its session cookies",
+        "required",
+    ),
+    var(
+        "BETTER_AUTH_URL",
+        "Better Auth's base URL; https:// selects the __Secure- cookie name",
+        "required",
+    ),
+    var(
+        "BETTER_AUTH_SESSION_COOKIE",
+        "the session cookie's name, when Better Auth's is customised",
+        "derived from BETTER_AUTH_URL",
+    ),
+    var("BFF_LISTEN", "address the server binds", "127.0.0.1:8080"),
+    var(
+        "BFF_ENV",
+        "development (GraphiQL, introspection) or production",
+        "production",
+    ),
+    var(
+        "BFF_METRICS_LISTEN",
+        "address of the Prometheus /metrics listener (never the public port)",
+        "unset: no metrics listener",
+    ),
+    var(
+        "DATABASE_CA_CERT",
+        "PEM file of CA certificates (or a self-signed server certificate) trusted for TLS to PostgreSQL",
+        "none: Mozilla's roots",
+    ),
+    var("DATABASE_POOL_SIZE", "connections per process, 1-100", "5"),
+    var(
+        "DATABASE_POOL_TIMEOUT_MS",
+        "how long a request waits for (or to open) a connection, 1-60000",
+        "5000",
+    ),
+    var(
+        "DATABASE_STATEMENT_TIMEOUT_MS",
+        "PostgreSQL statement_timeout of pooled connections, 0-600000 (0: none)",
+        "5000",
+    ),
+    var(
+        "CORS_ALLOWED_ORIGINS",
+        "comma-separated origins that may call with credentials",
+        "none",
+    ),
+    var(
+        "FREE_PHOTO_ALLOWANCE",
+        "free photos every user gets before credits are spent, 0-1000",
+        "3",
+    ),
+    var(
+        "SERVICE_JWT_SECRET",
+        "HS256 key of the photo worker's service tokens (>= 32 bytes)",
+        "unset: no worker access",
+    ),
+    var(
+        "STRIPE_SECRET_KEY",
+        "Stripe API key (sk_... or rk_...)",
+        "unset: billing operations disabled",
+    ),
+    var(
+        "STRIPE_WEBHOOK_SECRET",
+        "signing secret of the webhook endpoint (whsec_...)",
+        "unset: webhooks refused (503)",
+    ),
+    var(
+        "STRIPE_API_BASE",
+        "Stripe's API base URL (tests point it at a fake)",
+        "https://api.stripe.com",
+    ),
+    var(
+        "STRIPE_SUCCESS_URL",
+        "where Checkout returns after payment",
+        "{BETTER_AUTH_URL}/billing?checkout=success",
+    ),
+    var(
+        "STRIPE_CANCEL_URL",
+        "where Checkout returns when abandoned",
+        "{BETTER_AUTH_URL}/billing?checkout=canceled",
+    ),
+    var(
+        "STRIPE_PORTAL_RETURN_URL",
+        "where the billing portal returns",
+        "{BETTER_AUTH_URL}/billing",
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OpenTelemetry collector (OTLP over HTTP) to export traces to",
+        "unset: no traces",
+    ),
+    var(
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "http/protobuf or http/json",
+        "http/protobuf",
+    ),
+    var("OTEL_SERVICE_NAME", "service.name of exported spans", "bff"),
+    var("RUST_LOG", "log filter", "info"),
+    var("BFF_LOG_FORMAT", "json for JSON log lines", "text"),
+];
 
 /// Whether the server runs for a developer or in production.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +157,8 @@ pub struct Config {
     pub database_pool_size: usize,
     /// How long a request waits for a pooled connection before failing.
     pub database_pool_timeout: Duration,
+    /// `statement_timeout` of pooled connections; `None` leaves the server's.
+    pub statement_timeout: Option<Duration>,
     /// Better Auth's secret (cookie signatures).
     pub better_auth_secret: SecretString,
     /// Better Auth's base URL.
@@ -57,6 +167,8 @@ pub struct Config {
     pub session_cookie_name: String,
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Address of the metrics listener, if any.
+    pub metrics_listen: Option<SocketAddr>,
     /// Development or production.
     pub environment: Environment,
     /// Origins allowed to call with credentials (CORS).
@@ -173,12 +285,25 @@ impl Config {
             None => default_session_cookie_name(&better_auth_url),
         };
 
-        let listen = match get("BFF_LISTEN") {
-            Some(value) => value.trim().parse().map_err(|_| {
-                ConfigError::Malformed("BFF_LISTEN", format!("expected host:port, got {value:?}"))
-            })?,
-            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        let address = |name: &'static str| -> Result<Option<SocketAddr>, ConfigError> {
+            get(name)
+                .map(|value| {
+                    value.trim().parse().map_err(|_| {
+                        ConfigError::Malformed(name, format!("expected ip:port, got {value:?}"))
+                    })
+                })
+                .transpose()
         };
+        let listen = address("BFF_LISTEN")?.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let metrics_listen = address("BFF_METRICS_LISTEN")?;
+        if metrics_listen
+            .is_some_and(|m| m.port() != 0 && m.port() == listen.port() && m.ip() == listen.ip())
+        {
+            return Err(ConfigError::Malformed(
+                "BFF_METRICS_LISTEN",
+                "must differ from BFF_LISTEN: metrics are never served on the public port".into(),
+            ));
+        }
 
         let environment = match get("BFF_ENV").as_deref().map(str::trim) {
             None | Some("production") => Environment::Production,
@@ -199,6 +324,11 @@ impl Config {
             1,
             60_000,
         )?);
+        let statement_timeout =
+            match parse_number(&get, "DATABASE_STATEMENT_TIMEOUT_MS", 5000, 0, 600_000)? {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            };
         let free_photo_allowance = parse_number(&get, "FREE_PHOTO_ALLOWANCE", 3, 0, 1000)? as i32;
 
         let cors_allowed_origins = match get("CORS_ALLOWED_ORIGINS") {
@@ -281,10 +411,12 @@ impl Config {
             database_ca_cert,
             database_pool_size,
             database_pool_timeout,
+            statement_timeout,
             better_auth_secret: better_auth_secret.into(),
             better_auth_url,
             session_cookie_name,
             listen,
+            metrics_listen,
             environment,
             cors_allowed_origins,
             free_photo_allowance,

@@ -2,7 +2,9 @@
 //! (one module per domain; queries take the connection first and filter by owner).
 
 pub mod better_auth;
+pub mod connect;
 pub mod credits;
+pub mod instrumentation;
 pub mod pagination;
 pub mod photo_jobs;
 pub mod plans;
@@ -20,12 +22,15 @@ use futures_util::FutureExt;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
+pub use connect::{ConnectOptions, SslMode};
 
 /// Our migrations, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -37,21 +42,23 @@ pub type DbConn = Object<AsyncPgConnection>;
 /// Why a connection could not be had.
 pub type PoolError = diesel_async::pooled_connection::deadpool::PoolError;
 
-/// Builds the pool. Connections open lazily, over TLS when the server offers it (see
-/// [`tls`]); waiting for one and opening one are both bounded by `timeout`, so an exhausted
-/// pool or an unreachable database fails fast.
+/// Builds the pool. Connections open lazily as `options` says (libpq's `sslmode`, see
+/// [`connect`]); waiting for one and opening one are both bounded by `timeout`, so an
+/// exhausted pool or an unreachable database fails fast. A connection whose socket has closed
+/// (a database restart) is dropped at checkout and replaced, with no query to find out.
 pub fn pool(
-    database_url: &str,
+    options: ConnectOptions,
     size: usize,
     timeout: Duration,
-    extra_ca: Option<&Path>,
 ) -> crate::StartupResult<DbPool> {
-    let tls = tls::connector(extra_ca)
-        .map_err(|e| crate::StartupError(format!("DATABASE_CA_CERT: {e}")))?;
+    let options = std::sync::Arc::new(options);
     let mut config = ManagerConfig::default();
-    config.custom_setup = Box::new(move |url| tls::establish(url, tls.clone()).boxed());
-    let manager =
-        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(move |_url| {
+        let options = options.clone();
+        async move { options.connect().await }.boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config("", config);
     Pool::builder(manager)
         .max_size(size)
         .wait_timeout(Some(timeout))
@@ -62,17 +69,30 @@ pub fn pool(
         .map_err(|e| crate::StartupError(format!("cannot build the database pool: {e}")))
 }
 
-/// Builds the pool from the configuration.
+/// The connection options for `DATABASE_URL` and `DATABASE_CA_CERT`; errors name them.
+pub fn options(
+    database_url: &str,
+    extra_ca: Option<&Path>,
+) -> crate::StartupResult<ConnectOptions> {
+    ConnectOptions::parse(database_url, extra_ca)
+        .map_err(|e| crate::StartupError(format!("DATABASE_URL: {e}")))
+}
+
+/// Builds the pool from the configuration, with its statement timeout.
 pub fn pool_from_config(config: &Config) -> crate::StartupResult<DbPool> {
-    pool(
+    let options = options(
         config.database_url.expose_secret(),
+        config.database_ca_cert.as_deref(),
+    )?
+    .with_statement_timeout(config.statement_timeout);
+    pool(
+        options,
         config.database_pool_size,
         config.database_pool_timeout,
-        config.database_ca_cert.as_deref(),
     )
 }
 
-/// Opens one connection outside any pool (CLI, dev, tests), over TLS when offered.
+/// Opens one connection outside any pool (CLI, dev, tests), as libpq would.
 pub async fn connect(database_url: &str) -> crate::StartupResult<AsyncPgConnection> {
     connect_with(database_url, None).await
 }
@@ -82,11 +102,18 @@ pub async fn connect_with(
     database_url: &str,
     extra_ca: Option<&Path>,
 ) -> crate::StartupResult<AsyncPgConnection> {
-    let tls = tls::connector(extra_ca)
-        .map_err(|e| crate::StartupError(format!("DATABASE_CA_CERT: {e}")))?;
-    tls::establish(database_url, tls)
+    options(database_url, extra_ca)?
+        .connect()
         .await
-        .map_err(|e| crate::StartupError(format!("cannot connect to the database: {e}")))
+        .map_err(|e| crate::StartupError(connection_error_text(&e)))
+}
+
+/// The text of a connection error, without diesel's wrapper words.
+pub fn connection_error_text(error: &diesel::ConnectionError) -> String {
+    match error {
+        diesel::ConnectionError::BadConnection(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
 
 #[derive(QueryableByName)]

@@ -98,6 +98,9 @@ impl AppError {
 
 impl From<crate::db::PoolError> for AppError {
     fn from(error: crate::db::PoolError) -> Self {
+        if matches!(error, crate::db::PoolError::Timeout(_)) {
+            crate::metrics::db_error("pool_timeout");
+        }
         AppError::Pool(error.to_string())
     }
 }

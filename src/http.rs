@@ -61,7 +61,8 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
             free_photo_allowance: config.free_photo_allowance,
         })
         .data(crate::stripe::StripeClient::new(&config.stripe))
-        .data(config.stripe.clone());
+        .data(config.stripe.clone())
+        .extension(graphql::OperationNames);
     if !config.is_development() {
         builder = builder.disable_introspection();
     }
@@ -93,7 +94,9 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
     if config.is_development() {
         app = app.merge(graphiql::routes());
     }
-    let app = app.with_state(state);
+    let app = app
+        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .with_state(state);
 
     let app = match cors(&config.cors_allowed_origins) {
         Some(cors) => app.layer(cors),
@@ -109,7 +112,16 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
                         .get(REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                    tracing::info_span!(
+                        "request",
+                        otel.kind = "server",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id = %id,
+                        http.status_code = tracing::field::Empty,
+                        graphql.operation = tracing::field::Empty,
+                        graphql.outcome = tracing::field::Empty,
+                    )
                 }),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -8,14 +8,18 @@
 //! - [`stripe`]: the Stripe API client, webhook signatures and event effects.
 //! - [`dev`]: `bff dev` — a private PostgreSQL cluster with demo data.
 //! - [`error`]: one error type → stable `extensions.code`.
+//! - [`check`]: `bff check` — configuration, database, TLS, tables, migrations.
+//! - [`metrics`], [`telemetry`]: Prometheus metrics; logs and OTLP traces.
 
 pub mod auth;
+pub mod check;
 pub mod config;
 pub mod db;
 pub mod dev;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod stripe;
 pub mod telemetry;
 

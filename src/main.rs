@@ -1,49 +1,96 @@
-//! The `bff` command: `serve`, `migrate`, `schema`, `dev`.
+//! The `bff` command: `serve`, `migrate`, `check`, `schema`, `dev`, `service-token`.
 
 use std::process::ExitCode;
 
 use bff::config::Config;
 use bff::{StartupError, StartupResult};
-use secrecy::ExposeSecret;
+use clap::{Parser, Subcommand};
 
-const USAGE: &str = "\
-bff — GraphQL backend-for-frontend for the photo app
+/// GraphQL backend-for-frontend for the photo app: serves the Better Auth viewer's billing,
+/// usage, credits and photo jobs.
+#[derive(Parser)]
+#[command(name = "bff", version, after_help = environment_help(), propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-Usage:
-  bff serve     run the production server (configuration from the environment; see .env.example)
-  bff migrate   apply bff's database migrations (Better Auth's tables must exist)
-  bff schema    print the GraphQL SDL (schema.graphql is this output)
-  bff dev       run locally: a private PostgreSQL, demo data, GraphiQL
-  bff service-token [--ttl 1h] [--subject photo-worker]
-                print a service token for the photo worker (needs SERVICE_JWT_SECRET);
-                --ttl takes s, m, h or d, at most 30d
-";
+#[derive(Subcommand)]
+enum Command {
+    /// Run the production server (configuration from the environment).
+    #[command(after_help = environment_help())]
+    Serve,
+    /// Apply bff's database migrations (Better Auth's tables must exist first).
+    #[command(
+        after_help = "Reads DATABASE_URL (libpq's meaning, sslmode included) and DATABASE_CA_CERT."
+    )]
+    Migrate,
+    /// Check configuration, database, TLS, Better Auth's tables, migrations, Stripe and the
+    /// worker secret; exits non-zero when something is wrong.
+    #[command(after_help = environment_help())]
+    Check,
+    /// Print the GraphQL SDL (schema.graphql is this output).
+    Schema,
+    /// Run locally: a private PostgreSQL (unless DATABASE_URL is set), demo data, GraphiQL.
+    Dev,
+    /// Print a service token for the photo worker (needs SERVICE_JWT_SECRET).
+    ServiceToken {
+        /// Lifetime: a number with s, m, h or d, at most 30d.
+        #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+        ttl: u64,
+        /// The token's subject (who the worker is, in logs).
+        #[arg(long, default_value = "photo-worker")]
+        subject: String,
+    },
+}
+
+/// The environment variables, as `--help` shows them.
+fn environment_help() -> String {
+    let mut text = String::from("Environment (a .env file in the working directory also works):\n");
+    for variable in bff::config::VARIABLES {
+        text.push_str(&format!(
+            "  {:<31} {}\n  {:<31} [default: {}]\n",
+            variable.name, variable.meaning, "", variable.default
+        ));
+    }
+    text
+}
+
+/// Longest service-token lifetime `bff service-token` issues.
+const MAX_SERVICE_TOKEN_TTL: u64 = 30 * 86_400;
+
+fn parse_ttl(value: &str) -> Result<u64, String> {
+    bff::auth::service::parse_ttl(value)
+        .filter(|s| *s <= MAX_SERVICE_TOKEN_TTL)
+        .ok_or_else(|| "expected a duration like 90s, 15m, 12h or 7d, at most 30d".to_owned())
+}
 
 fn main() -> ExitCode {
     // A .env file is a convenience for development; real environments set variables.
     let _ = dotenvy::dotenv();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = args.first().map(String::as_str);
-    let result = match command {
-        Some("schema") => {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Schema => {
             print!("{}", bff::graphql::sdl());
             Ok(())
         }
-        Some("serve") => runtime().and_then(|rt| rt.block_on(serve())),
-        Some("migrate") => runtime().and_then(|rt| rt.block_on(migrate())),
-        Some("dev") => runtime().and_then(|rt| {
-            bff::telemetry::init();
+        Command::Serve => runtime().and_then(|rt| rt.block_on(serve())),
+        Command::Migrate => runtime().and_then(|rt| rt.block_on(migrate())),
+        Command::Check => {
+            return match runtime().map(|rt| rt.block_on(bff::check::run())) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(error) => {
+                    eprintln!("bff: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Dev => runtime().and_then(|rt| {
+            let _telemetry = bff::telemetry::init();
             rt.block_on(bff::dev::run())
         }),
-        Some("service-token") => service_token(&args[1..]),
-        Some("-h" | "--help" | "help") => {
-            print!("{USAGE}");
-            Ok(())
-        }
-        _ => {
-            eprint!("{USAGE}");
-            return ExitCode::from(2);
-        }
+        Command::ServiceToken { ttl, subject } => service_token(ttl, &subject),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,7 +110,7 @@ fn runtime() -> StartupResult<tokio::runtime::Runtime> {
 
 async fn serve() -> StartupResult<()> {
     let config = Config::from_env().map_err(|e| StartupError(e.to_string()))?;
-    bff::telemetry::init();
+    let _telemetry = bff::telemetry::init();
     let pool = bff::db::pool_from_config(&config)?;
     if let Err(error) = bff::db::ping(&pool).await {
         tracing::warn!(%error, "the database is not reachable yet; /readyz will say so");
@@ -76,6 +123,13 @@ async fn serve() -> StartupResult<()> {
                 config.listen
             ))
         })?;
+    if let Some(addr) = config.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            StartupError(format!("cannot listen on {addr} (BFF_METRICS_LISTEN): {e}"))
+        })?;
+        tracing::info!(%addr, "serving /metrics");
+        tokio::spawn(bff::metrics::serve(metrics, pool.clone()));
+    }
     tracing::info!(
         addr = %config.listen,
         environment = ?config.environment,
@@ -87,36 +141,14 @@ async fn serve() -> StartupResult<()> {
         .map_err(|e| StartupError(format!("server error: {e}")))
 }
 
-/// Longest service-token lifetime `bff service-token` issues.
-const MAX_SERVICE_TOKEN_TTL: u64 = 30 * 86_400;
-
-fn service_token(args: &[String]) -> StartupResult<()> {
-    let (mut ttl, mut subject) = ("1h".to_owned(), "photo-worker".to_owned());
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| StartupError(format!("{flag} needs a value")))?;
-        match flag.as_str() {
-            "--ttl" => ttl = value.clone(),
-            "--subject" => subject = value.clone(),
-            other => return Err(StartupError(format!("unknown option {other}\n{USAGE}"))),
-        }
-    }
-    let seconds = bff::auth::service::parse_ttl(&ttl)
-        .filter(|s| *s <= MAX_SERVICE_TOKEN_TTL)
-        .ok_or_else(|| {
-            StartupError(format!(
-                "--ttl {ttl:?}: expected a duration like 90s, 15m, 12h or 7d, at most 30d"
-            ))
-        })?;
+fn service_token(seconds: u64, subject: &str) -> StartupResult<()> {
     let secret = std::env::var("SERVICE_JWT_SECRET")
         .ok()
         .filter(|s| s.len() >= 32)
         .ok_or_else(|| {
             StartupError("SERVICE_JWT_SECRET is not set (or shorter than 32 bytes)".into())
         })?;
-    let token = bff::auth::service::issue(secret.as_bytes(), &subject, seconds)
+    let token = bff::auth::service::issue(secret.as_bytes(), subject, seconds)
         .map_err(|e| StartupError(format!("cannot sign the token: {e}")))?;
     println!("{token}");
     Ok(())
@@ -129,9 +161,8 @@ async fn migrate() -> StartupResult<()> {
         .ok_or_else(|| {
             StartupError("DATABASE_URL is not set: set it to the PostgreSQL URL to migrate".into())
         })?;
-    let url = secrecy::SecretString::from(url);
     let ca = std::env::var_os("DATABASE_CA_CERT").map(std::path::PathBuf::from);
-    let conn = bff::db::connect_with(url.expose_secret(), ca.as_deref()).await?;
+    let conn = bff::db::connect_with(&url, ca.as_deref()).await?;
     let applied = bff::db::migrate(conn).await?;
     if applied.is_empty() {
         println!("bff migrate: the database is up to date");

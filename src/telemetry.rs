@@ -1,18 +1,107 @@
-//! Structured logs. `RUST_LOG` filters (default `info`); `BFF_LOG_FORMAT=json` emits JSON
-//! lines for log collectors. Every request's span carries its request id.
+//! Logs and traces. `RUST_LOG` filters the logs (default `info`); `BFF_LOG_FORMAT=json` emits
+//! JSON lines for log collectors. Every request's span carries its request id.
+//!
+//! Traces are exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the standard
+//! OpenTelemetry variables apply: `OTEL_EXPORTER_OTLP_PROTOCOL` `http/protobuf` or
+//! `http/json`, `OTEL_SERVICE_NAME`, `OTEL_EXPORTER_OTLP_HEADERS`, …): one span per request
+//! (`request`, with the request id, GraphQL operation name and outcome code) and a child span
+//! per SQL statement (`db.query`). The collector must speak plain HTTP (a sidecar or a
+//! collector on the private network); without the variable nothing is exported and the
+//! statement spans cost nothing.
 
-use tracing_subscriber::EnvFilter;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-/// Installs the global subscriber for the server.
-pub fn init() {
+/// Flushes exported spans when dropped (at shutdown).
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Installs the global subscriber for the server; keep the guard until shutdown.
+pub fn init() -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("BFF_LOG_FORMAT").is_ok_and(|f| f == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if json {
-        builder.json().init();
+    let logs = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_filter(filter)
+            .boxed()
     } else {
-        builder.init();
+        tracing_subscriber::fmt::layer().with_filter(filter).boxed()
+    };
+    let (traces, provider) = match otlp_provider() {
+        Ok(Some(provider)) => {
+            let tracer = provider.tracer("bff");
+            let layer = tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(EnvFilter::new("info,bff::db::instrumentation=debug"));
+            (Some(layer), Some(provider))
+        }
+        Ok(None) => (None, None),
+        Err(error) => {
+            eprintln!("bff: traces are off: {error}");
+            (None, None)
+        }
+    };
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .init();
+    Telemetry { provider }
+}
+
+/// The OTLP trace pipeline, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the traces-specific
+/// variable) is set.
+fn otlp_provider() -> Result<Option<SdkTracerProvider>, String> {
+    let configured = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
+    if !configured {
+        return Ok(None);
     }
+    let protocol = match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
+        Ok("http/json") => opentelemetry_otlp::Protocol::HttpJson,
+        Ok("http/protobuf") | Err(_) => opentelemetry_otlp::Protocol::HttpBinary,
+        Ok(other) => {
+            return Err(format!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL={other}: bff exports http/protobuf or http/json"
+            ));
+        }
+    };
+    use opentelemetry_otlp::WithExportConfig;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(protocol)
+        .build()
+        .map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
+    let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "bff".to_owned());
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service)
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    Ok(Some(
+        SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build(),
+    ))
 }
 
 /// Installs a subscriber that writes through the test harness (shown only for failing

@@ -1,80 +1,162 @@
-//! TLS to PostgreSQL (managed databases such as Neon require it). Connections go through
-//! tokio-postgres with a rustls connector: `sslmode=prefer` (the default) uses TLS when the
-//! server offers it, `sslmode=require` insists. Certificates are always verified — against the
-//! Mozilla roots, plus the PEM file in `DATABASE_CA_CERT` for private CAs (RDS, self-signed) —
-//! so `verify-ca`/`verify-full` are read as `require`.
+//! The rustls side of TLS to PostgreSQL: one client configuration per level of certificate
+//! checking that libpq's `sslmode` asks for, and the words for a failed handshake.
+//!
+//! | check | used by | what is verified |
+//! | --- | --- | --- |
+//! | [`Check::None`] | `allow`, `prefer`, `require` | nothing: encrypted, like libpq, but open to a man in the middle |
+//! | [`Check::Ca`] | `verify-ca` (and `require` with a root certificate, as in libpq) | the chain, up to Mozilla's roots or a configured CA |
+//! | [`Check::Full`] | `verify-full` | the chain, and that the certificate names the host |
+//!
+//! A configured certificate that is itself the server's certificate (Debian's self-signed
+//! "snakeoil", or any self-signed server certificate handed to `DATABASE_CA_CERT`) is trusted
+//! as it is, as OpenSSL trusts it for libpq.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use diesel::ConnectionError;
-use diesel_async::AsyncPgConnection;
-use rustls::pki_types::CertificateDer;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{WebPkiServerVerifier, verify_server_name};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// The connector for every database connection: Mozilla's roots plus the extra CA, if any.
-pub fn connector(extra_ca: Option<&Path>) -> Result<MakeRustlsConnect, String> {
+/// How much of the server's certificate is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// Encrypt only.
+    None,
+    /// The chain of trust, not the host name.
+    Ca,
+    /// The chain of trust and the host name.
+    Full,
+}
+
+/// Reads every PEM certificate in `path`.
+pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect())
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+/// The connector for `check`, trusting Mozilla's roots plus `extra` (configured CA
+/// certificates, or a self-signed server certificate).
+pub fn connector(
+    check: Check,
+    extra: &[CertificateDer<'static>],
+) -> Result<MakeRustlsConnect, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = extra_ca {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .and_then(|certs| certs.collect())
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if certs.is_empty() {
-            return Err(format!("{} holds no PEM certificate", path.display()));
-        }
-        for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-        }
+    for cert in extra {
+        // A certificate webpki cannot use as a root may still be pinned below.
+        let _ = roots.add(cert.clone());
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let verifier = Arc::new(Verifier {
+        check,
+        pinned: extra.to_vec(),
+        webpki,
+        algorithms: provider.signature_verification_algorithms,
+    });
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
 }
 
-/// tokio-postgres knows `disable`, `prefer` and `require`; we always verify certificates, so
-/// libpq's `verify-ca` and `verify-full` mean `require` here.
-pub fn normalize_url(url: &str) -> String {
-    url.replace("sslmode=verify-full", "sslmode=require")
-        .replace("sslmode=verify-ca", "sslmode=require")
+#[derive(Debug)]
+struct Verifier {
+    check: Check,
+    pinned: Vec<CertificateDer<'static>>,
+    webpki: Arc<WebPkiServerVerifier>,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-/// Opens one connection through `tls`.
-pub async fn establish(
-    url: &str,
-    tls: MakeRustlsConnect,
-) -> Result<AsyncPgConnection, ConnectionError> {
-    let (client, connection) = tokio_postgres::connect(&normalize_url(url), tls)
-        .await
-        .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
-    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.check == Check::None {
+            return Ok(ServerCertVerified::assertion());
+        }
+        if self
+            .pinned
+            .iter()
+            .any(|c| c.as_ref() == end_entity.as_ref())
+        {
+            if self.check == Check::Full {
+                verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
+            }
+            return Ok(ServerCertVerified::assertion());
+        }
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            // webpki checks the chain before the name: a name error means the chain is good.
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if self.check == Check::Ca => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verify_modes_become_require() {
-        assert_eq!(
-            normalize_url("postgres://u@h/db?sslmode=verify-full&channel_binding=require"),
-            "postgres://u@h/db?sslmode=require&channel_binding=require"
-        );
-        assert_eq!(normalize_url("postgres://u@h/db"), "postgres://u@h/db");
+/// The rustls error somewhere in `error`'s chain of causes, if any.
+pub fn rustls_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(found) = error.downcast_ref::<rustls::Error>() {
+            return Some(found);
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && let Some(found) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>())
+        {
+            return Some(found);
+        }
+        next = error.source();
     }
-
-    #[test]
-    fn a_missing_ca_file_is_a_clear_error() {
-        let error = connector(Some(Path::new("/nonexistent/ca.pem")))
-            .err()
-            .unwrap();
-        assert!(error.contains("/nonexistent/ca.pem"), "{error}");
-    }
+    None
 }

@@ -3,6 +3,7 @@
 //! preflight), GET runs queries only, one operation per request, and nesting is checked before
 //! parsing.
 
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{ErrorExtensionValues, ServerError, Value, Variables};
 use axum::body::Bytes;
@@ -246,16 +247,38 @@ async fn execute(
         return response;
     }
     let request_id = request_id(headers);
+    let executed = ExecutedOperation::default();
     let mut request = async_graphql::Request::new(query)
         .variables(variables)
-        .data(RequestAuth::from_headers(headers, &state.auth));
-    if let Some(name) = operation_name {
-        request = request.operation_name(name);
+        .data(RequestAuth::from_headers(headers, &state.auth))
+        .data(executed.clone());
+    if let Some(name) = &operation_name {
+        request = request.operation_name(name.clone());
     }
     let mut response = state.schema.execute(request).await;
     for error in &mut response.errors {
         classify(error, request_id.as_deref());
     }
+    let code = response
+        .errors
+        .first()
+        .and_then(|e| e.extensions.as_ref()?.get("code").cloned())
+        .and_then(|c| match c {
+            Value::String(code) => Some(code),
+            _ => None,
+        })
+        .unwrap_or_else(|| "OK".to_owned());
+    let operation = crate::metrics::operation_label(
+        executed
+            .0
+            .get()
+            .map(String::as_str)
+            .or(operation_name.as_deref()),
+    );
+    let span = tracing::Span::current();
+    span.record("graphql.operation", operation.as_str());
+    span.record("graphql.outcome", code.as_str());
+    crate::metrics::graphql_operation(operation, &code);
     let request_error = response.data == Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
@@ -272,6 +295,34 @@ async fn execute(
     http.headers_mut()
         .insert(header::CONTENT_TYPE, media.header());
     http
+}
+
+/// The name of the operation that ran, filled in by [`OperationNames`] for metrics and traces.
+#[derive(Clone, Default)]
+pub struct ExecutedOperation(std::sync::Arc<std::sync::OnceLock<String>>);
+
+/// An extension that tells [`ExecutedOperation`] which operation of the document ran.
+pub struct OperationNames;
+
+impl ExtensionFactory for OperationNames {
+    fn create(&self) -> std::sync::Arc<dyn Extension> {
+        std::sync::Arc::new(OperationNames)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for OperationNames {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        if let (Some(slot), Some(name)) = (ctx.data_opt::<ExecutedOperation>(), operation_name) {
+            let _ = slot.0.set(name.to_owned());
+        }
+        next.run(ctx, operation_name).await
+    }
 }
 
 /// Whether the operation that would run is a query. A document that does not parse counts

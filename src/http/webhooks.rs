@@ -67,12 +67,16 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
     };
     match events::handle(&mut conn, &event).await {
-        Ok(Handled::Duplicate) => answer(
-            StatusCode::OK,
-            json!({ "received": true, "duplicate": true }),
-        ),
+        Ok(Handled::Duplicate) => {
+            crate::metrics::stripe_event(&event.kind, "duplicate");
+            answer(
+                StatusCode::OK,
+                json!({ "received": true, "duplicate": true }),
+            )
+        }
         Ok(Handled::Recorded(outcome)) => {
             tracing::info!(event = %event.id, kind = %event.kind, %outcome, "Stripe event");
+            crate::metrics::stripe_event(&event.kind, &outcome);
             answer(
                 StatusCode::OK,
                 json!({ "received": true, "outcome": outcome }),
@@ -80,6 +84,7 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
         Err(error) => {
             tracing::error!(%error, event = %event.id, "a Stripe event could not be applied");
+            crate::metrics::stripe_event(&event.kind, "error");
             answer(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({ "error": "internal error" }),

@@ -1,8 +1,10 @@
-//! The `bff` binary: configuration errors at start-up, `migrate`, `schema`.
+//! The `bff` binary: help and version, configuration errors at start-up, `migrate`, `check`,
+//! `schema`, `dev`.
 
 use std::process::Command;
 
-fn bff() -> Command {
+/// The built `bff`, with an empty environment.
+pub fn bff() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bff"));
     // A developer's .env must not leak into these runs.
     command
@@ -153,4 +155,141 @@ async fn dev_seeds_the_demo_user_prints_working_credentials_and_stops_on_ctrl_c(
         .await
         .unwrap();
     assert!(status.success(), "bff dev exited with {status}");
+}
+
+/// Runs `bff check` against `database_url` with a minimal configuration plus `extra`;
+/// whether it passed, and what it printed.
+pub fn check(database_url: &str, extra: &[(&str, &str)]) -> (bool, String) {
+    let mut command = bff();
+    command
+        .arg("check")
+        .env("DATABASE_URL", database_url)
+        .env("BETTER_AUTH_SECRET", crate::support::SECRET)
+        .env("BETTER_AUTH_URL", "http://localhost:5173");
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+#[test]
+fn help_lists_every_command_and_every_variable_with_its_default() {
+    let output = bff().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for command in [
+        "serve",
+        "migrate",
+        "check",
+        "schema",
+        "dev",
+        "service-token",
+    ] {
+        assert!(help.contains(command), "{command} missing from:\n{help}");
+    }
+    for variable in bff::config::VARIABLES {
+        assert!(help.contains(variable.name), "{} missing", variable.name);
+        assert!(
+            help.contains(&format!("[default: {}]", variable.default)),
+            "{}'s default missing",
+            variable.name
+        );
+    }
+    let serve = bff().args(["serve", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&serve.stdout).contains("DATABASE_STATEMENT_TIMEOUT_MS"));
+    let version = bff().arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("bff {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn a_mistyped_command_or_flag_is_named() {
+    let output = bff().arg("serv").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("serve"),
+        "a suggestion"
+    );
+    let output = bff()
+        .args(["service-token", "--ttl", "1y"])
+        .env("SERVICE_JWT_SECRET", "x".repeat(32))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--ttl") && stderr.contains("30d"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn check_passes_on_a_ready_database_and_warns_about_what_is_off() {
+    let url = crate::support::fresh_database().await;
+    let (ok, report) = check(&url, &[]);
+    assert!(ok, "{report}");
+    for line in [
+        "ok    configuration",
+        "ok    database",
+        "warn  tls            off: the server offers no TLS (sslmode=prefer)",
+        "ok    better auth",
+        "ok    migrations     up to date",
+        "warn  stripe         not configured",
+        "warn  worker         SERVICE_JWT_SECRET unset",
+        "bff check: ready",
+    ] {
+        assert!(report.contains(line), "{line:?} missing from:\n{report}");
+    }
+    let (ok, report) = check(
+        &url,
+        &[
+            ("STRIPE_SECRET_KEY", "sk_test_x"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+            ("SERVICE_JWT_SECRET", &"s".repeat(32)),
+        ],
+    );
+    assert!(
+        ok && report.contains("ok    stripe") && report.contains("ok    worker"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn check_fails_and_says_what_to_do_when_the_database_is_not_ready() {
+    let url = crate::support::empty_database().await;
+    let (ok, report) = check(&url, &[]);
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("FAIL  better auth") && report.contains("migrate"),
+        "{report}"
+    );
+
+    let mut conn = bff::db::connect(&url).await.unwrap();
+    bff::db::create_better_auth_tables(&mut conn).await.unwrap();
+    let (ok, report) = check(&url, &[]);
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("FAIL  migrations")
+            && report.contains("pending")
+            && report.contains("bff migrate"),
+        "{report}"
+    );
+
+    let (ok, report) = check("postgres://nobody@127.0.0.1:1/none", &[]);
+    assert!(!ok && report.contains("FAIL  database"), "{report}");
+    let (ok, report) = check(&url, &[("DATABASE_POOL_SIZE", "0")]);
+    assert!(
+        !ok && report.contains("FAIL  configuration") && report.contains("DATABASE_POOL_SIZE"),
+        "{report}"
+    );
 }

@@ -334,13 +334,8 @@ async fn an_exhausted_pool_fails_fast_with_a_masked_error_instead_of_hanging() {
     })
     .await;
     let user = app.user("Waiting").await;
-    let pool = bff::db::pool(
-        &app.database_url,
-        1,
-        std::time::Duration::from_millis(200),
-        None,
-    )
-    .unwrap();
+    let options = bff::db::options(&app.database_url, None).unwrap();
+    let pool = bff::db::pool(options, 1, std::time::Duration::from_millis(200)).unwrap();
     let held = pool.get().await.unwrap();
     let started = std::time::Instant::now();
     let second = pool.get().await;

@@ -1,0 +1,291 @@
+//! `bff check`: what an operator runs before a release or at 3 a.m. It reads the
+//! configuration, connects as `serve` would, and reports, one line each, TLS, the server,
+//! Better Auth's tables, pending migrations, Stripe and the worker secret. Anything that
+//! would stop `serve` from working is `FAIL` (and the exit code is 1); optional features
+//! that are off are `warn`.
+
+use diesel::QueryableByName;
+use diesel::sql_types::{Bool, Nullable, Text};
+use diesel_async::{AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::MigrationHarness;
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+use crate::db::SslMode;
+use crate::db::tls::Check;
+
+/// How one finding reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// As it should be.
+    Ok,
+    /// Works, with something off or unverified.
+    Warn,
+    /// Would not work.
+    Fail,
+}
+
+/// One line of the report.
+#[derive(Debug)]
+pub struct Finding {
+    /// Ok, warn or fail.
+    pub level: Level,
+    /// What was checked.
+    pub subject: &'static str,
+    /// What was found.
+    pub detail: String,
+}
+
+fn finding(level: Level, subject: &'static str, detail: impl Into<String>) -> Finding {
+    Finding {
+        level,
+        subject,
+        detail: detail.into(),
+    }
+}
+
+/// Runs every check against the process environment and prints the report; `true` when
+/// nothing failed.
+pub async fn run() -> bool {
+    let findings = findings(|name| std::env::var(name).ok()).await;
+    for f in &findings {
+        let tag = match f.level {
+            Level::Ok => "ok  ",
+            Level::Warn => "warn",
+            Level::Fail => "FAIL",
+        };
+        println!("{tag}  {:<14} {}", f.subject, f.detail);
+    }
+    let failed = findings.iter().filter(|f| f.level == Level::Fail).count();
+    if failed == 0 {
+        println!("bff check: ready");
+    } else {
+        println!("bff check: {failed} problem(s)");
+    }
+    failed == 0
+}
+
+/// Every finding, reading variables through `lookup`.
+pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let config = match Config::from_lookup(&lookup) {
+        Ok(config) => config,
+        Err(error) => {
+            out.push(finding(Level::Fail, "configuration", error.to_string()));
+            return out;
+        }
+    };
+    out.push(finding(
+        Level::Ok,
+        "configuration",
+        format!(
+            "{:?}, listen {}, pool {} (wait {} ms), statement timeout {}",
+            config.environment,
+            config.listen,
+            config.database_pool_size,
+            config.database_pool_timeout.as_millis(),
+            config
+                .statement_timeout
+                .map_or("off".to_owned(), |t| format!("{} ms", t.as_millis())),
+        ),
+    ));
+    out.extend(database(&config).await);
+    out.push(
+        match (&config.stripe.secret_key, &config.stripe.webhook_secret) {
+            (Some(_), Some(_)) => finding(
+                Level::Ok,
+                "stripe",
+                format!(
+                    "API key and webhook secret set (API {})",
+                    config.stripe.api_base
+                ),
+            ),
+            (None, None) => finding(
+                Level::Warn,
+                "stripe",
+                "not configured: billing operations fail and webhooks answer 503",
+            ),
+            (Some(_), None) => finding(
+                Level::Warn,
+                "stripe",
+                "STRIPE_WEBHOOK_SECRET unset: webhooks answer 503, so payments never grant credits",
+            ),
+            (None, Some(_)) => finding(
+                Level::Warn,
+                "stripe",
+                "STRIPE_SECRET_KEY unset: checkouts and plan changes fail",
+            ),
+        },
+    );
+    out.push(if config.service_jwt_secret.is_some() {
+        finding(Level::Ok, "worker", "SERVICE_JWT_SECRET set")
+    } else {
+        finding(
+            Level::Warn,
+            "worker",
+            "SERVICE_JWT_SECRET unset: the photo worker cannot claim jobs",
+        )
+    });
+    out
+}
+
+#[derive(QueryableByName)]
+struct Server {
+    #[diesel(sql_type = Text)]
+    version: String,
+    #[diesel(sql_type = Text)]
+    user_name: String,
+    #[diesel(sql_type = Bool)]
+    ssl: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    tls_version: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    cipher: Option<String>,
+    #[diesel(sql_type = Bool)]
+    jwks: bool,
+}
+
+async fn database(config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let options = match crate::db::options(
+        config.database_url.expose_secret(),
+        config.database_ca_cert.as_deref(),
+    ) {
+        Ok(options) => options,
+        Err(error) => return vec![finding(Level::Fail, "database", error.0)],
+    };
+    let connecting = tokio::time::timeout(config.database_pool_timeout, options.connect()).await;
+    let mut conn: AsyncPgConnection = match connecting {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(error)) => {
+            let detail = crate::db::connection_error_text(&error);
+            let subject = if detail.starts_with("TLS") {
+                "tls"
+            } else {
+                "database"
+            };
+            return vec![finding(Level::Fail, subject, detail)];
+        }
+        Err(_) => {
+            return vec![finding(
+                Level::Fail,
+                "database",
+                format!(
+                    "no answer from {} within {} ms (DATABASE_POOL_TIMEOUT_MS)",
+                    options.host(),
+                    config.database_pool_timeout.as_millis()
+                ),
+            )];
+        }
+    };
+    let server: Server = match diesel::sql_query(
+        "SELECT current_setting('server_version') AS version, current_user::text AS user_name, \
+         s.ssl, s.version AS tls_version, s.cipher, \
+         to_regclass('public.jwks') IS NOT NULL AS jwks \
+         FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()",
+    )
+    .get_result(&mut conn)
+    .await
+    {
+        Ok(server) => server,
+        Err(error) => return vec![finding(Level::Fail, "database", error.to_string())],
+    };
+    out.push(finding(
+        Level::Ok,
+        "database",
+        format!(
+            "connected to {} as {}, PostgreSQL {}",
+            options.host(),
+            server.user_name,
+            server.version
+        ),
+    ));
+    let mode = options.ssl_mode().as_str();
+    out.push(match (server.ssl, options.check()) {
+        (true, check) => finding(
+            if check == Check::None {
+                Level::Warn
+            } else {
+                Level::Ok
+            },
+            "tls",
+            format!(
+                "{} {} (sslmode={mode}; {})",
+                server.tls_version.unwrap_or_default(),
+                server.cipher.unwrap_or_default(),
+                match check {
+                    Check::None => "certificate not verified: use verify-full to check it",
+                    Check::Ca => "certificate chain verified, host name not checked",
+                    Check::Full => "certificate and host name verified",
+                }
+            ),
+        ),
+        (false, _) if options.ssl_mode() == SslMode::Disable => finding(
+            Level::Warn,
+            "tls",
+            "off (sslmode=disable): fine on a private network only",
+        ),
+        (false, _) => finding(
+            Level::Warn,
+            "tls",
+            format!("off: the server offers no TLS (sslmode={mode})"),
+        ),
+    });
+    match crate::db::better_auth_tables_exist(&mut conn).await {
+        Ok(true) => out.push(finding(
+            Level::Ok,
+            "better auth",
+            if server.jwks {
+                "tables \"user\", session and jwks present"
+            } else {
+                "tables \"user\" and session present (no jwks: Better Auth JWT bearers are off)"
+            },
+        )),
+        Ok(false) => {
+            out.push(finding(
+                Level::Fail,
+                "better auth",
+                "tables \"user\"/session missing: run Better Auth's migrate step in the SvelteKit \
+                 app (npx @better-auth/cli migrate), then `bff migrate`",
+            ));
+            return out;
+        }
+        Err(error) => {
+            out.push(finding(Level::Fail, "better auth", error.to_string()));
+            return out;
+        }
+    }
+    out.push(migrations(conn).await);
+    out
+}
+
+async fn migrations(conn: AsyncPgConnection) -> Finding {
+    let result = tokio::task::spawn_blocking(move || {
+        let mut harness = AsyncMigrationHarness::new(conn);
+        let pending: Vec<String> = harness
+            .pending_migrations(crate::db::MIGRATIONS)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect();
+        let applied = harness.applied_migrations().map_err(|e| e.to_string())?;
+        Ok::<_, String>((pending, applied.len()))
+    })
+    .await;
+    match result {
+        Ok(Ok((pending, _))) if pending.is_empty() => {
+            finding(Level::Ok, "migrations", "up to date")
+        }
+        Ok(Ok((pending, _))) => finding(
+            Level::Fail,
+            "migrations",
+            format!(
+                "{} pending ({}): run `bff migrate`",
+                pending.len(),
+                pending.join(", ")
+            ),
+        ),
+        Ok(Err(error)) => finding(Level::Fail, "migrations", error),
+        Err(error) => finding(Level::Fail, "migrations", error.to_string()),
+    }
+}

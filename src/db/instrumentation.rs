@@ -1,0 +1,46 @@
+//! What every pooled connection reports about its statements: a `db.query` span per statement
+//! (a child of the request's span; exported as a trace when OTLP is on, and free otherwise) and
+//! the `bff_db_errors_total` counter.
+
+use std::collections::VecDeque;
+
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+use tracing::Span;
+
+/// Installed on every pooled connection.
+#[derive(Default)]
+pub struct DbInstrumentation {
+    // Statements finish in the order they were sent, also when pipelined on one connection.
+    open: VecDeque<Span>,
+}
+
+impl Instrumentation for DbInstrumentation {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartQuery { query, .. } => {
+                let span = tracing::debug_span!(
+                    "db.query",
+                    otel.kind = "client",
+                    db.system = "postgresql",
+                    db.statement = tracing::field::Empty,
+                    otel.status_code = tracing::field::Empty,
+                );
+                if !span.is_disabled() {
+                    span.record("db.statement", tracing::field::display(query));
+                }
+                self.open.push_back(span);
+            }
+            InstrumentationEvent::FinishQuery { error, .. } => {
+                let span = self.open.pop_front();
+                if let Some(error) = error {
+                    crate::metrics::db_error("query");
+                    if let Some(span) = span {
+                        span.record("otel.status_code", "ERROR");
+                        tracing::debug!(parent: &span, %error, "statement failed");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Prometheus metrics, served as text on their own listener (`BFF_METRICS_LISTEN`), never on
+//! the public port. Recorded through the `metrics` facade; nothing is recorded until the
+//! listener starts, so a server without it pays nothing.
+//!
+//! | metric | labels |
+//! | --- | --- |
+//! | `bff_http_requests_total` | `method`, `route` (the matched path, or `unmatched`), `status` |
+//! | `bff_http_request_duration_seconds` (histogram) | `method`, `route` |
+//! | `bff_graphql_operations_total` | `operation` (the operation's name; see [`operation_label`]), `code` (`OK` or the first error's `extensions.code`) |
+//! | `bff_db_pool_connections` | `state`: `idle`, `in_use`; plus `bff_db_pool_max` and `bff_db_pool_waiting` |
+//! | `bff_db_errors_total` | `kind`: `connection` (could not connect), `query` (a statement failed), `pool_timeout` |
+//! | `bff_stripe_webhook_events_total` | `type` (known event types, else `other`), `outcome` |
+//! | `bff_build_info` | `version`: always 1 |
+
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::db::DbPool;
+
+/// Latency buckets, in seconds: 1 ms to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Distinct operation names labelled before the rest become `other`.
+const MAX_OPERATION_NAMES: usize = 200;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder (once) and returns its handle.
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("bff_http_request_duration_seconds".into()),
+                LATENCY_BUCKETS,
+            )
+            .expect("the buckets are not empty");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+        }
+        metrics::gauge!("bff_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        handle
+    })
+}
+
+/// Serves `GET /metrics` on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, pool: DbPool) {
+    install();
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(pool);
+    if let Err(error) = axum::serve(listener, app).await {
+        tracing::error!(%error, "the metrics listener stopped");
+    }
+}
+
+async fn scrape(State(pool): State<DbPool>) -> Response {
+    let handle = install();
+    let status = pool.status();
+    let in_use = status.size.saturating_sub(status.available);
+    metrics::gauge!("bff_db_pool_connections", "state" => "idle").set(status.available as f64);
+    metrics::gauge!("bff_db_pool_connections", "state" => "in_use").set(in_use as f64);
+    metrics::gauge!("bff_db_pool_max").set(status.max_size as f64);
+    metrics::gauge!("bff_db_pool_waiting").set(status.waiting as f64);
+    handle.run_upkeep();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// Middleware: counts every request and times it, by route template (never the raw path,
+/// whose values are unbounded).
+pub async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    tracing::Span::current().record("http.status_code", response.status().as_u16());
+    metrics::counter!("bff_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("bff_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The `operation` label for a GraphQL operation name: the name itself for the first
+/// [`MAX_OPERATION_NAMES`] distinct well-formed names, `anonymous` without one, and `other`
+/// beyond, so a client cannot grow the series without bound.
+pub fn operation_label(name: Option<&str>) -> String {
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let Some(name) = name else {
+        return "anonymous".to_owned();
+    };
+    let well_formed = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit();
+    if !well_formed {
+        return "other".to_owned();
+    }
+    let mut seen = SEEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if seen.contains(name) || seen.len() < MAX_OPERATION_NAMES {
+        seen.insert(name.to_owned());
+        name.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
+/// Counts one GraphQL operation.
+pub fn graphql_operation(operation: String, code: &str) {
+    metrics::counter!("bff_graphql_operations_total", "operation" => operation, "code" => code.to_owned())
+        .increment(1);
+}
+
+/// Counts one database error of `kind` (`connection`, `query`, `pool_timeout`).
+pub fn db_error(kind: &'static str) {
+    metrics::counter!("bff_db_errors_total", "kind" => kind).increment(1);
+}
+
+/// The Stripe event types bff acts on; others are labelled `other`.
+const STRIPE_EVENT_TYPES: &[&str] = &[
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_failed",
+];
+
+/// Counts one Stripe webhook event by type and outcome (`applied`, `duplicate`, `error`, or
+/// why it was not applied).
+pub fn stripe_event(event_type: &str, outcome: &str) {
+    let event_type = STRIPE_EVENT_TYPES
+        .iter()
+        .find(|t| **t == event_type)
+        .copied()
+        .unwrap_or("other");
+    metrics::counter!("bff_stripe_webhook_events_total", "type" => event_type, "outcome" => outcome.to_owned())
+        .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_names_are_bounded_and_well_formed() {
+        assert_eq!(operation_label(None), "anonymous");
+        assert_eq!(operation_label(Some("Dashboard")), "Dashboard");
+        assert_eq!(operation_label(Some("drop table; --")), "other");
+        assert_eq!(operation_label(Some(&"x".repeat(65))), "other");
+        for i in 0..MAX_OPERATION_NAMES {
+            operation_label(Some(&format!("Op{i}")));
+        }
+        assert_eq!(operation_label(Some("OneTooMany")), "other");
+        assert_eq!(operation_label(Some("Dashboard")), "Dashboard");
+    }
+}
