@@ -252,7 +252,8 @@ impl Cluster {
         status.output().is_ok_and(|o| o.status.success())
     }
 
-    fn start(&self) -> StartupResult<()> {
+    /// Starts the server (waiting until it accepts connections).
+    pub fn start(&self) -> StartupResult<()> {
         let mut start = self.command("pg_ctl");
         start
             .arg("-D")
@@ -266,6 +267,17 @@ impl Cluster {
                 self.root.join("postgres.log").display()
             ))
         })
+    }
+
+    /// `pg_ctl -m fast stop` (or `restart`): what an operator's restart does to clients.
+    pub fn pg_ctl_fast(&self, action: &str) -> StartupResult<()> {
+        let mut command = self.command("pg_ctl");
+        command.arg("-D").arg(self.data_dir()).args(["-m", "fast", "-w", "-t", "60"]);
+        if action == "restart" {
+            command.arg("-l").arg(self.root.join("postgres.log"));
+        }
+        command.arg(action);
+        self.run(command, &format!("pg_ctl {action}")).map(|_| ())
     }
 
     /// Stops the server if this process started it.

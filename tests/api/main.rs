@@ -7,6 +7,7 @@ mod http;
 mod interop;
 mod isolation;
 mod jwt;
+mod outage;
 mod pagination;
 mod photo_jobs;
 mod schema;
