@@ -111,6 +111,9 @@ impl From<AppError> for async_graphql::Error {
         if let AppError::Upstream(message) = &error {
             async_graphql::Error::new(message.clone()).extend_with(|_, e| e.set("code", code))
         } else if code == code::INTERNAL_SERVER_ERROR {
+            if let AppError::Database(_) = &error {
+                crate::metrics::db_error("query");
+            }
             tracing::error!(error = %error, "internal error in a resolver");
             async_graphql::Error::new(INTERNAL_MESSAGE).extend_with(|_, e| e.set("code", code))
         } else {

@@ -74,7 +74,11 @@ fn main() -> ExitCode {
             print!("{}", bff::graphql::sdl());
             Ok(())
         }
-        Command::Serve => runtime().and_then(|rt| rt.block_on(serve())),
+        Command::Serve => runtime().and_then(|rt| {
+            // Outside the runtime: the trace exporter's blocking client must not live in it.
+            let _telemetry = bff::telemetry::init();
+            rt.block_on(serve())
+        }),
         Command::Migrate => runtime().and_then(|rt| rt.block_on(migrate())),
         Command::Check => {
             return match runtime().map(|rt| rt.block_on(bff::check::run())) {
@@ -110,7 +114,6 @@ fn runtime() -> StartupResult<tokio::runtime::Runtime> {
 
 async fn serve() -> StartupResult<()> {
     let config = Config::from_env().map_err(|e| StartupError(e.to_string()))?;
-    let _telemetry = bff::telemetry::init();
     let pool = bff::db::pool_from_config(&config)?;
     if let Err(error) = bff::db::ping(&pool).await {
         tracing::warn!(%error, "the database is not reachable yet; /readyz will say so");

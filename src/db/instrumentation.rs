@@ -1,6 +1,7 @@
-//! What every pooled connection reports about its statements: a `db.query` span per statement
-//! (a child of the request's span; exported as a trace when OTLP is on, and free otherwise) and
-//! the `bff_db_errors_total` counter.
+//! What every pooled connection reports about its statements: a `db.query` span per statement,
+//! a child of the request's span (exported as a trace when OTLP is on, and free otherwise).
+//! Failed statements are counted where their error is handled ([`crate::error`]): diesel-async
+//! reports a `SELECT`'s error after this hook has already seen the statement finish.
 
 use std::collections::VecDeque;
 
@@ -32,12 +33,9 @@ impl Instrumentation for DbInstrumentation {
             }
             InstrumentationEvent::FinishQuery { error, .. } => {
                 let span = self.open.pop_front();
-                if let Some(error) = error {
-                    crate::metrics::db_error("query");
-                    if let Some(span) = span {
-                        span.record("otel.status_code", "ERROR");
-                        tracing::debug!(parent: &span, %error, "statement failed");
-                    }
+                if let (Some(error), Some(span)) = (error, span) {
+                    span.record("otel.status_code", "ERROR");
+                    tracing::debug!(parent: &span, %error, "statement failed");
                 }
             }
             _ => {}

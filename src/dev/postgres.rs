@@ -272,7 +272,10 @@ impl Cluster {
     /// `pg_ctl -m fast stop` (or `restart`): what an operator's restart does to clients.
     pub fn pg_ctl_fast(&self, action: &str) -> StartupResult<()> {
         let mut command = self.command("pg_ctl");
-        command.arg("-D").arg(self.data_dir()).args(["-m", "fast", "-w", "-t", "60"]);
+        command
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "fast", "-w", "-t", "60"]);
         if action == "restart" {
             command.arg("-l").arg(self.root.join("postgres.log"));
         }

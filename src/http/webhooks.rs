@@ -85,6 +85,7 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Err(error) => {
             tracing::error!(%error, event = %event.id, "a Stripe event could not be applied");
             crate::metrics::stripe_event(&event.kind, "error");
+            crate::metrics::db_error("query");
             answer(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({ "error": "internal error" }),

@@ -60,8 +60,15 @@ async fn viewer(app: &TestApp, user: &TestUser) -> Outcome {
         .await;
     let ok = status == 200 && body["data"]["viewer"]["id"] == Value::from(user.id.as_str());
     if !ok {
-        assert_eq!(first_code(&body), "INTERNAL_SERVER_ERROR", "{status} {body}");
-        assert_eq!(body["errors"][0]["message"], "Internal server error", "{body}");
+        assert_eq!(
+            first_code(&body),
+            "INTERNAL_SERVER_ERROR",
+            "{status} {body}"
+        );
+        assert_eq!(
+            body["errors"][0]["message"], "Internal server error",
+            "{body}"
+        );
     }
     Outcome {
         started,
@@ -71,7 +78,12 @@ async fn viewer(app: &TestApp, user: &TestUser) -> Outcome {
 }
 
 /// Sends requests from `clients` loops until `until`; every outcome.
-async fn stream(app: &Arc<TestApp>, user: &TestUser, clients: usize, until: Instant) -> Vec<Outcome> {
+async fn stream(
+    app: &Arc<TestApp>,
+    user: &TestUser,
+    clients: usize,
+    until: Instant,
+) -> Vec<Outcome> {
     let mut tasks = Vec::new();
     for _ in 0..clients {
         let (app, user) = (app.clone(), user.clone());
@@ -143,8 +155,14 @@ async fn requests_survive_a_database_restart_and_an_outage_and_recover_within_tw
         recovered,
         slowest
     );
-    assert!(recovered < Duration::from_secs(2), "recovery took {recovered:?}");
-    assert!(slowest < pool_timeout + Duration::from_secs(1), "a request hung: {slowest:?}");
+    assert!(
+        recovered < Duration::from_secs(2),
+        "recovery took {recovered:?}"
+    );
+    assert!(
+        slowest < pool_timeout + Duration::from_secs(1),
+        "a request hung: {slowest:?}"
+    );
     assert!(outcomes.last().unwrap().ok);
 
     // 2. Stopped for 3 seconds: requests fail fast, /readyz answers 503.
@@ -157,9 +175,15 @@ async fn requests_survive_a_database_restart_and_an_outage_and_recover_within_tw
         assert_eq!(ready.status(), 503);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(down.iter().all(|o| !o.ok), "a request succeeded with the database down");
+    assert!(
+        down.iter().all(|o| !o.ok),
+        "a request succeeded with the database down"
+    );
     let slowest_down = down.iter().map(|o| o.took).max().unwrap();
-    assert!(slowest_down < pool_timeout, "a request waited {slowest_down:?} while down");
+    assert!(
+        slowest_down < pool_timeout,
+        "a request waited {slowest_down:?} while down"
+    );
 
     tokio::task::block_in_place(|| cluster_ref.start()).unwrap();
     let started = Instant::now();
@@ -199,6 +223,16 @@ async fn the_statement_timeout_frees_a_connection_stuck_on_a_lock() {
         ))
         .await
         .unwrap();
+    let errors = |text: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(r#"bff_db_errors_total{kind="query"} "#)?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    let before = errors(&bff::metrics::install().render());
     let started = Instant::now();
     let (status, body) = app
         .post(
@@ -210,12 +244,23 @@ async fn the_statement_timeout_frees_a_connection_stuck_on_a_lock() {
     let took = started.elapsed();
     assert_eq!(status, 200);
     assert_eq!(first_code(&body), "INTERNAL_SERVER_ERROR", "{body}");
-    assert!(!body.to_string().contains("statement timeout"), "leaked: {body}");
+    assert!(
+        !body.to_string().contains("statement timeout"),
+        "leaked: {body}"
+    );
     assert!(took < Duration::from_secs(2), "the statement ran {took:?}");
+    let text = bff::metrics::install().render();
+    assert!(
+        errors(&text) > before,
+        "the failed statement is counted: {text}"
+    );
     holder.batch_execute("ROLLBACK").await.unwrap();
     // The pool's only connection serves the next request, and nothing was created.
     let jobs = app
         .query_as(&user, "{ viewer { photoJobs { totalCount } } }", json!({}))
         .await;
-    assert_eq!(jobs["data"]["viewer"]["photoJobs"]["totalCount"], 0, "{jobs}");
+    assert_eq!(
+        jobs["data"]["viewer"]["photoJobs"]["totalCount"], 0,
+        "{jobs}"
+    );
 }

@@ -13,7 +13,7 @@ use crate::support::{TestApp, TestUser, first_code};
 
 const WEBHOOK_SECRET: &str = "whsec_test_secret_for_vectors";
 
-async fn billing_app() -> (TestApp, FakeStripe) {
+pub async fn billing_app() -> (TestApp, FakeStripe) {
     let fake = FakeStripe::start().await;
     let url = fake.url.clone();
     let app = TestApp::spawn_with(|env| {
@@ -49,18 +49,18 @@ async fn deliver_raw(app: &TestApp, payload: &str, signature: Option<String>) ->
 }
 
 /// Delivers an event signed now, as Stripe would.
-async fn deliver(app: &TestApp, event: &Value) -> (u16, Value) {
+pub async fn deliver(app: &TestApp, event: &Value) -> (u16, Value) {
     let payload = event.to_string();
     let t = chrono::Utc::now().timestamp();
     let v1 = signature::sign(payload.as_bytes(), t, WEBHOOK_SECRET);
     deliver_raw(app, &payload, Some(format!("t={t},v1={v1}"))).await
 }
 
-fn event(id: &str, kind: &str, created: i64, object: Value) -> Value {
+pub fn event(id: &str, kind: &str, created: i64, object: Value) -> Value {
     json!({ "id": id, "object": "event", "type": kind, "created": created, "livemode": false, "data": { "object": object } })
 }
 
-fn paid_checkout(session: &str, user: &TestUser, pack: &str) -> Value {
+pub fn paid_checkout(session: &str, user: &TestUser, pack: &str) -> Value {
     json!({
         "id": session, "object": "checkout.session", "mode": "payment", "client_reference_id": user.id,
         "customer": format!("cus_{}", &user.id[..8]), "payment_status": "paid", "payment_intent": "pi_1",

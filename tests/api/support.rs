@@ -148,6 +148,8 @@ pub struct TestApp {
     pub database_url: String,
     /// HTTP client.
     pub client: reqwest::Client,
+    /// The server's pool.
+    pub pool: bff::db::DbPool,
 }
 
 impl TestApp {
@@ -171,7 +173,7 @@ impl TestApp {
         adjust(&mut env);
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("valid test config");
         let pool = bff::db::pool_from_config(&config).unwrap();
-        let app = bff::http::router(&config, pool);
+        let app = bff::http::router(&config, pool.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -181,6 +183,7 @@ impl TestApp {
             addr,
             database_url,
             client: reqwest::Client::new(),
+            pool,
         }
     }
 
