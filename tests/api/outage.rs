@@ -58,7 +58,7 @@ async fn viewer(app: &TestApp, user: &TestUser) -> Outcome {
     let (status, body) = app
         .post("{ viewer { id } }", json!({}), &[("cookie", user.cookie())])
         .await;
-    let ok = status == 200 && body["data"]["viewer"]["id"] == Value::from(user.id.as_str());
+    let ok = status == 200 && body["data"]["viewer"]["id"] == user.id.as_str();
     if !ok {
         assert_eq!(
             first_code(&body),
