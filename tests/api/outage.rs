@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bff::dev::postgres::{Cluster, Durability};
 use chrono::Utc;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::support::{TestApp, TestUser, first_code, ledger_change};
