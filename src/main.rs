@@ -1,4 +1,5 @@
-//! The `bff` command: `serve`, `migrate`, `check`, `schema`, `dev`, `service-token`.
+//! The `bff` command: `serve`, `migrate`, `check`, `healthcheck`, `schema`, `dev`,
+//! `service-token`.
 
 use std::process::ExitCode;
 
@@ -29,6 +30,9 @@ enum Command {
     /// worker secret; exits non-zero when something is wrong.
     #[command(after_help = environment_help())]
     Check,
+    /// Probe the server on BFF_LISTEN: exit 0 when GET /healthz answers 200 within 2 s
+    /// (the container's HEALTHCHECK; the runtime image has no curl).
+    Healthcheck,
     /// Print the GraphQL SDL (schema.graphql is this output).
     Schema,
     /// Run locally: a private PostgreSQL (unless DATABASE_URL is set), demo data, GraphiQL.
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
             rt.block_on(bff::dev::run())
         }),
         Command::ServiceToken { ttl, subject } => service_token(ttl, &subject),
+        Command::Healthcheck => healthcheck(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -175,4 +180,35 @@ async fn migrate() -> StartupResult<()> {
         }
     }
     Ok(())
+}
+
+fn healthcheck() -> StartupResult<()> {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let listen = std::env::var("BFF_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let mut addr: std::net::SocketAddr = listen
+        .trim()
+        .parse()
+        .map_err(|_| StartupError(format!("BFF_LISTEN is malformed: {listen:?}")))?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let timeout = Duration::from_secs(2);
+    let probe = || -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 64];
+        let n = stream.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+    };
+    match probe() {
+        Ok(head) if head.starts_with("HTTP/1.1 200") => Ok(()),
+        Ok(head) => Err(StartupError(format!(
+            "http://{addr}/healthz answered {:?}",
+            head.lines().next().unwrap_or("")
+        ))),
+        Err(e) => Err(StartupError(format!("http://{addr}/healthz: {e}"))),
+    }
 }
