@@ -147,13 +147,7 @@ async fn dev_seeds_the_demo_user_prints_working_credentials_and_stops_on_ctrl_c(
         .await
         .unwrap();
     assert_eq!(page.status(), 200, "GraphiQL is served in development");
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    let status = signal_and_wait(child, "-INT").await;
     assert!(status.success(), "bff dev exited with {status}");
 }
 
@@ -292,4 +286,18 @@ async fn check_fails_and_says_what_to_do_when_the_database_is_not_ready() {
         !ok && report.contains("FAIL  configuration") && report.contains("DATABASE_POOL_SIZE"),
         "{report}"
     );
+}
+
+/// Sends `signal` (`-INT`, `-TERM`) to `child` and waits for it to exit.
+pub async fn signal_and_wait(
+    mut child: std::process::Child,
+    signal: &str,
+) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap()
 }

@@ -8,40 +8,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bff::dev::postgres::{Cluster, Durability};
-use chrono::Utc;
-use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::SimpleAsyncConnection;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::support::{TestApp, TestUser, first_code, ledger_change};
+use crate::support::{TestApp, TestUser, first_code, ledger_change, migrated_database, user_in};
 
 /// The outage cluster, one test at a time (they stop and start it).
 static CLUSTER: Mutex<Option<Cluster>> = Mutex::const_new(None);
 
 async fn database(cluster: &Cluster) -> (String, TestUser) {
-    let admin = cluster.url("postgres");
     let name = format!("bff_outage_{}", std::process::id());
-    let mut conn = bff::db::connect(&admin).await.unwrap();
-    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut conn)
-        .await;
-    bff::dev::create_database_on(&mut conn, &name, None)
-        .await
-        .unwrap();
-    let url = cluster.url(&name);
-    let mut db = bff::db::connect(&url).await.unwrap();
-    bff::db::create_better_auth_tables(&mut db).await.unwrap();
-    bff::db::migrate(db).await.unwrap();
-    let mut db = bff::db::connect(&url).await.unwrap();
-    let id = bff::dev::seed::random_token();
-    bff::dev::seed::create_user(&mut db, &id, "Steady", "steady@example.com")
-        .await
-        .unwrap();
-    let token =
-        bff::dev::seed::create_session(&mut db, &id, Utc::now() + chrono::Duration::days(1))
-            .await
-            .unwrap();
-    (url, TestUser { id, token })
+    let url = migrated_database(|db| cluster.url(db), None, &name).await;
+    let user = user_in(&url, None, "Steady").await;
+    (url, user)
 }
 
 /// One request's fate.

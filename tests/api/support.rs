@@ -110,6 +110,44 @@ pub async fn empty_database() -> String {
     shared.cluster.url(&name)
 }
 
+/// Database `name` on the server whose databases are at `url_of(database)`, made afresh with
+/// Better Auth's tables and our migrations (for the clusters tests start and stop themselves);
+/// returns its URL.
+pub async fn migrated_database(
+    url_of: impl Fn(&str) -> String,
+    ca: Option<&Path>,
+    name: &str,
+) -> String {
+    let mut admin = bff::db::connect_with(&url_of("postgres"), ca)
+        .await
+        .unwrap();
+    let _ = admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await;
+    bff::dev::create_database_on(&mut admin, name, None)
+        .await
+        .unwrap();
+    let url = url_of(name);
+    let mut conn = bff::db::connect_with(&url, ca).await.unwrap();
+    bff::db::create_better_auth_tables(&mut conn).await.unwrap();
+    bff::db::migrate(conn).await.unwrap();
+    url
+}
+
+/// A user with a seven-day session in the database at `url`.
+pub async fn user_in(url: &str, ca: Option<&Path>, name: &str) -> TestUser {
+    let mut conn = bff::db::connect_with(url, ca).await.unwrap();
+    let id = bff::dev::seed::random_token();
+    let email = format!("{}@example.com", name.to_lowercase());
+    bff::dev::seed::create_user(&mut conn, &id, name, &email)
+        .await
+        .unwrap();
+    let token = bff::dev::seed::create_session(&mut conn, &id, Utc::now() + Duration::days(7))
+        .await
+        .unwrap();
+    TestUser { id, token }
+}
+
 /// The environment a test app is configured with; tests change entries before spawning.
 pub fn base_env(database_url: &str) -> HashMap<&'static str, String> {
     HashMap::from([
@@ -199,20 +237,7 @@ impl TestApp {
 
     /// A user with a seven-day session.
     pub async fn user(&self, name: &str) -> TestUser {
-        let mut conn = self.db().await;
-        let id = bff::dev::seed::random_token();
-        bff::dev::seed::create_user(
-            &mut conn,
-            &id,
-            name,
-            &format!("{}@example.com", name.to_lowercase()),
-        )
-        .await
-        .unwrap();
-        let token = bff::dev::seed::create_session(&mut conn, &id, Utc::now() + Duration::days(7))
-            .await
-            .unwrap();
-        TestUser { id, token }
+        user_in(&self.database_url, None, name).await
     }
 
     /// POSTs a GraphQL request with extra headers; returns status and JSON body.

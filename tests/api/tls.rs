@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bff::dev::postgres::{Cluster, Durability};
-use chrono::{Duration, Utc};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 
-use crate::support::{TestApp, TestUser, fresh_database};
+use crate::support::{TestApp, fresh_database, migrated_database, user_in};
 
 fn openssl(args: &[&str], dir: &Path) {
     let status = Command::new("openssl")
@@ -294,38 +293,18 @@ async fn a_server_without_tls_is_named_as_such_when_tls_is_required() {
 async fn the_server_migrates_and_serves_over_verified_tls() {
     let (cluster, ca) = tls_cluster();
     let url = |db: &str| format!("{}?sslmode=verify-full", cluster.url(db));
-    let mut conn = bff::db::connect_with(&url("postgres"), Some(&ca))
-        .await
-        .unwrap();
     let name = format!("bff_tls_{}", std::process::id());
-    bff::dev::create_database_on(&mut conn, &name, None)
-        .await
-        .unwrap();
-    let mut db = bff::db::connect_with(&url(&name), Some(&ca)).await.unwrap();
-    bff::db::create_better_auth_tables(&mut db).await.unwrap();
-    bff::db::migrate(db).await.unwrap();
-    let mut db = bff::db::connect_with(&url(&name), Some(&ca)).await.unwrap();
-    let id = bff::dev::seed::random_token();
-    bff::dev::seed::create_user(&mut db, &id, "Tls", "tls@example.com")
-        .await
-        .unwrap();
-    let token = bff::dev::seed::create_session(&mut db, &id, Utc::now() + Duration::days(1))
-        .await
-        .unwrap();
+    let database_url = migrated_database(url, Some(&ca), &name).await;
+    let user = user_in(&database_url, Some(&ca), "Tls").await;
     let ca_path = ca.to_string_lossy().into_owned();
-    let app = TestApp::spawn_on(url(&name), |env| {
+    let app = TestApp::spawn_on(database_url, |env| {
         env.insert("DATABASE_CA_CERT", ca_path);
     })
     .await;
-    let user = TestUser {
-        id: id.clone(),
-        token,
-    };
-    assert_eq!(app.viewer_id(&[("cookie", user.cookie())]).await, Some(id));
-    diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    assert_eq!(
+        app.viewer_id(&[("cookie", user.cookie())]).await,
+        Some(user.id.clone())
+    );
 }
 
 /// `bff check` against the stock-Debian-like server with a plain URL: it connects (this is

@@ -67,7 +67,7 @@ async fn a_request_is_exported_as_a_span_with_its_statements_as_children() {
     let app = TestApp::spawn().await;
     let user = app.user("Traced").await;
     let port = free_port();
-    let mut child = bff()
+    let child = bff()
         .arg("serve")
         .env("DATABASE_URL", &app.database_url)
         .env("BETTER_AUTH_SECRET", SECRET)
@@ -111,13 +111,7 @@ async fn a_request_is_exported_as_a_span_with_its_statements_as_children() {
     assert_eq!(body["data"]["viewer"]["id"], user.id.as_str(), "{body}");
 
     // SIGTERM: graceful shutdown flushes the batch of spans.
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    let status = crate::cli::signal_and_wait(child, "-TERM").await;
     assert!(status.success(), "bff serve exited with {status}");
 
     let spans = spans.lock().unwrap().clone();
