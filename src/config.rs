@@ -296,12 +296,11 @@ impl Config {
         };
         let listen = address("BFF_LISTEN")?.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
         let metrics_listen = address("BFF_METRICS_LISTEN")?;
-        if metrics_listen
-            .is_some_and(|m| m.port() != 0 && m.port() == listen.port() && m.ip() == listen.ip())
-        {
+        if metrics_listen.is_some_and(|m| m.port() != 0 && m.port() == listen.port()) {
             return Err(ConfigError::Malformed(
                 "BFF_METRICS_LISTEN",
-                "must differ from BFF_LISTEN: metrics are never served on the public port".into(),
+                "must use another port than BFF_LISTEN: metrics are never served on the public port"
+                    .into(),
             ));
         }
 

@@ -38,6 +38,25 @@ fn defaults_apply_to_a_minimal_environment() {
     assert_eq!(config.environment, Environment::Production);
     assert_eq!(config.database_pool_size, 5);
     assert_eq!(config.free_photo_allowance, 3);
+    assert_eq!(
+        config.statement_timeout,
+        Some(std::time::Duration::from_millis(5000))
+    );
+    assert_eq!(config.metrics_listen, None);
+    assert_eq!(
+        with(("DATABASE_STATEMENT_TIMEOUT_MS", "0"))
+            .unwrap()
+            .statement_timeout,
+        None,
+        "0 leaves the server's setting"
+    );
+    assert_eq!(
+        with(("BFF_METRICS_LISTEN", "0.0.0.0:9100"))
+            .unwrap()
+            .metrics_listen
+            .map(|a| a.port()),
+        Some(9100)
+    );
     assert_eq!(config.session_cookie_name, "better-auth.session_token");
     let https = with(("BETTER_AUTH_URL", "https://photos.example.com")).unwrap();
     assert_eq!(
@@ -78,6 +97,10 @@ fn malformed_values_are_named() {
         ("STRIPE_API_BASE", "ftp://stripe.example"),
         ("STRIPE_SUCCESS_URL", "/relative"),
         ("DATABASE_CA_CERT", "/nonexistent/ca.pem"),
+        ("DATABASE_STATEMENT_TIMEOUT_MS", "5s"),
+        ("DATABASE_STATEMENT_TIMEOUT_MS", "600001"),
+        ("BFF_METRICS_LISTEN", "9100"),
+        ("BFF_METRICS_LISTEN", "127.0.0.1:8080"),
     ] {
         let error = with((name, value)).unwrap_err();
         assert!(
