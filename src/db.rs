@@ -74,8 +74,13 @@ pub fn options(
     database_url: &str,
     extra_ca: Option<&Path>,
 ) -> crate::StartupResult<ConnectOptions> {
-    ConnectOptions::parse(database_url, extra_ca)
-        .map_err(|e| crate::StartupError(format!("DATABASE_URL: {e}")))
+    ConnectOptions::parse(database_url, extra_ca).map_err(|e| {
+        crate::StartupError(if e.starts_with("DATABASE_CA_CERT") {
+            e
+        } else {
+            format!("DATABASE_URL: {e}")
+        })
+    })
 }
 
 /// Builds the pool from the configuration, with its statement timeout.
