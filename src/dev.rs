@@ -113,15 +113,8 @@ async fn serve(cluster_url: Option<String>) -> StartupResult<()> {
     let cookie = crate::auth::cookie_value(&token, secret);
     let bearer = crate::auth::signed_token(&token, secret);
     let pool = crate::db::pool_from_config(&config)?;
+    let listener = crate::http::bind(&config, &pool).await?;
     let app = crate::http::router(&config, pool);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| {
-            StartupError(format!(
-                "cannot listen on {} (BFF_LISTEN): {e}",
-                config.listen
-            ))
-        })?;
     let addr = listener
         .local_addr()
         .map_err(|e| StartupError(e.to_string()))?;

@@ -179,6 +179,27 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Binds `BFF_LISTEN` and, when `BFF_METRICS_LISTEN` is set, starts the metrics listener
+/// beside it; errors name the variable.
+pub async fn bind(config: &Config, pool: &DbPool) -> crate::StartupResult<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| {
+            crate::StartupError(format!(
+                "cannot listen on {} (BFF_LISTEN): {e}",
+                config.listen
+            ))
+        })?;
+    if let Some(addr) = config.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            crate::StartupError(format!("cannot listen on {addr} (BFF_METRICS_LISTEN): {e}"))
+        })?;
+        tracing::info!(%addr, "serving /metrics");
+        tokio::spawn(crate::metrics::serve(metrics, pool.clone()));
+    }
+    Ok(listener)
+}
+
 /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
     axum::serve(listener, app)

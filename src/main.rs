@@ -123,21 +123,7 @@ async fn serve() -> StartupResult<()> {
     if let Err(error) = bff::db::ping(&pool).await {
         tracing::warn!(%error, "the database is not reachable yet; /readyz will say so");
     }
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| {
-            StartupError(format!(
-                "cannot listen on {} (BFF_LISTEN): {e}",
-                config.listen
-            ))
-        })?;
-    if let Some(addr) = config.metrics_listen {
-        let metrics = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            StartupError(format!("cannot listen on {addr} (BFF_METRICS_LISTEN): {e}"))
-        })?;
-        tracing::info!(%addr, "serving /metrics");
-        tokio::spawn(bff::metrics::serve(metrics, pool.clone()));
-    }
+    let listener = bff::http::bind(&config, &pool).await?;
     tracing::info!(
         addr = %config.listen,
         environment = ?config.environment,
