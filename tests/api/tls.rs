@@ -28,24 +28,7 @@ fn openssl(args: &[&str], dir: &Path) {
 /// A CA and a server certificate for 127.0.0.1, in `dir`.
 fn make_certificates(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=bff test CA",
-        ],
-        dir,
-    );
+    self_signed(dir, "ca", "/CN=bff test CA", &[]);
     openssl(
         &[
             "req",
@@ -82,6 +65,20 @@ fn make_certificates(dir: &Path) {
         ],
         dir,
     );
+}
+
+/// A self-signed certificate `<name>.pem` with key `<name>.key` in `dir`, with `extensions`.
+fn self_signed(dir: &Path, name: &str, subject: &str, extensions: &[&str]) {
+    let key = format!("{name}.key");
+    let pem = format!("{name}.pem");
+    let mut args = vec![
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &pem, "-days",
+        "3650", "-subj", subject,
+    ];
+    for extension in extensions {
+        args.extend(["-addext", extension]);
+    }
+    openssl(&args, dir);
 }
 
 /// Turns TLS on in `data` with `cert`/`key` from `certs`, and writes `hba` as pg_hba.conf.
@@ -132,27 +129,11 @@ fn snakeoil_cluster() -> (Cluster, PathBuf) {
     let root = base.join("bff-snakeoil-postgres");
     let cluster = Cluster::ensure_with(&root, Durability::Fast, |data| {
         std::fs::create_dir_all(&certs)?;
-        openssl(
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                "snakeoil.key",
-                "-out",
-                "snakeoil.pem",
-                "-days",
-                "3650",
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=DNS:localhost",
-                "-addext",
-                "basicConstraints=CA:FALSE",
-            ],
+        self_signed(
             &certs,
+            "snakeoil",
+            "/CN=localhost",
+            &["subjectAltName=DNS:localhost", "basicConstraints=CA:FALSE"],
         );
         enable_ssl(
             data,
