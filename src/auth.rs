@@ -131,20 +131,26 @@ fn bearer_token(value: &str, settings: &AuthSettings) -> Option<String> {
 
 /// The session token in the (first) session cookie, if correctly signed.
 fn cookie_token(headers: &HeaderMap, settings: &AuthSettings) -> Option<String> {
-    let raw = headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| name.trim() == settings.cookie_name)
-        .map(|(_, value)| value.trim())?;
+    let raw = cookie_pairs(headers)
+        .find(|(name, _)| *name == settings.cookie_name)
+        .map(|(_, value)| value)?;
     let unquoted = raw
         .strip_prefix('"')
         .and_then(|v| v.strip_suffix('"'))
         .unwrap_or(raw);
     let decoded = percent_decode_str(unquoted).decode_utf8().ok()?;
     verify_signed(&decoded, &settings.secret)
+}
+
+/// The `name=value` pairs of the request's cookies, trimmed.
+fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(name, value)| (name.trim(), value.trim()))
 }
 
 /// The session token a request presents: a valid bearer wins over the cookie.
@@ -238,6 +244,7 @@ pub struct RequestAuth {
     token: Option<String>,
     jwt: Option<(String, String)>,
     service: ServiceCredential,
+    presented: bool,
     user: OnceCell<Option<SessionUser>>,
 }
 
@@ -249,6 +256,8 @@ impl RequestAuth {
             token: None,
             jwt: None,
             service: ServiceCredential::Absent,
+            presented: bearer_value(headers).is_some()
+                || cookie_pairs(headers).any(|(name, _)| name == settings.cookie_name),
             user: OnceCell::new(),
         };
         match bearer_value(headers).filter(|v| service::looks_like_jwt(v)) {
@@ -279,6 +288,12 @@ impl RequestAuth {
     /// or a Better Auth JWT, not yet looked up).
     pub fn has_credential(&self) -> bool {
         self.token.is_some() || self.jwt.is_some()
+    }
+
+    /// Whether the request carried any credential at all (a session cookie or a bearer),
+    /// valid or not: one that signs nobody in is a failed authentication.
+    pub fn presented_credential(&self) -> bool {
+        self.presented
     }
 
     /// The signed-in user, looked up on first use.

@@ -133,6 +133,66 @@ pub const VARIABLES: &[Variable] = &[
         "http/protobuf",
     ),
     var("OTEL_SERVICE_NAME", "service.name of exported spans", "bff"),
+    var(
+        "BFF_MAX_TOKENS",
+        "tokens a GraphQL document may have",
+        "5000",
+    ),
+    var(
+        "BFF_MAX_ALIASES",
+        "aliases a GraphQL document may have",
+        "30",
+    ),
+    var(
+        "BFF_MAX_FRAGMENT_SPREADS",
+        "fragment spreads a GraphQL document may have",
+        "100",
+    ),
+    var(
+        "BFF_MAX_DIRECTIVES",
+        "directives a GraphQL document may have",
+        "50",
+    ),
+    var(
+        "BFF_MAX_FIELDS",
+        "fields a document selects with its fragments expanded",
+        "1000",
+    ),
+    var(
+        "BFF_MAX_COST",
+        "cost of one operation: 1 a field, 10 a database field, lists times their page size",
+        "5000",
+    ),
+    var(
+        "BFF_RATE_LIMIT_PER_SECOND",
+        "cost refilled per second for each viewer (or client address when anonymous); 0: off",
+        "200",
+    ),
+    var(
+        "BFF_RATE_LIMIT_BURST",
+        "cost a viewer (or address) may spend at once; at least BFF_MAX_COST",
+        "10000",
+    ),
+    var(
+        "BFF_TRUSTED_PROXIES",
+        "comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed",
+        "none: the peer address is the client's",
+    ),
+    var(
+        "BFF_HEADER_READ_TIMEOUT_MS",
+        "time to send a request's headers, and to keep an idle connection open, 100-600000",
+        "10000",
+    ),
+    var(
+        "BFF_REQUEST_TIMEOUT_MS",
+        "time to read a request's body and answer it, 100-600000",
+        "30000",
+    ),
+    var(
+        "BFF_SHUTDOWN_TIMEOUT_MS",
+        "on SIGTERM, time for requests in flight before connections are closed, 0-600000",
+        "10000",
+    ),
     var("RUST_LOG", "log filter", "info"),
     var("BFF_LOG_FORMAT", "json for JSON log lines", "text"),
 ];
@@ -179,6 +239,34 @@ pub struct Config {
     pub service_jwt_secret: Option<SecretString>,
     /// Stripe settings.
     pub stripe: StripeConfig,
+    /// What one GraphQL operation may cost.
+    pub limits: crate::graphql::admission::Limits,
+    /// Cost-based rate limiting.
+    pub rate_limit: RateLimitConfig,
+    /// Connection and request timeouts.
+    pub timeouts: Timeouts,
+}
+
+/// Cost-based rate limiting: a token bucket per viewer, or per client address.
+#[derive(Clone, Debug)]
+pub struct RateLimitConfig {
+    /// Cost refilled per second; 0 turns rate limiting off.
+    pub per_second: u64,
+    /// The bucket's size.
+    pub burst: u64,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::http::client::IpNet>,
+}
+
+/// How long connections and requests may take.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// To send the request head; also how long an idle keep-alive connection stays open.
+    pub header_read: Duration,
+    /// To read the body and answer.
+    pub request: Duration,
+    /// After SIGTERM, for requests in flight; then connections are closed.
+    pub shutdown: Duration,
 }
 
 /// How bff talks to Stripe.
@@ -405,6 +493,59 @@ impl Config {
             portal_return_url: url("STRIPE_PORTAL_RETURN_URL", format!("{app_url}/billing"))?,
         };
 
+        let d = crate::graphql::admission::Limits::default();
+        let limits = crate::graphql::admission::Limits {
+            tokens: parse_number(&get, "BFF_MAX_TOKENS", d.tokens, 1, 1_000_000)?,
+            aliases: parse_number(&get, "BFF_MAX_ALIASES", d.aliases, 0, 100_000)?,
+            fragment_spreads: parse_number(
+                &get,
+                "BFF_MAX_FRAGMENT_SPREADS",
+                d.fragment_spreads,
+                0,
+                100_000,
+            )?,
+            directives: parse_number(&get, "BFF_MAX_DIRECTIVES", d.directives, 0, 100_000)?,
+            fields: parse_number(&get, "BFF_MAX_FIELDS", d.fields, 1, 1_000_000)?,
+            cost: parse_number(&get, "BFF_MAX_COST", d.cost, 1, 100_000_000)?,
+        };
+        let rate_limit = RateLimitConfig {
+            per_second: parse_number(&get, "BFF_RATE_LIMIT_PER_SECOND", 200, 0, 100_000_000)?,
+            burst: parse_number(&get, "BFF_RATE_LIMIT_BURST", 10_000, 1, 1_000_000_000)?,
+            trusted_proxies: match get("BFF_TRUSTED_PROXIES") {
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        p.parse().map_err(|_| {
+                            ConfigError::Malformed(
+                                "BFF_TRUSTED_PROXIES",
+                                format!("{p:?} is not an IP address or CIDR like 10.0.0.0/8"),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+                None => Vec::new(),
+            },
+        };
+        if rate_limit.per_second > 0 && rate_limit.burst < limits.cost {
+            return Err(ConfigError::Malformed(
+                "BFF_RATE_LIMIT_BURST",
+                format!(
+                    "must be at least BFF_MAX_COST ({}), or the costliest allowed operation could never run",
+                    limits.cost
+                ),
+            ));
+        }
+        let millis = |name, default, min| -> Result<Duration, ConfigError> {
+            parse_number(&get, name, default, min, 600_000).map(Duration::from_millis)
+        };
+        let timeouts = Timeouts {
+            header_read: millis("BFF_HEADER_READ_TIMEOUT_MS", 10_000, 100)?,
+            request: millis("BFF_REQUEST_TIMEOUT_MS", 30_000, 100)?,
+            shutdown: millis("BFF_SHUTDOWN_TIMEOUT_MS", 10_000, 0)?,
+        };
+
         Ok(Config {
             database_url: database_url.into(),
             database_ca_cert,
@@ -421,6 +562,9 @@ impl Config {
             free_photo_allowance,
             service_jwt_secret,
             stripe,
+            limits,
+            rate_limit,
+            timeouts,
         })
     }
 

@@ -140,7 +140,7 @@ async fn serve(cluster_url: Option<String>) -> StartupResult<()> {
             ""
         },
     );
-    crate::http::serve(listener, app)
+    crate::http::serve(listener, app, &config)
         .await
         .map_err(|e| StartupError(format!("server error: {e}")))
 }

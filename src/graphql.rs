@@ -1,6 +1,7 @@
 //! The GraphQL schema: `Query.viewer` is the only door to user-owned data, and every field
 //! beneath it queries with the viewer's id, so ownership cannot be forgotten in one place.
 
+pub mod admission;
 pub mod billing;
 pub mod billing_mutations;
 pub mod connection;
@@ -31,10 +32,9 @@ pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 #[derive(MergedObject, Default)]
 pub struct Mutation(PhotoJobMutation, BillingMutation, WorkerMutation);
 
-/// Deepest selection a document may have (GraphiQL's introspection query needs 13).
+/// Deepest selection a document may have (GraphiQL's introspection query needs 13). What a
+/// document may cost is measured before this runs: see [`admission`].
 pub const MAX_DEPTH: usize = 16;
-/// Most fields a document may select, counting each connection page's fields once.
-pub const MAX_COMPLEXITY: usize = 1000;
 
 /// Settings the resolvers need, attached to the schema once.
 #[derive(Clone, Debug)]
@@ -46,9 +46,7 @@ pub struct Settings {
 /// The schema with no data attached: the server adds the pool and settings, and `bff schema`
 /// prints it bare.
 pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation::default(), EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+    Schema::build(Query, Mutation::default(), EmptySubscription).limit_depth(MAX_DEPTH)
 }
 
 /// The SDL that `schema.graphql` holds.
@@ -81,16 +79,20 @@ pub(crate) async fn viewer_id(ctx: &Context<'_>) -> AppResult<String> {
 }
 
 /// The service token's subject: `UNAUTHENTICATED` without a valid service token, `FORBIDDEN`
-/// when the request carries viewer credentials instead.
-pub(crate) fn require_service(ctx: &Context<'_>) -> AppResult<String> {
+/// when the request signs a viewer in instead (credentials that sign nobody in, such as a
+/// forged JWT, are `UNAUTHENTICATED`).
+pub(crate) async fn require_service(ctx: &Context<'_>) -> AppResult<String> {
     let Some(auth) = ctx.data_opt::<RequestAuth>() else {
         return Err(AppError::Unauthenticated);
     };
     match auth.service() {
         ServiceCredential::Valid(subject) => Ok(subject.clone()),
-        ServiceCredential::Absent if auth.has_credential() => Err(AppError::Forbidden(
-            "worker operations need a service token; viewer credentials cannot call them".into(),
-        )),
+        ServiceCredential::Absent if current_user(ctx).await?.is_some() => {
+            Err(AppError::Forbidden(
+                "worker operations need a service token; viewer credentials cannot call them"
+                    .into(),
+            ))
+        }
         _ => Err(AppError::Unauthenticated),
     }
 }

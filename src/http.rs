@@ -8,22 +8,26 @@
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness checks the database |
 //! | `POST /webhooks/stripe` | Stripe events, signature-verified and applied exactly once |
 
+pub mod client;
 pub mod graphiql;
 pub mod graphql;
 pub mod guard;
+pub mod rate_limit;
+pub mod server;
 pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -35,8 +39,8 @@ use crate::graphql::{AppSchema, Settings};
 
 /// Largest request body accepted on `/graphql`, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// How long one request may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `/readyz` waits for a pooled connection before answering "busy".
+pub const READY_WAIT: Duration = Duration::from_millis(500);
 /// The request id header, set on every request and response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -51,6 +55,12 @@ pub struct AppState {
     pub auth: Arc<AuthSettings>,
     /// Stripe's webhook signing secret.
     pub stripe_webhook_secret: Option<secrecy::SecretString>,
+    /// What one operation may cost.
+    pub limits: crate::graphql::admission::Limits,
+    /// Cost-based rate limiting; `None` when off.
+    pub rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<[client::IpNet]>,
 }
 
 /// Builds the application: routes, CORS, request ids, tracing, timeouts.
@@ -64,7 +74,8 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
         .data(config.stripe.clone())
         .extension(graphql::OperationNames);
     if !config.is_development() {
-        builder = builder.disable_introspection();
+        // Suggestions ("Did you mean …") would describe the schema introspection hides.
+        builder = builder.disable_introspection().disable_suggestions();
     }
     let state = AppState {
         schema: builder.finish(),
@@ -76,6 +87,9 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
             jwt_issuer: crate::auth::jwt::origin(&config.better_auth_url),
         }),
         stripe_webhook_secret: config.stripe.webhook_secret.clone(),
+        limits: config.limits,
+        rate_limiter: rate_limit::RateLimiter::new(&config.rate_limit).map(Arc::new),
+        trusted_proxies: config.rate_limit.trusted_proxies.clone().into(),
     };
 
     let mut app = Router::new()
@@ -83,11 +97,11 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
             "/graphql",
             get(graphql::get)
                 .post(graphql::post)
-                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
         .route(
             "/webhooks/stripe",
-            post(webhooks::stripe).layer(DefaultBodyLimit::max(webhooks::MAX_WEBHOOK_BYTES)),
+            post(webhooks::stripe).layer(RequestBodyLimitLayer::new(webhooks::MAX_WEBHOOK_BYTES)),
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
@@ -130,7 +144,7 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
             }))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::SERVICE_UNAVAILABLE,
-                REQUEST_TIMEOUT,
+                config.timeouts.request,
             )),
     )
 }
@@ -166,7 +180,16 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match crate::db::ping(&state.pool).await {
+    // An exhausted pool is an answer too ("busy"), not a reason to wait the pool timeout.
+    let ping = tokio::time::timeout(READY_WAIT, crate::db::ping(&state.pool)).await;
+    let Ok(ping) = ping else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "database": "busy" })),
+        )
+            .into_response();
+    };
+    match ping {
         Ok(()) => Json(json!({ "status": "ok", "database": "ok" })).into_response(),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
@@ -200,11 +223,13 @@ pub async fn bind(config: &Config, pool: &DbPool) -> crate::StartupResult<tokio:
     Ok(listener)
 }
 
-/// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+/// Serves until SIGINT or SIGTERM, then gives requests in flight `BFF_SHUTDOWN_TIMEOUT_MS`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    config: &Config,
+) -> std::io::Result<()> {
+    server::serve_until(listener, app, config.timeouts, shutdown_signal()).await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -130,7 +130,7 @@ async fn serve() -> StartupResult<()> {
         pool_size = config.database_pool_size,
         "bff is serving /graphql"
     );
-    bff::http::serve(listener, bff::http::router(&config, pool))
+    bff::http::serve(listener, bff::http::router(&config, pool), &config)
         .await
         .map_err(|e| StartupError(format!("server error: {e}")))
 }

@@ -55,6 +55,7 @@ pub fn verify(token: &str, secret: Option<&[u8]>) -> ServiceCredential {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = LEEWAY_SECONDS;
     validation.validate_aud = false;
+    validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp"]);
     match jsonwebtoken::decode::<ServiceClaims>(
         token,

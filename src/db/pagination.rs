@@ -14,6 +14,9 @@ pub struct Cursor {
     pub id: i64,
 }
 
+/// PostgreSQL's earliest `timestamptz` (4714-11-24 BC), in microseconds since the Unix epoch.
+const MIN_TIMESTAMP_MICROS: i64 = -210_866_803_200_000_000;
+
 /// Most rows one page may ask for.
 pub const MAX_PAGE_SIZE: i32 = 100;
 
@@ -27,13 +30,20 @@ impl Cursor {
         ))
     }
 
-    /// Reads a string made by [`Cursor::encode`]; `None` for anything else.
+    /// Reads a string made by [`Cursor::encode`]; `None` for anything else, including times
+    /// PostgreSQL's `timestamptz` cannot hold (which would fail the query as a server error).
     pub fn decode(value: &str) -> Option<Cursor> {
         let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
         let text = std::str::from_utf8(&bytes).ok()?;
         let (micros, id) = text.split_once(':')?;
+        let micros: i64 = micros.parse().ok()?;
+        // chrono's latest time (year 262142) is earlier than PostgreSQL's, so only the start
+        // needs checking.
+        if micros < MIN_TIMESTAMP_MICROS {
+            return None;
+        }
         Some(Cursor {
-            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            created_at: DateTime::from_timestamp_micros(micros)?,
             id: id.parse().ok()?,
         })
     }
@@ -106,3 +116,22 @@ macro_rules! owned_newest_first {
     };
 }
 pub(crate) use owned_newest_first;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_out_of_range_times_are_not_cursors() {
+        let cursor = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            id: 42,
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(Cursor::decode("LTgwMDAwMDAwMDAwMDAwMDAwMDA6MQ"), None);
+        let earliest = URL_SAFE_NO_PAD.encode(format!("{MIN_TIMESTAMP_MICROS}:1"));
+        assert!(Cursor::decode(&earliest).is_some());
+        let too_late = URL_SAFE_NO_PAD.encode(format!("{}:1", i64::MAX));
+        assert_eq!(Cursor::decode(&too_late), None);
+    }
+}

@@ -57,7 +57,7 @@ impl WorkerMutation {
         ctx: &Context<'_>,
         #[graphql(default = 1, desc = "How many jobs to claim, 1 to 50.")] limit: i32,
     ) -> async_graphql::Result<Vec<PhotoJob>> {
-        require_service(ctx)?;
+        require_service(ctx).await?;
         if !(1..=MAX_CLAIM).contains(&limit) {
             return Err(
                 AppError::bad_input(format!("limit must be between 1 and {MAX_CLAIM}")).into(),
@@ -78,7 +78,7 @@ impl WorkerMutation {
         #[graphql(desc = "The job's global id.")] id: ID,
         #[graphql(desc = "https URL of the results.")] download_url: String,
     ) -> async_graphql::Result<PhotoJob> {
-        require_service(ctx)?;
+        require_service(ctx).await?;
         let id = job_id(&id)?;
         let download_url = download_url.trim();
         check_https_url(download_url)?;
@@ -101,7 +101,7 @@ impl WorkerMutation {
         #[graphql(desc = "The job's global id.")] id: ID,
         #[graphql(desc = "Why it failed, for the viewer (1 to 2048 characters).")] reason: String,
     ) -> async_graphql::Result<PhotoJob> {
-        require_service(ctx)?;
+        require_service(ctx).await?;
         let id = job_id(&id)?;
         let reason = reason.trim().to_owned();
         if reason.is_empty() || reason.chars().count() > MAX_TEXT {

@@ -1,21 +1,27 @@
 //! GraphQL over HTTP, per the GraphQL-over-HTTP spec, with the guards a cookie-authenticated
 //! API needs: only JSON bodies execute (a cross-site form cannot send one without a CORS
-//! preflight), GET runs queries only, one operation per request, and nesting is checked before
-//! parsing.
+//! preflight), GET runs queries only, one operation per request, nesting and tokens are checked
+//! before parsing, and the parsed document is measured ([`admission`]) and charged to the
+//! caller's rate limit before async-graphql validates or runs it.
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use std::net::SocketAddr;
+
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{ErrorExtensionValues, ServerError, Value, Variables};
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::RequestAuth;
+use crate::auth::service::ServiceCredential;
 use crate::error::{INTERNAL_MESSAGE, code};
+use crate::graphql::admission::{self, Refusal};
 use crate::http::guard;
+use crate::http::rate_limit::{FAILED_AUTH_COST, Key};
 use crate::http::{AppState, REQUEST_ID};
 
 /// The media types a response can have.
@@ -82,6 +88,44 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     response
 }
 
+/// A request error from a check of ours: 400 for `application/graphql-response+json`, 200 for
+/// legacy `application/json` clients (as async-graphql's own validation errors are).
+fn request_error(media: MediaType, message: &str, extensions: serde_json::Value) -> Response {
+    let status = match media {
+        MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
+        MediaType::Json => StatusCode::OK,
+    };
+    let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media.header());
+    response
+}
+
+fn refused(media: MediaType, refusal: &Refusal) -> Response {
+    let mut extensions = json!({ "code": code::BAD_USER_INPUT });
+    if let Some(limit) = refusal.limit {
+        extensions["limit"] = json!(limit);
+    }
+    request_error(media, &refusal.message, extensions)
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1).
+fn rate_limited(media: MediaType, wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let body = json!({ "errors": [{
+        "message": format!("Too many requests: try again in {seconds} s"),
+        "extensions": { "code": code::RATE_LIMITED, "retryAfter": seconds },
+    }] });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, media.header());
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 /// The masked response for a panic or anything unexpected outside a resolver.
 pub fn internal_error_response(request_id: Option<&str>) -> Response {
     let body = json!({ "errors": [{
@@ -127,8 +171,16 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The TCP peer, which the server puts in every request's extensions.
+type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+
 /// `POST /graphql`.
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(media) = negotiate(&headers) else {
         return refuse(
             StatusCode::NOT_ACCEPTABLE,
@@ -170,9 +222,11 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     let Some(query) = body.query else {
         return refuse(StatusCode::BAD_REQUEST, "The request has no query");
     };
+    let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr);
     execute(
         state,
         &headers,
+        peer,
         media,
         query,
         body.operation_name,
@@ -185,6 +239,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
 /// `GET /graphql`: queries only.
 pub async fn get(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     params: Result<Query<GraphqlParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -212,9 +267,11 @@ pub async fn get(
             }
         }
     };
+    let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr);
     execute(
         state,
         &headers,
+        peer,
         media,
         query,
         params.operation_name,
@@ -224,19 +281,43 @@ pub async fn get(
     .await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     state: AppState,
     headers: &HeaderMap,
+    peer: Option<SocketAddr>,
     media: MediaType,
     query: String,
     operation_name: Option<String>,
     variables: Variables,
     queries_only: bool,
 ) -> Response {
-    if guard::check_document(&query).is_err() {
-        return refuse(StatusCode::BAD_REQUEST, "The document is nested too deeply");
+    match guard::check_document(&query, state.limits.tokens) {
+        Ok(()) => {}
+        Err(guard::Refused::TooDeep) => {
+            return refuse(StatusCode::BAD_REQUEST, "The document is nested too deeply");
+        }
+        Err(guard::Refused::TooManyTokens) => {
+            let message = format!(
+                "The document has more than {} tokens (BFF_MAX_TOKENS)",
+                state.limits.tokens
+            );
+            return refused(
+                media,
+                &Refusal {
+                    message,
+                    limit: Some("BFF_MAX_TOKENS"),
+                },
+            );
+        }
     }
-    if queries_only && !is_query(&query, operation_name.as_deref()) {
+    // A document that does not parse goes on to async-graphql, which reports the syntax error.
+    let document = async_graphql::parser::parse_query(&query).ok();
+    if queries_only
+        && document
+            .as_ref()
+            .is_some_and(|d| !is_query(d, operation_name.as_deref()))
+    {
         let mut response = refuse(
             StatusCode::METHOD_NOT_ALLOWED,
             "Only queries may be sent with GET; send mutations with POST",
@@ -246,14 +327,46 @@ async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
+    let cost = match &document {
+        Some(document) => {
+            match admission::admit(
+                document,
+                operation_name.as_deref(),
+                &variables,
+                &state.limits,
+            ) {
+                Ok(measure) => measure.cost,
+                Err(refusal) => {
+                    record(operation_name.as_deref(), code::BAD_USER_INPUT);
+                    return refused(media, &refusal);
+                }
+            }
+        }
+        None => 1,
+    };
+    let auth = RequestAuth::from_headers(headers, &state.auth);
+    if let Some(limiter) = &state.rate_limiter {
+        let client = crate::http::client::address(peer, headers, &state.trusted_proxies);
+        let (key, cost) = rate_key(&state, &auth, client, cost).await;
+        if let Some(key) = key
+            && let Err(wait) = limiter.charge(&key, cost)
+        {
+            tracing::info!(?key, cost, "rate limited");
+            record(operation_name.as_deref(), code::RATE_LIMITED);
+            return rate_limited(media, wait);
+        }
+    }
     let request_id = request_id(headers);
     let executed = ExecutedOperation::default();
     let mut request = async_graphql::Request::new(query)
         .variables(variables)
-        .data(RequestAuth::from_headers(headers, &state.auth))
+        .data(auth)
         .data(executed.clone());
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
+    }
+    if let Some(document) = document {
+        request.set_parsed_query(document);
     }
     let mut response = state.schema.execute(request).await;
     for error in &mut response.errors {
@@ -297,6 +410,47 @@ async fn execute(
     http
 }
 
+/// Counts an operation refused before it ran, and notes it on the request's span.
+fn record(operation_name: Option<&str>, code: &str) {
+    let operation = crate::metrics::operation_label(operation_name);
+    let span = tracing::Span::current();
+    span.record("graphql.operation", operation.as_str());
+    span.record("graphql.outcome", code);
+    crate::metrics::graphql_operation(operation, code);
+}
+
+/// Whose bucket pays for a request, and how much: the viewer's when the credentials sign
+/// someone in; the client address's when there are none or they fail (then at least
+/// [`FAILED_AUTH_COST`]); nobody's for the photo worker's service tokens. The session lookup
+/// is the one the resolvers would make, cached in `auth`.
+async fn rate_key(
+    state: &AppState,
+    auth: &RequestAuth,
+    client: Option<std::net::IpAddr>,
+    cost: u64,
+) -> (Option<Key>, u64) {
+    let address = Key::Address(client.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()));
+    match auth.service() {
+        ServiceCredential::Valid(_) => return (None, cost),
+        ServiceCredential::Rejected(_) => return (Some(address), cost.max(FAILED_AUTH_COST)),
+        ServiceCredential::Absent => {}
+    }
+    if !auth.has_credential() {
+        let cost = if auth.presented_credential() {
+            cost.max(FAILED_AUTH_COST)
+        } else {
+            cost
+        };
+        return (Some(address), cost);
+    }
+    match auth.user(&state.pool).await {
+        Ok(Some(user)) => (Some(Key::Viewer(user.id.clone())), cost),
+        Ok(None) => (Some(address), cost.max(FAILED_AUTH_COST)),
+        // The database is unreachable: the request will fail on its own, masked.
+        Err(_) => (Some(address), cost),
+    }
+}
+
 /// The name of the operation that ran, filled in by [`OperationNames`] for metrics and traces.
 #[derive(Clone, Default)]
 pub struct ExecutedOperation(std::sync::Arc<std::sync::OnceLock<String>>);
@@ -325,18 +479,10 @@ impl Extension for OperationNames {
     }
 }
 
-/// Whether the operation that would run is a query. A document that does not parse counts
-/// as a query, so its syntax error is reported normally.
-fn is_query(document: &str, operation_name: Option<&str>) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(document) else {
-        return true;
-    };
-    let ty = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(_), None) => None,
-    };
-    ty.is_none_or(|ty| ty == OperationType::Query)
+/// Whether the operation that would run is a query (an unknown operation counts as one, so
+/// async-graphql reports it normally).
+fn is_query(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
+    admission::selected(document, operation_name).is_none_or(|op| op.ty == OperationType::Query)
 }
 
 /// Gives every error a code, and masks any error we did not raise on purpose.
@@ -400,10 +546,11 @@ mod tests {
 
     #[test]
     fn finds_mutations_among_named_operations() {
-        let doc = "query A { viewer { id } } mutation B { x }";
-        assert!(is_query(doc, Some("A")));
-        assert!(!is_query(doc, Some("B")));
-        assert!(!is_query("mutation { x }", None));
-        assert!(!is_query("subscription { x }", None));
+        let parse = |doc| async_graphql::parser::parse_query(doc).unwrap();
+        let doc = parse("query A { viewer { id } } mutation B { x }");
+        assert!(is_query(&doc, Some("A")));
+        assert!(!is_query(&doc, Some("B")));
+        assert!(!is_query(&parse("mutation { x }"), None));
+        assert!(!is_query(&parse("subscription { x }"), None));
     }
 }

@@ -2,12 +2,22 @@
 //! HMAC-SHA256 (hex) of `"{t}.{raw body}"` keyed by the endpoint's signing secret; any matching
 //! `v1` passes (Stripe sends several while a secret is rolled); the timestamp must be within
 //! the tolerance; comparisons are constant-time.
+//!
+//! The header is bounded before any hashing (at most [`MAX_HEADER_BYTES`] and
+//! [`MAX_SIGNATURES`] `v1` entries), the timestamp is checked first, and the body is hashed
+//! once whatever the number of entries: an unsigned request costs one pass over the header.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// How far `t` may be from now, in seconds (Stripe's default).
 pub const TOLERANCE_SECONDS: i64 = 300;
+
+/// Longest `Stripe-Signature` header accepted (Stripe's is about 150 bytes; a few more `v1`
+/// entries while a secret is rolled).
+pub const MAX_HEADER_BYTES: usize = 1024;
+/// Most `v1` entries accepted.
+pub const MAX_SIGNATURES: usize = 5;
 
 /// Why a signature was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +31,12 @@ pub enum SignatureError {
     /// `t` is too far from now.
     #[error("the timestamp is outside the tolerance")]
     Stale,
+    /// The header is longer than [`MAX_HEADER_BYTES`] or has more than [`MAX_SIGNATURES`]
+    /// `v1` entries.
+    #[error(
+        "the Stripe-Signature header is too long (at most {MAX_HEADER_BYTES} bytes and {MAX_SIGNATURES} v1 signatures)"
+    )]
+    TooLong,
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
@@ -47,6 +63,9 @@ pub fn sign(payload: &[u8], timestamp: i64, secret: &str) -> String {
 
 /// Checks `header` against `payload`; returns the signed timestamp.
 pub fn verify(header: &str, payload: &[u8], secret: &str, now: i64) -> Result<i64, SignatureError> {
+    if header.len() > MAX_HEADER_BYTES {
+        return Err(SignatureError::TooLong);
+    }
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for item in header.split(',') {
@@ -56,23 +75,23 @@ pub fn verify(header: &str, payload: &[u8], secret: &str, now: i64) -> Result<i6
             _ => {}
         }
     }
+    if signatures.len() > MAX_SIGNATURES {
+        return Err(SignatureError::TooLong);
+    }
     let (Some(timestamp), false) = (timestamp, signatures.is_empty()) else {
         return Err(SignatureError::Malformed);
     };
+    if now.abs_diff(timestamp) > TOLERANCE_SECONDS.unsigned_abs() {
+        return Err(SignatureError::Stale);
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key size");
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(payload);
     let matches = signatures.iter().any(|candidate| {
-        let Some(candidate) = decode_hex(candidate) else {
-            return false;
-        };
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key size");
-        mac.update(format!("{timestamp}.").as_bytes());
-        mac.update(payload);
-        mac.verify_slice(&candidate).is_ok()
+        decode_hex(candidate).is_some_and(|candidate| mac.clone().verify_slice(&candidate).is_ok())
     });
     if !matches {
         return Err(SignatureError::Mismatch);
-    }
-    if (now - timestamp).abs() > TOLERANCE_SECONDS {
-        return Err(SignatureError::Stale);
     }
     Ok(timestamp)
 }
@@ -152,6 +171,41 @@ mod tests {
         assert_eq!(
             verify(&format!("t={T},v1=zz"), PAYLOAD.as_bytes(), SECRET, T),
             Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn the_header_is_bounded_and_the_timestamp_checked_before_any_hashing() {
+        let many = format!("t={T},{}", "v1=,".repeat(10_000));
+        assert_eq!(
+            verify(&many, PAYLOAD.as_bytes(), SECRET, T),
+            Err(SignatureError::TooLong)
+        );
+        let six = format!("t={T}{}", format!(",v1={}", "0".repeat(64)).repeat(6));
+        assert!(six.len() < MAX_HEADER_BYTES);
+        assert_eq!(
+            verify(&six, PAYLOAD.as_bytes(), SECRET, T),
+            Err(SignatureError::TooLong)
+        );
+        // A stale timestamp is refused even with a correct signature, so forging one buys
+        // nothing; a matching v1 among five passes.
+        let five = format!(
+            "t={T}{},v1={V1}",
+            format!(",v1={}", "0".repeat(64)).repeat(4)
+        );
+        assert_eq!(verify(&five, PAYLOAD.as_bytes(), SECRET, T), Ok(T));
+        assert_eq!(
+            verify(&five, PAYLOAD.as_bytes(), SECRET, T + 1000),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(
+                &format!("t=1,{}", "v1=ab,".repeat(3)),
+                PAYLOAD.as_bytes(),
+                SECRET,
+                T
+            ),
+            Err(SignatureError::Stale)
         );
     }
 }

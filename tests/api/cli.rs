@@ -288,6 +288,43 @@ async fn check_fails_and_says_what_to_do_when_the_database_is_not_ready() {
     );
 }
 
+/// Starts `bff serve` on `database_url` and a free loopback port, with `env` added to the
+/// test configuration; returns the child and its base URL once `/healthz` answers.
+pub async fn serve_child(
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = bff();
+    command
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("BETTER_AUTH_SECRET", crate::support::SECRET)
+        .env("BETTER_AUTH_URL", "http://localhost:5173")
+        .env("BFF_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            return (child, base);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("bff serve did not start");
+}
+
 /// Sends `signal` (`-INT`, `-TERM`) to `child` and waits for it to exit.
 pub async fn signal_and_wait(
     mut child: std::process::Child,

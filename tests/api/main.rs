@@ -1,5 +1,6 @@
 //! bff's integration tests: the real server over HTTP against real PostgreSQL.
 
+mod abuse;
 mod auth;
 mod cli;
 mod config;

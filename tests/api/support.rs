@@ -215,7 +215,13 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = bff::http::server::serve_until(
+                listener,
+                app,
+                config.timeouts,
+                std::future::pending(),
+            )
+            .await;
         });
         TestApp {
             addr,

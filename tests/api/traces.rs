@@ -12,8 +12,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::json;
 
-use crate::cli::bff;
-use crate::support::{SECRET, TestApp};
+use crate::support::TestApp;
 
 /// Starts the receiver; returns its endpoint and what it received.
 async fn receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
@@ -53,48 +52,19 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
     })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn a_request_is_exported_as_a_span_with_its_statements_as_children() {
     let (endpoint, spans) = receiver().await;
     let app = TestApp::spawn().await;
     let user = app.user("Traced").await;
-    let port = free_port();
-    let child = bff()
-        .arg("serve")
-        .env("DATABASE_URL", &app.database_url)
-        .env("BETTER_AUTH_SECRET", SECRET)
-        .env("BETTER_AUTH_URL", "http://localhost:5173")
-        .env("BFF_LISTEN", format!("127.0.0.1:{port}"))
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-        .env("OTEL_SERVICE_NAME", "bff-under-test")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut up = false;
-    for _ in 0..100 {
-        if app
-            .client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok()
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(up, "bff serve did not start");
+    let (child, base) = crate::cli::serve_child(
+        &app.database_url,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_SERVICE_NAME", "bff-under-test"),
+        ],
+    )
+    .await;
     let response = app
         .client
         .post(format!("{base}/graphql"))

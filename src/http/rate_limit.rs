@@ -1,0 +1,110 @@
+//! Rate limiting on query cost, not request count: a token bucket (governor's GCRA) per viewer,
+//! or per client address for anonymous requests and for requests whose credentials failed.
+//! The buckets live in this process: behind a load balancer each instance keeps its own, so a
+//! viewer spread over N instances gets up to N times the rate.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::config::RateLimitConfig;
+
+/// What a request with credentials that did not authenticate costs at least, so guessing
+/// session tokens is slow.
+pub const FAILED_AUTH_COST: u64 = 100;
+
+/// Whose bucket a request is charged to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// A signed-in viewer, by user id.
+    Viewer(String),
+    /// An anonymous client, or one whose credentials failed, by address.
+    Address(IpAddr),
+}
+
+/// The buckets of this process.
+pub struct RateLimiter {
+    limiter: DefaultKeyedRateLimiter<Key>,
+    clock: DefaultClock,
+    burst: u32,
+    checks: AtomicU64,
+}
+
+impl RateLimiter {
+    /// The limiter for the configuration; `None` when rate limiting is off.
+    pub fn new(config: &RateLimitConfig) -> Option<RateLimiter> {
+        let per_second = u32::try_from(config.per_second).unwrap_or(u32::MAX);
+        let per_second = NonZeroU32::new(per_second)?;
+        let burst = NonZeroU32::new(u32::try_from(config.burst).unwrap_or(u32::MAX))
+            .unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_second(per_second).allow_burst(burst);
+        Some(RateLimiter {
+            limiter: DefaultKeyedRateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+            burst: burst.get(),
+            checks: AtomicU64::new(0),
+        })
+    }
+
+    /// Takes `cost` from `key`'s bucket, or says how long until it could.
+    pub fn charge(&self, key: &Key, cost: u64) -> Result<(), Duration> {
+        // Forget buckets that have refilled, now and then, so memory stays bounded by the
+        // clients of the last few minutes.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        let cost = u32::try_from(cost).unwrap_or(u32::MAX).clamp(1, self.burst);
+        let cost = NonZeroU32::new(cost).unwrap_or(NonZeroU32::MIN);
+        match self.limiter.check_key_n(key, cost) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
+            // Cannot happen: the cost is clamped to the burst.
+            Err(_) => Err(Duration::from_secs(1)),
+        }
+    }
+
+    /// Buckets currently held.
+    pub fn len(&self) -> usize {
+        self.limiter.len()
+    }
+
+    /// Whether no bucket is held.
+    pub fn is_empty(&self) -> bool {
+        self.limiter.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charges_cost_until_the_bucket_is_empty_per_key() {
+        let limiter = RateLimiter::new(&RateLimitConfig {
+            per_second: 1,
+            burst: 100,
+            trusted_proxies: Vec::new(),
+        })
+        .unwrap();
+        let alice = Key::Viewer("alice".into());
+        assert_eq!(limiter.charge(&alice, 60), Ok(()));
+        let wait = limiter.charge(&alice, 60).unwrap_err();
+        assert!(
+            wait > Duration::from_secs(10) && wait <= Duration::from_secs(21),
+            "{wait:?}"
+        );
+        assert_eq!(limiter.charge(&Key::Viewer("bob".into()), 100), Ok(()));
+        assert_eq!(limiter.len(), 2);
+        let off = RateLimitConfig {
+            per_second: 0,
+            burst: 100,
+            trusted_proxies: Vec::new(),
+        };
+        assert!(RateLimiter::new(&off).is_none());
+    }
+}
