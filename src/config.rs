@@ -179,6 +179,11 @@ pub const VARIABLES: &[Variable] = &[
         "none: the peer address is the client's",
     ),
     var(
+        "BFF_TRUSTED_DOCUMENTS",
+        "manifest of the only operations allowed to run (graphql-codegen or Apollo format)",
+        "unset: any document, plus automatic persisted queries",
+    ),
+    var(
         "BFF_HEADER_READ_TIMEOUT_MS",
         "time to send a request's headers, and to keep an idle connection open, 100-600000",
         "10000",
@@ -245,6 +250,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Connection and request timeouts.
     pub timeouts: Timeouts,
+    /// The trusted documents manifest, when only its operations may run.
+    pub trusted_documents: Option<std::sync::Arc<crate::http::documents::Documents>>,
 }
 
 /// Cost-based rate limiting: a token bucket per viewer, or per client address.
@@ -546,6 +553,14 @@ impl Config {
             shutdown: millis("BFF_SHUTDOWN_TIMEOUT_MS", 10_000, 0)?,
         };
 
+        let trusted_documents = get("BFF_TRUSTED_DOCUMENTS")
+            .map(|path| {
+                crate::http::documents::Documents::trusted(std::path::Path::new(path.trim()))
+                    .map(std::sync::Arc::new)
+                    .map_err(|e| ConfigError::Malformed("BFF_TRUSTED_DOCUMENTS", e))
+            })
+            .transpose()?;
+
         Ok(Config {
             database_url: database_url.into(),
             database_ca_cert,
@@ -565,6 +580,7 @@ impl Config {
             limits,
             rate_limit,
             timeouts,
+            trusted_documents,
         })
     }
 

@@ -9,6 +9,7 @@
 //! | `POST /webhooks/stripe` | Stripe events, signature-verified and applied exactly once |
 
 pub mod client;
+pub mod documents;
 pub mod graphiql;
 pub mod graphql;
 pub mod guard;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub rate_limiter: Option<Arc<rate_limit::RateLimiter>>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<[client::IpNet]>,
+    /// Trusted documents, or the automatic persisted query cache.
+    pub documents: Arc<documents::Documents>,
 }
 
 /// Builds the application: routes, CORS, request ids, tracing, timeouts.
@@ -90,6 +93,10 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
         limits: config.limits,
         rate_limiter: rate_limit::RateLimiter::new(&config.rate_limit).map(Arc::new),
         trusted_proxies: config.rate_limit.trusted_proxies.clone().into(),
+        documents: config
+            .trusted_documents
+            .clone()
+            .unwrap_or_else(|| Arc::new(documents::Documents::open())),
     };
 
     let mut app = Router::new()

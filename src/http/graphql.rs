@@ -142,6 +142,8 @@ pub struct GraphqlBody {
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<serde_json::Value>,
+    document_id: Option<String>,
+    extensions: Option<serde_json::Value>,
 }
 
 /// The query string of a GET request.
@@ -151,6 +153,17 @@ pub struct GraphqlParams {
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
+    document_id: Option<String>,
+    extensions: Option<String>,
+}
+
+/// What a request asks to run, before its document is looked up.
+struct Operation {
+    query: Option<String>,
+    document_id: Option<String>,
+    extensions: Option<serde_json::Value>,
+    operation_name: Option<String>,
+    variables: Variables,
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
@@ -219,21 +232,15 @@ pub async fn post(
         Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
         Some(_) => return refuse(StatusCode::BAD_REQUEST, "variables must be an object"),
     };
-    let Some(query) = body.query else {
-        return refuse(StatusCode::BAD_REQUEST, "The request has no query");
+    let operation = Operation {
+        query: body.query,
+        document_id: body.document_id,
+        extensions: body.extensions,
+        operation_name: body.operation_name,
+        variables,
     };
     let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr);
-    execute(
-        state,
-        &headers,
-        peer,
-        media,
-        query,
-        body.operation_name,
-        variables,
-        false,
-    )
-    .await
+    execute(state, &headers, peer, media, operation, false).await
 }
 
 /// `GET /graphql`: queries only.
@@ -252,8 +259,17 @@ pub async fn get(
     let Ok(Query(params)) = params else {
         return refuse(StatusCode::BAD_REQUEST, "Malformed query string");
     };
-    let Some(query) = params.query else {
-        return refuse(StatusCode::BAD_REQUEST, "The request has no query");
+    let extensions = match params.extensions.as_deref() {
+        None | Some("") => None,
+        Some(text) => {
+            if guard::check_json(text.as_bytes()).is_err() {
+                return refuse(StatusCode::BAD_REQUEST, "extensions are nested too deeply");
+            }
+            match serde_json::from_str(text) {
+                Ok(v @ serde_json::Value::Object(_)) => Some(v),
+                _ => return refuse(StatusCode::BAD_REQUEST, "extensions must be a JSON object"),
+            }
+        }
     };
     let variables = match params.variables.as_deref() {
         None | Some("") => Variables::default(),
@@ -267,31 +283,44 @@ pub async fn get(
             }
         }
     };
-    let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr);
-    execute(
-        state,
-        &headers,
-        peer,
-        media,
-        query,
-        params.operation_name,
+    let operation = Operation {
+        query: params.query,
+        document_id: params.document_id,
+        extensions,
+        operation_name: params.operation_name,
         variables,
-        true,
-    )
-    .await
+    };
+    let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr);
+    execute(state, &headers, peer, media, operation, true).await
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn execute(
     state: AppState,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
     media: MediaType,
-    query: String,
-    operation_name: Option<String>,
-    variables: Variables,
+    operation: Operation,
     queries_only: bool,
 ) -> Response {
+    let Operation {
+        query,
+        document_id,
+        extensions,
+        operation_name,
+        variables,
+    } = operation;
+    let resolved = match state
+        .documents
+        .resolve(query, document_id.as_deref(), extensions.as_ref())
+    {
+        Ok(resolved) => resolved,
+        Err(refusal) => {
+            let (message, code) = refusal.message_and_code();
+            record(operation_name.as_deref(), code);
+            return request_error(media, message, json!({ "code": code }));
+        }
+    };
+    let query = resolved.query;
     match guard::check_document(&query, state.limits.tokens) {
         Ok(()) => {}
         Err(guard::Refused::TooDeep) => {
@@ -344,6 +373,9 @@ async fn execute(
         }
         None => 1,
     };
+    if let (Some(hash), Some(_)) = (resolved.remember, &document) {
+        state.documents.remember(hash, &query);
+    }
     let auth = RequestAuth::from_headers(headers, &state.auth);
     if let Some(limiter) = &state.rate_limiter {
         let client = crate::http::client::address(peer, headers, &state.trusted_proxies);

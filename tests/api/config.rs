@@ -117,3 +117,27 @@ fn secrets_never_appear_in_debug_output() {
     assert!(!debug.contains("a-secret-that-is-long-enough"), "{debug}");
     assert!(!debug.contains("postgres://localhost/bff"), "{debug}");
 }
+
+#[test]
+fn a_trusted_documents_manifest_must_exist_and_parse() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bff-config-manifest");
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, r#"{"abc": "query {"}"#).unwrap();
+    for path in [
+        broken.display().to_string(),
+        "/nonexistent/manifest.json".into(),
+    ] {
+        let error = bff::config::Config::from_lookup(|name| match name {
+            "BFF_TRUSTED_DOCUMENTS" => Some(path.clone()),
+            _ => crate::support::base_env("postgres://localhost/x")
+                .get(name)
+                .cloned(),
+        })
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("BFF_TRUSTED_DOCUMENTS"),
+            "{error}"
+        );
+    }
+}

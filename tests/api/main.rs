@@ -11,6 +11,7 @@ mod jwt;
 mod metrics;
 mod outage;
 mod pagination;
+mod persisted;
 mod photo_jobs;
 mod schema;
 mod stripe;
