@@ -117,6 +117,17 @@ async fn the_readme_and_graphiql_queries_stay_within_the_default_limits() {
     })
     .await;
     let user = app.user("Reader").await;
+    let limits = bff::graphql::admission::Limits::default();
+    for (name, doc) in [
+        ("dashboard", readme_dashboard()),
+        ("introspection", INTROSPECTION.to_owned()),
+    ] {
+        let parsed = async_graphql::parser::parse_query(&doc).unwrap();
+        let measure =
+            bff::graphql::admission::admit(&parsed, None, &Default::default(), &limits).unwrap();
+        eprintln!("{name}: {measure:?}");
+        assert!(measure.cost * 2 < limits.cost, "{name}: {measure:?}");
+    }
     let body = app.query_as(&user, &readme_dashboard(), json!({})).await;
     assert!(body.get("errors").is_none(), "{body}");
     assert_eq!(body["data"]["viewer"]["id"], user.id.as_str());

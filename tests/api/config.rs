@@ -141,3 +141,14 @@ fn a_trusted_documents_manifest_must_exist_and_parse() {
         );
     }
 }
+
+#[test]
+fn every_variable_is_documented_in_the_readme_and_env_example() {
+    let readme = include_str!("../../README.md");
+    let example = include_str!("../../.env.example");
+    for variable in bff::config::VARIABLES {
+        let name = variable.name;
+        assert!(readme.contains(&format!("`{name}`")), "{name} missing from README.md");
+        assert!(example.contains(name), "{name} missing from .env.example");
+    }
+}
