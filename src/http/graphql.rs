@@ -21,7 +21,7 @@ use crate::auth::service::ServiceCredential;
 use crate::error::{INTERNAL_MESSAGE, code};
 use crate::graphql::admission::{self, Refusal};
 use crate::http::guard;
-use crate::http::rate_limit::{FAILED_AUTH_COST, Key};
+use crate::http::rate_limit::{FAILED_AUTH_COST, Key, REFUSED_COST};
 use crate::http::{AppState, REQUEST_ID};
 
 /// The media types a response can have.
@@ -366,6 +366,16 @@ async fn execute(
             ) {
                 Ok(measure) => measure.cost,
                 Err(refusal) => {
+                    if let Some(limiter) = &state.rate_limiter {
+                        let client =
+                            crate::http::client::address(peer, headers, &state.trusted_proxies);
+                        let key =
+                            Key::Address(client.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()));
+                        if let Err(wait) = limiter.charge(&key, REFUSED_COST) {
+                            record(operation_name.as_deref(), code::RATE_LIMITED);
+                            return rate_limited(media, wait);
+                        }
+                    }
                     record(operation_name.as_deref(), code::BAD_USER_INPUT);
                     return refused(media, &refusal);
                 }

@@ -16,6 +16,9 @@ use crate::config::RateLimitConfig;
 /// What a request with credentials that did not authenticate costs at least, so guessing
 /// session tokens is slow.
 pub const FAILED_AUTH_COST: u64 = 100;
+/// What a document refused by the cost limits costs its client address, so a client looping
+/// refused documents is soon answered 429 instead of having each one parsed and measured.
+pub const REFUSED_COST: u64 = 100;
 
 /// Whose bucket a request is charged to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -107,6 +107,21 @@ fn readme_dashboard() -> String {
     readme[start..end].to_owned()
 }
 
+/// The query GraphiQL opens with (`assets/graphiql/init.js`).
+fn graphiql_default() -> String {
+    let init = include_str!("../../assets/graphiql/init.js");
+    let start = init.find("var defaultQuery = [").unwrap();
+    let end = start + init[start..].find("].join").unwrap();
+    init[start..end]
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim().trim_end_matches(',');
+            line.strip_prefix('\'')?.strip_suffix('\'')
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// graphql-js's `getIntrospectionQuery()` with every option GraphiQL may turn on.
 const INTROSPECTION: &str = include_str!("introspection.graphql");
 
@@ -120,6 +135,7 @@ async fn the_readme_and_graphiql_queries_stay_within_the_default_limits() {
     let limits = bff::graphql::admission::Limits::default();
     for (name, doc) in [
         ("dashboard", readme_dashboard()),
+        ("graphiql", graphiql_default()),
         ("introspection", INTROSPECTION.to_owned()),
     ] {
         let parsed = async_graphql::parser::parse_query(&doc).unwrap();
@@ -129,6 +145,9 @@ async fn the_readme_and_graphiql_queries_stay_within_the_default_limits() {
         assert!(measure.cost * 2 < limits.cost, "{name}: {measure:?}");
     }
     let body = app.query_as(&user, &readme_dashboard(), json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["viewer"]["id"], user.id.as_str());
+    let body = app.query_as(&user, &graphiql_default(), json!({})).await;
     assert!(body.get("errors").is_none(), "{body}");
     assert_eq!(body["data"]["viewer"]["id"], user.id.as_str());
     let (status, body) = app.post(INTROSPECTION, json!({}), &[]).await;
@@ -506,6 +525,12 @@ async fn anonymous_requests_and_failed_authentication_are_limited_per_address() 
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["viewer"], Value::Null);
     let (status, _, body) = post_with_retry_after(&app, "{ __typename }", &[]).await;
+    assert_eq!(status, 429, "{body}");
+    // So does a document refused by the cost limits: looping refused documents soon gets 429.
+    let refused = rate_limited_app().await;
+    let (_, _, body) = post_with_retry_after(&refused, &doubling(30), &[]).await;
+    assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body}");
+    let (status, _, body) = post_with_retry_after(&refused, &doubling(30), &[]).await;
     assert_eq!(status, 429, "{body}");
     // A real viewer behind the same address is not affected.
     let user = app.user("Real").await;

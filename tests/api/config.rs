@@ -148,7 +148,10 @@ fn every_variable_is_documented_in_the_readme_and_env_example() {
     let example = include_str!("../../.env.example");
     for variable in bff::config::VARIABLES {
         let name = variable.name;
-        assert!(readme.contains(&format!("`{name}`")), "{name} missing from README.md");
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "{name} missing from README.md"
+        );
         assert!(example.contains(name), "{name} missing from .env.example");
     }
 }
