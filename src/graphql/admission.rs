@@ -407,6 +407,20 @@ fn const_has_nul(value: &ConstValue) -> bool {
     }
 }
 
+/// The fragment fan-out of issue 8: `query { ...F0 } fragment F0 on Query { ...F1 ...F1 } …
+/// fragment F{n} on Query { __typename }`, 2^n fields in about 40·n bytes (for tests).
+pub fn fan_out(n: usize) -> String {
+    let mut doc = String::from("query { ...F0 }");
+    for i in 0..n {
+        doc.push_str(&format!(
+            " fragment F{i} on Query {{ ...F{j} ...F{j} }}",
+            j = i + 1
+        ));
+    }
+    doc.push_str(&format!(" fragment F{n} on Query {{ __typename }}"));
+    doc
+}
+
 /// The operation that would run: the named one, or the only one.
 pub fn selected<'a>(
     document: &'a ExecutableDocument,
@@ -553,19 +567,6 @@ mod tests {
         )
     }
 
-    /// `query { ...F0 } fragment F0 on Query { ...F1 ...F1 } … fragment F{n} on Query { __typename }`.
-    fn doubling(n: usize) -> String {
-        let mut doc = String::from("query { ...F0 }");
-        for i in 0..n {
-            doc.push_str(&format!(
-                " fragment F{i} on Query {{ ...F{j} ...F{j} }}",
-                j = i + 1
-            ));
-        }
-        doc.push_str(&format!(" fragment F{n} on Query {{ __typename }}"));
-        doc
-    }
-
     #[test]
     fn every_listed_database_field_exists() {
         assert_eq!(unknown_database_fields(), Vec::<&str>::new());
@@ -573,14 +574,14 @@ mod tests {
 
     #[test]
     fn fragment_fan_out_is_measured_without_expanding_it() {
-        let refusal = measure(&doubling(22), serde_json::json!({})).unwrap_err();
+        let refusal = measure(&fan_out(22), serde_json::json!({})).unwrap_err();
         assert_eq!(refusal.limit, Some("BFF_MAX_FIELDS"));
         assert!(refusal.message.contains("4194304"), "{}", refusal.message);
         // 2^200 saturates instead of overflowing, and takes no longer.
-        let refusal = measure(&doubling(200), serde_json::json!({})).unwrap_err();
+        let refusal = measure(&fan_out(200), serde_json::json!({})).unwrap_err();
         assert_eq!(refusal.limit, Some("BFF_MAX_FIELDS"));
         assert_eq!(
-            measure(&doubling(3), serde_json::json!({})).unwrap().fields,
+            measure(&fan_out(3), serde_json::json!({})).unwrap().fields,
             8
         );
     }

@@ -9,21 +9,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+use bff::graphql::admission::fan_out;
+
 use crate::photo_jobs::{grant, state};
 use crate::support::{TestApp, first_code};
-
-/// `query { ...F0 } fragment F0 on Query { ...F1 ...F1 } … fragment F{n} on Query { __typename }`.
-fn doubling(n: usize) -> String {
-    let mut doc = String::from("query { ...F0 }");
-    for i in 0..n {
-        doc.push_str(&format!(
-            " fragment F{i} on Query {{ ...F{j} ...F{j} }}",
-            j = i + 1
-        ));
-    }
-    doc.push_str(&format!(" fragment F{n} on Query {{ __typename }}"));
-    doc
-}
 
 fn message(body: &Value) -> &str {
     body["errors"][0]["message"].as_str().unwrap_or_default()
@@ -35,7 +24,7 @@ async fn fragment_fan_out_is_refused_before_validation() {
     // 2^22 field visits in async-graphql's validators (seconds of CPU, 844 MiB); 2^60 would
     // never finish. Both are refused from a linear measure, naming the limit.
     for n in [22, 60] {
-        let doc = doubling(n);
+        let doc = fan_out(n);
         assert!(doc.len() < 2600, "{}", doc.len());
         let (status, body) = app.post(&doc, json!({}), &[]).await;
         assert_eq!(status, 200, "{body}");
@@ -44,7 +33,7 @@ async fn fragment_fan_out_is_refused_before_validation() {
         assert_eq!(body["errors"][0]["extensions"]["limit"], "BFF_MAX_FIELDS");
         assert!(body.get("data").is_none(), "{body}");
     }
-    let (_, body) = app.post(&doubling(4), json!({}), &[]).await;
+    let (_, body) = app.post(&fan_out(4), json!({}), &[]).await;
     assert_eq!(body["data"]["__typename"], "Query", "{body}");
 }
 
@@ -528,9 +517,9 @@ async fn anonymous_requests_and_failed_authentication_are_limited_per_address() 
     assert_eq!(status, 429, "{body}");
     // So does a document refused by the cost limits: looping refused documents soon gets 429.
     let refused = rate_limited_app().await;
-    let (_, _, body) = post_with_retry_after(&refused, &doubling(30), &[]).await;
+    let (_, _, body) = post_with_retry_after(&refused, &fan_out(30), &[]).await;
     assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body}");
-    let (status, _, body) = post_with_retry_after(&refused, &doubling(30), &[]).await;
+    let (status, _, body) = post_with_retry_after(&refused, &fan_out(30), &[]).await;
     assert_eq!(status, 429, "{body}");
     // A real viewer behind the same address is not affected.
     let user = app.user("Real").await;
