@@ -30,8 +30,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use tokio::sync::OnceCell;
 
+use crate::db::PoolError;
 use crate::db::better_auth::{session, users};
-use crate::db::{DbPool, PoolError};
+use crate::db::request::RequestDb;
 use service::ServiceCredential;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -182,7 +183,7 @@ pub struct SessionUser {
 impl SessionUser {
     /// The live session with this token, joined to its user.
     pub async fn find_by_token(
-        conn: &mut AsyncPgConnection,
+        conn: &mut impl crate::db::request::Db,
         token: &str,
     ) -> QueryResult<Option<SessionUser>> {
         session::table
@@ -207,7 +208,7 @@ impl SessionUser {
 impl SessionUser {
     /// The user a verified JWT names, if the user still exists.
     pub async fn find_by_user_id(
-        conn: &mut AsyncPgConnection,
+        conn: &mut impl crate::db::request::Db,
         user_id: &str,
     ) -> QueryResult<Option<SessionUser>> {
         users::table
@@ -296,17 +297,18 @@ impl RequestAuth {
         self.presented
     }
 
-    /// The signed-in user, looked up on first use.
-    pub async fn user(&self, pool: &DbPool) -> Result<Option<&SessionUser>, LookupError> {
+    /// The signed-in user, looked up on first use on the request's connection.
+    pub async fn user(&self, db: &RequestDb) -> Result<Option<&SessionUser>, LookupError> {
         let user = self
             .user
             .get_or_try_init(|| async {
                 if let Some(token) = &self.token {
-                    let mut conn = pool.get().await?;
-                    return Ok(SessionUser::find_by_token(&mut conn, token).await?);
+                    let conn = db.read().await?;
+                    return Ok(SessionUser::find_by_token(&mut &**conn, token).await?);
                 }
                 if let Some((token, issuer)) = &self.jwt {
-                    let mut conn = pool.get().await?;
+                    let conn = db.read().await?;
+                    let mut conn: &AsyncPgConnection = &conn;
                     return Ok(match jwt::verify(&mut conn, token, issuer).await? {
                         Some(user_id) => SessionUser::find_by_user_id(&mut conn, &user_id).await?,
                         None => None,

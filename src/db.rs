@@ -9,6 +9,7 @@ pub mod pagination;
 pub mod photo_jobs;
 pub mod plans;
 pub mod purchases;
+pub mod request;
 pub mod schema;
 pub mod subscriptions;
 pub mod tls;

@@ -22,7 +22,10 @@ use mutations::PhotoJobMutation;
 use worker::WorkerMutation;
 
 use crate::auth::RequestAuth;
-use crate::db::{DbConn, DbPool};
+use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
+
+use crate::db::DbConn;
+use crate::db::request::RequestDb;
 use crate::error::{AppError, AppResult};
 
 /// The schema type served by bff.
@@ -54,9 +57,21 @@ pub fn sdl() -> String {
     schema().finish().sdl()
 }
 
-/// A pooled connection for a resolver.
-pub(crate) async fn conn(ctx: &Context<'_>) -> AppResult<DbConn> {
-    Ok(ctx.data_unchecked::<DbPool>().get().await?)
+/// The request's connection (see [`RequestDb`]).
+fn request_db<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestDb> {
+    ctx.data::<RequestDb>()
+        .map_err(|_| AppError::Internal("the request has no database handle".into()))
+}
+
+/// The request's connection, shared with the resolvers running beside this one (their
+/// queries are pipelined on it). Use it as `&mut &**conn`.
+pub(crate) async fn read<'a>(ctx: &Context<'a>) -> AppResult<RwLockReadGuard<'a, DbConn>> {
+    Ok(request_db(ctx)?.read().await?)
+}
+
+/// The request's connection alone, for a mutation's transaction.
+pub(crate) async fn conn<'a>(ctx: &Context<'a>) -> AppResult<RwLockWriteGuard<'a, DbConn>> {
+    Ok(request_db(ctx)?.write().await?)
 }
 
 /// The signed-in user: `UNAUTHENTICATED` without a session, `FORBIDDEN` for a service token
@@ -101,8 +116,7 @@ async fn current_user(ctx: &Context<'_>) -> AppResult<Option<crate::auth::Sessio
     let Some(auth) = ctx.data_opt::<RequestAuth>() else {
         return Ok(None);
     };
-    let pool = ctx.data_unchecked::<DbPool>();
-    let user = auth.user(pool).await.map_err(|e| match e {
+    let user = auth.user(request_db(ctx)?).await.map_err(|e| match e {
         crate::auth::LookupError::Pool(e) => AppError::from(e),
         crate::auth::LookupError::Query(e) => AppError::from(e),
     })?;
@@ -125,8 +139,8 @@ impl Query {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<purchases::CreditPack>> {
-        let mut conn = conn(ctx).await?;
-        Ok(crate::db::purchases::CreditPack::for_sale(&mut conn)
+        let conn = read(ctx).await?;
+        Ok(crate::db::purchases::CreditPack::for_sale(&mut &**conn)
             .await
             .map_err(AppError::from)?
             .into_iter()

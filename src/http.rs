@@ -142,6 +142,7 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
                         http.status_code = tracing::field::Empty,
                         graphql.operation = tracing::field::Empty,
                         graphql.outcome = tracing::field::Empty,
+                        db.statements = tracing::field::Empty,
                     )
                 }),
             )

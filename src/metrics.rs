@@ -137,6 +137,12 @@ pub fn graphql_operation(operation: String, code: &str) {
         .increment(1);
 }
 
+/// Records how many SQL statements an operation sent (the session lookup included).
+pub fn graphql_statements(operation: &str, statements: u32) {
+    metrics::histogram!("bff_graphql_statements", "operation" => operation.to_owned())
+        .record(f64::from(statements));
+}
+
 /// Counts one database error of `kind` (`connection`, `query`, `pool_timeout`).
 pub fn db_error(kind: &'static str) {
     metrics::counter!("bff_db_errors_total", "kind" => kind).increment(1);

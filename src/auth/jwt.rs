@@ -6,7 +6,7 @@
 //! default): it names no session. The user must still exist.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -47,7 +47,7 @@ struct Claims {
 /// The user id a Better Auth JWT proves, or `None` when it proves nothing (unknown or expired
 /// key, wrong algorithm, bad signature, expired, wrong issuer or audience).
 pub async fn verify(
-    conn: &mut AsyncPgConnection,
+    conn: &mut impl crate::db::request::Db,
     token: &str,
     issuer: &str,
 ) -> QueryResult<Option<String>> {

@@ -243,12 +243,13 @@ impl ConnectOptions {
         let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection)
             .await
             .map_err(|e| Failure::Other(e.to_string()))?;
-        conn.set_instrumentation(super::instrumentation::DbInstrumentation::default());
         if let Some(timeout) = self.statement_timeout {
             conn.batch_execute(&format!("SET statement_timeout = {}", timeout.as_millis()))
                 .await
                 .map_err(|e| Failure::Other(e.to_string()))?;
         }
+        // After the setup, so requests count (and trace) only their own statements.
+        conn.set_instrumentation(super::instrumentation::DbInstrumentation::default());
         Ok(conn)
     }
 

@@ -22,7 +22,7 @@ pub struct CreditAccount {
 impl CreditAccount {
     /// The user's account, or an empty one when they have none yet.
     pub async fn find_or_empty(
-        conn: &mut AsyncPgConnection,
+        conn: &mut impl crate::db::request::Db,
         user_id: &str,
     ) -> QueryResult<CreditAccount> {
         let account = credit_accounts::table

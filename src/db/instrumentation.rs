@@ -1,12 +1,26 @@
 //! What every pooled connection reports about its statements: a `db.query` span per statement,
-//! a child of the request's span (exported as a trace when OTLP is on, and free otherwise).
+//! a child of the request's span (exported as a trace when OTLP is on, and free otherwise), and
+//! a count per request ([`counting`]) for the `bff_graphql_statements` metric.
 //! Failed statements are counted where their error is handled ([`crate::error`]): diesel-async
 //! reports a `SELECT`'s error after this hook has already seen the statement finish.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use tracing::Span;
+
+tokio::task_local! {
+    /// The statement counter of the request this task is serving, if any.
+    static STATEMENTS: Arc<AtomicU32>;
+}
+
+/// Runs `future` counting the statements it sends (pipelined ones included: they are sent
+/// from the request's own task).
+pub async fn counting<F: std::future::Future>(counter: &Arc<AtomicU32>, future: F) -> F::Output {
+    STATEMENTS.scope(counter.clone(), future).await
+}
 
 /// Installed on every pooled connection.
 #[derive(Default)]
@@ -19,6 +33,7 @@ impl Instrumentation for DbInstrumentation {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         match event {
             InstrumentationEvent::StartQuery { query, .. } => {
+                let _ = STATEMENTS.try_with(|count| count.fetch_add(1, Ordering::Relaxed));
                 let span = tracing::debug_span!(
                     "db.query",
                     otel.kind = "client",

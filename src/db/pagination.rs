@@ -65,7 +65,7 @@ macro_rules! owned_newest_first {
 
             #[doc = concat!("Up to `limit` of the user's ", $what, ", newest first, after `after`.")]
             pub async fn page(
-                conn: &mut diesel_async::AsyncPgConnection,
+                conn: &mut impl $crate::db::request::Db,
                 user_id: &str,
                 after: Option<$crate::db::pagination::Cursor>,
                 limit: i64,
@@ -88,7 +88,7 @@ macro_rules! owned_newest_first {
 
             #[doc = concat!("How many ", $what, " the user has.")]
             pub async fn count(
-                conn: &mut diesel_async::AsyncPgConnection,
+                conn: &mut impl $crate::db::request::Db,
                 user_id: &str,
             ) -> diesel::QueryResult<i64> {
                 $table::table
@@ -100,7 +100,7 @@ macro_rules! owned_newest_first {
 
             #[doc = concat!("One of the user's ", $what, "; `None` for other users' and unknown ids alike.")]
             pub async fn find(
-                conn: &mut diesel_async::AsyncPgConnection,
+                conn: &mut impl $crate::db::request::Db,
                 user_id: &str,
                 id: i64,
             ) -> diesel::QueryResult<Option<$model>> {

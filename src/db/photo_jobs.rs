@@ -79,7 +79,7 @@ impl PhotoJob {
 
     /// One of the user's jobs; `None` for unknown ids and other users' jobs alike.
     pub async fn find(
-        conn: &mut AsyncPgConnection,
+        conn: &mut impl crate::db::request::Db,
         user_id: &str,
         id: i64,
     ) -> QueryResult<Option<PhotoJob>> {
@@ -94,7 +94,7 @@ impl PhotoJob {
 
     /// Up to `limit` of the user's jobs matching `filter`, newest first, after `after`.
     pub async fn page(
-        conn: &mut AsyncPgConnection,
+        conn: &mut impl crate::db::request::Db,
         user_id: &str,
         filter: &Filter,
         after: Option<Cursor>,
@@ -118,7 +118,7 @@ impl PhotoJob {
 
     /// How many of the user's jobs match `filter`.
     pub async fn count(
-        conn: &mut AsyncPgConnection,
+        conn: &mut impl crate::db::request::Db,
         user_id: &str,
         filter: &Filter,
     ) -> QueryResult<i64> {

@@ -1,7 +1,7 @@
 //! Plans and what they entitle to.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use crate::db::schema::plans;
 
@@ -30,7 +30,7 @@ pub struct Plan {
 
 impl Plan {
     /// The plan with this code.
-    pub async fn find(conn: &mut AsyncPgConnection, code: &str) -> QueryResult<Plan> {
+    pub async fn find(conn: &mut impl crate::db::request::Db, code: &str) -> QueryResult<Plan> {
         plans::table
             .find(code)
             .select(Plan::as_select())

@@ -23,7 +23,7 @@ pub struct CreditPack {
 
 impl CreditPack {
     /// The packs on sale (active, with a Stripe price), smallest first.
-    pub async fn for_sale(conn: &mut AsyncPgConnection) -> QueryResult<Vec<CreditPack>> {
+    pub async fn for_sale(conn: &mut impl crate::db::request::Db) -> QueryResult<Vec<CreditPack>> {
         credit_packs::table
             .filter(credit_packs::active.eq(true))
             .filter(credit_packs::stripe_price_id.is_not_null())

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use crate::db::plans::{self, Plan};
 use crate::db::schema::{plans as plans_table, subscriptions};
@@ -69,7 +69,10 @@ pub struct BillingState {
 
 impl BillingState {
     /// Loads the viewer's billing state in one query (two without a subscription row).
-    pub async fn load(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<BillingState> {
+    pub async fn load(
+        conn: &mut impl crate::db::request::Db,
+        user_id: &str,
+    ) -> QueryResult<BillingState> {
         let row = subscriptions::table
             .inner_join(plans_table::table)
             .filter(subscriptions::user_id.eq(user_id))

@@ -45,7 +45,7 @@ impl Window {
 
 /// How much of `metric` the user used in the window starting at `window.start`.
 pub async fn used(
-    conn: &mut AsyncPgConnection,
+    conn: &mut impl crate::db::request::Db,
     user_id: &str,
     metric: &str,
     window: Window,

@@ -9,7 +9,7 @@ use crate::error::AppResult;
 use crate::graphql::connection::{Totals, arguments, connection, page};
 use crate::graphql::node::{Kind, global_id};
 use crate::graphql::scalars::Decimal;
-use crate::graphql::{Settings, conn, db_enum};
+use crate::graphql::{Settings, db_enum, read};
 
 db_enum! {
     /// Why the balance changed.
@@ -36,8 +36,8 @@ pub struct CreditAccount {
 impl CreditAccount {
     /// The viewer's account (an empty one before their first credit).
     pub async fn load(ctx: &Context<'_>, user_id: &str) -> Result<Self, AppError> {
-        let mut conn = conn(ctx).await?;
-        let row = AccountRow::find_or_empty(&mut conn, user_id).await?;
+        let conn = read(ctx).await?;
+        let row = AccountRow::find_or_empty(&mut &**conn, user_id).await?;
         Ok(CreditAccount {
             row,
             free_photo_allowance: ctx.data_unchecked::<Settings>().free_photo_allowance,
@@ -69,8 +69,8 @@ impl CreditAccount {
     ) -> async_graphql::Result<CreditTransactionConnection> {
         let (first, after) = arguments(first, after.as_deref())?;
         let user_id = &self.row.user_id;
-        let mut conn = conn(ctx).await?;
-        let rows = LedgerEntry::page(&mut conn, user_id, after, first + 1)
+        let conn = read(ctx).await?;
+        let rows = LedgerEntry::page(&mut &**conn, user_id, after, first + 1)
             .await
             .map_err(AppError::from)?;
         let (edges, info) = page(rows, first, after, LedgerEntry::cursor, CreditTransaction);
@@ -88,8 +88,8 @@ pub struct LedgerTotals {
 
 impl Totals for LedgerTotals {
     async fn total_count(&self, ctx: &Context<'_>) -> AppResult<i64> {
-        let mut conn = conn(ctx).await?;
-        Ok(LedgerEntry::count(&mut conn, &self.user_id).await?)
+        let conn = read(ctx).await?;
+        Ok(LedgerEntry::count(&mut &**conn, &self.user_id).await?)
     }
 }
 

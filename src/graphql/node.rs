@@ -9,10 +9,10 @@ use crate::db::credits::LedgerEntry;
 use crate::db::photo_jobs::PhotoJob as PhotoJobRow;
 use crate::db::purchases::Purchase as PurchaseRow;
 use crate::error::AppResult;
-use crate::graphql::conn;
 use crate::graphql::credits::CreditTransaction;
 use crate::graphql::photo_jobs::PhotoJob;
 use crate::graphql::purchases::Purchase;
+use crate::graphql::read;
 
 /// Types that have global ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +74,8 @@ pub async fn load(ctx: &Context<'_>, viewer_id: &str, id: &str) -> AppResult<Opt
     let Some((kind, row)) = parse_global_id(id) else {
         return Ok(None);
     };
-    let mut conn = conn(ctx).await?;
+    let conn = read(ctx).await?;
+    let mut conn: &diesel_async::AsyncPgConnection = &conn;
     Ok(match kind {
         Kind::PhotoJob => PhotoJobRow::find(&mut conn, viewer_id, row)
             .await?

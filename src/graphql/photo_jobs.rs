@@ -8,7 +8,7 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::connection::{Totals, arguments, connection, page};
 use crate::graphql::node::{Kind, global_id};
 use crate::graphql::scalars::Decimal;
-use crate::graphql::{conn, db_enum};
+use crate::graphql::{db_enum, read};
 
 /// Longest group name, in characters.
 pub const MAX_GROUP_NAME: usize = 140;
@@ -106,8 +106,8 @@ pub struct PhotoJobTotals {
 
 impl Totals for PhotoJobTotals {
     async fn total_count(&self, ctx: &Context<'_>) -> AppResult<i64> {
-        let mut conn = conn(ctx).await?;
-        Ok(Row::count(&mut conn, &self.user_id, &self.filter).await?)
+        let conn = read(ctx).await?;
+        Ok(Row::count(&mut &**conn, &self.user_id, &self.filter).await?)
     }
 }
 
@@ -144,8 +144,8 @@ pub async fn list(
             .map(|s| s.into_iter().map(|s| s.as_db().to_owned()).collect()),
         group_name: filter.group_name,
     };
-    let mut conn = conn(ctx).await?;
-    let rows = Row::page(&mut conn, user_id, &filter, after, first + 1).await?;
+    let conn = read(ctx).await?;
+    let rows = Row::page(&mut &**conn, user_id, &filter, after, first + 1).await?;
     let (edges, info) = page(rows, first, after, Row::cursor, PhotoJob);
     let totals = PhotoJobTotals {
         user_id: user_id.to_owned(),

@@ -8,7 +8,7 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::connection::{Totals, arguments, connection, page};
 use crate::graphql::node::{Kind, global_id};
 use crate::graphql::scalars::Decimal;
-use crate::graphql::{conn, db_enum};
+use crate::graphql::{db_enum, read};
 
 db_enum! {
     /// Where a purchase is.
@@ -71,8 +71,8 @@ pub struct PurchaseTotals {
 
 impl Totals for PurchaseTotals {
     async fn total_count(&self, ctx: &Context<'_>) -> AppResult<i64> {
-        let mut conn = conn(ctx).await?;
-        Ok(Row::count(&mut conn, &self.user_id).await?)
+        let conn = read(ctx).await?;
+        Ok(Row::count(&mut &**conn, &self.user_id).await?)
     }
 }
 
@@ -92,8 +92,8 @@ pub async fn list(
     after: Option<String>,
 ) -> AppResult<PurchaseConnection> {
     let (first, after) = arguments(first, after.as_deref())?;
-    let mut conn = conn(ctx).await?;
-    let rows = Row::page(&mut conn, user_id, after, first + 1)
+    let conn = read(ctx).await?;
+    let rows = Row::page(&mut &**conn, user_id, after, first + 1)
         .await
         .map_err(AppError::from)?;
     let (edges, info) = page(rows, first, after, Row::cursor, Purchase);

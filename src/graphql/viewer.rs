@@ -10,11 +10,11 @@ use crate::db::subscriptions::BillingState;
 use crate::db::usage::{self, Window};
 use crate::error::AppError;
 use crate::graphql::billing::{BillingSubscription, UsageMeter};
-use crate::graphql::conn;
 use crate::graphql::credits::CreditAccount;
 use crate::graphql::node::{Kind, row_id};
 use crate::graphql::photo_jobs::{self, PhotoJob, PhotoJobConnection, PhotoJobFilter};
 use crate::graphql::purchases::{self, PurchaseConnection};
+use crate::graphql::read;
 
 /// The signed-in person.
 pub struct Viewer {
@@ -34,8 +34,8 @@ impl Viewer {
     async fn billing(&self, ctx: &Context<'_>) -> Result<&BillingState, AppError> {
         self.billing
             .get_or_try_init(|| async {
-                let mut conn = conn(ctx).await?;
-                Ok(BillingState::load(&mut conn, &self.user.id).await?)
+                let conn = read(ctx).await?;
+                Ok(BillingState::load(&mut &**conn, &self.user.id).await?)
             })
             .await
     }
@@ -76,8 +76,8 @@ impl Viewer {
     async fn usage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UsageMeter>> {
         let billing = self.billing(ctx).await?;
         let window = Window::current(billing.subscription.as_ref(), chrono::Utc::now());
-        let mut conn = conn(ctx).await?;
-        let used = usage::used(&mut conn, &self.user.id, usage::PHOTOS, window)
+        let conn = read(ctx).await?;
+        let used = usage::used(&mut &**conn, &self.user.id, usage::PHOTOS, window)
             .await
             .map_err(AppError::from)?;
         Ok(vec![UsageMeter::photos(
@@ -114,8 +114,8 @@ impl Viewer {
         let Some(row) = row_id(&id, Kind::PhotoJob) else {
             return Ok(None);
         };
-        let mut conn = conn(ctx).await?;
-        Ok(PhotoJobRow::find(&mut conn, &self.user.id, row)
+        let conn = read(ctx).await?;
+        Ok(PhotoJobRow::find(&mut &**conn, &self.user.id, row)
             .await
             .map_err(AppError::from)?
             .map(PhotoJob))

@@ -6,6 +6,8 @@
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{ErrorExtensionValues, ServerError, Value, Variables};
@@ -18,6 +20,8 @@ use serde_json::json;
 
 use crate::auth::RequestAuth;
 use crate::auth::service::ServiceCredential;
+use crate::db::instrumentation::counting;
+use crate::db::request::RequestDb;
 use crate::error::{INTERNAL_MESSAGE, code};
 use crate::graphql::admission::{self, Refusal};
 use crate::http::guard;
@@ -387,9 +391,11 @@ async fn execute(
         state.documents.remember(hash, &query);
     }
     let auth = RequestAuth::from_headers(headers, &state.auth);
+    let db = RequestDb::new(state.pool.clone());
+    let statements = Arc::new(AtomicU32::new(0));
     if let Some(limiter) = &state.rate_limiter {
         let client = crate::http::client::address(peer, headers, &state.trusted_proxies);
-        let (key, cost) = rate_key(&state, &auth, client, cost).await;
+        let (key, cost) = counting(&statements, rate_key(&db, &auth, client, cost)).await;
         if let Some(key) = key
             && let Err(wait) = limiter.charge(&key, cost)
         {
@@ -403,6 +409,7 @@ async fn execute(
     let mut request = async_graphql::Request::new(query)
         .variables(variables)
         .data(auth)
+        .data(db)
         .data(executed.clone());
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
@@ -410,7 +417,8 @@ async fn execute(
     if let Some(document) = document {
         request.set_parsed_query(document);
     }
-    let mut response = state.schema.execute(request).await;
+    let mut response = counting(&statements, state.schema.execute(request)).await;
+    let statements = statements.load(Ordering::Relaxed);
     for error in &mut response.errors {
         classify(error, request_id.as_deref());
     }
@@ -433,6 +441,8 @@ async fn execute(
     let span = tracing::Span::current();
     span.record("graphql.operation", operation.as_str());
     span.record("graphql.outcome", code.as_str());
+    span.record("db.statements", statements);
+    crate::metrics::graphql_statements(&operation, statements);
     crate::metrics::graphql_operation(operation, &code);
     let request_error = response.data == Value::Null
         && !response.errors.is_empty()
@@ -466,7 +476,7 @@ fn record(operation_name: Option<&str>, code: &str) {
 /// [`FAILED_AUTH_COST`]); nobody's for the photo worker's service tokens. The session lookup
 /// is the one the resolvers would make, cached in `auth`.
 async fn rate_key(
-    state: &AppState,
+    db: &RequestDb,
     auth: &RequestAuth,
     client: Option<std::net::IpAddr>,
     cost: u64,
@@ -485,7 +495,7 @@ async fn rate_key(
         };
         return (Some(address), cost);
     }
-    match auth.user(&state.pool).await {
+    match auth.user(db).await {
         Ok(Some(user)) => (Some(Key::Viewer(user.id.clone())), cost),
         Ok(None) => (Some(address), cost.max(FAILED_AUTH_COST)),
         // The database is unreachable: the request will fail on its own, masked.

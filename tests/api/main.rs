@@ -14,6 +14,7 @@ mod pagination;
 mod persisted;
 mod photo_jobs;
 mod schema;
+mod statements;
 mod stripe;
 mod stripe_fake;
 mod support;
