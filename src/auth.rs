@@ -21,9 +21,7 @@ use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
@@ -31,7 +29,6 @@ use sha2::Sha256;
 use tokio::sync::OnceCell;
 
 use crate::db::PoolError;
-use crate::db::better_auth::{session, users};
 use crate::db::request::RequestDb;
 use service::ServiceCredential;
 
@@ -161,72 +158,8 @@ pub fn session_token(headers: &HeaderMap, settings: &AuthSettings) -> Option<Str
         .or_else(|| cookie_token(headers, settings))
 }
 
-/// The signed-in user, as Better Auth's tables say.
-#[derive(Queryable, Clone, Debug)]
-pub struct SessionUser {
-    /// User id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Email address.
-    pub email: String,
-    /// Whether the email was verified.
-    pub email_verified: bool,
-    /// Avatar URL.
-    pub image: Option<String>,
-    /// The session's id (empty for a JWT, which names no session).
-    pub session_id: String,
-    /// When the session (or the JWT's user lookup) expires.
-    pub session_expires_at: DateTime<Utc>,
-}
-
-impl SessionUser {
-    /// The live session with this token, joined to its user.
-    pub async fn find_by_token(
-        conn: &mut impl crate::db::request::Db,
-        token: &str,
-    ) -> QueryResult<Option<SessionUser>> {
-        session::table
-            .inner_join(users::table)
-            .filter(session::token.eq(token))
-            .filter(session::expires_at.gt(diesel::dsl::now))
-            .select((
-                users::id,
-                users::name,
-                users::email,
-                users::email_verified,
-                users::image,
-                session::id,
-                session::expires_at,
-            ))
-            .first(conn)
-            .await
-            .optional()
-    }
-}
-
-impl SessionUser {
-    /// The user a verified JWT names, if the user still exists.
-    pub async fn find_by_user_id(
-        conn: &mut impl crate::db::request::Db,
-        user_id: &str,
-    ) -> QueryResult<Option<SessionUser>> {
-        users::table
-            .find(user_id)
-            .select((
-                users::id,
-                users::name,
-                users::email,
-                users::email_verified,
-                users::image,
-                diesel::dsl::sql::<diesel::sql_types::Text>("''"),
-                diesel::dsl::sql::<diesel::sql_types::Timestamptz>("now()"),
-            ))
-            .first(conn)
-            .await
-            .optional()
-    }
-}
+/// The signed-in user (looked up with their billing, credits and usage: see [`crate::db::viewer`]).
+pub use crate::db::viewer::SessionUser;
 
 /// Why the session could not be looked up.
 #[derive(Debug, thiserror::Error)]

@@ -14,6 +14,7 @@ pub mod schema;
 pub mod subscriptions;
 pub mod tls;
 pub mod usage;
+pub mod viewer;
 
 use std::path::Path;
 use std::time::Duration;

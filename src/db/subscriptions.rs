@@ -80,27 +80,29 @@ impl BillingState {
             .first::<(Subscription, Plan)>(conn)
             .await
             .optional()?;
-        match row {
-            Some((subscription, plan)) => {
-                let effective_plan = if subscription.in_good_standing() {
-                    plan.clone()
-                } else {
-                    Plan::find(conn, plans::FREE).await?
-                };
-                Ok(BillingState {
-                    subscription: Some(subscription),
-                    subscribed_plan: plan,
-                    effective_plan,
-                })
-            }
-            None => {
-                let free = Plan::find(conn, plans::FREE).await?;
-                Ok(BillingState {
-                    subscription: None,
-                    subscribed_plan: free.clone(),
-                    effective_plan: free,
-                })
-            }
+        // FREE is read only when it applies (the subscribed plan stands in for it otherwise).
+        let free = match &row {
+            Some((subscription, plan)) if subscription.in_good_standing() => plan.clone(),
+            _ => Plan::find(conn, plans::FREE).await?,
+        };
+        let (subscription, plan) = row.unzip();
+        Ok(BillingState::from_rows(subscription, plan, free))
+    }
+
+    /// The state from the subscription row and its plan, if any, and the FREE plan.
+    pub fn from_rows(
+        subscription: Option<Subscription>,
+        subscribed_plan: Option<Plan>,
+        free: Plan,
+    ) -> BillingState {
+        let effective_plan = match (&subscription, &subscribed_plan) {
+            (Some(s), Some(plan)) if s.in_good_standing() => plan.clone(),
+            _ => free.clone(),
+        };
+        BillingState {
+            subscription,
+            subscribed_plan: subscribed_plan.unwrap_or(free),
+            effective_plan,
         }
     }
 }

@@ -34,14 +34,12 @@ pub struct CreditAccount {
 }
 
 impl CreditAccount {
-    /// The viewer's account (an empty one before their first credit).
-    pub async fn load(ctx: &Context<'_>, user_id: &str) -> Result<Self, AppError> {
-        let conn = read(ctx).await?;
-        let row = AccountRow::find_or_empty(&mut &**conn, user_id).await?;
-        Ok(CreditAccount {
+    /// The account `row` (an empty one before the first credit), with the allowance in force.
+    pub fn new(ctx: &Context<'_>, row: AccountRow) -> Self {
+        CreditAccount {
             row,
             free_photo_allowance: ctx.data_unchecked::<Settings>().free_photo_allowance,
-        })
+        }
     }
 }
 

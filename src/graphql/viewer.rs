@@ -2,12 +2,9 @@
 //! viewer's id.
 
 use async_graphql::{Context, ID, Object};
-use tokio::sync::OnceCell;
 
 use crate::auth::SessionUser;
 use crate::db::photo_jobs::PhotoJob as PhotoJobRow;
-use crate::db::subscriptions::BillingState;
-use crate::db::usage::{self, Window};
 use crate::error::AppError;
 use crate::graphql::billing::{BillingSubscription, UsageMeter};
 use crate::graphql::credits::CreditAccount;
@@ -16,28 +13,16 @@ use crate::graphql::photo_jobs::{self, PhotoJob, PhotoJobConnection, PhotoJobFil
 use crate::graphql::purchases::{self, PurchaseConnection};
 use crate::graphql::read;
 
-/// The signed-in person.
+/// The signed-in person. Their subscription, credit account and usage came with the session
+/// lookup (one statement: [`crate::db::viewer`]); lists query on the request's connection.
 pub struct Viewer {
     user: SessionUser,
-    billing: OnceCell<BillingState>,
 }
 
 impl Viewer {
     /// The viewer for a session's user.
     pub fn new(user: SessionUser) -> Self {
-        Viewer {
-            user,
-            billing: OnceCell::new(),
-        }
-    }
-
-    async fn billing(&self, ctx: &Context<'_>) -> Result<&BillingState, AppError> {
-        self.billing
-            .get_or_try_init(|| async {
-                let conn = read(ctx).await?;
-                Ok(BillingState::load(&mut &**conn, &self.user.id).await?)
-            })
-            .await
+        Viewer { user }
     }
 }
 
@@ -65,26 +50,20 @@ impl Viewer {
         self.user.image.as_deref()
     }
     /// The billing subscription (FREE and ACTIVE for someone who never subscribed).
-    async fn subscription(&self, ctx: &Context<'_>) -> async_graphql::Result<BillingSubscription> {
-        Ok(BillingSubscription(self.billing(ctx).await?.clone()))
+    async fn subscription(&self) -> BillingSubscription {
+        BillingSubscription(self.user.billing.clone())
     }
     /// Credit balance, free allowance and ledger.
-    async fn credits(&self, ctx: &Context<'_>) -> async_graphql::Result<CreditAccount> {
-        Ok(CreditAccount::load(ctx, &self.user.id).await?)
+    async fn credits(&self, ctx: &Context<'_>) -> CreditAccount {
+        CreditAccount::new(ctx, self.user.credits.clone())
     }
     /// One meter per metric for the current usage window.
-    async fn usage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UsageMeter>> {
-        let billing = self.billing(ctx).await?;
-        let window = Window::current(billing.subscription.as_ref(), chrono::Utc::now());
-        let conn = read(ctx).await?;
-        let used = usage::used(&mut &**conn, &self.user.id, usage::PHOTOS, window)
-            .await
-            .map_err(AppError::from)?;
-        Ok(vec![UsageMeter::photos(
-            used,
-            billing.effective_plan.monthly_photo_quota,
-            window,
-        )])
+    async fn usage(&self) -> Vec<UsageMeter> {
+        vec![UsageMeter::photos(
+            self.user.photos_used,
+            self.user.billing.effective_plan.monthly_photo_quota,
+            self.user.usage_window,
+        )]
     }
     /// The viewer's photo jobs, newest first.
     async fn photo_jobs(

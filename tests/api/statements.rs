@@ -108,8 +108,7 @@ async fn the_readme_dashboard_statements() {
     assert!(body.get("errors").is_none(), "{body}");
     let count = statements(&app, "StatementsReadmeDashboard").await;
     eprintln!("README dashboard: {count} statements");
-    // Session, billing (subscription + plan, and the FREE plan), credit account, ledger page,
-    // usage, jobs page, jobs count. Issue 9's target is 3; this guards against regressions
-    // until the queries are combined.
-    assert!(count <= 8.0, "{count}");
+    // The session lookup with subscription, plans, credit account and usage; the ledger page;
+    // the jobs page; the jobs count. Issue 9's target is 3.
+    assert!(count <= 4.0, "{count}");
 }

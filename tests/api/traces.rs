@@ -69,7 +69,7 @@ async fn a_request_is_exported_as_a_span_with_its_statements_as_children() {
         .client
         .post(format!("{base}/graphql"))
         .header("cookie", user.cookie())
-        .json(&json!({ "query": "query TracedViewer { viewer { id credits { balance } } }" }))
+        .json(&json!({ "query": "query TracedViewer { viewer { id credits { balance } photoJobs(first: 1) { totalCount } } }" }))
         .send()
         .await
         .unwrap();
@@ -103,8 +103,8 @@ async fn a_request_is_exported_as_a_span_with_its_statements_as_children() {
         .filter(|s| s.name == "db.query" && s.trace_id == request.trace_id)
         .collect();
     assert!(
-        statements.len() >= 2,
-        "session lookup and credits: {} statements",
+        statements.len() >= 3,
+        "session lookup, jobs page and count: {} statements",
         statements.len()
     );
     for statement in &statements {

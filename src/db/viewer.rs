@@ -1,0 +1,285 @@
+//! The session lookup, and everything about the viewer that fits in the same statement: their
+//! user row, subscription and plans, credit account and usage in the current window. One
+//! statement authenticates a request and answers `viewer { id subscription credits usage }`.
+
+use chrono::{DateTime, Utc};
+use diesel::QueryResult;
+use diesel::sql_types::{Bool, Int4, Int8, Nullable, Text, Timestamptz};
+use diesel_async::RunQueryDsl;
+
+use crate::db::credits::CreditAccount;
+use crate::db::plans::{self, Plan};
+use crate::db::request::Db;
+use crate::db::subscriptions::{BillingState, GOOD_STANDING, Subscription};
+use crate::db::usage::{self, Window};
+
+/// The signed-in user, as Better Auth's tables say, with what the viewer's own fields read.
+#[derive(Clone, Debug)]
+pub struct SessionUser {
+    /// User id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+    /// Whether the email was verified.
+    pub email_verified: bool,
+    /// Avatar URL.
+    pub image: Option<String>,
+    /// The session's id (empty for a JWT, which names no session).
+    pub session_id: String,
+    /// When the session (or the JWT's user lookup) expires.
+    pub session_expires_at: DateTime<Utc>,
+    /// Subscription and plans, as of the lookup.
+    pub billing: BillingState,
+    /// Credit account, as of the lookup.
+    pub credits: CreditAccount,
+    /// The usage window containing the lookup's time.
+    pub usage_window: Window,
+    /// Photos used in it.
+    pub photos_used: i32,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    user_id: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    email: String,
+    #[diesel(sql_type = Bool)]
+    email_verified: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    image: Option<String>,
+    #[diesel(sql_type = Text)]
+    session_id: String,
+    #[diesel(sql_type = Timestamptz)]
+    session_expires_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Text>)]
+    sub_plan: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    sub_status: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    sub_stripe_customer_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    sub_stripe_subscription_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    sub_stripe_price_id: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    sub_current_period_start: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    sub_current_period_end: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    sub_trial_end: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    sub_cancel_at_period_end: Option<bool>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    sub_canceled_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    plan_code: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    plan_name: Option<String>,
+    #[diesel(sql_type = Nullable<Int4>)]
+    plan_monthly_photo_quota: Option<i32>,
+    #[diesel(sql_type = Nullable<Int8>)]
+    plan_price_per_photo_cents: Option<i64>,
+    #[diesel(sql_type = Nullable<Int4>)]
+    plan_max_photos_per_job: Option<i32>,
+    #[diesel(sql_type = Nullable<Int8>)]
+    plan_monthly_price_cents: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    plan_stripe_price_id: Option<String>,
+    #[diesel(sql_type = Text)]
+    free_code: String,
+    #[diesel(sql_type = Text)]
+    free_name: String,
+    #[diesel(sql_type = Nullable<Int4>)]
+    free_monthly_photo_quota: Option<i32>,
+    #[diesel(sql_type = Int8)]
+    free_price_per_photo_cents: i64,
+    #[diesel(sql_type = Int4)]
+    free_max_photos_per_job: i32,
+    #[diesel(sql_type = Int8)]
+    free_monthly_price_cents: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    free_stripe_price_id: Option<String>,
+    #[diesel(sql_type = Nullable<Int8>)]
+    balance_cents: Option<i64>,
+    #[diesel(sql_type = Nullable<Int4>)]
+    free_photos_used: Option<i32>,
+    #[diesel(sql_type = Timestamptz)]
+    window_start: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    window_end: DateTime<Utc>,
+    #[diesel(sql_type = Int4)]
+    photos_used: i32,
+}
+
+/// The statement, for a session (`from` joins `"session"`) or a user id. Its usage window is
+/// [`Window::current`] written in SQL: the paid period containing now while the subscription
+/// is in good standing, else the calendar month (UTC).
+fn statement(by_token: bool) -> String {
+    let good = GOOD_STANDING
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let in_period = format!(
+        "sub.status IN ({good}) AND sub.current_period_start <= now() AND now() < sub.current_period_end"
+    );
+    let month = "date_trunc('month', now() AT TIME ZONE 'UTC')";
+    let (identity, from, filter) = if by_token {
+        (
+            "s.id AS session_id, s.\"expiresAt\" AS session_expires_at",
+            "\"session\" s JOIN \"user\" u ON u.id = s.\"userId\"",
+            "s.token = $1 AND s.\"expiresAt\" > now()",
+        )
+    } else {
+        (
+            "'' AS session_id, now() AS session_expires_at",
+            "\"user\" u",
+            "u.id = $1",
+        )
+    };
+    format!(
+        "SELECT u.id AS user_id, u.name, u.email, u.\"emailVerified\" AS email_verified, u.image, {identity},
+           sub.plan AS sub_plan, sub.status AS sub_status,
+           sub.stripe_customer_id AS sub_stripe_customer_id,
+           sub.stripe_subscription_id AS sub_stripe_subscription_id,
+           sub.stripe_price_id AS sub_stripe_price_id,
+           sub.current_period_start AS sub_current_period_start,
+           sub.current_period_end AS sub_current_period_end, sub.trial_end AS sub_trial_end,
+           sub.cancel_at_period_end AS sub_cancel_at_period_end, sub.canceled_at AS sub_canceled_at,
+           p.code AS plan_code, p.name AS plan_name, p.monthly_photo_quota AS plan_monthly_photo_quota,
+           p.price_per_photo_cents AS plan_price_per_photo_cents,
+           p.max_photos_per_job AS plan_max_photos_per_job,
+           p.monthly_price_cents AS plan_monthly_price_cents, p.stripe_price_id AS plan_stripe_price_id,
+           f.code AS free_code, f.name AS free_name, f.monthly_photo_quota AS free_monthly_photo_quota,
+           f.price_per_photo_cents AS free_price_per_photo_cents,
+           f.max_photos_per_job AS free_max_photos_per_job,
+           f.monthly_price_cents AS free_monthly_price_cents, f.stripe_price_id AS free_stripe_price_id,
+           ca.balance_cents, ca.free_photos_used,
+           win.start AS window_start, win.end AS window_end,
+           COALESCE((SELECT uc.count FROM usage_counters uc
+                     WHERE uc.user_id = u.id AND uc.metric = '{metric}' AND uc.window_start = win.start), 0)
+             AS photos_used
+         FROM {from}
+         JOIN plans f ON f.code = '{free}'
+         LEFT JOIN subscriptions sub ON sub.user_id = u.id
+         LEFT JOIN plans p ON p.code = sub.plan
+         LEFT JOIN credit_accounts ca ON ca.user_id = u.id
+         CROSS JOIN LATERAL (SELECT
+             CASE WHEN {in_period} THEN sub.current_period_start
+                  ELSE {month} AT TIME ZONE 'UTC' END AS start,
+             CASE WHEN {in_period} THEN sub.current_period_end
+                  ELSE ({month} + interval '1 month') AT TIME ZONE 'UTC' END AS end) win
+         WHERE {filter}",
+        metric = usage::PHOTOS,
+        free = plans::FREE,
+    )
+}
+
+impl SessionUser {
+    /// The live session with this token, its user and their state.
+    pub async fn find_by_token(
+        conn: &mut impl Db,
+        token: &str,
+    ) -> QueryResult<Option<SessionUser>> {
+        Self::load(conn, true, token).await
+    }
+
+    /// The user a verified JWT names, if the user still exists, and their state.
+    pub async fn find_by_user_id(
+        conn: &mut impl Db,
+        user_id: &str,
+    ) -> QueryResult<Option<SessionUser>> {
+        Self::load(conn, false, user_id).await
+    }
+
+    async fn load(
+        conn: &mut impl Db,
+        by_token: bool,
+        key: &str,
+    ) -> QueryResult<Option<SessionUser>> {
+        let row: Option<Row> = diesel::sql_query(statement(by_token))
+            .bind::<Text, _>(key)
+            .get_result(conn)
+            .await
+            .map(Some)
+            .or_else(|e| match e {
+                diesel::result::Error::NotFound => Ok(None),
+                e => Err(e),
+            })?;
+        Ok(row.map(SessionUser::from))
+    }
+}
+
+impl From<Row> for SessionUser {
+    fn from(row: Row) -> SessionUser {
+        let free = Plan {
+            code: row.free_code,
+            name: row.free_name,
+            monthly_photo_quota: row.free_monthly_photo_quota,
+            price_per_photo_cents: row.free_price_per_photo_cents,
+            max_photos_per_job: row.free_max_photos_per_job,
+            monthly_price_cents: row.free_monthly_price_cents,
+            stripe_price_id: row.free_stripe_price_id,
+        };
+        let subscribed = match (
+            row.plan_code,
+            row.plan_name,
+            row.plan_price_per_photo_cents,
+            row.plan_max_photos_per_job,
+            row.plan_monthly_price_cents,
+        ) {
+            (Some(code), Some(name), Some(price), Some(max), Some(monthly)) => Some(Plan {
+                code,
+                name,
+                monthly_photo_quota: row.plan_monthly_photo_quota,
+                price_per_photo_cents: price,
+                max_photos_per_job: max,
+                monthly_price_cents: monthly,
+                stripe_price_id: row.plan_stripe_price_id,
+            }),
+            _ => None,
+        };
+        let subscription = match (row.sub_plan, row.sub_status) {
+            (Some(plan), Some(status)) => Some(Subscription {
+                user_id: row.user_id.clone(),
+                plan,
+                status,
+                stripe_customer_id: row.sub_stripe_customer_id,
+                stripe_subscription_id: row.sub_stripe_subscription_id,
+                stripe_price_id: row.sub_stripe_price_id,
+                current_period_start: row.sub_current_period_start,
+                current_period_end: row.sub_current_period_end,
+                trial_end: row.sub_trial_end,
+                cancel_at_period_end: row.sub_cancel_at_period_end.unwrap_or(false),
+                canceled_at: row.sub_canceled_at,
+            }),
+            _ => None,
+        };
+        let billing = BillingState::from_rows(subscription, subscribed, free);
+        SessionUser {
+            credits: CreditAccount {
+                user_id: row.user_id.clone(),
+                balance_cents: row.balance_cents.unwrap_or(0),
+                free_photos_used: row.free_photos_used.unwrap_or(0),
+            },
+            id: row.user_id,
+            name: row.name,
+            email: row.email,
+            email_verified: row.email_verified,
+            image: row.image,
+            session_id: row.session_id,
+            session_expires_at: row.session_expires_at,
+            billing,
+            usage_window: Window {
+                start: row.window_start,
+                end: row.window_end,
+            },
+            photos_used: row.photos_used,
+        }
+    }
+}
