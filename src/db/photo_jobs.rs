@@ -116,6 +116,39 @@ impl PhotoJob {
         query.load(conn).await
     }
 
+    /// A page as [`PhotoJob::page`] does, with the number of all jobs matching `filter` in the
+    /// same statement (a subquery beside each row). An empty page after a cursor carries no
+    /// count, so that rare case costs a second statement.
+    pub async fn page_with_count(
+        conn: &mut impl crate::db::request::Db,
+        user_id: &str,
+        filter: &Filter,
+        after: Option<Cursor>,
+        limit: i64,
+    ) -> QueryResult<(Vec<PhotoJob>, i64)> {
+        let total = Self::owned_by(user_id, filter).count().single_value();
+        let mut query = Self::owned_by(user_id, filter)
+            .select((PhotoJob::as_select(), total))
+            .order((photo_jobs::created_at.desc(), photo_jobs::id.desc()))
+            .limit(limit);
+        if let Some(c) = after {
+            query = query.filter(
+                photo_jobs::created_at
+                    .lt(c.created_at)
+                    .or(photo_jobs::created_at
+                        .eq(c.created_at)
+                        .and(photo_jobs::id.lt(c.id))),
+            );
+        }
+        let rows: Vec<(PhotoJob, Option<i64>)> = query.load(conn).await?;
+        let total = match rows.as_slice().first() {
+            Some((_, total)) => total.unwrap_or(0),
+            None if after.is_none() => 0,
+            None => Self::count(conn, user_id, filter).await?,
+        };
+        Ok((rows.into_iter().map(|(job, _)| job).collect(), total))
+    }
+
     /// How many of the user's jobs match `filter`.
     pub async fn count(
         conn: &mut impl crate::db::request::Db,

@@ -98,14 +98,19 @@ pub struct PhotoJobFilter {
     pub group_name: Option<String>,
 }
 
-/// Counts the viewer's jobs matching the filter, only when `totalCount` is selected.
+/// Counts the viewer's jobs matching the filter, only when `totalCount` is selected (then
+/// usually already counted by the page's own statement).
 pub struct PhotoJobTotals {
     user_id: String,
     filter: Filter,
+    counted: Option<i64>,
 }
 
 impl Totals for PhotoJobTotals {
     async fn total_count(&self, ctx: &Context<'_>) -> AppResult<i64> {
+        if let Some(count) = self.counted {
+            return Ok(count);
+        }
         let conn = read(ctx).await?;
         Ok(Row::count(&mut &**conn, &self.user_id, &self.filter).await?)
     }
@@ -145,11 +150,22 @@ pub async fn list(
         group_name: filter.group_name,
     };
     let conn = read(ctx).await?;
-    let rows = Row::page(&mut &**conn, user_id, &filter, after, first + 1).await?;
+    // With `totalCount` selected, the page and the count are one statement.
+    let (rows, counted) = if ctx.look_ahead().field("totalCount").exists() {
+        let (rows, count) =
+            Row::page_with_count(&mut &**conn, user_id, &filter, after, first + 1).await?;
+        (rows, Some(count))
+    } else {
+        (
+            Row::page(&mut &**conn, user_id, &filter, after, first + 1).await?,
+            None,
+        )
+    };
     let (edges, info) = page(rows, first, after, Row::cursor, PhotoJob);
     let totals = PhotoJobTotals {
         user_id: user_id.to_owned(),
         filter,
+        counted,
     };
     Ok(PhotoJobConnection::new(edges, info, totals))
 }

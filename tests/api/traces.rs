@@ -69,7 +69,7 @@ async fn a_request_is_exported_as_a_span_with_its_statements_as_children() {
         .client
         .post(format!("{base}/graphql"))
         .header("cookie", user.cookie())
-        .json(&json!({ "query": "query TracedViewer { viewer { id credits { balance } photoJobs(first: 1) { totalCount } } }" }))
+        .json(&json!({ "query": "query TracedViewer { viewer { id credits { balance transactions(first: 1) { edges { cursor } } } photoJobs(first: 1) { totalCount } } }" }))
         .send()
         .await
         .unwrap();
@@ -104,7 +104,7 @@ async fn a_request_is_exported_as_a_span_with_its_statements_as_children() {
         .collect();
     assert!(
         statements.len() >= 3,
-        "session lookup, jobs page and count: {} statements",
+        "session lookup, ledger page, jobs page with count: {} statements",
         statements.len()
     );
     for statement in &statements {
