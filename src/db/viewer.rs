@@ -3,8 +3,8 @@
 //! statement authenticates a request and answers `viewer { id subscription credits usage }`.
 
 use chrono::{DateTime, Utc};
-use diesel::QueryResult;
 use diesel::sql_types::{Bool, Int4, Int8, Nullable, Text, Timestamptz};
+use diesel::{OptionalExtension, QueryResult};
 use diesel_async::RunQueryDsl;
 
 use crate::db::credits::CreditAccount;
@@ -116,10 +116,65 @@ struct Row {
     photos_used: i32,
 }
 
+/// Whom the statement looks up: by session token or by user id. Two types, so that each SQL
+/// text has its own static query id and stays a cached prepared statement (diesel never caches
+/// `sql_query`, and planning this join on every request cost more than running it).
+pub trait Key: Send + Sync + 'static {
+    /// The statement's text before and after the key's placeholder, built once.
+    fn text() -> &'static (String, String);
+}
+
+/// By session token.
+pub struct ByToken;
+/// By user id (a verified Better Auth JWT).
+pub struct ByUserId;
+
+impl Key for ByToken {
+    fn text() -> &'static (String, String) {
+        static TEXT: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+        TEXT.get_or_init(|| statement(true))
+    }
+}
+
+impl Key for ByUserId {
+    fn text() -> &'static (String, String) {
+        static TEXT: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+        TEXT.get_or_init(|| statement(false))
+    }
+}
+
+/// The lookup as a query diesel can cache as a prepared statement.
+struct Lookup<'a, K> {
+    key: &'a str,
+    kind: std::marker::PhantomData<K>,
+}
+
+impl<K: Key> diesel::query_builder::QueryId for Lookup<'_, K> {
+    type QueryId = Lookup<'static, K>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<K: Key> diesel::query_builder::QueryFragment<diesel::pg::Pg> for Lookup<'_, K> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        let (before, after) = K::text();
+        out.push_sql(before);
+        out.push_bind_param::<Text, _>(&self.key)?;
+        out.push_sql(after);
+        Ok(())
+    }
+}
+
+impl<K> diesel::query_builder::Query for Lookup<'_, K> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
 /// The statement, for a session (`from` joins `"session"`) or a user id. Its usage window is
 /// [`Window::current`] written in SQL: the paid period containing now while the subscription
 /// is in good standing, else the calendar month (UTC).
-fn statement(by_token: bool) -> String {
+fn statement(by_token: bool) -> (String, String) {
     let good = GOOD_STANDING
         .iter()
         .map(|s| format!("'{s}'"))
@@ -133,16 +188,17 @@ fn statement(by_token: bool) -> String {
         (
             "s.id AS session_id, s.\"expiresAt\" AS session_expires_at",
             "\"session\" s JOIN \"user\" u ON u.id = s.\"userId\"",
-            "s.token = $1 AND s.\"expiresAt\" > now()",
+            ("s.token = ", " AND s.\"expiresAt\" > now()"),
         )
     } else {
         (
             "'' AS session_id, now() AS session_expires_at",
             "\"user\" u",
-            "u.id = $1",
+            ("u.id = ", ""),
         )
     };
-    format!(
+    let (filter, after) = filter;
+    let before = format!(
         "SELECT u.id AS user_id, u.name, u.email, u.\"emailVerified\" AS email_verified, u.image, {identity},
            sub.plan AS sub_plan, sub.status AS sub_status,
            sub.stripe_customer_id AS sub_stripe_customer_id,
@@ -177,7 +233,8 @@ fn statement(by_token: bool) -> String {
          WHERE {filter}",
         metric = usage::PHOTOS,
         free = plans::FREE,
-    )
+    );
+    (before, after.to_owned())
 }
 
 impl SessionUser {
@@ -186,7 +243,7 @@ impl SessionUser {
         conn: &mut impl Db,
         token: &str,
     ) -> QueryResult<Option<SessionUser>> {
-        Self::load(conn, true, token).await
+        Self::load::<ByToken>(conn, token).await
     }
 
     /// The user a verified JWT names, if the user still exists, and their state.
@@ -194,23 +251,15 @@ impl SessionUser {
         conn: &mut impl Db,
         user_id: &str,
     ) -> QueryResult<Option<SessionUser>> {
-        Self::load(conn, false, user_id).await
+        Self::load::<ByUserId>(conn, user_id).await
     }
 
-    async fn load(
-        conn: &mut impl Db,
-        by_token: bool,
-        key: &str,
-    ) -> QueryResult<Option<SessionUser>> {
-        let row: Option<Row> = diesel::sql_query(statement(by_token))
-            .bind::<Text, _>(key)
-            .get_result(conn)
-            .await
-            .map(Some)
-            .or_else(|e| match e {
-                diesel::result::Error::NotFound => Ok(None),
-                e => Err(e),
-            })?;
+    async fn load<K: Key>(conn: &mut impl Db, key: &str) -> QueryResult<Option<SessionUser>> {
+        let lookup = Lookup::<K> {
+            key,
+            kind: std::marker::PhantomData,
+        };
+        let row: Option<Row> = lookup.get_result(conn).await.optional()?;
         Ok(row.map(SessionUser::from))
     }
 }
