@@ -179,6 +179,8 @@ pub struct RequestAuth {
     jwt: Option<(String, String)>,
     service: ServiceCredential,
     presented: bool,
+    /// Whether the session lookup may skip the viewer's state (the operation selects none).
+    lean: bool,
     user: OnceCell<Option<SessionUser>>,
 }
 
@@ -192,6 +194,7 @@ impl RequestAuth {
             service: ServiceCredential::Absent,
             presented: bearer_value(headers).is_some()
                 || cookie_pairs(headers).any(|(name, _)| name == settings.cookie_name),
+            lean: false,
             user: OnceCell::new(),
         };
         match bearer_value(headers).filter(|v| service::looks_like_jwt(v)) {
@@ -211,6 +214,13 @@ impl RequestAuth {
             None => auth.token = session_token(headers, settings),
         }
         auth
+    }
+
+    /// Look the session up without the viewer's billing, credits and usage (for an operation
+    /// that selects none of them; [`crate::graphql::viewer::Viewer`] still reads them on demand).
+    pub fn lean(mut self, lean: bool) -> Self {
+        self.lean = lean;
+        self
     }
 
     /// What the request's bearer JWT, if any, proved.
@@ -237,7 +247,12 @@ impl RequestAuth {
             .get_or_try_init(|| async {
                 if let Some(token) = &self.token {
                     let conn = db.read().await?;
-                    return Ok(SessionUser::find_by_token(&mut &**conn, token).await?);
+                    let mut conn: &AsyncPgConnection = &conn;
+                    return Ok(if self.lean {
+                        SessionUser::identify_by_token(&mut conn, token).await?
+                    } else {
+                        SessionUser::find_by_token(&mut conn, token).await?
+                    });
                 }
                 if let Some((token, issuer)) = &self.jwt {
                     let conn = db.read().await?;

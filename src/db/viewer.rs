@@ -1,6 +1,7 @@
 //! The session lookup, and everything about the viewer that fits in the same statement: their
 //! user row, subscription and plans, credit account and usage in the current window. One
 //! statement authenticates a request and answers `viewer { id subscription credits usage }`.
+//! An operation that selects none of those gets the lean lookup (session and user only).
 
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Bool, Int4, Int8, Nullable, Text, Timestamptz};
@@ -30,6 +31,13 @@ pub struct SessionUser {
     pub session_id: String,
     /// When the session (or the JWT's user lookup) expires.
     pub session_expires_at: DateTime<Utc>,
+    /// The viewer's billing, credits and usage, when the lookup read them.
+    pub state: Option<ViewerState>,
+}
+
+/// What the full lookup reads beside the user.
+#[derive(Clone, Debug)]
+pub struct ViewerState {
     /// Subscription and plans, as of the lookup.
     pub billing: BillingState,
     /// Credit account, as of the lookup.
@@ -254,6 +262,53 @@ impl SessionUser {
         Self::load::<ByUserId>(conn, user_id).await
     }
 
+    /// The live session with this token and its user only (no state): the lean lookup.
+    pub async fn identify_by_token(
+        conn: &mut impl Db,
+        token: &str,
+    ) -> QueryResult<Option<SessionUser>> {
+        use crate::db::better_auth::{session, users};
+        use diesel::{ExpressionMethods, QueryDsl};
+        let row = session::table
+            .inner_join(users::table)
+            .filter(session::token.eq(token))
+            .filter(session::expires_at.gt(diesel::dsl::now))
+            .select((
+                users::id,
+                users::name,
+                users::email,
+                users::email_verified,
+                users::image,
+                session::id,
+                session::expires_at,
+            ))
+            .first::<(
+                String,
+                String,
+                String,
+                bool,
+                Option<String>,
+                String,
+                DateTime<Utc>,
+            )>(conn)
+            .await
+            .optional()?;
+        Ok(row.map(
+            |(id, name, email, email_verified, image, session_id, session_expires_at)| {
+                SessionUser {
+                    id,
+                    name,
+                    email,
+                    email_verified,
+                    image,
+                    session_id,
+                    session_expires_at,
+                    state: None,
+                }
+            },
+        ))
+    }
+
     async fn load<K: Key>(conn: &mut impl Db, key: &str) -> QueryResult<Option<SessionUser>> {
         let lookup = Lookup::<K> {
             key,
@@ -309,13 +364,20 @@ impl From<Row> for SessionUser {
             }),
             _ => None,
         };
-        let billing = BillingState::from_rows(subscription, subscribed, free);
-        SessionUser {
+        let state = ViewerState {
+            billing: BillingState::from_rows(subscription, subscribed, free),
             credits: CreditAccount {
                 user_id: row.user_id.clone(),
                 balance_cents: row.balance_cents.unwrap_or(0),
                 free_photos_used: row.free_photos_used.unwrap_or(0),
             },
+            usage_window: Window {
+                start: row.window_start,
+                end: row.window_end,
+            },
+            photos_used: row.photos_used,
+        };
+        SessionUser {
             id: row.user_id,
             name: row.name,
             email: row.email,
@@ -323,12 +385,7 @@ impl From<Row> for SessionUser {
             image: row.image,
             session_id: row.session_id,
             session_expires_at: row.session_expires_at,
-            billing,
-            usage_window: Window {
-                start: row.window_start,
-                end: row.window_end,
-            },
-            photos_used: row.photos_used,
+            state: Some(state),
         }
     }
 }

@@ -119,18 +119,29 @@ pub struct Measure {
     pub fields: u64,
     /// Weighted cost (see the module docs).
     pub cost: u64,
+    /// Whether the document selects any of the viewer's state read with the session
+    /// (`Viewer.subscription`, `credits`, `usage`): if not, the lean session lookup serves it.
+    pub viewer_state: bool,
 }
 
 impl Measure {
-    const ZERO: Measure = Measure { fields: 0, cost: 0 };
+    const ZERO: Measure = Measure {
+        fields: 0,
+        cost: 0,
+        viewer_state: false,
+    };
 
     fn add(self, other: Measure) -> Measure {
         Measure {
             fields: self.fields.saturating_add(other.fields),
             cost: self.cost.saturating_add(other.cost),
+            viewer_state: self.viewer_state || other.viewer_state,
         }
     }
 }
+
+/// The viewer's fields that the full session lookup answers.
+const VIEWER_STATE: [&str; 3] = ["subscription", "credits", "usage"];
 
 /// A field as the schema declares it.
 #[derive(Debug)]
@@ -286,6 +297,9 @@ impl<'a> Walk<'a> {
                     Measure {
                         fields: below.fields.saturating_add(1),
                         cost: below.cost.saturating_mul(rows).saturating_add(own),
+                        viewer_state: below.viewer_state
+                            || (ty == Some("Viewer")
+                                && VIEWER_STATE.contains(&field.name.node.as_str())),
                     }
                 }
                 Selection::FragmentSpread(spread) => {
@@ -382,8 +396,8 @@ fn scale_page(measure: Measure, page: u64) -> Measure {
         return measure;
     }
     Measure {
-        fields: measure.fields,
         cost: measure.cost.saturating_mul(page).div_ceil(DEFAULT_PAGE),
+        ..measure
     }
 }
 
@@ -584,6 +598,23 @@ mod tests {
             measure(&fan_out(3), serde_json::json!({})).unwrap().fields,
             8
         );
+    }
+
+    #[test]
+    fn selecting_the_viewers_state_is_noticed_through_fragments() {
+        let state = |query: &str| measure(query, serde_json::json!({})).unwrap().viewer_state;
+        assert!(!state("{ viewer { id email photoJobs { nodes { id } } } }"));
+        assert!(!state("mutation { cancelPhotoJob(id: \"x\") { id } }"));
+        assert!(state("{ viewer { id credits { balance } } }"));
+        assert!(state(
+            "{ viewer { ...V } } fragment V on Viewer { usage { used } }"
+        ));
+        assert!(state(
+            "{ viewer { ... on Viewer { subscription { status } } } }"
+        ));
+        assert!(state(
+            "{ ...Q } fragment Q on Query { viewer { ...V } } fragment V on Viewer { credits { balance } }"
+        ));
     }
 
     #[test]

@@ -3,8 +3,11 @@
 
 use async_graphql::{Context, ID, Object};
 
+use tokio::sync::OnceCell;
+
 use crate::auth::SessionUser;
 use crate::db::photo_jobs::PhotoJob as PhotoJobRow;
+use crate::db::viewer::ViewerState;
 use crate::error::AppError;
 use crate::graphql::billing::{BillingSubscription, UsageMeter};
 use crate::graphql::credits::CreditAccount;
@@ -14,15 +17,34 @@ use crate::graphql::purchases::{self, PurchaseConnection};
 use crate::graphql::read;
 
 /// The signed-in person. Their subscription, credit account and usage came with the session
-/// lookup (one statement: [`crate::db::viewer`]); lists query on the request's connection.
+/// lookup (one statement: [`crate::db::viewer`]) when the operation selects them; lists query
+/// on the request's connection.
 pub struct Viewer {
     user: SessionUser,
+    state: OnceCell<ViewerState>,
 }
 
 impl Viewer {
     /// The viewer for a session's user.
     pub fn new(user: SessionUser) -> Self {
-        Viewer { user }
+        Viewer {
+            state: OnceCell::new_with(user.state.clone()),
+            user,
+        }
+    }
+
+    /// Billing, credits and usage: from the lookup, or (when the lean lookup ran because the
+    /// document did not seem to need them) read now, in one statement.
+    async fn state(&self, ctx: &Context<'_>) -> Result<&ViewerState, AppError> {
+        self.state
+            .get_or_try_init(|| async {
+                let conn = read(ctx).await?;
+                SessionUser::find_by_user_id(&mut &**conn, &self.user.id)
+                    .await?
+                    .and_then(|user| user.state)
+                    .ok_or_else(|| AppError::Internal("the viewer's user row is gone".into()))
+            })
+            .await
     }
 }
 
@@ -50,20 +72,24 @@ impl Viewer {
         self.user.image.as_deref()
     }
     /// The billing subscription (FREE and ACTIVE for someone who never subscribed).
-    async fn subscription(&self) -> BillingSubscription {
-        BillingSubscription(self.user.billing.clone())
+    async fn subscription(&self, ctx: &Context<'_>) -> async_graphql::Result<BillingSubscription> {
+        Ok(BillingSubscription(self.state(ctx).await?.billing.clone()))
     }
     /// Credit balance, free allowance and ledger.
-    async fn credits(&self, ctx: &Context<'_>) -> CreditAccount {
-        CreditAccount::new(ctx, self.user.credits.clone())
+    async fn credits(&self, ctx: &Context<'_>) -> async_graphql::Result<CreditAccount> {
+        Ok(CreditAccount::new(
+            ctx,
+            self.state(ctx).await?.credits.clone(),
+        ))
     }
     /// One meter per metric for the current usage window.
-    async fn usage(&self) -> Vec<UsageMeter> {
-        vec![UsageMeter::photos(
-            self.user.photos_used,
-            self.user.billing.effective_plan.monthly_photo_quota,
-            self.user.usage_window,
-        )]
+    async fn usage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UsageMeter>> {
+        let state = self.state(ctx).await?;
+        Ok(vec![UsageMeter::photos(
+            state.photos_used,
+            state.billing.effective_plan.monthly_photo_quota,
+            state.usage_window,
+        )])
     }
     /// The viewer's photo jobs, newest first.
     async fn photo_jobs(

@@ -360,6 +360,7 @@ async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
+    let mut viewer_state = true;
     let cost = match &document {
         Some(document) => {
             match admission::admit(
@@ -368,7 +369,10 @@ async fn execute(
                 &variables,
                 &state.limits,
             ) {
-                Ok(measure) => measure.cost,
+                Ok(measure) => {
+                    viewer_state = measure.viewer_state;
+                    measure.cost
+                }
                 Err(refusal) => {
                     if let Some(limiter) = &state.rate_limiter {
                         let client =
@@ -390,7 +394,7 @@ async fn execute(
     if let (Some(hash), Some(_)) = (resolved.remember, &document) {
         state.documents.remember(hash, &query);
     }
-    let auth = RequestAuth::from_headers(headers, &state.auth);
+    let auth = RequestAuth::from_headers(headers, &state.auth).lean(!viewer_state);
     let db = RequestDb::new(state.pool.clone());
     let statements = Arc::new(AtomicU32::new(0));
     if let Some(limiter) = &state.rate_limiter {
