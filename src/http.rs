@@ -13,6 +13,7 @@ pub mod documents;
 pub mod graphiql;
 pub mod graphql;
 pub mod guard;
+pub mod prepared;
 pub mod rate_limit;
 pub mod server;
 pub mod webhooks;
@@ -64,10 +65,13 @@ pub struct AppState {
     pub trusted_proxies: Arc<[client::IpNet]>,
     /// Trusted documents, or the automatic persisted query cache.
     pub documents: Arc<documents::Documents>,
+    /// Parsed and validated documents, by their text.
+    pub prepared: Arc<prepared::Prepared>,
 }
 
 /// Builds the application: routes, CORS, request ids, tracing, timeouts.
 pub fn router(config: &Config, pool: DbPool) -> Router {
+    let prepared = Arc::new(prepared::Prepared::default());
     let mut builder = crate::graphql::schema()
         .data(pool.clone())
         .data(Settings {
@@ -75,7 +79,8 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
         })
         .data(crate::stripe::StripeClient::new(&config.stripe))
         .data(config.stripe.clone())
-        .extension(graphql::OperationNames);
+        .extension(graphql::OperationNames)
+        .extension(prepared.extension());
     if !config.is_development() {
         // Suggestions ("Did you mean …") would describe the schema introspection hides.
         builder = builder.disable_introspection().disable_suggestions();
@@ -97,6 +102,7 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
             .trusted_documents
             .clone()
             .unwrap_or_else(|| Arc::new(documents::Documents::open())),
+        prepared,
     };
 
     let mut app = Router::new()

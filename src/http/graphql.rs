@@ -25,6 +25,7 @@ use crate::db::request::RequestDb;
 use crate::error::{INTERNAL_MESSAGE, code};
 use crate::graphql::admission::{self, Refusal};
 use crate::http::guard;
+use crate::http::prepared::ValidationKey;
 use crate::http::rate_limit::{FAILED_AUTH_COST, Key, REFUSED_COST};
 use crate::http::{AppState, REQUEST_ID};
 
@@ -345,7 +346,7 @@ async fn execute(
         }
     }
     // A document that does not parse goes on to async-graphql, which reports the syntax error.
-    let document = async_graphql::parser::parse_query(&query).ok();
+    let document = state.prepared.parse(&query);
     if queries_only
         && document
             .as_ref()
@@ -410,8 +411,10 @@ async fn execute(
     }
     let request_id = request_id(headers);
     let executed = ExecutedOperation::default();
+    let validation = ValidationKey::of(&query, operation_name.as_deref(), &variables);
     let mut request = async_graphql::Request::new(query)
         .variables(variables)
+        .data(validation)
         .data(auth)
         .data(db)
         .data(executed.clone());
@@ -419,7 +422,7 @@ async fn execute(
         request = request.operation_name(name.clone());
     }
     if let Some(document) = document {
-        request.set_parsed_query(document);
+        request.set_parsed_query(Arc::unwrap_or_clone(document));
     }
     let mut response = counting(&statements, state.schema.execute(request)).await;
     let statements = statements.load(Ordering::Relaxed);
@@ -451,19 +454,27 @@ async fn execute(
     let request_error = response.data == Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
-    if request_error && let Some(object) = body.as_object_mut() {
-        object.remove("data");
-    }
+    // Serialized straight from the response: fields in the order the query selected them.
+    let body = if request_error {
+        serde_json::to_vec(&ErrorsOnly {
+            errors: &response.errors,
+        })
+    } else {
+        serde_json::to_vec(&response)
+    };
+    let body = body.unwrap_or_else(|_| b"{}".to_vec());
     let status = if request_error && media == MediaType::GraphqlResponse {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    let mut http = (status, axum::Json(body)).into_response();
-    http.headers_mut()
-        .insert(header::CONTENT_TYPE, media.header());
-    http
+    (status, [(header::CONTENT_TYPE, media.header())], body).into_response()
+}
+
+/// A request error's answer: no `data` at all (the spec's "request error").
+#[derive(serde::Serialize)]
+struct ErrorsOnly<'a> {
+    errors: &'a [async_graphql::ServerError],
 }
 
 /// Counts an operation refused before it ran, and notes it on the request's span.

@@ -351,3 +351,51 @@ async fn an_exhausted_pool_fails_fast_with_a_masked_error_instead_of_hanging() {
         );
     }
 }
+
+/// Documents are parsed and validated once (a cache keyed by their text, operation name and
+/// variables), so a repeat must still get what a first request gets: an invalid variable or
+/// an invalid document is refused every time, however often a valid twin has run.
+#[tokio::test]
+async fn cached_documents_are_still_checked_against_each_requests_variables() {
+    let app = TestApp::spawn().await;
+    let user = app.user("Cached").await;
+    let query = "query Cached($n: Int!) { viewer { photoJobs(first: $n) { totalCount } } }";
+    for _ in 0..3 {
+        let body = app.query_as(&user, query, json!({ "n": 5 })).await;
+        assert_eq!(
+            body["data"]["viewer"]["photoJobs"]["totalCount"], 0,
+            "{body}"
+        );
+        let body = app.query_as(&user, query, json!({ "n": "five" })).await;
+        assert!(body["errors"][0]["message"].is_string(), "{body}");
+        assert!(body.get("data").is_none_or(Value::is_null), "{body}");
+        let body = app
+            .query_as(&user, "{ viewer { notAField } }", json!({}))
+            .await;
+        assert!(body["errors"][0]["message"].is_string(), "{body}");
+    }
+}
+
+/// The answer lists fields in the order the query selected them (the spec's ordering), not
+/// sorted.
+#[tokio::test]
+async fn answers_keep_the_querys_field_order() {
+    let app = TestApp::spawn().await;
+    let user = app.user("Ordered").await;
+    let text = app
+        .client
+        .post(app.url("/graphql"))
+        .header("cookie", user.cookie())
+        .json(&json!({ "query": "{ viewer { name id email } }" }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = |key: &str| {
+        text.find(&format!("\"{key}\""))
+            .unwrap_or_else(|| panic!("{text}"))
+    };
+    assert!(at("name") < at("id") && at("id") < at("email"), "{text}");
+}

@@ -1,0 +1,235 @@
+//! Prepared documents: a repeated operation is neither parsed nor validated again.
+//!
+//! Parsed documents are cached by their text, and validation results by the text, operation
+//! name and variables together (async-graphql's rules read variable values), each in a bounded
+//! least-recently-used map keyed by a SHA-256 digest. Only successes are kept: a document that
+//! fails to parse or validate is checked again each time it comes. The cost model
+//! ([`crate::graphql::admission`]) still measures every request (its page sizes come from
+//! the variables); it is linear and cheap.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{ServerError, ValidationResult, Variables};
+use sha2::{Digest, Sha256};
+
+/// How many documents (and, separately, validated requests) are kept.
+pub const CAPACITY: usize = 256;
+
+type Key = [u8; 32];
+
+/// A map that forgets its least recently used entry when full.
+struct Lru<V> {
+    entries: HashMap<Key, (V, u64)>,
+    clock: u64,
+    capacity: usize,
+}
+
+impl<V: Clone> Lru<V> {
+    fn new(capacity: usize) -> Self {
+        Lru {
+            entries: HashMap::with_capacity(capacity),
+            clock: 0,
+            capacity,
+        }
+    }
+
+    fn get(&mut self, key: &Key) -> Option<V> {
+        self.clock += 1;
+        let (value, used) = self.entries.get_mut(key)?;
+        *used = self.clock;
+        Some(value.clone())
+    }
+
+    fn insert(&mut self, key: Key, value: V) {
+        self.clock += 1;
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
+            // A scan of a few hundred entries, only when a new document arrives at a full cache.
+            if let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(key, _)| *key)
+            {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(key, (value, self.clock));
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// The caches, shared by every request of the process.
+pub struct Prepared {
+    documents: Mutex<Lru<Arc<ExecutableDocument>>>,
+    validated: Arc<Mutex<Lru<ValidationResult>>>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared").finish_non_exhaustive()
+    }
+}
+
+/// Identifies a request's validation: its text, operation name and variables.
+#[derive(Clone, Copy, Debug)]
+pub struct ValidationKey(Key);
+
+impl ValidationKey {
+    /// The key of a request.
+    pub fn of(query: &str, operation_name: Option<&str>, variables: &Variables) -> Self {
+        let mut hash = Sha256::new();
+        hash.update(query.len().to_le_bytes());
+        hash.update(query.as_bytes());
+        match operation_name {
+            Some(name) => {
+                hash.update([1]);
+                hash.update(name.len().to_le_bytes());
+                hash.update(name.as_bytes());
+            }
+            None => hash.update([0]),
+        }
+        // Serialising a Variables map is deterministic (it keeps the client's order).
+        if !variables.is_empty() {
+            hash.update(serde_json::to_vec(variables).unwrap_or_default());
+        }
+        ValidationKey(hash.finalize().into())
+    }
+}
+
+impl Default for Prepared {
+    fn default() -> Self {
+        Self::with_capacity(CAPACITY)
+    }
+}
+
+impl Prepared {
+    /// Caches of `capacity` entries each.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Prepared {
+            documents: Mutex::new(Lru::new(capacity)),
+            validated: Arc::new(Mutex::new(Lru::new(capacity))),
+        }
+    }
+
+    /// The parsed document of `query`, from the cache or parsed now (`None` when it does not
+    /// parse: async-graphql then reports the syntax error).
+    pub fn parse(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
+        let key: Key = Sha256::digest(query.as_bytes()).into();
+        if let Some(document) = self.lock_documents().get(&key) {
+            return Some(document);
+        }
+        let document = Arc::new(async_graphql::parser::parse_query(query).ok()?);
+        self.lock_documents().insert(key, document.clone());
+        Some(document)
+    }
+
+    /// How many parsed documents are kept now.
+    pub fn documents(&self) -> usize {
+        self.lock_documents().len()
+    }
+
+    /// The schema extension that answers validation from the cache (the request carries its
+    /// [`ValidationKey`] as data).
+    pub fn extension(&self) -> ValidationCache {
+        ValidationCache(self.validated.clone())
+    }
+
+    fn lock_documents(&self) -> std::sync::MutexGuard<'_, Lru<Arc<ExecutableDocument>>> {
+        self.documents.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Skips async-graphql's validation rules for a request already validated successfully.
+pub struct ValidationCache(Arc<Mutex<Lru<ValidationResult>>>);
+
+impl ExtensionFactory for ValidationCache {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ValidationCache(self.0.clone()))
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ValidationCache {
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let Some(ValidationKey(key)) = ctx.data_opt::<ValidationKey>().copied() else {
+            return next.run(ctx).await;
+        };
+        let cached = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key);
+        if let Some(result) = cached {
+            return Ok(result);
+        }
+        let result = next.run(ctx).await?;
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, result);
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_least_recently_used_entry_goes_first() {
+        let mut lru = Lru::new(2);
+        lru.insert([1; 32], "one");
+        lru.insert([2; 32], "two");
+        assert_eq!(lru.get(&[1; 32]), Some("one"));
+        lru.insert([3; 32], "three");
+        assert_eq!(lru.get(&[2; 32]), None, "two was used least recently");
+        assert_eq!(lru.get(&[1; 32]), Some("one"));
+        assert_eq!(lru.get(&[3; 32]), Some("three"));
+        assert_eq!(lru.len(), 2);
+    }
+
+    #[test]
+    fn documents_are_parsed_once_and_bounded() {
+        let prepared = Prepared::with_capacity(3);
+        let first = prepared.parse("{ viewer { id } }").unwrap();
+        let again = prepared.parse("{ viewer { id } }").unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second parse is the cached one"
+        );
+        assert!(prepared.parse("{ viewer { id ").is_none());
+        assert_eq!(prepared.documents(), 1, "failures are not kept");
+        for i in 0..10 {
+            prepared
+                .parse(&format!("{{ a{i}: viewer {{ id }} }}"))
+                .unwrap();
+        }
+        assert_eq!(prepared.documents(), 3);
+    }
+
+    #[test]
+    fn validation_keys_tell_operations_and_variables_apart() {
+        let vars = |json| Variables::from_json(json);
+        let query = "query A { viewer { id } } query B { viewer { id } }";
+        let a = ValidationKey::of(query, Some("A"), &Variables::default()).0;
+        assert_eq!(
+            a,
+            ValidationKey::of(query, Some("A"), &Variables::default()).0
+        );
+        assert_ne!(
+            a,
+            ValidationKey::of(query, Some("B"), &Variables::default()).0
+        );
+        assert_ne!(a, ValidationKey::of(query, None, &Variables::default()).0);
+        let one = ValidationKey::of(query, Some("A"), &vars(serde_json::json!({ "n": 1 }))).0;
+        let two = ValidationKey::of(query, Some("A"), &vars(serde_json::json!({ "n": 2 }))).0;
+        assert_ne!(one, two);
+        assert_ne!(one, a);
+    }
+}
