@@ -38,6 +38,7 @@ use crate::auth::AuthSettings;
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::graphql::{AppSchema, Settings};
+use async_graphql::ValidationMode;
 
 /// Largest request body accepted on `/graphql`, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -51,6 +52,10 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     /// The executable schema, with the pool and settings attached.
     pub schema: AppSchema,
+    /// The same schema, validating only what execution needs (`ValidationMode::Fast`): for a
+    /// request whose text, operation and variables already passed full validation
+    /// ([`prepared::Prepared::is_validated`]).
+    pub revalidated_schema: AppSchema,
     /// The database pool.
     pub pool: DbPool,
     /// How credentials are read.
@@ -71,22 +76,30 @@ pub struct AppState {
 
 /// Builds the application: routes, CORS, request ids, tracing, timeouts.
 pub fn router(config: &Config, pool: DbPool) -> Router {
-    let prepared = Arc::new(prepared::Prepared::default());
-    let mut builder = crate::graphql::schema()
-        .data(pool.clone())
-        .data(Settings {
-            free_photo_allowance: config.free_photo_allowance,
-        })
-        .data(crate::stripe::StripeClient::new(&config.stripe))
-        .data(config.stripe.clone())
-        .extension(graphql::OperationNames)
-        .extension(prepared.extension());
-    if !config.is_development() {
-        // Suggestions ("Did you mean …") would describe the schema introspection hides.
-        builder = builder.disable_introspection().disable_suggestions();
-    }
+    let stripe = crate::stripe::StripeClient::new(&config.stripe);
+    let schema = |mode| {
+        let builder = crate::graphql::schema()
+            .data(pool.clone())
+            .data(Settings {
+                free_photo_allowance: config.free_photo_allowance,
+            })
+            .data(stripe.clone())
+            .data(config.stripe.clone())
+            .validation_mode(mode);
+        if config.is_development() {
+            builder.finish()
+        } else {
+            // Suggestions ("Did you mean …") would describe the schema introspection hides.
+            builder
+                .disable_introspection()
+                .disable_suggestions()
+                .finish()
+        }
+    };
     let state = AppState {
-        schema: builder.finish(),
+        schema: schema(ValidationMode::Strict),
+        // No extensions on either: with one, async-graphql sends every field through it.
+        revalidated_schema: schema(ValidationMode::Fast),
         pool,
         auth: Arc::new(AuthSettings {
             secret: config.better_auth_secret.clone(),
@@ -102,7 +115,7 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
             .trusted_documents
             .clone()
             .unwrap_or_else(|| Arc::new(documents::Documents::open())),
-        prepared,
+        prepared: Arc::new(prepared::Prepared::default()),
     };
 
     let mut app = Router::new()

@@ -450,6 +450,21 @@ pub fn selected<'a>(
     }
 }
 
+/// The name of the operation that would run (`None` for an anonymous one).
+pub fn operation_name(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<String> {
+    match &document.operations {
+        DocumentOperations::Single(_) => None,
+        DocumentOperations::Multiple(ops) => match operation_name {
+            Some(name) => ops.contains_key(name).then(|| name.to_owned()),
+            None if ops.len() == 1 => ops.keys().next().map(|name| name.to_string()),
+            None => None,
+        },
+    }
+}
+
 /// Measures `document` and checks it against `limits` and the request's `variables`.
 /// Returns the measure of the operation that will run.
 pub fn admit(

@@ -4,7 +4,6 @@
 //! before parsing, and the parsed document is measured ([`admission`]) and charged to the
 //! caller's rate limit before async-graphql validates or runs it.
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -410,21 +409,31 @@ async fn execute(
         }
     }
     let request_id = request_id(headers);
-    let executed = ExecutedOperation::default();
     let validation = ValidationKey::of(&query, operation_name.as_deref(), &variables);
+    let executed = document
+        .as_ref()
+        .and_then(|d| admission::operation_name(d, operation_name.as_deref()));
     let mut request = async_graphql::Request::new(query)
         .variables(variables)
-        .data(validation)
         .data(auth)
-        .data(db)
-        .data(executed.clone());
+        .data(db);
     if let Some(name) = &operation_name {
         request = request.operation_name(name.clone());
     }
     if let Some(document) = document {
         request.set_parsed_query(Arc::unwrap_or_clone(document));
     }
-    let mut response = counting(&statements, state.schema.execute(request)).await;
+    let revalidated = state.prepared.is_validated(&validation);
+    let schema = if revalidated {
+        &state.revalidated_schema
+    } else {
+        &state.schema
+    };
+    let mut response = counting(&statements, schema.execute(request)).await;
+    if !revalidated && response.data != Value::Null {
+        // It executed, so it passed validation: next time the rules need not run again.
+        state.prepared.validated(validation);
+    }
     let statements = statements.load(Ordering::Relaxed);
     for error in &mut response.errors {
         classify(error, request_id.as_deref());
@@ -438,13 +447,8 @@ async fn execute(
             _ => None,
         })
         .unwrap_or_else(|| "OK".to_owned());
-    let operation = crate::metrics::operation_label(
-        executed
-            .0
-            .get()
-            .map(String::as_str)
-            .or(operation_name.as_deref()),
-    );
+    let operation =
+        crate::metrics::operation_label(executed.as_deref().or(operation_name.as_deref()));
     let span = tracing::Span::current();
     span.record("graphql.operation", operation.as_str());
     span.record("graphql.outcome", code.as_str());
@@ -515,34 +519,6 @@ async fn rate_key(
         Ok(None) => (Some(address), cost.max(FAILED_AUTH_COST)),
         // The database is unreachable: the request will fail on its own, masked.
         Err(_) => (Some(address), cost),
-    }
-}
-
-/// The name of the operation that ran, filled in by [`OperationNames`] for metrics and traces.
-#[derive(Clone, Default)]
-pub struct ExecutedOperation(std::sync::Arc<std::sync::OnceLock<String>>);
-
-/// An extension that tells [`ExecutedOperation`] which operation of the document ran.
-pub struct OperationNames;
-
-impl ExtensionFactory for OperationNames {
-    fn create(&self) -> std::sync::Arc<dyn Extension> {
-        std::sync::Arc::new(OperationNames)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for OperationNames {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> async_graphql::Response {
-        if let (Some(slot), Some(name)) = (ctx.data_opt::<ExecutedOperation>(), operation_name) {
-            let _ = slot.0.set(name.to_owned());
-        }
-        next.run(ctx, operation_name).await
     }
 }
 

@@ -1,18 +1,20 @@
 //! Prepared documents: a repeated operation is neither parsed nor validated again.
 //!
-//! Parsed documents are cached by their text, and validation results by the text, operation
-//! name and variables together (async-graphql's rules read variable values), each in a bounded
-//! least-recently-used map keyed by a SHA-256 digest. Only successes are kept: a document that
-//! fails to parse or validate is checked again each time it comes. The cost model
+//! Parsed documents are cached by their text, and which requests passed validation by the
+//! text, operation name and variables together (async-graphql's rules read variable values),
+//! each in a bounded least-recently-used map keyed by a SHA-256 digest. Only successes are
+//! kept: a document that fails to parse or validate is checked again each time it comes. A
+//! request already validated runs on a schema in `ValidationMode::Fast` (fragment cycles,
+//! depth and complexity only) instead of being validated again: async-graphql has no cheaper
+//! hook, since any extension slows down the resolution of every field. The cost model
 //! ([`crate::graphql::admission`]) still measures every request (its page sizes come from
 //! the variables); it is linear and cheap.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextValidation};
+use async_graphql::Variables;
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ServerError, ValidationResult, Variables};
 use sha2::{Digest, Sha256};
 
 /// How many documents (and, separately, validated requests) are kept.
@@ -67,7 +69,7 @@ impl<V: Clone> Lru<V> {
 /// The caches, shared by every request of the process.
 pub struct Prepared {
     documents: Mutex<Lru<Arc<ExecutableDocument>>>,
-    validated: Arc<Mutex<Lru<ValidationResult>>>,
+    validated: Mutex<Lru<()>>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -113,7 +115,7 @@ impl Prepared {
     pub fn with_capacity(capacity: usize) -> Self {
         Prepared {
             documents: Mutex::new(Lru::new(capacity)),
-            validated: Arc::new(Mutex::new(Lru::new(capacity))),
+            validated: Mutex::new(Lru::new(capacity)),
         }
     }
 
@@ -134,46 +136,22 @@ impl Prepared {
         self.lock_documents().len()
     }
 
-    /// The schema extension that answers validation from the cache (the request carries its
-    /// [`ValidationKey`] as data).
-    pub fn extension(&self) -> ValidationCache {
-        ValidationCache(self.validated.clone())
+    /// Whether a request with this key passed full validation before.
+    pub fn is_validated(&self, key: &ValidationKey) -> bool {
+        self.lock_validated().get(&key.0).is_some()
+    }
+
+    /// Remembers that a request with this key passed full validation (it executed).
+    pub fn validated(&self, key: ValidationKey) {
+        self.lock_validated().insert(key.0, ());
+    }
+
+    fn lock_validated(&self) -> std::sync::MutexGuard<'_, Lru<()>> {
+        self.validated.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock_documents(&self) -> std::sync::MutexGuard<'_, Lru<Arc<ExecutableDocument>>> {
         self.documents.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Skips async-graphql's validation rules for a request already validated successfully.
-pub struct ValidationCache(Arc<Mutex<Lru<ValidationResult>>>);
-
-impl ExtensionFactory for ValidationCache {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ValidationCache(self.0.clone()))
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for ValidationCache {
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let Some(ValidationKey(key)) = ctx.data_opt::<ValidationKey>().copied() else {
-            return next.run(ctx).await;
-        };
-        let cached = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&key);
-        if let Some(result) = cached {
-            return Ok(result);
-        }
-        let result = next.run(ctx).await?;
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, result);
-        Ok(result)
     }
 }
 
