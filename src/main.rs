@@ -7,6 +7,12 @@ use bff::config::Config;
 use bff::{StartupError, StartupResult};
 use clap::{Parser, Subcommand};
 
+// A GraphQL answer is many small allocations; mimalloc (its version 2, which used less CPU
+// here than 3) serves them with less CPU than glibc's allocator: the dashboard went from 0.47
+// to 0.33 ms of CPU per request, peak RSS from 19 to 31 MB (scripts/bench).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// GraphQL backend-for-frontend for the photo app: serves the Better Auth viewer's billing,
 /// usage, credits and photo jobs.
 #[derive(Parser)]
