@@ -11,6 +11,7 @@ pub mod plans;
 pub mod purchases;
 pub mod request;
 pub mod schema;
+pub mod states;
 pub mod subscriptions;
 pub mod tls;
 pub mod usage;

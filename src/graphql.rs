@@ -160,28 +160,4 @@ impl Query {
     }
 }
 
-/// Declares a GraphQL enum stored in the database as its upper-case name.
-macro_rules! db_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $db:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            /// The value stored in the database.
-            pub fn as_db(self) -> &'static str {
-                match self { $(Self::$variant => $db),+ }
-            }
-
-            /// Reads a stored value; anything unknown is an internal error.
-            pub fn from_db(value: &str) -> $crate::error::AppResult<Self> {
-                match value {
-                    $($db => Ok(Self::$variant),)+
-                    other => Err($crate::error::AppError::Internal(format!(
-                        concat!("unknown ", stringify!($name), " {:?} in the database"), other))),
-                }
-            }
-        }
-    };
-}
-pub(crate) use db_enum;
+pub(crate) use crate::db::states::db_enum;

@@ -1,11 +1,28 @@
 //! Credit accounts and their append-only ledger. Amounts are integer cents.
 
+use crate::db::states::db_enum;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::pagination::owned_newest_first;
 use crate::db::schema::{credit_accounts, credit_ledger};
+
+db_enum! {
+    /// Why the balance changed.
+    CreditTransactionKind {
+        /// Credits bought through Stripe.
+        Purchase => "PURCHASE",
+        /// Credits given (promotion, support).
+        Grant => "GRANT",
+        /// A photo job was paid for.
+        JobCharge => "JOB_CHARGE",
+        /// A failed or canceled photo job was refunded.
+        JobRefund => "JOB_REFUND",
+        /// A manual correction.
+        Adjustment => "ADJUSTMENT",
+    }
+}
 
 /// A user's credit account.
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -48,7 +65,7 @@ pub struct LedgerEntry {
     /// Owner.
     pub user_id: String,
     /// `PURCHASE`, `GRANT`, `JOB_CHARGE`, `JOB_REFUND` or `ADJUSTMENT`.
-    pub kind: String,
+    pub kind: CreditTransactionKind,
     /// Signed change in cents.
     pub amount_cents: i64,
     /// Balance after the change, in cents.
@@ -71,7 +88,7 @@ pub struct Change<'a> {
     /// Owner.
     pub user_id: &'a str,
     /// Ledger kind.
-    pub kind: &'a str,
+    pub kind: CreditTransactionKind,
     /// Signed amount in cents (never 0).
     pub amount_cents: i64,
     /// What it is for.

@@ -1,5 +1,7 @@
 //! Photo jobs, always read through their owner.
 
+use crate::db::credits::CreditTransactionKind;
+use crate::db::states::db_enum;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -9,6 +11,22 @@ use crate::db::credits::{Change, CreditAccount};
 use crate::db::pagination::Cursor;
 use crate::db::schema::photo_jobs;
 use crate::db::usage;
+
+db_enum! {
+    /// Where a photo job is in its life.
+    PhotoJobStatus {
+        /// Paid for and waiting for a worker.
+        Pending => "PENDING",
+        /// A worker is processing it.
+        Processing => "PROCESSING",
+        /// Done: `downloadUrl` has the results.
+        Completed => "COMPLETED",
+        /// Processing failed (see `failureReason`); its credits were refunded.
+        Failed => "FAILED",
+        /// Canceled before processing; its credits were refunded.
+        Canceled => "CANCELED",
+    }
+}
 
 /// A photo-processing job.
 #[derive(Queryable, QueryableByName, Selectable, Clone, Debug)]
@@ -27,7 +45,7 @@ pub struct PhotoJob {
     /// Photos paid from the free allowance.
     pub free_photos_applied: i32,
     /// `PENDING`, `PROCESSING`, `COMPLETED`, `FAILED` or `CANCELED`.
-    pub status: String,
+    pub status: PhotoJobStatus,
     /// Where the results are, once completed.
     pub download_url: Option<String>,
     /// The viewer's label.
@@ -48,7 +66,7 @@ pub struct PhotoJob {
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
     /// Only these statuses (any when `None`).
-    pub statuses: Option<Vec<String>>,
+    pub statuses: Option<Vec<PhotoJobStatus>>,
     /// Only this group (any when `None`).
     pub group_name: Option<String>,
 }
@@ -239,8 +257,8 @@ impl PhotoJob {
         conn: &mut AsyncPgConnection,
         user_id: &str,
         id: i64,
-        from: &str,
-        to: &str,
+        from: PhotoJobStatus,
+        to: PhotoJobStatus,
     ) -> QueryResult<Option<PhotoJob>> {
         diesel::update(
             photo_jobs::table
@@ -269,7 +287,7 @@ impl PhotoJob {
             photo_jobs::table
                 .filter(photo_jobs::user_id.eq(user_id))
                 .filter(photo_jobs::id.eq(id))
-                .filter(photo_jobs::status.ne("PROCESSING")),
+                .filter(photo_jobs::status.ne(PhotoJobStatus::Processing)),
         )
         .execute(conn)
         .await
@@ -286,7 +304,7 @@ impl PhotoJob {
         if self.cost_cents > 0 {
             let change = Change {
                 user_id: &self.user_id,
-                kind: "JOB_REFUND",
+                kind: CreditTransactionKind::JobRefund,
                 amount_cents: self.cost_cents,
                 description,
                 photo_job_id: Some(self.id),
@@ -319,7 +337,10 @@ impl PhotoJob {
     }
 
     /// The status of a job, whoever owns it (for worker operations' error messages).
-    pub async fn status_of(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<String>> {
+    pub async fn status_of(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+    ) -> QueryResult<Option<PhotoJobStatus>> {
         photo_jobs::table
             .find(id)
             .select(photo_jobs::status)
@@ -351,13 +372,15 @@ impl PhotoJob {
         outcome: Outcome<'_>,
     ) -> QueryResult<Option<PhotoJob>> {
         let (status, download_url, failure_reason) = match outcome {
-            Outcome::Completed { download_url } => ("COMPLETED", Some(download_url), None),
-            Outcome::Failed { reason } => ("FAILED", None, Some(reason)),
+            Outcome::Completed { download_url } => {
+                (PhotoJobStatus::Completed, Some(download_url), None)
+            }
+            Outcome::Failed { reason } => (PhotoJobStatus::Failed, None, Some(reason)),
         };
         diesel::update(
             photo_jobs::table
                 .filter(photo_jobs::id.eq(id))
-                .filter(photo_jobs::status.eq("PROCESSING")),
+                .filter(photo_jobs::status.eq(PhotoJobStatus::Processing)),
         )
         .set((
             photo_jobs::status.eq(status),

@@ -1,11 +1,26 @@
 //! Credit packs for sale and the viewer's purchases of them.
 
+use crate::db::states::db_enum;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::pagination::owned_newest_first;
 use crate::db::schema::{credit_packs, purchases};
+
+db_enum! {
+    /// Where a purchase is.
+    PurchaseStatus {
+        /// Checkout started; not paid yet.
+        Pending => "PENDING",
+        /// Paid; the credits were added.
+        Completed => "COMPLETED",
+        /// The payment failed or the checkout expired.
+        Failed => "FAILED",
+        /// Refunded.
+        Refunded => "REFUNDED",
+    }
+}
 
 /// A credit pack sold through Stripe Checkout.
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -53,7 +68,7 @@ pub struct Purchase {
     /// Credits granted, in cents.
     pub credits_cents: i64,
     /// `PENDING`, `COMPLETED`, `FAILED` or `REFUNDED`.
-    pub status: String,
+    pub status: PurchaseStatus,
     /// Started.
     pub created_at: DateTime<Utc>,
     /// Paid.
@@ -77,7 +92,7 @@ pub struct NewPurchase<'a> {
     /// Credits to grant.
     pub credits_cents: i64,
     /// `PENDING`.
-    pub status: &'a str,
+    pub status: PurchaseStatus,
 }
 
 impl NewPurchase<'_> {

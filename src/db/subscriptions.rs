@@ -1,11 +1,34 @@
 //! Billing subscriptions (one per user) and the plan in force.
 
+use crate::db::states::db_enum;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::db::plans::{self, Plan};
 use crate::db::schema::{plans as plans_table, subscriptions};
+
+db_enum! {
+    /// A subscription's state, as Stripe reports it.
+    SubscriptionStatus {
+        /// Paid and current.
+        Active => "ACTIVE",
+        /// In a free trial.
+        Trialing => "TRIALING",
+        /// The last payment failed; Stripe is retrying. Entitlements still apply.
+        PastDue => "PAST_DUE",
+        /// Ended.
+        Canceled => "CANCELED",
+        /// Payment retries are exhausted.
+        Unpaid => "UNPAID",
+        /// The first payment has not succeeded yet.
+        Incomplete => "INCOMPLETE",
+        /// The first payment never succeeded.
+        IncompleteExpired => "INCOMPLETE_EXPIRED",
+        /// Paused.
+        Paused => "PAUSED",
+    }
+}
 
 /// A user's subscription row, mirrored from Stripe.
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -16,7 +39,7 @@ pub struct Subscription {
     /// Plan code subscribed to.
     pub plan: String,
     /// Stripe's status, upper-cased.
-    pub status: String,
+    pub status: SubscriptionStatus,
     /// Stripe customer id.
     pub stripe_customer_id: Option<String>,
     /// Stripe subscription id.
@@ -36,12 +59,16 @@ pub struct Subscription {
 }
 
 /// Statuses whose plan's entitlements are in force.
-pub const GOOD_STANDING: [&str; 3] = ["ACTIVE", "TRIALING", "PAST_DUE"];
+pub const GOOD_STANDING: [SubscriptionStatus; 3] = [
+    SubscriptionStatus::Active,
+    SubscriptionStatus::Trialing,
+    SubscriptionStatus::PastDue,
+];
 
 impl Subscription {
     /// Whether the subscribed plan's entitlements apply.
     pub fn in_good_standing(&self) -> bool {
-        GOOD_STANDING.contains(&self.status.as_str())
+        GOOD_STANDING.contains(&self.status)
     }
 
     /// The paid period containing `now`, if the subscription is in good standing.

@@ -11,7 +11,7 @@ use diesel_async::RunQueryDsl;
 use crate::db::credits::CreditAccount;
 use crate::db::plans::{self, Plan};
 use crate::db::request::Db;
-use crate::db::subscriptions::{BillingState, GOOD_STANDING, Subscription};
+use crate::db::subscriptions::{BillingState, GOOD_STANDING, Subscription, SubscriptionStatus};
 use crate::db::usage::{self, Window};
 
 /// The signed-in user, as Better Auth's tables say, with what the viewer's own fields read.
@@ -67,7 +67,7 @@ struct Row {
     #[diesel(sql_type = Nullable<Text>)]
     sub_plan: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
-    sub_status: Option<String>,
+    sub_status: Option<SubscriptionStatus>,
     #[diesel(sql_type = Nullable<Text>)]
     sub_stripe_customer_id: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]

@@ -1,6 +1,7 @@
 //! Users, sessions and demo data for `bff dev` and the tests, written the way Better Auth
 //! and bff would write them.
 
+use crate::db::credits::CreditTransactionKind;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -123,10 +124,19 @@ async fn seed_credits(
         photo_job_id,
         purchase_id: None,
     };
-    CreditAccount::apply(conn, &apply("GRANT", 500, "Welcome credits", None)).await?;
     CreditAccount::apply(
         conn,
-        &apply("PURCHASE", 10_000, "Credit pack: 100.00", None),
+        &apply(CreditTransactionKind::Grant, 500, "Welcome credits", None),
+    )
+    .await?;
+    CreditAccount::apply(
+        conn,
+        &apply(
+            CreditTransactionKind::Purchase,
+            10_000,
+            "Credit pack: 100.00",
+            None,
+        ),
     )
     .await?;
 
@@ -187,7 +197,12 @@ async fn seed_credits(
         if cost_cents > 0 {
             CreditAccount::apply(
                 conn,
-                &apply("JOB_CHARGE", -cost_cents, "Photo job", Some(job_id)),
+                &apply(
+                    CreditTransactionKind::JobCharge,
+                    -cost_cents,
+                    "Photo job",
+                    Some(job_id),
+                ),
             )
             .await?;
         }
@@ -195,7 +210,12 @@ async fn seed_credits(
             if cost_cents > 0 {
                 CreditAccount::apply(
                     conn,
-                    &apply("JOB_REFUND", cost_cents, "Refund", Some(job_id)),
+                    &apply(
+                        CreditTransactionKind::JobRefund,
+                        cost_cents,
+                        "Refund",
+                        Some(job_id),
+                    ),
                 )
                 .await?;
             }

@@ -1,5 +1,6 @@
 //! The viewer's subscription, entitlements and usage.
 
+pub use crate::db::subscriptions::SubscriptionStatus;
 use async_graphql::{Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -21,28 +22,6 @@ db_enum! {
         Pro => "PRO",
         /// Unlimited photos.
         Enterprise => "ENTERPRISE",
-    }
-}
-
-db_enum! {
-    /// A subscription's state, as Stripe reports it.
-    SubscriptionStatus {
-        /// Paid and current.
-        Active => "ACTIVE",
-        /// In a free trial.
-        Trialing => "TRIALING",
-        /// The last payment failed; Stripe is retrying. Entitlements still apply.
-        PastDue => "PAST_DUE",
-        /// Ended.
-        Canceled => "CANCELED",
-        /// Payment retries are exhausted.
-        Unpaid => "UNPAID",
-        /// The first payment has not succeeded yet.
-        Incomplete => "INCOMPLETE",
-        /// The first payment never succeeded.
-        IncompleteExpired => "INCOMPLETE_EXPIRED",
-        /// Paused.
-        Paused => "PAUSED",
     }
 }
 
@@ -84,7 +63,7 @@ impl BillingSubscription {
     /// The subscription's state.
     async fn status(&self) -> async_graphql::Result<SubscriptionStatus> {
         Ok(match &self.0.subscription {
-            Some(s) => SubscriptionStatus::from_db(&s.status)?,
+            Some(s) => s.status,
             None => SubscriptionStatus::Active,
         })
     }

@@ -2,6 +2,7 @@
 //! Stripe's signed webhooks arrive (see `crate::stripe::events`); these operations start
 //! checkouts and change subscriptions, and mirror Stripe's answer at once.
 
+use crate::db::purchases::PurchaseStatus;
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::Utc;
 use diesel::prelude::*;
@@ -262,7 +263,7 @@ impl BillingMutation {
             amount_cents: response["amount_total"].as_i64().unwrap_or(0).max(0),
             currency: response["currency"].as_str().unwrap_or("usd"),
             credits_cents: chosen.credits_cents,
-            status: "PENDING",
+            status: PurchaseStatus::Pending,
         }
         .insert(&mut conn)
         .await

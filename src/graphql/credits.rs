@@ -1,5 +1,6 @@
 //! The viewer's credit account and its ledger.
 
+pub use crate::db::credits::CreditTransactionKind;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
@@ -9,23 +10,7 @@ use crate::error::AppResult;
 use crate::graphql::connection::{Totals, arguments, connection, page};
 use crate::graphql::node::{Kind, global_id};
 use crate::graphql::scalars::Decimal;
-use crate::graphql::{Settings, db_enum, read};
-
-db_enum! {
-    /// Why the balance changed.
-    CreditTransactionKind {
-        /// Credits bought through Stripe.
-        Purchase => "PURCHASE",
-        /// Credits given (promotion, support).
-        Grant => "GRANT",
-        /// A photo job was paid for.
-        JobCharge => "JOB_CHARGE",
-        /// A failed or canceled photo job was refunded.
-        JobRefund => "JOB_REFUND",
-        /// A manual correction.
-        Adjustment => "ADJUSTMENT",
-    }
-}
+use crate::graphql::{Settings, read};
 
 /// The viewer's credits: a balance spent on photo jobs, after a free allowance of photos.
 pub struct CreditAccount {
@@ -111,7 +96,7 @@ impl CreditTransaction {
     }
     /// Why the balance changed.
     async fn kind(&self) -> async_graphql::Result<CreditTransactionKind> {
-        Ok(CreditTransactionKind::from_db(&self.0.kind)?)
+        Ok(self.0.kind)
     }
     /// The change: positive adds credits, negative spends them.
     async fn amount(&self) -> Decimal {

@@ -1,6 +1,8 @@
 //! The viewer's mutations. Each is one transaction: it either changes everything it should or
 //! nothing, and answers a failure with a code from DESIGN.md and a message a person can act on.
 
+use crate::db::credits::CreditTransactionKind;
+use crate::db::photo_jobs::PhotoJobStatus;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::Utc;
 use diesel_async::AsyncConnection;
@@ -167,7 +169,7 @@ async fn create(
         let description = format!("Photo job: {} photos", input.photo_count);
         let change = Change {
             user_id,
-            kind: "JOB_CHARGE",
+            kind: CreditTransactionKind::JobCharge,
             amount_cents: -cost_cents,
             description: &description,
             photo_job_id: Some(job.id),
@@ -224,7 +226,15 @@ async fn cancel(
     user_id: &str,
     id: i64,
 ) -> Result<Row, AppError> {
-    let Some(job) = Row::transition(conn, user_id, id, "PENDING", "CANCELED").await? else {
+    let Some(job) = Row::transition(
+        conn,
+        user_id,
+        id,
+        PhotoJobStatus::Pending,
+        PhotoJobStatus::Canceled,
+    )
+    .await?
+    else {
         return Err(wrong_state(conn, user_id, id, "only PENDING jobs can be canceled").await);
     };
     job.refund(conn, "Refund: photo job canceled").await?;
@@ -326,7 +336,7 @@ impl PhotoJobMutation {
             AccountRow::lock(conn, &user_id).await?;
             if Row::find(conn, &user_id, row)
                 .await?
-                .is_some_and(|job| job.status == "PENDING")
+                .is_some_and(|job| job.status == PhotoJobStatus::Pending)
             {
                 cancel(conn, &user_id, row).await?;
             }

@@ -1,5 +1,6 @@
 //! Photo jobs as the viewer sees them.
 
+pub use crate::db::photo_jobs::PhotoJobStatus;
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
@@ -7,27 +8,11 @@ use crate::db::photo_jobs::{Filter, PhotoJob as Row};
 use crate::error::{AppError, AppResult};
 use crate::graphql::connection::{Totals, arguments, connection, page};
 use crate::graphql::node::{Kind, global_id};
+use crate::graphql::read;
 use crate::graphql::scalars::Decimal;
-use crate::graphql::{db_enum, read};
 
 /// Longest group name, in characters.
 pub const MAX_GROUP_NAME: usize = 140;
-
-db_enum! {
-    /// Where a photo job is in its life.
-    PhotoJobStatus {
-        /// Paid for and waiting for a worker.
-        Pending => "PENDING",
-        /// A worker is processing it.
-        Processing => "PROCESSING",
-        /// Done: `downloadUrl` has the results.
-        Completed => "COMPLETED",
-        /// Processing failed (see `failureReason`); its credits were refunded.
-        Failed => "FAILED",
-        /// Canceled before processing; its credits were refunded.
-        Canceled => "CANCELED",
-    }
-}
 
 /// A request to process a batch of photos with a prompt.
 pub struct PhotoJob(pub Row);
@@ -57,7 +42,7 @@ impl PhotoJob {
     }
     /// Where the job is in its life.
     async fn status(&self) -> async_graphql::Result<PhotoJobStatus> {
-        Ok(PhotoJobStatus::from_db(&self.0.status)?)
+        Ok(self.0.status)
     }
     /// Where to download the results, once completed.
     async fn download_url(&self) -> Option<&str> {
@@ -144,9 +129,7 @@ pub async fn list(
         )));
     }
     let filter = Filter {
-        statuses: filter
-            .statuses
-            .map(|s| s.into_iter().map(|s| s.as_db().to_owned()).collect()),
+        statuses: filter.statuses.map(|s| s.into_iter().collect()),
         group_name: filter.group_name,
     };
     let conn = read(ctx).await?;

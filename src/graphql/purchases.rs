@@ -1,5 +1,6 @@
 //! The viewer's credit purchases.
 
+pub use crate::db::purchases::PurchaseStatus;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
@@ -7,22 +8,8 @@ use crate::db::purchases::{CreditPack as PackRow, Purchase as Row};
 use crate::error::{AppError, AppResult};
 use crate::graphql::connection::{Totals, arguments, connection, page};
 use crate::graphql::node::{Kind, global_id};
+use crate::graphql::read;
 use crate::graphql::scalars::Decimal;
-use crate::graphql::{db_enum, read};
-
-db_enum! {
-    /// Where a purchase is.
-    PurchaseStatus {
-        /// Checkout started; not paid yet.
-        Pending => "PENDING",
-        /// Paid; the credits were added.
-        Completed => "COMPLETED",
-        /// The payment failed or the checkout expired.
-        Failed => "FAILED",
-        /// Refunded.
-        Refunded => "REFUNDED",
-    }
-}
 
 /// A credit pack bought through Stripe Checkout.
 pub struct Purchase(pub Row);
@@ -52,7 +39,7 @@ impl Purchase {
     }
     /// Where the purchase is.
     async fn status(&self) -> async_graphql::Result<PurchaseStatus> {
-        Ok(PurchaseStatus::from_db(&self.0.status)?)
+        Ok(self.0.status)
     }
     /// When checkout started.
     async fn created_at(&self) -> DateTime<Utc> {

@@ -4,6 +4,9 @@
 //! succeed later. Events bff cannot act on (unknown type, unknown customer, unknown price) are
 //! recorded with that outcome and logged, never retried forever.
 
+use crate::db::credits::CreditTransactionKind;
+use crate::db::purchases::PurchaseStatus;
+use crate::db::subscriptions::SubscriptionStatus;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -208,7 +211,7 @@ async fn checkout_completed(conn: &mut AsyncPgConnection, session: &Value) -> Qu
             purchases::amount_cents.eq(session["amount_total"].as_i64().unwrap_or(0).max(0)),
             purchases::currency.eq(session["currency"].as_str().unwrap_or("usd")),
             purchases::credits_cents.eq(credits_cents),
-            purchases::status.eq("PENDING"),
+            purchases::status.eq(PurchaseStatus::Pending),
         ))
         .on_conflict_do_nothing()
         .execute(conn)
@@ -225,10 +228,10 @@ async fn checkout_completed(conn: &mut AsyncPgConnection, session: &Value) -> Qu
     let completed: Option<(i64, String, i64)> = diesel::update(
         purchases::table
             .filter(purchases::stripe_checkout_session_id.eq(session_id))
-            .filter(purchases::status.ne("COMPLETED")),
+            .filter(purchases::status.ne(PurchaseStatus::Completed)),
     )
     .set((
-        purchases::status.eq("COMPLETED"),
+        purchases::status.eq(PurchaseStatus::Completed),
         purchases::completed_at.eq(Some(Utc::now())),
         purchases::stripe_payment_intent_id.eq(session["payment_intent"].as_str()),
     ))
@@ -243,7 +246,7 @@ async fn checkout_completed(conn: &mut AsyncPgConnection, session: &Value) -> Qu
     let description = format!("Credit pack {pack}");
     let change = Change {
         user_id: &owner,
-        kind: "PURCHASE",
+        kind: CreditTransactionKind::Purchase,
         amount_cents: credits,
         description: &description,
         photo_job_id: None,
@@ -260,9 +263,9 @@ async fn checkout_failed(conn: &mut AsyncPgConnection, session: &Value) -> Query
     let changed = diesel::update(
         purchases::table
             .filter(purchases::stripe_checkout_session_id.eq(session_id))
-            .filter(purchases::status.eq("PENDING")),
+            .filter(purchases::status.eq(PurchaseStatus::Pending)),
     )
-    .set(purchases::status.eq("FAILED"))
+    .set(purchases::status.eq(PurchaseStatus::Failed))
     .execute(conn)
     .await?;
     Ok(if changed > 0 {
@@ -371,7 +374,10 @@ async fn invoice_failed(
     let changed = diesel::update(
         subscriptions::table
             .filter(subscriptions::stripe_subscription_id.eq(subscription))
-            .filter(subscriptions::status.eq_any(["ACTIVE", "TRIALING"]))
+            .filter(
+                subscriptions::status
+                    .eq_any([SubscriptionStatus::Active, SubscriptionStatus::Trialing]),
+            )
             .filter(
                 subscriptions::stripe_event_created_at
                     .is_null()
@@ -379,7 +385,7 @@ async fn invoice_failed(
             ),
     )
     .set((
-        subscriptions::status.eq("PAST_DUE"),
+        subscriptions::status.eq(SubscriptionStatus::PastDue),
         subscriptions::stripe_event_created_at.eq(Some(created)),
         subscriptions::updated_at.eq(diesel::dsl::now),
     ))

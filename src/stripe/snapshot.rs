@@ -2,6 +2,7 @@
 //! is at least as new as the one stored, so redelivered or reordered events cannot roll a
 //! subscription back.
 
+use crate::db::subscriptions::SubscriptionStatus;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -23,8 +24,8 @@ pub struct Snapshot {
     pub customer_id: Option<String>,
     /// The first item's price.
     pub price_id: Option<String>,
-    /// Upper-cased status.
-    pub status: String,
+    /// Status (Stripe's, upper-cased).
+    pub status: SubscriptionStatus,
     /// Period start (top level in older API versions, on the item in newer ones).
     pub current_period_start: Option<DateTime<Utc>>,
     /// Period end.
@@ -39,28 +40,17 @@ pub struct Snapshot {
     pub user_id: Option<String>,
 }
 
-const STATUSES: [&str; 8] = [
-    "active",
-    "trialing",
-    "past_due",
-    "canceled",
-    "unpaid",
-    "incomplete",
-    "incomplete_expired",
-    "paused",
-];
-
 impl Snapshot {
     /// Reads a Stripe `subscription` object; `None` when it lacks an id or a known status.
     pub fn from_json(object: &Value) -> Option<Snapshot> {
         let item = &object["items"]["data"][0];
-        let status = object["status"].as_str().filter(|s| STATUSES.contains(s))?;
+        let status = SubscriptionStatus::parse(&object["status"].as_str()?.to_ascii_uppercase())?;
         let period = |field: &str| timestamp(&object[field]).or_else(|| timestamp(&item[field]));
         Some(Snapshot {
             subscription_id: object["id"].as_str()?.to_owned(),
             customer_id: customer_id(&object["customer"]),
             price_id: item["price"]["id"].as_str().map(str::to_owned),
-            status: status.to_ascii_uppercase(),
+            status,
             current_period_start: period("current_period_start"),
             current_period_end: period("current_period_end"),
             trial_end: timestamp(&object["trial_end"]),
@@ -122,7 +112,7 @@ pub async fn apply(
     )
     .bind::<Text, _>(user_id)
     .bind::<Text, _>(plan)
-    .bind::<Text, _>(&snapshot.status)
+    .bind::<Text, _>(snapshot.status)
     .bind::<Nullable<Text>, _>(&snapshot.customer_id)
     .bind::<Text, _>(&snapshot.subscription_id)
     .bind::<Nullable<Text>, _>(&snapshot.price_id)

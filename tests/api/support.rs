@@ -319,10 +319,10 @@ pub async fn ledger_change(
     cents: i64,
     description: &str,
 ) -> i64 {
-    use bff::db::credits::{Change, CreditAccount};
+    use bff::db::credits::{Change, CreditAccount, CreditTransactionKind};
     let change = Change {
         user_id,
-        kind,
+        kind: CreditTransactionKind::parse(kind).expect("a ledger kind"),
         amount_cents: cents,
         description,
         photo_job_id: None,
