@@ -4,9 +4,7 @@
 //! would stop `serve` from working is `FAIL` (and the exit code is 1); optional features
 //! that are off are `warn`.
 
-use diesel::QueryableByName;
-use diesel::sql_types::{Bool, Nullable, Text};
-use diesel_async::{AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncMigrationHarness, AsyncPgConnection};
 use diesel_migrations::MigrationHarness;
 use secrecy::ExposeSecret;
 
@@ -129,22 +127,6 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
     out
 }
 
-#[derive(QueryableByName)]
-struct Server {
-    #[diesel(sql_type = Text)]
-    version: String,
-    #[diesel(sql_type = Text)]
-    user_name: String,
-    #[diesel(sql_type = Bool)]
-    ssl: bool,
-    #[diesel(sql_type = Nullable<Text>)]
-    tls_version: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    cipher: Option<String>,
-    #[diesel(sql_type = Bool)]
-    jwks: bool,
-}
-
 async fn database(config: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     let options = match crate::db::options(
@@ -178,15 +160,7 @@ async fn database(config: &Config) -> Vec<Finding> {
             )];
         }
     };
-    let server: Server = match diesel::sql_query(
-        "SELECT current_setting('server_version') AS version, current_user::text AS user_name, \
-         s.ssl, s.version AS tls_version, s.cipher, \
-         to_regclass('public.jwks') IS NOT NULL AS jwks \
-         FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()",
-    )
-    .get_result(&mut conn)
-    .await
-    {
+    let server = match crate::db::connect::Server::describe(&mut conn).await {
         Ok(server) => server,
         Err(error) => return vec![finding(Level::Fail, "database", error.to_string())],
     };

@@ -12,6 +12,7 @@ pub mod purchases;
 pub mod request;
 pub mod schema;
 pub mod states;
+pub mod stripe;
 pub mod subscriptions;
 pub mod tls;
 pub mod usage;

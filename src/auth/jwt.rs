@@ -5,13 +5,10 @@
 //! Like Better Auth's, such a token stays valid after sign-out until it expires (15 minutes by
 //! default): it names no session. The user must still exist.
 
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel::QueryResult;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-
-use crate::db::better_auth::jwks;
 
 /// Clock skew tolerated on `exp`, in seconds.
 const LEEWAY_SECONDS: u64 = 5;
@@ -57,26 +54,8 @@ pub async fn verify(
     let Some(kid) = header.kid else {
         return Ok(None);
     };
-    let key = jwks::table
-        .find(&kid)
-        .filter(
-            jwks::expires_at
-                .is_null()
-                .or(jwks::expires_at.gt(diesel::dsl::now)),
-        )
-        .select((jwks::public_key, jwks::alg))
-        .first::<(String, Option<String>)>(conn)
-        .await;
-    let (public_key, alg) = match key {
-        Ok(key) => key,
-        Err(diesel::result::Error::NotFound) => return Ok(None),
-        // Without the jwt() plugin there is no jwks table: no key, so no JWT is valid.
-        Err(diesel::result::Error::DatabaseError(_, info))
-            if info.message().contains("does not exist") =>
-        {
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
+    let Some((public_key, alg)) = crate::db::better_auth::jwk(conn, &kid).await? else {
+        return Ok(None);
     };
     let algorithm = match alg.as_deref().unwrap_or("EdDSA").parse::<Algorithm>() {
         Ok(a) if ASYMMETRIC.contains(&a) && a == header.alg => a,

@@ -60,3 +60,33 @@ diesel::table! {
         crv -> Nullable<Text>,
     }
 }
+
+/// The public key (a JWK) and algorithm of Better Auth's unexpired signing key `kid`; `None`
+/// without one, and without a `jwks` table (Better Auth's `jwt()` plugin not installed).
+pub async fn jwk(
+    conn: &mut impl crate::db::request::Db,
+    kid: &str,
+) -> diesel::QueryResult<Option<(String, Option<String>)>> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    let key = jwks::table
+        .find(kid)
+        .filter(
+            jwks::expires_at
+                .is_null()
+                .or(jwks::expires_at.gt(diesel::dsl::now)),
+        )
+        .select((jwks::public_key, jwks::alg))
+        .first::<(String, Option<String>)>(conn)
+        .await;
+    match key {
+        Ok(key) => Ok(Some(key)),
+        Err(diesel::result::Error::NotFound) => Ok(None),
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("does not exist") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}

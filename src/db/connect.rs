@@ -334,3 +334,41 @@ impl ConnectOptions {
         format!("cannot connect to the database at {host}: {error}")
     }
 }
+
+/// What `bff check` reports of the server it connected to.
+#[derive(diesel::QueryableByName, Debug)]
+pub struct Server {
+    /// `server_version`.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub version: String,
+    /// The role connected as.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub user_name: String,
+    /// Whether this connection is encrypted.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub ssl: bool,
+    /// TLS version, when encrypted.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub tls_version: Option<String>,
+    /// TLS cipher, when encrypted.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub cipher: Option<String>,
+    /// Whether Better Auth's `jwks` table exists.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub jwks: bool,
+}
+
+impl Server {
+    /// Reads it over `conn`.
+    pub async fn describe(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Server> {
+        use diesel_async::RunQueryDsl;
+        diesel::sql_query(
+            "SELECT current_setting('server_version') AS version, current_user::text AS user_name, \
+             s.ssl, s.version AS tls_version, s.cipher, \
+             to_regclass('public.jwks') IS NOT NULL AS jwks \
+             FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()",
+        )
+        .get_result(conn)
+        .await
+    }
+}

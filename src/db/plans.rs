@@ -37,4 +37,17 @@ impl Plan {
             .get_result(conn)
             .await
     }
+
+    /// The code of the plan sold at Stripe price `price_id`.
+    pub async fn for_price(
+        conn: &mut impl crate::db::request::Db,
+        price_id: &str,
+    ) -> QueryResult<Option<String>> {
+        plans::table
+            .filter(plans::stripe_price_id.eq(price_id))
+            .select(plans::code)
+            .first(conn)
+            .await
+            .optional()
+    }
 }

@@ -47,6 +47,19 @@ impl CreditPack {
             .load(conn)
             .await
     }
+
+    /// The credits pack `code` grants (whether or not it is still on sale).
+    pub async fn credits_of(
+        conn: &mut impl crate::db::request::Db,
+        code: &str,
+    ) -> QueryResult<Option<i64>> {
+        credit_packs::table
+            .find(code)
+            .select(credit_packs::credits_cents)
+            .first(conn)
+            .await
+            .optional()
+    }
 }
 
 /// A purchase of a credit pack.

@@ -5,8 +5,6 @@
 use crate::db::purchases::PurchaseStatus;
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::Utc;
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use serde_json::Value;
 
 use crate::auth::SessionUser;
@@ -14,14 +12,13 @@ use crate::config::StripeConfig;
 use crate::db::DbConn;
 use crate::db::plans::Plan as PlanRow;
 use crate::db::purchases::{CreditPack, NewPurchase};
-use crate::db::schema::plans;
+use crate::db::stripe::customer_for_user;
 use crate::db::subscriptions::{BillingState, Subscription};
 use crate::error::AppError;
 use crate::graphql::billing::{BillingSubscription, Plan};
 use crate::graphql::{conn, viewer};
 use crate::stripe::StripeClient;
-use crate::stripe::events::customer_for_user;
-use crate::stripe::snapshot::{self, Snapshot};
+use crate::stripe::snapshot::Snapshot;
 
 /// A Stripe Checkout page to send the viewer to.
 #[derive(SimpleObject)]
@@ -159,11 +156,11 @@ async fn mirror(
         AppError::Upstream("The payment provider answered unexpectedly; try again later".into())
     })?;
     let plan = match snapshot.price_id.as_deref() {
-        Some(price) => snapshot::plan_for_price(conn, price).await?,
+        Some(price) => PlanRow::for_price(&mut **conn, price).await?,
         None => None,
     };
     if let Some(plan) = plan {
-        snapshot::apply(conn, user_id, &plan, &snapshot, Utc::now()).await?;
+        crate::db::stripe::apply_snapshot(conn, user_id, &plan, &snapshot, Utc::now()).await?;
     }
     Ok(BillingState::load(conn, user_id).await?)
 }
@@ -283,10 +280,7 @@ impl BillingMutation {
         let user = viewer(ctx).await?;
         let (client, config) = stripe(ctx);
         let mut conn = conn(ctx).await?;
-        let target: PlanRow = plans::table
-            .find(plan.as_db())
-            .select(PlanRow::as_select())
-            .first(&mut conn)
+        let target = PlanRow::find(&mut *conn, plan.as_db())
             .await
             .map_err(AppError::from)?;
         let Some(price) = target.stripe_price_id.clone() else {

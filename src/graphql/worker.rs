@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, Object};
 use diesel_async::AsyncConnection;
 
 use crate::db::credits::CreditAccount as AccountRow;
-use crate::db::photo_jobs::{Outcome, PhotoJob as Row};
+use crate::db::photo_jobs::worker::{self, Outcome};
 use crate::error::AppError;
 use crate::graphql::node::{Kind, row_id};
 use crate::graphql::photo_jobs::PhotoJob;
@@ -22,7 +22,7 @@ fn job_id(id: &ID) -> Result<i64, AppError> {
 }
 
 async fn not_processing(conn: &mut diesel_async::AsyncPgConnection, id: i64) -> AppError {
-    match Row::status_of(conn, id).await {
+    match worker::status(conn, id).await {
         Ok(Some(status)) => AppError::Conflict(format!(
             "only PROCESSING jobs can be finished; this job is {status}"
         )),
@@ -64,7 +64,7 @@ impl WorkerMutation {
             );
         }
         let mut conn = conn(ctx).await?;
-        let jobs = Row::claim(&mut conn, i64::from(limit))
+        let jobs = worker::claim(&mut conn, i64::from(limit))
             .await
             .map_err(AppError::from)?;
         Ok(jobs.into_iter().map(PhotoJob).collect())
@@ -84,7 +84,7 @@ impl WorkerMutation {
         check_https_url(download_url)?;
         let mut conn = conn(ctx).await?;
         let outcome = Outcome::Completed { download_url };
-        match Row::finish(&mut conn, id, outcome)
+        match worker::finish(&mut conn, id, outcome)
             .await
             .map_err(AppError::from)?
         {
@@ -110,11 +110,12 @@ impl WorkerMutation {
         let mut conn = conn(ctx).await?;
         let job = conn
             .transaction(async |conn| {
-                let owner = Row::owner(conn, id)
+                let owner = worker::owner(conn, id)
                     .await?
                     .ok_or(AppError::NotFound("photo job"))?;
                 AccountRow::lock(conn, &owner).await?;
-                let Some(job) = Row::finish(conn, id, Outcome::Failed { reason: &reason }).await?
+                let Some(job) =
+                    worker::finish(conn, id, Outcome::Failed { reason: &reason }).await?
                 else {
                     return Err(not_processing(conn, id).await);
                 };

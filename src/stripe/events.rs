@@ -4,18 +4,16 @@
 //! succeed later. Events bff cannot act on (unknown type, unknown customer, unknown price) are
 //! recorded with that outcome and logged, never retried forever.
 
-use crate::db::credits::CreditTransactionKind;
-use crate::db::purchases::PurchaseStatus;
-use crate::db::subscriptions::SubscriptionStatus;
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel::QueryResult;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::Value;
 
-use crate::db::better_auth::users;
-use crate::db::credits::{Change, CreditAccount};
-use crate::db::schema::{credit_packs, purchases, stripe_customers, stripe_events, subscriptions};
-use crate::stripe::snapshot::{self, Snapshot, customer_id, timestamp};
+use crate::db::credits::{Change, CreditAccount, CreditTransactionKind};
+use crate::db::plans::Plan;
+use crate::db::purchases::{CreditPack, NewPurchase, PurchaseStatus};
+use crate::db::stripe;
+use crate::stripe::snapshot::{Snapshot, customer_id, timestamp};
 
 /// An event as Stripe sends it (the fields bff reads).
 #[derive(Debug, Clone)]
@@ -57,28 +55,14 @@ pub enum Handled {
 /// Records `event` and applies its effect, in one transaction.
 pub async fn handle(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Handled> {
     conn.transaction(async |conn| {
-        let inserted = diesel::insert_into(stripe_events::table)
-            .values((
-                stripe_events::id.eq(&event.id),
-                stripe_events::type_.eq(&event.kind),
-                stripe_events::created_at.eq(event.created),
-                stripe_events::livemode.eq(event.livemode),
-                stripe_events::outcome.eq("processing"),
-            ))
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
-        if inserted == 0 {
+        if !stripe::record_event(conn, &event.id, &event.kind, event.created, event.livemode).await? {
             return Ok(Handled::Duplicate);
         }
         let outcome = apply(conn, event).await?;
         if outcome != "applied" {
             tracing::warn!(event = %event.id, kind = %event.kind, %outcome, "Stripe event not applied");
         }
-        diesel::update(stripe_events::table.find(&event.id))
-            .set(stripe_events::outcome.eq(&outcome))
-            .execute(conn)
-            .await?;
+        stripe::set_event_outcome(conn, &event.id, &outcome).await?;
         Ok(Handled::Recorded(outcome))
     })
     .await
@@ -104,57 +88,6 @@ async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Strin
     }
 }
 
-async fn user_exists(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<bool> {
-    users::table
-        .find(user_id)
-        .count()
-        .get_result::<i64>(conn)
-        .await
-        .map(|n| n > 0)
-}
-
-/// The user a customer belongs to.
-pub async fn user_for_customer(
-    conn: &mut AsyncPgConnection,
-    customer: &str,
-) -> QueryResult<Option<String>> {
-    stripe_customers::table
-        .filter(stripe_customers::customer_id.eq(customer))
-        .select(stripe_customers::user_id)
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// The customer of a user.
-pub async fn customer_for_user(
-    conn: &mut AsyncPgConnection,
-    user_id: &str,
-) -> QueryResult<Option<String>> {
-    stripe_customers::table
-        .find(user_id)
-        .select(stripe_customers::customer_id)
-        .first(conn)
-        .await
-        .optional()
-}
-
-async fn remember_customer(
-    conn: &mut AsyncPgConnection,
-    user_id: &str,
-    customer: &str,
-) -> QueryResult<()> {
-    diesel::insert_into(stripe_customers::table)
-        .values((
-            stripe_customers::user_id.eq(user_id),
-            stripe_customers::customer_id.eq(customer),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await
-        .map(|_| ())
-}
-
 /// The user of a Checkout Session: `client_reference_id` (set by bff), else
 /// `metadata.user_id`, else the customer's known user.
 async fn checkout_user(
@@ -166,13 +99,13 @@ async fn checkout_user(
         &session["metadata"]["user_id"],
     ] {
         if let Some(user_id) = candidate.as_str()
-            && user_exists(conn, user_id).await?
+            && stripe::user_exists(conn, user_id).await?
         {
             return Ok(Some(user_id.to_owned()));
         }
     }
     match customer_id(&session["customer"]) {
-        Some(customer) => user_for_customer(conn, &customer).await,
+        Some(customer) => stripe::user_for_customer(conn, &customer).await,
         None => Ok(None),
     }
 }
@@ -185,7 +118,7 @@ async fn checkout_completed(conn: &mut AsyncPgConnection, session: &Value) -> Qu
         return Ok("unknown_customer".into());
     };
     if let Some(customer) = customer_id(&session["customer"]) {
-        remember_customer(conn, &user_id, &customer).await?;
+        stripe::remember_customer(conn, &user_id, &customer).await?;
     }
     if session["mode"].as_str() != Some("payment") {
         // Subscriptions take effect through customer.subscription.* events.
@@ -194,28 +127,20 @@ async fn checkout_completed(conn: &mut AsyncPgConnection, session: &Value) -> Qu
     let Some(pack) = session["metadata"]["pack"].as_str() else {
         return Ok("not_a_credit_pack".into());
     };
-    let Some(credits_cents) = credit_packs::table
-        .find(pack)
-        .select(credit_packs::credits_cents)
-        .first::<i64>(conn)
-        .await
-        .optional()?
-    else {
+    let Some(credits_cents) = CreditPack::credits_of(conn, pack).await? else {
         return Ok("unknown_pack".into());
     };
-    diesel::insert_into(purchases::table)
-        .values((
-            purchases::user_id.eq(&user_id),
-            purchases::stripe_checkout_session_id.eq(session_id),
-            purchases::pack.eq(pack),
-            purchases::amount_cents.eq(session["amount_total"].as_i64().unwrap_or(0).max(0)),
-            purchases::currency.eq(session["currency"].as_str().unwrap_or("usd")),
-            purchases::credits_cents.eq(credits_cents),
-            purchases::status.eq(PurchaseStatus::Pending),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
+    NewPurchase {
+        user_id: &user_id,
+        stripe_checkout_session_id: session_id,
+        pack,
+        amount_cents: session["amount_total"].as_i64().unwrap_or(0).max(0),
+        currency: session["currency"].as_str().unwrap_or("usd"),
+        credits_cents,
+        status: PurchaseStatus::Pending,
+    }
+    .insert(conn)
+    .await?;
     let paid = matches!(
         session["payment_status"].as_str(),
         Some("paid" | "no_payment_required")
@@ -223,22 +148,8 @@ async fn checkout_completed(conn: &mut AsyncPgConnection, session: &Value) -> Qu
     if !paid {
         return Ok("awaiting_payment".into());
     }
-    // Completing the purchase is conditional, so only one event ever grants its credits
-    // (and the ledger's unique index on purchase_id backs that up).
-    let completed: Option<(i64, String, i64)> = diesel::update(
-        purchases::table
-            .filter(purchases::stripe_checkout_session_id.eq(session_id))
-            .filter(purchases::status.ne(PurchaseStatus::Completed)),
-    )
-    .set((
-        purchases::status.eq(PurchaseStatus::Completed),
-        purchases::completed_at.eq(Some(Utc::now())),
-        purchases::stripe_payment_intent_id.eq(session["payment_intent"].as_str()),
-    ))
-    .returning((purchases::id, purchases::user_id, purchases::credits_cents))
-    .get_result(conn)
-    .await
-    .optional()?;
+    let completed =
+        stripe::complete_purchase(conn, session_id, session["payment_intent"].as_str()).await?;
     let Some((purchase_id, owner, credits)) = completed else {
         return Ok("already_granted".into());
     };
@@ -260,15 +171,7 @@ async fn checkout_failed(conn: &mut AsyncPgConnection, session: &Value) -> Query
     let Some(session_id) = session["id"].as_str() else {
         return Ok("malformed".into());
     };
-    let changed = diesel::update(
-        purchases::table
-            .filter(purchases::stripe_checkout_session_id.eq(session_id))
-            .filter(purchases::status.eq(PurchaseStatus::Pending)),
-    )
-    .set(purchases::status.eq(PurchaseStatus::Failed))
-    .execute(conn)
-    .await?;
-    Ok(if changed > 0 {
+    Ok(if stripe::fail_pending_purchase(conn, session_id).await? {
         "applied"
     } else {
         "no_pending_purchase"
@@ -285,15 +188,15 @@ async fn subscription_changed(
         return Ok("malformed".into());
     };
     let mut user_id = match &snapshot.customer_id {
-        Some(customer) => user_for_customer(conn, customer).await?,
+        Some(customer) => stripe::user_for_customer(conn, customer).await?,
         None => None,
     };
     if user_id.is_none()
         && let Some(candidate) = &snapshot.user_id
-        && user_exists(conn, candidate).await?
+        && stripe::user_exists(conn, candidate).await?
     {
         if let Some(customer) = &snapshot.customer_id {
-            remember_customer(conn, candidate, customer).await?;
+            stripe::remember_customer(conn, candidate, customer).await?;
         }
         user_id = Some(candidate.clone());
     }
@@ -303,11 +206,11 @@ async fn subscription_changed(
     let Some(price) = &snapshot.price_id else {
         return Ok("malformed".into());
     };
-    let Some(plan) = snapshot::plan_for_price(conn, price).await? else {
+    let Some(plan) = Plan::for_price(conn, price).await? else {
         tracing::error!(%price, "a subscription's price is not any plan's stripe_price_id");
         return Ok("unknown_price".into());
     };
-    let written = snapshot::apply(conn, &user_id, &plan, &snapshot, created).await?;
+    let written = stripe::apply_snapshot(conn, &user_id, &plan, &snapshot, created).await?;
     Ok(if written { "applied" } else { "stale" }.into())
 }
 
@@ -331,31 +234,8 @@ async fn invoice_paid(
     let (Some(start), Some(end)) = (timestamp(&period["start"]), timestamp(&period["end"])) else {
         return Ok("malformed".into());
     };
-    let renewed = diesel::update(
-        subscriptions::table
-            .filter(subscriptions::stripe_subscription_id.eq(subscription))
-            .filter(
-                subscriptions::current_period_end
-                    .is_null()
-                    .or(subscriptions::current_period_end.le(end)),
-            ),
-    )
-    .set((
-        subscriptions::current_period_start.eq(Some(start)),
-        subscriptions::current_period_end.eq(Some(end)),
-        subscriptions::status.eq(diesel::dsl::sql::<diesel::sql_types::Text>(
-            "CASE WHEN status IN ('PAST_DUE', 'UNPAID') THEN 'ACTIVE' ELSE status END",
-        )),
-        subscriptions::stripe_event_created_at.eq(diesel::dsl::sql::<
-            diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-        >("GREATEST(stripe_event_created_at, ")
-        .bind::<diesel::sql_types::Timestamptz, _>(created)
-        .sql(")")),
-        subscriptions::updated_at.eq(diesel::dsl::now),
-    ))
-    .execute(conn)
-    .await?;
-    Ok(if renewed > 0 {
+    let renewed = stripe::renew_subscription(conn, subscription, start, end, created).await?;
+    Ok(if renewed {
         "applied"
     } else {
         "unknown_or_stale_subscription"
@@ -371,27 +251,8 @@ async fn invoice_failed(
     let Some(subscription) = invoice_subscription(invoice) else {
         return Ok("not_a_subscription_invoice".into());
     };
-    let changed = diesel::update(
-        subscriptions::table
-            .filter(subscriptions::stripe_subscription_id.eq(subscription))
-            .filter(
-                subscriptions::status
-                    .eq_any([SubscriptionStatus::Active, SubscriptionStatus::Trialing]),
-            )
-            .filter(
-                subscriptions::stripe_event_created_at
-                    .is_null()
-                    .or(subscriptions::stripe_event_created_at.le(created)),
-            ),
-    )
-    .set((
-        subscriptions::status.eq(SubscriptionStatus::PastDue),
-        subscriptions::stripe_event_created_at.eq(Some(created)),
-        subscriptions::updated_at.eq(diesel::dsl::now),
-    ))
-    .execute(conn)
-    .await?;
-    Ok(if changed > 0 {
+    let changed = stripe::mark_past_due(conn, subscription, created).await?;
+    Ok(if changed {
         "applied"
     } else {
         "unknown_or_stale_subscription"
