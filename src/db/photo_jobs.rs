@@ -1,17 +1,15 @@
 //! Photo jobs, always read through their owner.
 
-use crate::db::credits::CreditTransactionKind;
 use crate::db::states::db_enum;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::credits::{Change, CreditAccount};
 use crate::db::pagination::Cursor;
 use crate::db::schema::photo_jobs;
-use crate::db::usage;
 
+pub mod money;
 pub mod worker;
 
 db_enum! {
@@ -294,37 +292,5 @@ impl PhotoJob {
         .execute(conn)
         .await
         .map(|n| n > 0)
-    }
-}
-
-impl PhotoJob {
-    /// Gives back what a job took — its credits (a `JOB_REFUND`; the unique ledger index on
-    /// `(photo_job_id, kind)` makes it happen at most once), its free photos and its usage.
-    /// The caller holds the owner's account lock and has just moved the job to CANCELED or
-    /// FAILED, in the same transaction.
-    pub async fn refund(&self, conn: &mut AsyncPgConnection, description: &str) -> QueryResult<()> {
-        if self.cost_cents > 0 {
-            let change = Change {
-                user_id: &self.user_id,
-                kind: CreditTransactionKind::JobRefund,
-                amount_cents: self.cost_cents,
-                description,
-                photo_job_id: Some(self.id),
-                purchase_id: None,
-            };
-            CreditAccount::apply(conn, &change).await?;
-        }
-        if self.free_photos_applied > 0 {
-            CreditAccount::add_free_photos_used(conn, &self.user_id, -self.free_photos_applied)
-                .await?;
-        }
-        usage::give_back(
-            conn,
-            &self.user_id,
-            usage::PHOTOS,
-            self.created_at,
-            self.photo_count,
-        )
-        .await
     }
 }

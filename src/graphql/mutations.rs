@@ -1,21 +1,17 @@
 //! The viewer's mutations. Each is one transaction: it either changes everything it should or
 //! nothing, and answers a failure with a code from DESIGN.md and a message a person can act on.
 
-use crate::db::credits::CreditTransactionKind;
 use crate::db::photo_jobs::PhotoJobStatus;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use chrono::Utc;
 use diesel_async::AsyncConnection;
 
-use crate::db::credits::{Change, CreditAccount as AccountRow};
-use crate::db::photo_jobs::{NewPhotoJob, PhotoJob as Row};
-use crate::db::subscriptions::BillingState;
-use crate::db::usage::{self, Window};
+use crate::db::credits::CreditAccount as AccountRow;
+use crate::db::photo_jobs::PhotoJob as Row;
+use crate::db::photo_jobs::money::{self, JobOrder};
 use crate::error::AppError;
 use crate::graphql::credits::CreditAccount;
 use crate::graphql::node::{Kind, row_id};
 use crate::graphql::photo_jobs::{MAX_GROUP_NAME, PhotoJob};
-use crate::graphql::scalars::Decimal;
 use crate::graphql::{Settings, conn, viewer_id};
 
 /// Longest prompt, in characters (after trimming).
@@ -98,98 +94,6 @@ fn validate(input: CreatePhotoJobInput) -> Result<Validated, AppError> {
     })
 }
 
-/// Creates, prices and pays for a job, all under the viewer's account lock.
-async fn create(
-    conn: &mut diesel_async::AsyncPgConnection,
-    user_id: &str,
-    input: &Validated,
-    free_allowance: i32,
-) -> Result<(Row, AccountRow), AppError> {
-    let account = AccountRow::lock(conn, user_id).await?;
-
-    if let Some(key) = &input.idempotency_key
-        && let Some(job) = Row::find_by_idempotency_key(conn, user_id, key).await?
-    {
-        let same = job.prompt == input.prompt
-            && job.photo_count == input.photo_count
-            && job.group_name == input.group_name;
-        if !same {
-            return Err(AppError::Conflict(
-                "this idempotencyKey was already used for a different job; use a new key".into(),
-            ));
-        }
-        return Ok((job, account));
-    }
-
-    let billing = BillingState::load(conn, user_id).await?;
-    let plan = &billing.effective_plan;
-    if input.photo_count > plan.max_photos_per_job {
-        return Err(AppError::bad_input(format!(
-            "the {} plan allows at most {} photos per job",
-            plan.name, plan.max_photos_per_job
-        )));
-    }
-    let window = Window::current(billing.subscription.as_ref(), Utc::now());
-    let used = usage::used(conn, user_id, usage::PHOTOS, window).await?;
-    if let Some(quota) = plan.monthly_photo_quota
-        && used + input.photo_count > quota
-    {
-        return Err(AppError::QuotaExceeded(format!(
-            "this job needs {} photos but only {} of the {} plan's {quota} remain until {}; \
-             upgrade the plan or wait for the next period",
-            input.photo_count,
-            (quota - used).max(0),
-            plan.name,
-            window.end.to_rfc3339()
-        )));
-    }
-
-    let free = (free_allowance - account.free_photos_used).clamp(0, input.photo_count);
-    let cost_cents = i64::from(input.photo_count - free) * plan.price_per_photo_cents;
-    if cost_cents > account.balance_cents {
-        return Err(AppError::InsufficientCredits(format!(
-            "this job costs {} credits but the balance is {}; buy credits or process fewer photos",
-            Decimal(cost_cents),
-            Decimal(account.balance_cents)
-        )));
-    }
-
-    let job = NewPhotoJob {
-        user_id,
-        prompt: &input.prompt,
-        photo_count: input.photo_count,
-        cost_cents,
-        free_photos_applied: free,
-        group_name: input.group_name.as_deref(),
-        idempotency_key: input.idempotency_key.as_deref(),
-    }
-    .insert(conn)
-    .await?;
-    if cost_cents > 0 {
-        let description = format!("Photo job: {} photos", input.photo_count);
-        let change = Change {
-            user_id,
-            kind: CreditTransactionKind::JobCharge,
-            amount_cents: -cost_cents,
-            description: &description,
-            photo_job_id: Some(job.id),
-            purchase_id: None,
-        };
-        // The lock makes this succeed; the conditional update is a second line of defence.
-        if AccountRow::apply(conn, &change).await?.is_none() {
-            return Err(AppError::InsufficientCredits(
-                "the balance no longer covers this job".into(),
-            ));
-        }
-    }
-    if free > 0 {
-        AccountRow::add_free_photos_used(conn, user_id, free).await?;
-    }
-    usage::add(conn, user_id, usage::PHOTOS, window, input.photo_count).await?;
-    let account = AccountRow::find_or_empty(conn, user_id).await?;
-    Ok((job, account))
-}
-
 /// A change to one of the viewer's jobs.
 #[derive(InputObject)]
 pub struct UpdatePhotoJobInput {
@@ -203,42 +107,6 @@ pub struct UpdatePhotoJobInput {
 /// like any other id the viewer does not own.
 fn job_row_id(id: &ID) -> Result<i64, AppError> {
     row_id(id, Kind::PhotoJob).ok_or(AppError::NotFound("photo job"))
-}
-
-/// The error for a job that exists but is in the wrong state, or NOT_FOUND if it is not the
-/// viewer's.
-async fn wrong_state(
-    conn: &mut diesel_async::AsyncPgConnection,
-    user_id: &str,
-    id: i64,
-    what: &str,
-) -> AppError {
-    match Row::find(conn, user_id, id).await {
-        Ok(Some(job)) => AppError::Conflict(format!("{what}; this job is {}", job.status)),
-        Ok(None) => AppError::NotFound("photo job"),
-        Err(e) => e.into(),
-    }
-}
-
-/// Cancels a PENDING job and refunds it. The caller holds the account lock.
-async fn cancel(
-    conn: &mut diesel_async::AsyncPgConnection,
-    user_id: &str,
-    id: i64,
-) -> Result<Row, AppError> {
-    let Some(job) = Row::transition(
-        conn,
-        user_id,
-        id,
-        PhotoJobStatus::Pending,
-        PhotoJobStatus::Canceled,
-    )
-    .await?
-    else {
-        return Err(wrong_state(conn, user_id, id, "only PENDING jobs can be canceled").await);
-    };
-    job.refund(conn, "Refund: photo job canceled").await?;
-    Ok(job)
 }
 
 /// The viewer's photo-job mutations.
@@ -262,7 +130,15 @@ impl PhotoJobMutation {
         let allowance = ctx.data_unchecked::<Settings>().free_photo_allowance;
         let mut conn = conn(ctx).await?;
         let (job, account) = conn
-            .transaction(async |conn| create(conn, &user_id, &input, allowance).await)
+            .transaction(async |conn| {
+                let order = JobOrder {
+                    prompt: &input.prompt,
+                    photo_count: input.photo_count,
+                    group_name: input.group_name.as_deref(),
+                    idempotency_key: input.idempotency_key.as_deref(),
+                };
+                money::create(conn, &user_id, &order, allowance).await
+            })
             .await?;
         Ok(CreatePhotoJobPayload {
             photo_job: PhotoJob(job),
@@ -315,7 +191,7 @@ impl PhotoJobMutation {
         let job = conn
             .transaction(async |conn| {
                 AccountRow::lock(conn, &user_id).await?;
-                cancel(conn, &user_id, id).await
+                money::cancel(conn, &user_id, id).await
             })
             .await?;
         Ok(PhotoJob(job))
@@ -338,12 +214,15 @@ impl PhotoJobMutation {
                 .await?
                 .is_some_and(|job| job.status == PhotoJobStatus::Pending)
             {
-                cancel(conn, &user_id, row).await?;
+                money::cancel(conn, &user_id, row).await?;
             }
             if Row::delete_unless_processing(conn, &user_id, row).await? {
                 Ok(())
             } else {
-                Err(wrong_state(conn, &user_id, row, "a PROCESSING job cannot be deleted").await)
+                Err(
+                    money::wrong_state(conn, &user_id, row, "a PROCESSING job cannot be deleted")
+                        .await,
+                )
             }
         })
         .await?;

@@ -5,7 +5,7 @@
 use async_graphql::{Context, ID, Object};
 use diesel_async::AsyncConnection;
 
-use crate::db::credits::CreditAccount as AccountRow;
+use crate::db::photo_jobs::money;
 use crate::db::photo_jobs::worker::{self, Outcome};
 use crate::error::AppError;
 use crate::graphql::node::{Kind, row_id};
@@ -19,16 +19,6 @@ const MAX_TEXT: usize = 2048;
 
 fn job_id(id: &ID) -> Result<i64, AppError> {
     row_id(id, Kind::PhotoJob).ok_or(AppError::NotFound("photo job"))
-}
-
-async fn not_processing(conn: &mut diesel_async::AsyncPgConnection, id: i64) -> AppError {
-    match worker::status(conn, id).await {
-        Ok(Some(status)) => AppError::Conflict(format!(
-            "only PROCESSING jobs can be finished; this job is {status}"
-        )),
-        Ok(None) => AppError::NotFound("photo job"),
-        Err(e) => e.into(),
-    }
 }
 
 fn check_https_url(url: &str) -> Result<(), AppError> {
@@ -89,7 +79,7 @@ impl WorkerMutation {
             .map_err(AppError::from)?
         {
             Some(job) => Ok(PhotoJob(job)),
-            None => Err(not_processing(&mut conn, id).await.into()),
+            None => Err(money::not_processing(&mut conn, id).await.into()),
         }
     }
 
@@ -109,19 +99,7 @@ impl WorkerMutation {
         }
         let mut conn = conn(ctx).await?;
         let job = conn
-            .transaction(async |conn| {
-                let owner = worker::owner(conn, id)
-                    .await?
-                    .ok_or(AppError::NotFound("photo job"))?;
-                AccountRow::lock(conn, &owner).await?;
-                let Some(job) =
-                    worker::finish(conn, id, Outcome::Failed { reason: &reason }).await?
-                else {
-                    return Err(not_processing(conn, id).await);
-                };
-                job.refund(conn, "Refund: photo job failed").await?;
-                Ok::<_, AppError>(job)
-            })
+            .transaction(async |conn| money::fail(conn, id, &reason).await)
             .await?;
         Ok(PhotoJob(job))
     }

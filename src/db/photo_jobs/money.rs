@@ -1,0 +1,212 @@
+//! The money path of a photo job, in one place beside its pricing rules: creating one (the
+//! plan's limits and quota, the free allowance first, then the plan's price per photo, charged
+//! to the credit account with a ledger row and counted as usage), canceling it, failing it
+//! (the worker) and refunding it (credits, free photos and usage, exactly once). Each runs
+//! inside the caller's transaction, under the owner's credit-account lock.
+
+use chrono::Utc;
+use diesel::QueryResult;
+use diesel_async::AsyncPgConnection;
+
+use super::worker::{self, Outcome};
+use super::{NewPhotoJob, PhotoJob, PhotoJobStatus};
+use crate::db::credits::{Change, CreditAccount, CreditTransactionKind};
+use crate::db::subscriptions::BillingState;
+use crate::db::usage::{self, Window};
+use crate::error::{AppError, AppResult};
+use crate::graphql::scalars::Decimal;
+
+/// A job to create, already validated.
+#[derive(Clone, Copy, Debug)]
+pub struct JobOrder<'a> {
+    /// What to do with the photos.
+    pub prompt: &'a str,
+    /// How many photos.
+    pub photo_count: i32,
+    /// Its group, if any.
+    pub group_name: Option<&'a str>,
+    /// The client's idempotency key, if any.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// Creates, prices and pays for a job, all under the viewer's account lock.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    input: &JobOrder<'_>,
+    free_allowance: i32,
+) -> AppResult<(PhotoJob, CreditAccount)> {
+    let account = CreditAccount::lock(conn, user_id).await?;
+
+    if let Some(key) = &input.idempotency_key
+        && let Some(job) = PhotoJob::find_by_idempotency_key(conn, user_id, key).await?
+    {
+        let same = job.prompt == input.prompt
+            && job.photo_count == input.photo_count
+            && job.group_name.as_deref() == input.group_name;
+        if !same {
+            return Err(AppError::Conflict(
+                "this idempotencyKey was already used for a different job; use a new key".into(),
+            ));
+        }
+        return Ok((job, account));
+    }
+
+    let billing = BillingState::load(conn, user_id).await?;
+    let plan = &billing.effective_plan;
+    if input.photo_count > plan.max_photos_per_job {
+        return Err(AppError::bad_input(format!(
+            "the {} plan allows at most {} photos per job",
+            plan.name, plan.max_photos_per_job
+        )));
+    }
+    let window = Window::current(billing.subscription.as_ref(), Utc::now());
+    let used = usage::used(conn, user_id, usage::PHOTOS, window).await?;
+    if let Some(quota) = plan.monthly_photo_quota
+        && used + input.photo_count > quota
+    {
+        return Err(AppError::QuotaExceeded(format!(
+            "this job needs {} photos but only {} of the {} plan's {quota} remain until {}; \
+             upgrade the plan or wait for the next period",
+            input.photo_count,
+            (quota - used).max(0),
+            plan.name,
+            window.end.to_rfc3339()
+        )));
+    }
+
+    let free = (free_allowance - account.free_photos_used).clamp(0, input.photo_count);
+    let cost_cents = i64::from(input.photo_count - free) * plan.price_per_photo_cents;
+    if cost_cents > account.balance_cents {
+        return Err(AppError::InsufficientCredits(format!(
+            "this job costs {} credits but the balance is {}; buy credits or process fewer photos",
+            Decimal(cost_cents),
+            Decimal(account.balance_cents)
+        )));
+    }
+
+    let job = NewPhotoJob {
+        user_id,
+        prompt: input.prompt,
+        photo_count: input.photo_count,
+        cost_cents,
+        free_photos_applied: free,
+        group_name: input.group_name,
+        idempotency_key: input.idempotency_key,
+    }
+    .insert(conn)
+    .await?;
+    if cost_cents > 0 {
+        let description = format!("Photo job: {} photos", input.photo_count);
+        let change = Change {
+            user_id,
+            kind: CreditTransactionKind::JobCharge,
+            amount_cents: -cost_cents,
+            description: &description,
+            photo_job_id: Some(job.id),
+            purchase_id: None,
+        };
+        // The lock makes this succeed; the conditional update is a second line of defence.
+        if CreditAccount::apply(conn, &change).await?.is_none() {
+            return Err(AppError::InsufficientCredits(
+                "the balance no longer covers this job".into(),
+            ));
+        }
+    }
+    if free > 0 {
+        CreditAccount::add_free_photos_used(conn, user_id, free).await?;
+    }
+    usage::add(conn, user_id, usage::PHOTOS, window, input.photo_count).await?;
+    let account = CreditAccount::find_or_empty(conn, user_id).await?;
+    Ok((job, account))
+}
+
+/// The error for a job that exists but is in the wrong state, or NOT_FOUND if it is not the
+/// viewer's.
+pub async fn wrong_state(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    id: i64,
+    what: &str,
+) -> AppError {
+    match PhotoJob::find(conn, user_id, id).await {
+        Ok(Some(job)) => AppError::Conflict(format!("{what}; this job is {}", job.status)),
+        Ok(None) => AppError::NotFound("photo job"),
+        Err(e) => e.into(),
+    }
+}
+
+/// Cancels a PENDING job and refunds it. The caller holds the account lock.
+pub async fn cancel(conn: &mut AsyncPgConnection, user_id: &str, id: i64) -> AppResult<PhotoJob> {
+    let Some(job) = PhotoJob::transition(
+        conn,
+        user_id,
+        id,
+        PhotoJobStatus::Pending,
+        PhotoJobStatus::Canceled,
+    )
+    .await?
+    else {
+        return Err(wrong_state(conn, user_id, id, "only PENDING jobs can be canceled").await);
+    };
+    refund(conn, &job, "Refund: photo job canceled").await?;
+    Ok(job)
+}
+
+/// Fails a PROCESSING job with `reason` (the worker's verdict) and refunds it; whoever owns
+/// it (the worker acts for no viewer). NOT_FOUND for an unknown id, CONFLICT in another state.
+pub async fn fail(conn: &mut AsyncPgConnection, id: i64, reason: &str) -> AppResult<PhotoJob> {
+    let owner = worker::owner(conn, id)
+        .await?
+        .ok_or(AppError::NotFound("photo job"))?;
+    CreditAccount::lock(conn, &owner).await?;
+    let Some(job) = worker::finish(conn, id, Outcome::Failed { reason }).await? else {
+        return Err(not_processing(conn, id).await);
+    };
+    refund(conn, &job, "Refund: photo job failed").await?;
+    Ok(job)
+}
+
+/// The error for a worker operation on a job that is not PROCESSING.
+pub async fn not_processing(conn: &mut AsyncPgConnection, id: i64) -> AppError {
+    match worker::status(conn, id).await {
+        Ok(Some(status)) => AppError::Conflict(format!(
+            "only PROCESSING jobs can be finished; this job is {status}"
+        )),
+        Ok(None) => AppError::NotFound("photo job"),
+        Err(e) => e.into(),
+    }
+}
+
+/// Gives back what a job took — its credits (a `JOB_REFUND`; the unique ledger index on
+/// `(photo_job_id, kind)` makes it happen at most once), its free photos and its usage.
+/// The caller holds the owner's account lock and has just moved the job to CANCELED or
+/// FAILED, in the same transaction.
+pub async fn refund(
+    conn: &mut AsyncPgConnection,
+    job: &PhotoJob,
+    description: &str,
+) -> QueryResult<()> {
+    if job.cost_cents > 0 {
+        let change = Change {
+            user_id: &job.user_id,
+            kind: CreditTransactionKind::JobRefund,
+            amount_cents: job.cost_cents,
+            description,
+            photo_job_id: Some(job.id),
+            purchase_id: None,
+        };
+        CreditAccount::apply(conn, &change).await?;
+    }
+    if job.free_photos_applied > 0 {
+        CreditAccount::add_free_photos_used(conn, &job.user_id, -job.free_photos_applied).await?;
+    }
+    usage::give_back(
+        conn,
+        &job.user_id,
+        usage::PHOTOS,
+        job.created_at,
+        job.photo_count,
+    )
+    .await
+}
