@@ -95,6 +95,26 @@ impl PhotoJob {
         query
     }
 
+    /// The user's jobs matching `filter`, newest first, strictly after `after`.
+    fn newest_after<'a>(
+        user_id: &'a str,
+        filter: &'a Filter,
+        after: Option<Cursor>,
+    ) -> BoxedJobs<'a> {
+        let mut query = Self::owned_by(user_id, filter)
+            .order((photo_jobs::created_at.desc(), photo_jobs::id.desc()));
+        if let Some(c) = after {
+            query = query.filter(
+                photo_jobs::created_at
+                    .lt(c.created_at)
+                    .or(photo_jobs::created_at
+                        .eq(c.created_at)
+                        .and(photo_jobs::id.lt(c.id))),
+            );
+        }
+        query
+    }
+
     /// One of the user's jobs; `None` for unknown ids and other users' jobs alike.
     pub async fn find(
         conn: &mut impl crate::db::request::Db,
@@ -118,20 +138,11 @@ impl PhotoJob {
         after: Option<Cursor>,
         limit: i64,
     ) -> QueryResult<Vec<PhotoJob>> {
-        let mut query = Self::owned_by(user_id, filter)
+        Self::newest_after(user_id, filter, after)
             .select(PhotoJob::as_select())
-            .order((photo_jobs::created_at.desc(), photo_jobs::id.desc()))
-            .limit(limit);
-        if let Some(c) = after {
-            query = query.filter(
-                photo_jobs::created_at
-                    .lt(c.created_at)
-                    .or(photo_jobs::created_at
-                        .eq(c.created_at)
-                        .and(photo_jobs::id.lt(c.id))),
-            );
-        }
-        query.load(conn).await
+            .limit(limit)
+            .load(conn)
+            .await
     }
 
     /// A page as [`PhotoJob::page`] does, with the number of all jobs matching `filter` in the
@@ -145,20 +156,11 @@ impl PhotoJob {
         limit: i64,
     ) -> QueryResult<(Vec<PhotoJob>, i64)> {
         let total = Self::owned_by(user_id, filter).count().single_value();
-        let mut query = Self::owned_by(user_id, filter)
+        let rows: Vec<(PhotoJob, Option<i64>)> = Self::newest_after(user_id, filter, after)
             .select((PhotoJob::as_select(), total))
-            .order((photo_jobs::created_at.desc(), photo_jobs::id.desc()))
-            .limit(limit);
-        if let Some(c) = after {
-            query = query.filter(
-                photo_jobs::created_at
-                    .lt(c.created_at)
-                    .or(photo_jobs::created_at
-                        .eq(c.created_at)
-                        .and(photo_jobs::id.lt(c.id))),
-            );
-        }
-        let rows: Vec<(PhotoJob, Option<i64>)> = query.load(conn).await?;
+            .limit(limit)
+            .load(conn)
+            .await?;
         let total = match rows.as_slice().first() {
             Some((_, total)) => total.unwrap_or(0),
             None if after.is_none() => 0,
