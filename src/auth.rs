@@ -234,6 +234,15 @@ impl RequestAuth {
         self.token.is_some() || self.jwt.is_some()
     }
 
+    /// The viewer credential, which a WebSocket connection keeps to check again while open.
+    pub fn credential(&self) -> Option<crate::live::Credential> {
+        if let Some(token) = &self.token {
+            return Some(crate::live::Credential::Session(token.clone()));
+        }
+        let (token, issuer) = self.jwt.as_ref()?;
+        Some(crate::live::Credential::Jwt(token.clone(), issuer.clone()))
+    }
+
     /// Whether the request carried any credential at all (a session cookie or a bearer),
     /// valid or not: one that signs nobody in is a failed authentication.
     pub fn presented_credential(&self) -> bool {

@@ -198,6 +198,36 @@ pub const VARIABLES: &[Variable] = &[
         "on SIGTERM, time for requests in flight before connections are closed, 0-600000",
         "10000",
     ),
+    var(
+        "BFF_WS_MAX_CONNECTIONS",
+        "open WebSocket connections per process (past it: close 1013)",
+        "20000",
+    ),
+    var(
+        "BFF_WS_MAX_CONNECTIONS_PER_VIEWER",
+        "open WebSocket connections per signed-in user (past it: close 1013)",
+        "16",
+    ),
+    var(
+        "BFF_WS_MAX_SUBSCRIPTIONS",
+        "subscriptions per WebSocket connection (past it: an error for that one)",
+        "32",
+    ),
+    var(
+        "BFF_WS_INIT_TIMEOUT_MS",
+        "time from the upgrade to connection_init (past it: close 4408), 100-600000",
+        "10000",
+    ),
+    var(
+        "BFF_WS_KEEPALIVE_MS",
+        "how often the server pings; a peer silent for two is dropped, 100-600000",
+        "15000",
+    ),
+    var(
+        "BFF_WS_SESSION_CHECK_MS",
+        "how often open connections' sessions are checked (signed out: close 4403), 100-60000",
+        "30000",
+    ),
     var("RUST_LOG", "log filter", "info"),
     var("BFF_LOG_FORMAT", "json for JSON log lines", "text"),
 ];
@@ -250,6 +280,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Connection and request timeouts.
     pub timeouts: Timeouts,
+    /// The WebSocket surface's limits (`BFF_WS_*`).
+    pub live: crate::live::Limits,
     /// The trusted documents manifest, when only its operations may run.
     pub trusted_documents: Option<std::sync::Arc<crate::http::documents::Documents>>,
 }
@@ -552,6 +584,31 @@ impl Config {
             request: millis("BFF_REQUEST_TIMEOUT_MS", 30_000, 100)?,
             shutdown: millis("BFF_SHUTDOWN_TIMEOUT_MS", 10_000, 0)?,
         };
+        let l = crate::live::Limits::default();
+        let count = |name, default: usize| -> Result<usize, ConfigError> {
+            parse_number(&get, name, default as u64, 1, 1_000_000).map(|n| n as usize)
+        };
+        let live = crate::live::Limits {
+            connections: count("BFF_WS_MAX_CONNECTIONS", l.connections)?,
+            connections_per_viewer: count(
+                "BFF_WS_MAX_CONNECTIONS_PER_VIEWER",
+                l.connections_per_viewer,
+            )?,
+            subscriptions_per_connection: count(
+                "BFF_WS_MAX_SUBSCRIPTIONS",
+                l.subscriptions_per_connection,
+            )?,
+            init_timeout: millis("BFF_WS_INIT_TIMEOUT_MS", 10_000, 100)?,
+            keepalive: millis("BFF_WS_KEEPALIVE_MS", 15_000, 100)?,
+            session_check: Duration::from_millis(parse_number(
+                &get,
+                "BFF_WS_SESSION_CHECK_MS",
+                30_000,
+                100,
+                60_000,
+            )?),
+            ..l
+        };
 
         let trusted_documents = get("BFF_TRUSTED_DOCUMENTS")
             .map(|path| {
@@ -580,6 +637,7 @@ impl Config {
             limits,
             rate_limit,
             timeouts,
+            live,
             trusted_documents,
         })
     }

@@ -5,6 +5,7 @@ pub mod better_auth;
 pub mod connect;
 pub mod credits;
 pub mod instrumentation;
+pub mod live;
 pub mod pagination;
 pub mod photo_jobs;
 pub mod plans;

@@ -6,6 +6,7 @@ pub mod billing;
 pub mod billing_mutations;
 pub mod connection;
 pub mod credits;
+pub mod live;
 pub mod mutations;
 pub mod node;
 pub mod photo_jobs;
@@ -14,7 +15,7 @@ pub mod scalars;
 pub mod viewer;
 pub mod worker;
 
-use async_graphql::{Context, EmptySubscription, ID, MergedObject, Object, Schema, SchemaBuilder};
+use async_graphql::{Context, ID, MergedObject, Object, Schema, SchemaBuilder};
 
 use crate::auth::service::ServiceCredential;
 use billing_mutations::BillingMutation;
@@ -22,14 +23,14 @@ use mutations::PhotoJobMutation;
 use worker::WorkerMutation;
 
 use crate::auth::RequestAuth;
-use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
+use tokio::sync::RwLockWriteGuard;
 
 use crate::db::DbConn;
 use crate::db::request::RequestDb;
 use crate::error::{AppError, AppResult};
 
 /// The schema type served by bff.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, live::Subscription>;
 
 /// Every change: the viewer's own, and the photo worker's (service token only).
 #[derive(MergedObject, Default)]
@@ -48,8 +49,8 @@ pub struct Settings {
 
 /// The schema with no data attached: the server adds the pool and settings, and `bff schema`
 /// prints it bare.
-pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation::default(), EmptySubscription).limit_depth(MAX_DEPTH)
+pub fn schema() -> SchemaBuilder<Query, Mutation, live::Subscription> {
+    Schema::build(Query, Mutation::default(), live::Subscription).limit_depth(MAX_DEPTH)
 }
 
 /// The SDL that `schema.graphql` holds.
@@ -65,7 +66,7 @@ fn request_db<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestDb> {
 
 /// The request's connection, shared with the resolvers running beside this one (their
 /// queries are pipelined on it). Use it as `&mut &**conn`.
-pub(crate) async fn read<'a>(ctx: &Context<'a>) -> AppResult<RwLockReadGuard<'a, DbConn>> {
+pub(crate) async fn read<'a>(ctx: &Context<'a>) -> AppResult<crate::db::request::DbGuard<'a>> {
     Ok(request_db(ctx)?.read().await?)
 }
 

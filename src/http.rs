@@ -17,6 +17,7 @@ pub mod prepared;
 pub mod rate_limit;
 pub mod server;
 pub mod webhooks;
+pub mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,7 @@ use crate::config::Config;
 use crate::db::DbPool;
 use crate::graphql::{AppSchema, Settings};
 use async_graphql::ValidationMode;
+use secrecy::ExposeSecret;
 
 /// Largest request body accepted on `/graphql`, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -74,6 +76,10 @@ pub struct AppState {
     pub documents: Arc<documents::Documents>,
     /// Parsed and validated documents, by their text.
     pub prepared: Arc<prepared::Prepared>,
+    /// Live updates: this process's subscribers and listening connection.
+    pub hub: Arc<crate::live::Hub>,
+    /// Origins whose cookies count (`CORS_ALLOWED_ORIGINS`), for WebSocket upgrades.
+    pub cors_allowed_origins: Arc<[String]>,
 }
 
 /// Builds the application: routes, CORS, request ids, tracing, timeouts.
@@ -118,6 +124,15 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
             .clone()
             .unwrap_or_else(|| Arc::new(documents::Documents::open())),
         prepared: Arc::new(prepared::Prepared::default()),
+        hub: crate::live::Hub::new(
+            crate::db::options(
+                config.database_url.expose_secret(),
+                config.database_ca_cert.as_deref(),
+            )
+            .expect("DATABASE_URL was checked when the pool was made"),
+            config.live,
+        ),
+        cors_allowed_origins: config.cors_allowed_origins.clone().into(),
     };
 
     let mut app = Router::new()

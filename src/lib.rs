@@ -19,6 +19,7 @@ pub mod dev;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod stripe;
 pub mod telemetry;

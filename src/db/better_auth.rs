@@ -90,3 +90,23 @@ pub async fn jwk(
         Err(e) => Err(e),
     }
 }
+
+/// Which of these session tokens still sign someone in (the session exists and has not
+/// expired): one statement for every open WebSocket connection of a process.
+pub async fn live_sessions(
+    conn: &mut impl crate::db::request::Db,
+    tokens: &[String],
+) -> diesel::QueryResult<Vec<String>> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    if tokens.is_empty() {
+        return Ok(Vec::new());
+    }
+    session::table
+        .inner_join(users::table)
+        .filter(session::token.eq_any(tokens))
+        .filter(session::expires_at.gt(diesel::dsl::now))
+        .select(session::token)
+        .load(conn)
+        .await
+}

@@ -20,6 +20,27 @@ impl<T: AsyncConnectionCore<Backend = Pg> + Send> Db for T {}
 pub struct RequestDb {
     pool: DbPool,
     conn: OnceCell<RwLock<DbConn>>,
+    /// A subscription's: each use checks a connection out and gives it back (an operation
+    /// that lasts hours must not hold one).
+    per_use: bool,
+}
+
+/// A connection to read on: the request's, shared, or one checked out for this use alone.
+pub enum DbGuard<'a> {
+    /// The request's connection.
+    Shared(RwLockReadGuard<'a, DbConn>),
+    /// Checked out for one use (a subscription's), back to the pool when dropped.
+    Owned(Box<DbConn>),
+}
+
+impl std::ops::Deref for DbGuard<'_> {
+    type Target = DbConn;
+    fn deref(&self) -> &DbConn {
+        match self {
+            DbGuard::Shared(guard) => guard,
+            DbGuard::Owned(conn) => conn,
+        }
+    }
 }
 
 impl RequestDb {
@@ -28,6 +49,15 @@ impl RequestDb {
         RequestDb {
             pool,
             conn: OnceCell::new(),
+            per_use: false,
+        }
+    }
+
+    /// For a subscription: every [`RequestDb::read`] checks a connection out for that use only.
+    pub fn per_use(pool: DbPool) -> Self {
+        RequestDb {
+            per_use: true,
+            ..RequestDb::new(pool)
         }
     }
 
@@ -38,11 +68,15 @@ impl RequestDb {
     }
 
     /// The connection, shared with the request's other readers.
-    pub async fn read(&self) -> Result<RwLockReadGuard<'_, DbConn>, PoolError> {
-        Ok(self.cell().await?.read().await)
+    pub async fn read(&self) -> Result<DbGuard<'_>, PoolError> {
+        if self.per_use {
+            return Ok(DbGuard::Owned(Box::new(self.pool.get().await?)));
+        }
+        Ok(DbGuard::Shared(self.cell().await?.read().await))
     }
 
     /// The connection alone, for a transaction. Take it only while holding no read guard.
+    /// (Never on a subscription's, whose operations do not write.)
     pub async fn write(&self) -> Result<RwLockWriteGuard<'_, DbConn>, PoolError> {
         Ok(self.cell().await?.write().await)
     }

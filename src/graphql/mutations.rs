@@ -141,7 +141,7 @@ impl PhotoJobMutation {
             })
             .await?;
         Ok(CreatePhotoJobPayload {
-            photo_job: PhotoJob(job),
+            photo_job: job.into(),
             credits: CreditAccount {
                 row: account,
                 free_photo_allowance: allowance,
@@ -175,7 +175,7 @@ impl PhotoJobMutation {
             .await
             .map_err(AppError::from)?
             .ok_or(AppError::NotFound("photo job"))?;
-        Ok(PhotoJob(job))
+        Ok(job.into())
     }
 
     /// Cancels a PENDING job and refunds it exactly once (credits, free photos and usage).
@@ -194,7 +194,7 @@ impl PhotoJobMutation {
                 money::cancel(conn, &user_id, id).await
             })
             .await?;
-        Ok(PhotoJob(job))
+        Ok(job.into())
     }
 
     /// Deletes a job; a PENDING one is canceled and refunded first. CONFLICT while it is

@@ -79,7 +79,7 @@ pub async fn load(ctx: &Context<'_>, viewer_id: &str, id: &str) -> AppResult<Opt
     Ok(match kind {
         Kind::PhotoJob => PhotoJobRow::find(&mut conn, viewer_id, row)
             .await?
-            .map(|job| Node::PhotoJob(PhotoJob(job))),
+            .map(|job| Node::PhotoJob(job.into())),
         Kind::CreditTransaction => LedgerEntry::find(&mut conn, viewer_id, row)
             .await?
             .map(|entry| Node::CreditTransaction(CreditTransaction(entry))),

@@ -15,7 +15,13 @@ use crate::graphql::scalars::Decimal;
 pub const MAX_GROUP_NAME: usize = 140;
 
 /// A request to process a batch of photos with a prompt.
-pub struct PhotoJob(pub Row);
+pub struct PhotoJob(pub Row, pub Option<DateTime<Utc>>);
+
+impl From<Row> for PhotoJob {
+    fn from(row: Row) -> Self {
+        PhotoJob(row, None)
+    }
+}
 
 /// A request to process a batch of photos with a prompt.
 #[Object]
@@ -41,8 +47,8 @@ impl PhotoJob {
         self.0.free_photos_applied
     }
     /// Where the job is in its life.
-    async fn status(&self) -> async_graphql::Result<PhotoJobStatus> {
-        Ok(self.0.status)
+    async fn status(&self) -> PhotoJobStatus {
+        self.0.status
     }
     /// Where to download the results, once completed.
     async fn download_url(&self) -> Option<&str> {
@@ -71,6 +77,11 @@ impl PhotoJob {
     /// When it completed, failed or was canceled.
     async fn finished_at(&self) -> Option<DateTime<Utc>> {
         self.0.finished_at
+    }
+    /// Set only in the `photoJobUpdated` event that tells of the job's deletion (the job as it
+    /// was then); always null in queries.
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.1
     }
 }
 
@@ -144,7 +155,7 @@ pub async fn list(
             None,
         )
     };
-    let (edges, info) = page(rows, first, after, Row::cursor, PhotoJob);
+    let (edges, info) = page(rows, first, after, Row::cursor, PhotoJob::from);
     let totals = PhotoJobTotals {
         user_id: user_id.to_owned(),
         filter,

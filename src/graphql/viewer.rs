@@ -123,6 +123,6 @@ impl Viewer {
         Ok(PhotoJobRow::find(&mut &**conn, &self.user.id, row)
             .await
             .map_err(AppError::from)?
-            .map(PhotoJob))
+            .map(PhotoJob::from))
     }
 }

@@ -57,7 +57,7 @@ impl WorkerMutation {
         let jobs = worker::claim(&mut conn, i64::from(limit))
             .await
             .map_err(AppError::from)?;
-        Ok(jobs.into_iter().map(PhotoJob).collect())
+        Ok(jobs.into_iter().map(PhotoJob::from).collect())
     }
 
     /// Marks a PROCESSING job COMPLETED with the https URL of its results. CONFLICT in any
@@ -78,7 +78,7 @@ impl WorkerMutation {
             .await
             .map_err(AppError::from)?
         {
-            Some(job) => Ok(PhotoJob(job)),
+            Some(job) => Ok(job.into()),
             None => Err(money::not_processing(&mut conn, id).await.into()),
         }
     }
@@ -101,6 +101,6 @@ impl WorkerMutation {
         let job = conn
             .transaction(async |conn| money::fail(conn, id, &reason).await)
             .await?;
-        Ok(PhotoJob(job))
+        Ok(job.into())
     }
 }

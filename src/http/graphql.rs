@@ -247,13 +247,29 @@ pub async fn post(
     execute(state, &headers, peer, media, operation, false).await
 }
 
-/// `GET /graphql`: queries only.
+/// `GET /graphql`: queries only; with a WebSocket upgrade, subscriptions ([`super::ws`]).
 pub async fn get(
     State(state): State<AppState>,
     peer: Peer,
     headers: HeaderMap,
+    draining: Option<axum::Extension<super::server::Shutdown>>,
+    upgrade: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
     params: Result<Query<GraphqlParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    match upgrade {
+        Ok(upgrade) => {
+            let draining = draining.map(|axum::Extension(d)| d);
+            return super::ws::upgrade(state, &headers, draining, upgrade);
+        }
+        // Asked for an upgrade and could not have one (wrong version, no key): say why.
+        Err(rejection) if headers.contains_key(header::UPGRADE) => {
+            return rejection.into_response();
+        }
+        Err(_) => {}
+    }
     let Some(media) = negotiate(&headers) else {
         return refuse(
             StatusCode::NOT_ACCEPTABLE,
@@ -529,7 +545,7 @@ fn is_query(document: &ExecutableDocument, operation_name: Option<&str>) -> bool
 }
 
 /// Gives every error a code, and masks any error we did not raise on purpose.
-fn classify(error: &mut ServerError, request_id: Option<&str>) {
+pub(crate) fn classify(error: &mut ServerError, request_id: Option<&str>) {
     let has_code = error
         .extensions
         .as_ref()

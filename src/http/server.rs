@@ -18,6 +18,17 @@ use tower::ServiceExt;
 
 use crate::config::Timeouts;
 
+/// What an upgraded connection (a WebSocket, which outlives its HTTP request) watches to
+/// close itself on shutdown, and holds so that shutdown waits for it: in every request's
+/// extensions.
+#[derive(Clone)]
+pub struct Shutdown {
+    /// Becomes `true` when the server stops accepting.
+    pub stop: watch::Receiver<bool>,
+    /// Dropped when the connection ends.
+    pub done: watch::Receiver<()>,
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains connections for at most
 /// `timeouts.shutdown`.
 pub async fn serve_until(
@@ -44,9 +55,14 @@ pub async fn serve_until(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let draining = Shutdown {
+            stop: stop_rx.clone(),
+            done: done_rx.clone(),
+        };
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let mut request = request.map(axum::body::Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(draining.clone());
             let app = app.clone();
             async move {
                 let response = match app.oneshot(request).await {

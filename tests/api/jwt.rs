@@ -15,10 +15,10 @@ use serde_json::json;
 
 use crate::support::{TestApp, first_code};
 
-const ISSUER: &str = "http://localhost:5173";
+pub(crate) const ISSUER: &str = "http://localhost:5173";
 
 /// An Ed25519 key pair: the PKCS#8 DER private key and the JWK `x` of the public key.
-fn key_pair(name: &str) -> (Vec<u8>, String) {
+pub(crate) fn key_pair(name: &str) -> (Vec<u8>, String) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("bff-jwt-keys-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -54,7 +54,7 @@ fn key_pair(name: &str) -> (Vec<u8>, String) {
     )
 }
 
-async fn add_key(app: &TestApp, kid: &str, x: &str, alg: &str, expired: bool) {
+pub(crate) async fn add_key(app: &TestApp, kid: &str, x: &str, alg: &str, expired: bool) {
     let mut conn = app.db().await;
     diesel::insert_into(jwks::table)
         .values((
@@ -71,7 +71,7 @@ async fn add_key(app: &TestApp, kid: &str, x: &str, alg: &str, expired: bool) {
         .unwrap();
 }
 
-fn token(private: &[u8], kid: &str, sub: &str, iss: &str, exp_offset: i64) -> String {
+pub(crate) fn token(private: &[u8], kid: &str, sub: &str, iss: &str, exp_offset: i64) -> String {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid.to_owned());
     header.typ = None;

@@ -8,6 +8,7 @@ mod http;
 mod interop;
 mod isolation;
 mod jwt;
+mod live;
 mod metrics;
 mod outage;
 mod pagination;

@@ -1,0 +1,595 @@
+//! GraphQL subscriptions over WebSocket: `GET /graphql` with an upgrade, speaking
+//! `graphql-transport-ws` (the `graphql-ws` library's protocol) or the legacy `graphql-ws`
+//! (subscriptions-transport-ws), chosen by `Sec-WebSocket-Protocol`.
+//!
+//! - **Authentication**: a `connection_init` payload `{"authorization": "Bearer …"}` (session
+//!   token, signed token or Better Auth JWT), else the upgrade's `Authorization` header, else
+//!   the Better Auth cookie, which counts only when the upgrade's `Origin` is allowed
+//!   (`CORS_ALLOWED_ORIGINS`, or bff's own origin): a page on another site cannot ride a
+//!   person's cookie (cross-site WebSocket hijacking). An upgrade from any other `Origin` is
+//!   refused (403). No viewer: close 4403. Service tokens never subscribe.
+//! - **Revocation**: the process checks open connections' sessions every
+//!   `BFF_WS_SESSION_CHECK_MS` (30 s) and closes a signed-out or expired one with 4403.
+//! - **Only subscriptions**: queries and mutations get an `error` (send them over HTTP, where
+//!   rate limits and transactions apply).
+//! - **Limits** (close codes): init timeout 4408, subscribe before ack 4401, duplicate id 4409,
+//!   second init 4429, malformed message 4400, message over 64 KiB 1009, connections past the
+//!   process's or the viewer's limit 1013, a client that does not read (a write blocked 10 s, or
+//!   its events overflowing) 1008, a peer silent for two keepalive periods 1011, server shutdown
+//!   1001. Subscriptions past the per-connection limit get an `error` (RATE_LIMITED).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::{Response as GqlResponse, ServerError, Variables};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
+use futures_util::{Stream, StreamExt};
+use serde_json::{Value as Json, json};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::auth::RequestAuth;
+use crate::auth::service::ServiceCredential;
+use crate::db::request::RequestDb;
+use crate::error::code;
+use crate::graphql::admission;
+use crate::graphql::live::LiveViewer;
+use crate::http::AppState;
+use crate::http::guard;
+use crate::http::server::Shutdown;
+use crate::live::{Credential, Ending, OpenConnection};
+
+/// The sub-protocols, in the server's order of preference.
+const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
+
+/// Which protocol a connection speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    /// `graphql-transport-ws`.
+    Transport,
+    /// Legacy `graphql-ws` (subscriptions-transport-ws).
+    Legacy,
+}
+
+/// Upgrades `GET /graphql`, or refuses before upgrading: no known sub-protocol (400), a
+/// foreign `Origin` (403).
+pub fn upgrade(
+    state: AppState,
+    headers: &HeaderMap,
+    draining: Option<Shutdown>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let ws = ws.protocols(PROTOCOLS);
+    let protocol = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
+        Some("graphql-transport-ws") => Protocol::Transport,
+        Some("graphql-ws") => Protocol::Legacy,
+        _ => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws",
+            );
+        }
+    };
+    let origin_allowed = match headers.get(header::ORIGIN) {
+        None => false,
+        Some(origin) if allowed_origin(origin, headers, &state.cors_allowed_origins) => true,
+        Some(_) => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "This Origin may not open a WebSocket here (CORS_ALLOWED_ORIGINS)",
+            );
+        }
+    };
+    // What the upgrade itself proves: a bearer always (no browser page can set it), the cookie
+    // only from an allowed origin.
+    let mut credentials = HeaderMap::new();
+    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+        credentials.insert(header::AUTHORIZATION, authorization.clone());
+    }
+    if origin_allowed {
+        for cookie in headers.get_all(header::COOKIE) {
+            credentials.append(header::COOKIE, cookie.clone());
+        }
+    }
+    let request_id = headers
+        .get(crate::http::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let limits = state.hub.limits;
+    let slot = state.hub.open_connection();
+    ws.max_message_size(limits.max_message_bytes)
+        .max_frame_size(limits.max_message_bytes)
+        // Idle connections are most of them: small buffers, written through at once.
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(limits.max_message_bytes * 4)
+        .on_upgrade(move |socket| async move {
+            let Some(slot) = slot else {
+                let mut socket = socket;
+                let _ = close(&mut socket, 1013, "The server is at its connection limit").await;
+                return;
+            };
+            // Without a server's (in-process use) nothing ever stops it.
+            let (stop, done) = match draining {
+                Some(Shutdown { stop, done }) => (stop, Some(done)),
+                None => (watch::channel(false).1, None),
+            };
+            let connection = Connection {
+                state,
+                stop,
+                _done: done,
+                protocol,
+                credentials,
+                request_id,
+                slot,
+                acked: false,
+                initialised: false,
+                viewer: None,
+                ended: None,
+                operations: HashMap::new(),
+                streams: SelectAll::new(),
+            };
+            connection.run(socket).await;
+        })
+}
+
+/// Whether `origin` may use cookies here: listed in `CORS_ALLOWED_ORIGINS`, or bff's own
+/// origin (GraphiQL served by bff itself).
+fn allowed_origin(origin: &HeaderValue, headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed.iter().any(|a| a == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let own = origin
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && Some(rest) == host);
+    host.is_some() && own
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code::BAD_USER_INPUT } }] });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) -> Result<(), axum::Error> {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    };
+    socket.send(Message::Close(Some(frame))).await
+}
+
+/// One running operation: whether it has answered yet (a first answer that is a request
+/// error goes out as `error`, not `next`), and how to stop it.
+struct Operation {
+    answered: bool,
+    abort: AbortHandle,
+}
+
+/// An operation's answers, tagged with its id; `None` when it has ended by itself.
+type Answers = BoxStream<'static, (String, Option<GqlResponse>)>;
+
+struct Connection {
+    state: AppState,
+    /// `true` once the server shuts down.
+    stop: watch::Receiver<bool>,
+    /// Held while open: shutdown waits for it (up to its timeout).
+    _done: Option<watch::Receiver<()>>,
+    protocol: Protocol,
+    credentials: HeaderMap,
+    request_id: Option<String>,
+    slot: OpenConnection,
+    acked: bool,
+    initialised: bool,
+    viewer: Option<LiveViewer>,
+    ended: Option<tokio::sync::oneshot::Receiver<Ending>>,
+    operations: HashMap<String, Operation>,
+    streams: SelectAll<Answers>,
+}
+
+/// What the connection does next.
+enum Step {
+    Continue,
+    Close(u16, String),
+    /// The peer is gone or not reading: drop the connection without ceremony.
+    Drop,
+}
+
+impl Connection {
+    async fn run(mut self, mut socket: WebSocket) {
+        let limits = self.state.hub.limits;
+        let init_deadline = Instant::now() + limits.init_timeout;
+        let mut keepalive = tokio::time::interval(limits.keepalive);
+        keepalive.reset();
+        let mut heard = Instant::now();
+        let mut stop = self.stop.clone();
+        loop {
+            let step = tokio::select! {
+                message = socket.recv() => {
+                    heard = Instant::now();
+                    match message {
+                        Some(Ok(message)) => self.on_message(message, &mut socket).await,
+                        Some(Err(error)) => {
+                            if is_too_big(&error) {
+                                Step::Close(1009, "Message too big".into())
+                            } else {
+                                Step::Drop
+                            }
+                        }
+                        None => Step::Drop,
+                    }
+                }
+                Some((id, answer)) = self.streams.next(), if !self.streams.is_empty() => {
+                    self.on_answer(id, answer, &mut socket).await
+                }
+                _ = tokio::time::sleep_until(init_deadline), if !self.initialised => {
+                    Step::Close(4408, "Connection initialisation timeout".into())
+                }
+                _ = keepalive.tick() => {
+                    if heard.elapsed() > limits.keepalive * 2 {
+                        Step::Close(1011, "No answer to pings".into())
+                    } else {
+                        self.ping(&mut socket).await
+                    }
+                }
+                ending = async { self.ended.as_mut().expect("guarded").await }, if self.ended.is_some() => {
+                    self.ended = None;
+                    match ending {
+                        Ok(Ending::Revoked) => Step::Close(4403, "Forbidden: the session has ended".into()),
+                        Err(_) => Step::Continue,
+                    }
+                }
+                _ = async { let _ = stop.wait_for(|down| *down).await; } => Step::Close(1001, "The server is shutting down".into()),
+            };
+            match step {
+                Step::Continue => {}
+                Step::Close(code, reason) => {
+                    let _ = tokio::time::timeout(
+                        limits.write_timeout,
+                        close(&mut socket, code, &reason),
+                    )
+                    .await;
+                    break;
+                }
+                Step::Drop => break,
+            }
+        }
+        for (_, operation) in self.operations.drain() {
+            operation.abort.abort();
+        }
+    }
+
+    /// Sends one message; a client that does not take it in time is not reading.
+    async fn send(&mut self, socket: &mut WebSocket, message: Json) -> Step {
+        let text = Utf8Bytes::from(message.to_string());
+        match tokio::time::timeout(
+            self.state.hub.limits.write_timeout,
+            socket.send(Message::Text(text)),
+        )
+        .await
+        {
+            Ok(Ok(())) => Step::Continue,
+            Ok(Err(_)) => Step::Drop,
+            Err(_) => Step::Close(1008, "The client is not reading".into()),
+        }
+    }
+
+    async fn ping(&mut self, socket: &mut WebSocket) -> Step {
+        let frame = tokio::time::timeout(
+            self.state.hub.limits.write_timeout,
+            socket.send(Message::Ping(Default::default())),
+        )
+        .await;
+        if !matches!(frame, Ok(Ok(()))) {
+            return Step::Drop;
+        }
+        match (self.protocol, self.acked) {
+            (Protocol::Transport, _) => self.send(socket, json!({ "type": "ping" })).await,
+            (Protocol::Legacy, true) => self.send(socket, json!({ "type": "ka" })).await,
+            (Protocol::Legacy, false) => Step::Continue,
+        }
+    }
+
+    async fn on_message(&mut self, message: Message, socket: &mut WebSocket) -> Step {
+        let text = match message {
+            Message::Text(text) => text,
+            // Answered by the WebSocket layer itself.
+            Message::Ping(_) | Message::Pong(_) => return Step::Continue,
+            Message::Close(_) => return Step::Drop,
+            Message::Binary(_) => {
+                return Step::Close(4400, "Binary messages are not supported".into());
+            }
+        };
+        let Ok(Json::Object(mut message)) = serde_json::from_str::<Json>(text.as_str()) else {
+            return Step::Close(4400, "Invalid message: not a JSON object".into());
+        };
+        let Some(Json::String(kind)) = message.remove("type") else {
+            return Step::Close(4400, "Invalid message: no type".into());
+        };
+        let id = match message.remove("id") {
+            None | Some(Json::Null) => None,
+            Some(Json::String(id)) if !id.is_empty() && id.len() <= 256 => Some(id),
+            Some(_) => return Step::Close(4400, "Invalid message: id must be a string".into()),
+        };
+        let payload = message.remove("payload").unwrap_or(Json::Null);
+        match (self.protocol, kind.as_str()) {
+            (_, "connection_init") => self.init(payload, socket).await,
+            (Protocol::Transport, "ping") => {
+                let mut pong = json!({ "type": "pong" });
+                if payload.is_object() {
+                    pong["payload"] = payload;
+                }
+                self.send(socket, pong).await
+            }
+            (Protocol::Transport, "pong") => Step::Continue,
+            (Protocol::Transport, "subscribe") | (Protocol::Legacy, "start") => {
+                let Some(id) = id else {
+                    return Step::Close(4400, "Invalid message: subscribe needs an id".into());
+                };
+                self.subscribe(id, payload, socket).await
+            }
+            (Protocol::Transport, "complete") | (Protocol::Legacy, "stop") => {
+                let Some(id) = id else {
+                    return Step::Close(4400, format!("Invalid message: {kind} needs an id"));
+                };
+                if let Some(operation) = self.operations.remove(&id) {
+                    operation.abort.abort();
+                    if self.protocol == Protocol::Legacy {
+                        return self
+                            .send(socket, json!({ "type": "complete", "id": id }))
+                            .await;
+                    }
+                }
+                Step::Continue
+            }
+            (Protocol::Legacy, "connection_terminate") => Step::Close(1000, "Terminated".into()),
+            _ => Step::Close(4400, format!("Invalid message type {kind:?}")),
+        }
+    }
+
+    async fn init(&mut self, payload: Json, socket: &mut WebSocket) -> Step {
+        if self.initialised {
+            return Step::Close(4429, "Too many initialisation requests".into());
+        }
+        self.initialised = true;
+        if !(payload.is_null() || payload.is_object()) {
+            return Step::Close(
+                4400,
+                "Invalid message: the payload must be an object".into(),
+            );
+        }
+        let mut credentials = self.credentials.clone();
+        if let Some(authorization) = init_authorization(&payload) {
+            let value = if authorization.contains(' ') {
+                authorization.to_owned()
+            } else {
+                format!("Bearer {authorization}")
+            };
+            let Ok(value) = HeaderValue::from_str(&value) else {
+                return Step::Close(4403, "Forbidden: malformed authorization".into());
+            };
+            credentials = HeaderMap::new();
+            credentials.insert(header::AUTHORIZATION, value);
+        }
+        let auth = RequestAuth::from_headers(&credentials, &self.state.auth);
+        if !matches!(auth.service(), ServiceCredential::Absent) {
+            return Step::Close(4403, "Forbidden: service tokens do not subscribe".into());
+        }
+        let db = RequestDb::new(self.state.pool.clone());
+        let user = match auth.user(&db).await {
+            Ok(Some(user)) => user.id.clone(),
+            Ok(None) => return Step::Close(4403, "Forbidden: sign in first".into()),
+            Err(error) => {
+                tracing::warn!(%error, "session lookup failed on a WebSocket");
+                return Step::Close(4500, "Internal server error".into());
+            }
+        };
+        drop(db);
+        let credential = auth
+            .credential()
+            .unwrap_or(Credential::Session(String::new()));
+        let Some(ended) = self.slot.sign_in(&user, credential) else {
+            return Step::Close(1013, "Too many connections for this user".into());
+        };
+        self.ended = Some(ended);
+        self.viewer = Some(LiveViewer::new(user, self.state.hub.clone()));
+        self.acked = true;
+        self.send(socket, json!({ "type": "connection_ack" })).await
+    }
+
+    async fn subscribe(&mut self, id: String, payload: Json, socket: &mut WebSocket) -> Step {
+        let Some(viewer) = self.viewer.clone().filter(|_| self.acked) else {
+            return Step::Close(4401, "Unauthorized".into());
+        };
+        if self.operations.contains_key(&id) {
+            return Step::Close(4409, format!("Subscriber for {id} already exists"));
+        }
+        let limit = self.state.hub.limits.subscriptions_per_connection;
+        if self.operations.len() >= limit {
+            let message =
+                format!("At most {limit} subscriptions per connection (BFF_WS_MAX_SUBSCRIPTIONS)");
+            return self.error(socket, id, &message, code::RATE_LIMITED).await;
+        }
+        let request = match self.prepare(payload) {
+            Ok(request) => request,
+            Err(message) => return self.error(socket, id, &message, code::BAD_USER_INPUT).await,
+        };
+        let viewer = match viewer.subscribed().await {
+            Ok(viewer) => viewer,
+            Err(error) => {
+                tracing::warn!(%error, "cannot start a subscription");
+                let message = crate::error::INTERNAL_MESSAGE;
+                return self
+                    .error(socket, id, message, code::INTERNAL_SERVER_ERROR)
+                    .await;
+            }
+        };
+        let request = request
+            .data(viewer)
+            .data(RequestDb::per_use(self.state.pool.clone()));
+        let answers = self.state.schema.execute_stream(request);
+        let (abort, registration) = AbortHandle::new_pair();
+        let tagged = tag(id.clone(), answers);
+        self.streams
+            .push(Abortable::new(tagged, registration).boxed());
+        self.operations.insert(
+            id,
+            Operation {
+                answered: false,
+                abort,
+            },
+        );
+        Step::Continue
+    }
+
+    /// The subscription request a payload describes, checked as HTTP requests are (size,
+    /// depth, cost) and only if it is a subscription.
+    fn prepare(&self, payload: Json) -> Result<async_graphql::Request, String> {
+        let Json::Object(mut payload) = payload else {
+            return Err("The payload must be an object with a query".into());
+        };
+        let Some(Json::String(query)) = payload.remove("query") else {
+            return Err("The payload has no query".into());
+        };
+        let operation_name = match payload.remove("operationName") {
+            None | Some(Json::Null) => None,
+            Some(Json::String(name)) => Some(name),
+            Some(_) => return Err("operationName must be a string".into()),
+        };
+        let variables = match payload.remove("variables") {
+            None | Some(Json::Null) => Variables::default(),
+            Some(v @ Json::Object(_)) => Variables::from_json(v),
+            Some(_) => return Err("variables must be an object".into()),
+        };
+        let limits = &self.state.limits;
+        match guard::check_document(&query, limits.tokens) {
+            Ok(()) => {}
+            Err(guard::Refused::TooDeep) => return Err("The document is nested too deeply".into()),
+            Err(guard::Refused::TooManyTokens) => {
+                return Err(format!(
+                    "The document has more than {} tokens (BFF_MAX_TOKENS)",
+                    limits.tokens
+                ));
+            }
+        }
+        let mut request = async_graphql::Request::new(query.as_str()).variables(variables.clone());
+        if let Some(name) = &operation_name {
+            request = request.operation_name(name.clone());
+        }
+        // A document that does not parse goes on to async-graphql, which reports the error.
+        if let Some(document) = self.state.prepared.parse(&query) {
+            let operation = admission::selected(&document, operation_name.as_deref());
+            if operation.is_some_and(|op| {
+                op.ty != async_graphql::parser::types::OperationType::Subscription
+            }) {
+                return Err(
+                    "Only subscriptions run over WebSocket: send queries and mutations to POST /graphql"
+                        .into(),
+                );
+            }
+            admission::admit(&document, operation_name.as_deref(), &variables, limits)
+                .map_err(|refusal| refusal.message)?;
+            request.set_parsed_query(Arc::unwrap_or_clone(document));
+        }
+        Ok(request)
+    }
+
+    async fn error(
+        &mut self,
+        socket: &mut WebSocket,
+        id: String,
+        message: &str,
+        code: &str,
+    ) -> Step {
+        let errors = json!([{ "message": message, "extensions": { "code": code } }]);
+        self.send(
+            socket,
+            json!({ "type": "error", "id": id, "payload": errors }),
+        )
+        .await
+    }
+
+    async fn on_answer(
+        &mut self,
+        id: String,
+        answer: Option<GqlResponse>,
+        socket: &mut WebSocket,
+    ) -> Step {
+        let Some(operation) = self.operations.get_mut(&id) else {
+            return Step::Continue;
+        };
+        let Some(mut answer) = answer else {
+            self.operations.remove(&id);
+            return self
+                .send(socket, json!({ "type": "complete", "id": id }))
+                .await;
+        };
+        let first = !operation.answered;
+        operation.answered = true;
+        for error in &mut answer.errors {
+            crate::http::graphql::classify(error, self.request_id.as_deref());
+        }
+        // Refused (validation) or failed to start (its root field's error, e.g. NOT_FOUND):
+        // it never started, and `error` ends it (no `complete` follows).
+        let never_started = answer.data == async_graphql::Value::Null && !answer.errors.is_empty();
+        if first && never_started {
+            if let Some(operation) = self.operations.remove(&id) {
+                operation.abort.abort();
+            }
+            let errors = errors_json(&answer.errors);
+            return self
+                .send(
+                    socket,
+                    json!({ "type": "error", "id": id, "payload": errors }),
+                )
+                .await;
+        }
+        let kind = match self.protocol {
+            Protocol::Transport => "next",
+            Protocol::Legacy => "data",
+        };
+        let payload = serde_json::to_value(&answer).unwrap_or(Json::Null);
+        self.send(
+            socket,
+            json!({ "type": kind, "id": id, "payload": payload }),
+        )
+        .await
+    }
+}
+
+fn errors_json(errors: &[ServerError]) -> Json {
+    serde_json::to_value(errors).unwrap_or_else(|_| json!([]))
+}
+
+/// The authorization a `connection_init` payload carries, under the names clients use.
+fn init_authorization(payload: &Json) -> Option<&str> {
+    fn field(object: &Json) -> Option<&str> {
+        object.as_object()?.iter().find_map(|(key, value)| {
+            key.eq_ignore_ascii_case("authorization")
+                .then(|| value.as_str())
+                .flatten()
+        })
+    }
+    field(payload).or_else(|| field(payload.get("headers")?))
+}
+
+fn tag(
+    id: String,
+    answers: impl Stream<Item = GqlResponse> + Send + 'static,
+) -> impl Stream<Item = (String, Option<GqlResponse>)> + Send + 'static {
+    let end = id.clone();
+    answers
+        .map(move |answer| (id.clone(), Some(answer)))
+        .chain(futures_util::stream::once(async move { (end, None) }))
+}
+
+fn is_too_big(error: &axum::Error) -> bool {
+    let text = error.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity")
+}
