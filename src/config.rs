@@ -199,6 +199,16 @@ pub const VARIABLES: &[Variable] = &[
         "10000",
     ),
     var(
+        "BFF_WORKER_LEASE_MS",
+        "how long a worker's claim on a job lasts without heartbeatPhotoJob, 1000-86400000",
+        "300000",
+    ),
+    var(
+        "BFF_WORKER_MAX_ATTEMPTS",
+        "claims a job gets; when the last one's lease expires the job fails and is refunded, 1-100",
+        "3",
+    ),
+    var(
         "BFF_WS_MAX_CONNECTIONS",
         "open WebSocket connections per process (past it: close 1013)",
         "20000",
@@ -282,6 +292,10 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// The WebSocket surface's limits (`BFF_WS_*`).
     pub live: crate::live::Limits,
+    /// How long a worker's claim lasts without a heartbeat.
+    pub worker_lease: Duration,
+    /// Claims a job gets before an expired lease fails it.
+    pub worker_max_attempts: i32,
     /// The trusted documents manifest, when only its operations may run.
     pub trusted_documents: Option<std::sync::Arc<crate::http::documents::Documents>>,
 }
@@ -638,6 +652,14 @@ impl Config {
             rate_limit,
             timeouts,
             live,
+            worker_lease: Duration::from_millis(parse_number(
+                &get,
+                "BFF_WORKER_LEASE_MS",
+                300_000,
+                1_000,
+                86_400_000,
+            )?),
+            worker_max_attempts: parse_number(&get, "BFF_WORKER_MAX_ATTEMPTS", 3, 1, 100)? as i32,
             trusted_documents,
         })
     }

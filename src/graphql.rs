@@ -45,6 +45,10 @@ pub const MAX_DEPTH: usize = 16;
 pub struct Settings {
     /// Free photos every user gets before credits are spent.
     pub free_photo_allowance: i32,
+    /// How long a worker's claim lasts without a heartbeat.
+    pub worker_lease: std::time::Duration,
+    /// Claims a job gets before an expired lease fails it.
+    pub worker_max_attempts: i32,
 }
 
 /// The schema with no data attached: the server adds the pool and settings, and `bff schema`

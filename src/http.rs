@@ -90,6 +90,8 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
             .data(pool.clone())
             .data(Settings {
                 free_photo_allowance: config.free_photo_allowance,
+                worker_lease: config.worker_lease,
+                worker_max_attempts: config.worker_max_attempts,
             })
             .data(stripe.clone())
             .data(config.stripe.clone())
@@ -104,6 +106,11 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
                 .finish()
         }
     };
+    tokio::spawn(sweep_leases(
+        pool.clone(),
+        config.worker_lease,
+        config.worker_max_attempts,
+    ));
     let state = AppState {
         schema: schema(ValidationMode::Strict),
         // No extensions on either: with one, async-graphql sends every field through it.
@@ -191,6 +198,29 @@ pub fn router(config: &Config, pool: DbPool) -> Router {
                 config.timeouts.request,
             )),
     )
+}
+
+/// Every quarter lease (at least every 100 ms, at most every 30 s): jobs whose worker vanished
+/// go back to PENDING, or fail with a refund on their last attempt (see
+/// [`crate::db::photo_jobs::money::sweep_expired_leases`]). Every process sweeps; they do not
+/// collide. `claimPhotoJobs` sweeps too, before it claims.
+async fn sweep_leases(pool: DbPool, lease: Duration, max_attempts: i32) {
+    let period = (lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Ok(mut conn) = pool.get().await else {
+            continue;
+        };
+        match crate::db::photo_jobs::money::sweep_expired_leases(&mut conn, max_attempts).await {
+            Ok((0, 0)) => {}
+            Ok((requeued, failed)) => {
+                tracing::info!(requeued, failed, "jobs whose worker's lease expired");
+            }
+            Err(error) => tracing::warn!(%error, "sweeping expired leases failed"),
+        }
+    }
 }
 
 /// Request ids in UUID form without a system call each (a `getrandom` per request showed in

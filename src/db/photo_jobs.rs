@@ -60,6 +60,10 @@ pub struct PhotoJob {
     pub started_at: Option<DateTime<Utc>>,
     /// Completed, failed or canceled.
     pub finished_at: Option<DateTime<Utc>>,
+    /// While PROCESSING: when its worker's lease runs out.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// How many times a worker has claimed it.
+    pub attempts: i32,
 }
 
 /// Which of the viewer's jobs a list shows.

@@ -78,6 +78,15 @@ impl PhotoJob {
     async fn finished_at(&self) -> Option<DateTime<Utc>> {
         self.0.finished_at
     }
+    /// While PROCESSING: when the worker's lease runs out unless it sends a heartbeat (then
+    /// the job goes back to PENDING, or fails after its last attempt).
+    async fn lease_expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.lease_expires_at
+    }
+    /// How many times a worker has claimed the job.
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
     /// Set only in the `photoJobUpdated` event that tells of the job's deletion (the job as it
     /// was then); always null in queries.
     async fn deleted_at(&self) -> Option<DateTime<Utc>> {

@@ -10,7 +10,7 @@ use crate::db::photo_jobs::worker::{self, Outcome};
 use crate::error::AppError;
 use crate::graphql::node::{Kind, row_id};
 use crate::graphql::photo_jobs::PhotoJob;
-use crate::graphql::{conn, require_service};
+use crate::graphql::{Settings, conn, require_service};
 
 /// Most jobs one claim may take.
 pub const MAX_CLAIM: i32 = 50;
@@ -40,8 +40,12 @@ pub struct WorkerMutation;
 #[Object]
 impl WorkerMutation {
     /// Claims up to `limit` of the oldest PENDING jobs (any user's), moving them to
-    /// PROCESSING. Jobs another worker is claiming at the same moment are skipped, so no two
-    /// workers ever get the same job. Returns the claimed jobs, oldest first (possibly none).
+    /// PROCESSING, each leased to the caller until `leaseExpiresAt` (`BFF_WORKER_LEASE_MS`,
+    /// 5 minutes): extend it with `heartbeatPhotoJob` while working. A job whose lease expires
+    /// goes back to PENDING for another worker, and after `BFF_WORKER_MAX_ATTEMPTS` (3) claims
+    /// it fails and is refunded. Jobs another worker is claiming at the same moment are
+    /// skipped, so no two workers ever get the same job. Returns the claimed jobs, oldest
+    /// first (possibly none).
     async fn claim_photo_jobs(
         &self,
         ctx: &Context<'_>,
@@ -53,11 +57,37 @@ impl WorkerMutation {
                 AppError::bad_input(format!("limit must be between 1 and {MAX_CLAIM}")).into(),
             );
         }
+        let settings = ctx.data_unchecked::<Settings>();
         let mut conn = conn(ctx).await?;
-        let jobs = worker::claim(&mut conn, i64::from(limit))
+        // Jobs whose worker vanished are claimable again first.
+        money::sweep_expired_leases(&mut conn, settings.worker_max_attempts)
+            .await
+            .map_err(AppError::from)?;
+        let jobs = worker::claim(&mut conn, i64::from(limit), settings.worker_lease)
             .await
             .map_err(AppError::from)?;
         Ok(jobs.into_iter().map(PhotoJob::from).collect())
+    }
+
+    /// Extends the lease of a PROCESSING job by `BFF_WORKER_LEASE_MS` from now (call it well
+    /// within the lease while working). CONFLICT in any other state (its lease expired and it
+    /// went back to PENDING, or it was finished).
+    async fn heartbeat_photo_job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job's global id.")] id: ID,
+    ) -> async_graphql::Result<PhotoJob> {
+        require_service(ctx).await?;
+        let id = job_id(&id)?;
+        let lease = ctx.data_unchecked::<Settings>().worker_lease;
+        let mut conn = conn(ctx).await?;
+        match worker::heartbeat(&mut conn, id, lease)
+            .await
+            .map_err(AppError::from)?
+        {
+            Some(job) => Ok(job.into()),
+            None => Err(money::not_processing(&mut conn, id).await.into()),
+        }
     }
 
     /// Marks a PROCESSING job COMPLETED with the https URL of its results. CONFLICT in any

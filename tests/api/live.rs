@@ -22,17 +22,17 @@ const WAIT: Duration = Duration::from_secs(10);
 /// How long "nothing arrives" is watched for.
 const QUIET: Duration = Duration::from_millis(700);
 
-const JOBS: &str =
+pub(crate) const JOBS: &str =
     "subscription($id: ID) { photoJobUpdated(id: $id) { id status groupName deletedAt } }";
 
 /// A WebSocket client speaking one of the protocols by hand.
-struct Client {
+pub(crate) struct Client {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
 /// Why a connection attempt or a connection ended.
 #[derive(Debug, PartialEq)]
-enum End {
+pub(crate) enum End {
     /// Refused before upgrading, with this HTTP status.
     Refused(u16),
     /// Closed with this code (and reason).
@@ -40,7 +40,7 @@ enum End {
 }
 
 impl Client {
-    async fn connect(
+    pub(crate) async fn connect(
         app: &TestApp,
         protocol: &str,
         headers: &[(&str, String)],
@@ -74,7 +74,7 @@ impl Client {
     }
 
     /// Connected and acknowledged with a browser's cookie from the app's origin.
-    async fn signed_in(app: &TestApp, user: &TestUser) -> Client {
+    pub(crate) async fn signed_in(app: &TestApp, user: &TestUser) -> Client {
         let headers = [("cookie", user.cookie()), ("origin", APP_ORIGIN.to_owned())];
         let mut client = Client::connect(app, TRANSPORT, &headers).await.unwrap();
         client.send(json!({ "type": "connection_init" })).await;
@@ -82,21 +82,21 @@ impl Client {
         client
     }
 
-    async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.socket
             .send(Message::Text(message.to_string().into()))
             .await
             .unwrap();
     }
 
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+    pub(crate) async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         self.send(json!({ "type": "subscribe", "id": id, "payload": { "query": query, "variables": variables } }))
             .await;
     }
 
     /// Subscribes and waits until the server has started the subscription (it answers a
     /// ping only after): what commits from then on reaches it.
-    async fn subscribed(&mut self, id: &str, query: &str, variables: Value) {
+    pub(crate) async fn subscribed(&mut self, id: &str, query: &str, variables: Value) {
         self.subscribe(id, query, variables).await;
         self.send(json!({ "type": "ping" })).await;
         let pong = self.next().await;
@@ -104,7 +104,7 @@ impl Client {
     }
 
     /// The next protocol message (server pings answered and skipped), within `wait`.
-    async fn next_within(&mut self, wait: Duration) -> Result<Value, End> {
+    pub(crate) async fn next_within(&mut self, wait: Duration) -> Result<Value, End> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.socket.next()).await;
@@ -131,12 +131,12 @@ impl Client {
         }
     }
 
-    async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         self.next_within(WAIT).await.expect("a message")
     }
 
     /// Asserts nothing but pings arrives for a while.
-    async fn quiet(&mut self) {
+    pub(crate) async fn quiet(&mut self) {
         match self.next_within(QUIET).await {
             Err(End::Closed(0, _)) => {}
             other => panic!("expected nothing, got {other:?}"),
@@ -144,7 +144,7 @@ impl Client {
     }
 
     /// The close code (and reason) the server ends the connection with.
-    async fn closed(&mut self) -> (u16, String) {
+    pub(crate) async fn closed(&mut self) -> (u16, String) {
         loop {
             match self.next_within(WAIT).await {
                 Err(End::Closed(0, _)) => panic!("the server did not close the connection"),
@@ -156,7 +156,7 @@ impl Client {
     }
 }
 
-async fn create_job(app: &TestApp, user: &TestUser, group: &str) -> String {
+pub(crate) async fn create_job(app: &TestApp, user: &TestUser, group: &str) -> String {
     let body = app
         .query_as(
             user,

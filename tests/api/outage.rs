@@ -247,3 +247,76 @@ async fn the_statement_timeout_frees_a_connection_stuck_on_a_lock() {
         "{jobs}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_are_caught_up_after_a_database_restart() {
+    use crate::live::{Client, JOBS};
+    let mut guard = CLUSTER.lock().await;
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bff-outage-postgres");
+    let cluster = guard.get_or_insert_with(|| {
+        Cluster::ensure(&root, Durability::Fast).expect("start the outage cluster")
+    });
+    let (url, user) = database(cluster).await;
+    let app = TestApp::spawn_on(url, |env| {
+        env.insert("BFF_RATE_LIMIT_PER_SECOND", "0".into());
+    })
+    .await;
+    let mut client = Client::signed_in(&app, &user).await;
+    client.subscribed("jobs", JOBS, json!({})).await;
+    client
+        .subscribed(
+            "credits",
+            "subscription { creditsChanged { balance } }",
+            json!({}),
+        )
+        .await;
+    ledger_change(&app, &user.id, "GRANT", 700, "Before").await;
+    loop {
+        let event = client.next().await;
+        if event["payload"]["data"]["creditsChanged"]["balance"] == "7.00" {
+            break;
+        }
+    }
+    // Whatever else that change told has arrived; from here on only the catch-up speaks.
+    while client.next_within(Duration::from_millis(700)).await.is_ok() {}
+
+    let cluster_ref = &*cluster;
+    tokio::task::block_in_place(|| cluster_ref.pg_ctl_fast("restart")).unwrap();
+    let restarted = Instant::now();
+    // Caught up without any change: the current account once the process listens again.
+    let event = client.next().await;
+    assert_eq!(event["id"], "credits", "{event}");
+    assert_eq!(
+        event["payload"]["data"]["creditsChanged"]["balance"],
+        "7.00"
+    );
+    let caught_up = restarted.elapsed();
+
+    // And changes after the restart are delivered again.
+    let mut created = None;
+    for _ in 0..50 {
+        let (status, body) = app
+            .post(
+                "mutation($input: CreatePhotoJobInput!) { createPhotoJob(input: $input) { photoJob { id } } }",
+                json!({ "input": { "prompt": "After the restart", "photoCount": 1, "groupName": "After" } }),
+                &[("cookie", user.cookie())],
+            )
+            .await;
+        if status == 200 && body.get("errors").is_none() {
+            created = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        created.is_some(),
+        "the job could be created after the restart"
+    );
+    loop {
+        let event = client.next().await;
+        if event["payload"]["data"]["photoJobUpdated"]["groupName"] == "After" {
+            break;
+        }
+    }
+    eprintln!("listening again and caught up {caught_up:?} after the restart");
+}

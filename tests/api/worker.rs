@@ -341,3 +341,116 @@ async fn bff_service_token_prints_a_token_the_server_accepts() {
         .unwrap();
     assert!(!refused.status.success());
 }
+
+const HEARTBEAT: &str =
+    "mutation($id: ID!) { heartbeatPhotoJob(id: $id) { id status leaseExpiresAt attempts } }";
+
+/// The job's (status, attempts, refunds in the ledger).
+async fn lease_state(app: &TestApp, id: &str) -> (String, i32, i64) {
+    use bff::db::schema::photo_jobs;
+    let row = bff::graphql::node::parse_global_id(id).unwrap().1;
+    let mut conn = app.db().await;
+    let (status, attempts): (String, i32) = photo_jobs::table
+        .find(row)
+        .select((photo_jobs::status, photo_jobs::attempts))
+        .first(&mut conn)
+        .await
+        .unwrap();
+    let refunds = credit_ledger::table
+        .filter(credit_ledger::photo_job_id.eq(row))
+        .filter(credit_ledger::kind.eq("JOB_REFUND"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    (status, attempts, refunds)
+}
+
+#[tokio::test]
+async fn an_expired_lease_returns_the_job_and_the_last_attempt_fails_it_with_one_refund() {
+    use crate::live::{Client, JOBS};
+    let lease = |env: &mut std::collections::HashMap<&'static str, String>| {
+        env.insert("SERVICE_JWT_SECRET", KEY.into());
+        env.insert("FREE_PHOTO_ALLOWANCE", "0".into());
+        env.insert("BFF_WORKER_LEASE_MS", "1000".into());
+        env.insert("BFF_WORKER_MAX_ATTEMPTS", "2".into());
+    };
+    let app = TestApp::spawn_with(lease).await;
+    // A second process on the same database sweeps too: the refund still happens once.
+    let _other = TestApp::spawn_on(app.database_url.clone(), lease).await;
+    let user = app.user("Patient").await;
+    grant(&app, &user, 1_000).await;
+    let job = new_job(&app, &user, 2).await;
+    assert_eq!(state(&app, &user).await.3, 900);
+    let mut watcher = Client::signed_in(&app, &user).await;
+    watcher.subscribed("job", JOBS, json!({ "id": job })).await;
+    let mut seen = Vec::new();
+
+    // Claimed, leased; a heartbeat extends the lease.
+    let body = as_worker(
+        &app,
+        "mutation { claimPhotoJobs(limit: 1) { id leaseExpiresAt attempts } }",
+        json!({}),
+    )
+    .await;
+    let claimed = &body["data"]["claimPhotoJobs"][0];
+    assert_eq!(claimed["attempts"], 1, "{body}");
+    let first_lease = claimed["leaseExpiresAt"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let beat = as_worker(&app, HEARTBEAT, json!({ "id": job })).await;
+    let extended = beat["data"]["heartbeatPhotoJob"]["leaseExpiresAt"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{beat}"));
+    assert!(
+        extended > first_lease.as_str(),
+        "{extended} > {first_lease}"
+    );
+
+    // The worker vanishes: the lease runs out and the job is PENDING again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while lease_state(&app, &job).await.0 != "PENDING" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job went back to PENDING"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let late = as_worker(&app, HEARTBEAT, json!({ "id": job })).await;
+    assert_eq!(first_code(&late), "CONFLICT", "{late}");
+
+    // Its second and last claim expires too: FAILED, refunded exactly once.
+    let body = as_worker(
+        &app,
+        "mutation { claimPhotoJobs(limit: 1) { id attempts } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(body["data"]["claimPhotoJobs"][0]["attempts"], 2, "{body}");
+    while lease_state(&app, &job).await.0 != "FAILED" {
+        assert!(std::time::Instant::now() < deadline, "the job failed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(lease_state(&app, &job).await, ("FAILED".to_owned(), 2, 1));
+    assert_eq!(state(&app, &user).await.3, 1_000, "refunded");
+    assert_eq!(invariant_violations(&mut app.db().await).await, 0);
+    let again = as_worker(
+        &app,
+        "mutation { claimPhotoJobs(limit: 1) { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(again["data"]["claimPhotoJobs"], json!([]));
+
+    // The subscriber saw every transition, in order.
+    while let Ok(event) = watcher.next_within(std::time::Duration::from_secs(2)).await {
+        let status = event["payload"]["data"]["photoJobUpdated"]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if seen.last() != Some(&status) {
+            seen.push(status);
+        }
+    }
+    assert_eq!(seen, ["PROCESSING", "PENDING", "PROCESSING", "FAILED"]);
+}

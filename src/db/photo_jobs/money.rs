@@ -6,7 +6,7 @@
 
 use chrono::Utc;
 use diesel::QueryResult;
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 
 use super::worker::{self, Outcome};
 use super::{NewPhotoJob, PhotoJob, PhotoJobStatus};
@@ -165,6 +165,34 @@ pub async fn fail(conn: &mut AsyncPgConnection, id: i64, reason: &str) -> AppRes
     };
     refund(conn, &job, "Refund: photo job failed").await?;
     Ok(job)
+}
+
+/// Returns jobs whose worker vanished (lease expired) to PENDING, and fails and refunds those
+/// on their last attempt, each in its own transaction under its owner's account lock. Any
+/// number of processes may sweep at once: rows are skipped or re-checked under lock, and the
+/// refund happens at most once. Returns (requeued, failed).
+pub async fn sweep_expired_leases(
+    conn: &mut AsyncPgConnection,
+    max_attempts: i32,
+) -> QueryResult<(usize, usize)> {
+    let requeued = worker::requeue_expired(conn, max_attempts).await?.len();
+    let mut failed = 0;
+    let reason = format!("The photo worker stopped responding ({max_attempts} attempts)");
+    for (id, owner) in worker::exhausted(conn, max_attempts).await? {
+        let done = conn
+            .transaction(async |conn| {
+                CreditAccount::lock(conn, &owner).await?;
+                let Some(job) = worker::fail_exhausted(conn, id, max_attempts, &reason).await?
+                else {
+                    return Ok::<_, diesel::result::Error>(false);
+                };
+                refund(conn, &job, "Refund: photo job failed").await?;
+                Ok(true)
+            })
+            .await?;
+        failed += usize::from(done);
+    }
+    Ok((requeued, failed))
 }
 
 /// The error for a worker operation on a job that is not PROCESSING.

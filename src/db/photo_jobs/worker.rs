@@ -2,7 +2,10 @@
 //! to an owner: they find jobs by id or by status, across all users, and only the worker
 //! operations (authenticated by a service token) call them.
 
+use std::time::Duration;
+
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::{PhotoJob, PhotoJobStatus};
@@ -28,20 +31,120 @@ pub async fn status(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option
         .optional()
 }
 
-/// Moves up to `limit` of the oldest PENDING jobs to PROCESSING. Rows another worker is
-/// claiming are skipped (`FOR UPDATE SKIP LOCKED`), so no two workers get the same job.
-pub async fn claim(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<PhotoJob>> {
+/// Moves up to `limit` of the oldest PENDING jobs to PROCESSING, leased for `lease`, and
+/// counts the attempt. Rows another worker is claiming are skipped (`FOR UPDATE SKIP
+/// LOCKED`), so no two workers get the same job.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    lease: Duration,
+) -> QueryResult<Vec<PhotoJob>> {
     let mut jobs: Vec<PhotoJob> = diesel::sql_query(
-        "UPDATE photo_jobs SET status = 'PROCESSING', started_at = now(), updated_at = now() \
+        "UPDATE photo_jobs SET status = 'PROCESSING', started_at = now(), updated_at = now(), \
+                lease_expires_at = now() + $2 * interval '1 millisecond', attempts = attempts + 1 \
          WHERE id IN (SELECT id FROM photo_jobs WHERE status = 'PENDING' \
                       ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
          RETURNING *",
     )
-    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .bind::<BigInt, _>(limit)
+    .bind::<BigInt, _>(millis(lease))
     .load(conn)
     .await?;
     jobs.sort_by_key(|j| (j.created_at, j.id));
     Ok(jobs)
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Extends a PROCESSING job's lease to `lease` from now; `None` when it is not PROCESSING.
+pub async fn heartbeat(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    lease: Duration,
+) -> QueryResult<Option<PhotoJob>> {
+    diesel::sql_query(
+        "UPDATE photo_jobs SET lease_expires_at = now() + $2 * interval '1 millisecond' \
+         WHERE id = $1 AND status = 'PROCESSING' RETURNING *",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<BigInt, _>(millis(lease))
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Returns up to 100 jobs whose lease has expired and that have been claimed fewer than
+/// `max_attempts` times to PENDING, for another worker; their ids.
+pub async fn requeue_expired(
+    conn: &mut AsyncPgConnection,
+    max_attempts: i32,
+) -> QueryResult<Vec<i64>> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    // The WHERE is checked again on each locked row: a heartbeat that won the race keeps it.
+    let ids: Vec<Id> = diesel::sql_query(
+        "UPDATE photo_jobs SET status = 'PENDING', started_at = NULL, lease_expires_at = NULL, \
+                updated_at = now() \
+         WHERE id IN (SELECT id FROM photo_jobs \
+                      WHERE status = 'PROCESSING' AND lease_expires_at < now() AND attempts < $1 \
+                      ORDER BY lease_expires_at LIMIT 100 FOR UPDATE SKIP LOCKED) \
+           AND status = 'PROCESSING' AND lease_expires_at < now() \
+         RETURNING id",
+    )
+    .bind::<Integer, _>(max_attempts)
+    .load(conn)
+    .await?;
+    Ok(ids.into_iter().map(|i| i.id).collect())
+}
+
+/// Up to 100 jobs whose lease has expired on their last allowed attempt: to be failed and
+/// refunded, with their owners.
+pub async fn exhausted(
+    conn: &mut AsyncPgConnection,
+    max_attempts: i32,
+) -> QueryResult<Vec<(i64, String)>> {
+    photo_jobs::table
+        .filter(photo_jobs::status.eq(PhotoJobStatus::Processing))
+        .filter(photo_jobs::lease_expires_at.lt(diesel::dsl::now))
+        .filter(photo_jobs::attempts.ge(max_attempts))
+        .order(photo_jobs::lease_expires_at)
+        .limit(100)
+        .select((photo_jobs::id, photo_jobs::user_id))
+        .load(conn)
+        .await
+}
+
+/// Fails a job whose lease has expired on its last attempt (the caller holds its owner's
+/// account lock); `None` if it no longer is one (finished, or its lease extended meanwhile).
+pub async fn fail_exhausted(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    max_attempts: i32,
+    reason: &str,
+) -> QueryResult<Option<PhotoJob>> {
+    diesel::update(
+        photo_jobs::table
+            .filter(photo_jobs::id.eq(id))
+            .filter(photo_jobs::status.eq(PhotoJobStatus::Processing))
+            .filter(photo_jobs::lease_expires_at.lt(diesel::dsl::now))
+            .filter(photo_jobs::attempts.ge(max_attempts)),
+    )
+    .set((
+        photo_jobs::status.eq(PhotoJobStatus::Failed),
+        photo_jobs::failure_reason.eq(reason),
+        photo_jobs::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+        photo_jobs::finished_at.eq(Some(chrono::Utc::now())),
+        photo_jobs::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(PhotoJob::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 /// Finishes a PROCESSING job as COMPLETED or FAILED; `None` when it is not PROCESSING.
@@ -67,6 +170,7 @@ pub async fn finish(
         photo_jobs::failure_reason.eq(failure_reason),
         photo_jobs::finished_at.eq(Some(chrono::Utc::now())),
         photo_jobs::updated_at.eq(diesel::dsl::now),
+        photo_jobs::lease_expires_at.eq(None::<chrono::DateTime<chrono::Utc>>),
     ))
     .returning(PhotoJob::as_returning())
     .get_result(conn)
