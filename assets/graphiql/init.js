@@ -1,7 +1,11 @@
 // Starts GraphiQL against this server's /graphql. The browser sends the session cookie
 // (same origin); a bearer token can be set in GraphiQL's headers tab instead.
 (function () {
-  var fetcher = GraphiQL.createFetcher({ url: new URL('/graphql', window.location.href).toString() });
+  // Queries and mutations over HTTP; subscriptions over WebSocket (graphql-transport-ws, with
+  // GraphiQL's bundled graphql-ws client). The headers tab's Authorization goes into
+  // connection_init; without one, the cookie counts (bff's own origin is allowed).
+  var url = new URL('/graphql', window.location.href).toString();
+  var fetcher = GraphiQL.createFetcher({ url: url, subscriptionUrl: url.replace(/^http/, 'ws') });
   var defaultQuery = [
     '# The signed-in viewer. Open the link `bff dev` prints,',
     '# or paste its Authorization header into Headers below.',

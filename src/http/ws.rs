@@ -103,7 +103,7 @@ pub fn upgrade(
     ws.max_message_size(limits.max_message_bytes)
         .max_frame_size(limits.max_message_bytes)
         // Idle connections are most of them: small buffers, written through at once.
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(limits.max_message_bytes * 4)
         .on_upgrade(move |socket| async move {
@@ -214,7 +214,9 @@ impl Connection {
                 message = socket.recv() => {
                     heard = Instant::now();
                     match message {
-                        Some(Ok(message)) => self.on_message(message, &mut socket).await,
+                        // Boxed, as the other handlers: an idle connection's task then holds only
+                        // what it waits on, not the largest handler's state (memory per connection).
+                        Some(Ok(message)) => Box::pin(self.on_message(message, &mut socket)).await,
                         Some(Err(error)) => {
                             if is_too_big(&error) {
                                 Step::Close(1009, "Message too big".into())
@@ -226,7 +228,7 @@ impl Connection {
                     }
                 }
                 Some((id, answer)) = self.streams.next(), if !self.streams.is_empty() => {
-                    self.on_answer(id, answer, &mut socket).await
+                    Box::pin(self.on_answer(id, answer, &mut socket)).await
                 }
                 _ = tokio::time::sleep_until(init_deadline), if !self.initialised => {
                     Step::Close(4408, "Connection initialisation timeout".into())
@@ -235,7 +237,7 @@ impl Connection {
                     if heard.elapsed() > limits.keepalive * 2 {
                         Step::Close(1011, "No answer to pings".into())
                     } else {
-                        self.ping(&mut socket).await
+                        Box::pin(self.ping(&mut socket)).await
                     }
                 }
                 ending = async { self.ended.as_mut().expect("guarded").await }, if self.ended.is_some() => {

@@ -5,10 +5,20 @@
 use std::path::Path;
 use std::process::Command;
 
-#[tokio::test]
-async fn bff_interoperates_with_real_better_auth() {
+/// `tests/interop`, its pinned node modules installed (once, whichever test comes first).
+fn interop_dir() -> std::path::PathBuf {
+    static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-    if !dir.join("node_modules/better-auth").is_dir() {
+    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    let present = [
+        "better-auth",
+        "graphql-ws",
+        "subscriptions-transport-ws",
+        "ws",
+    ]
+    .iter()
+    .all(|m| dir.join("node_modules").join(m).is_dir());
+    if !*installed && !present {
         let status = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir)
@@ -16,6 +26,13 @@ async fn bff_interoperates_with_real_better_auth() {
             .expect("npm is needed for the interop suite (install Node.js 20+)");
         assert!(status.success(), "npm ci failed in tests/interop");
     }
+    *installed = true;
+    dir
+}
+
+#[tokio::test]
+async fn bff_interoperates_with_real_better_auth() {
+    let dir = interop_dir();
     let database_url = crate::support::empty_database().await;
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
@@ -35,5 +52,39 @@ async fn bff_interoperates_with_real_better_auth() {
     assert!(
         output.status.success(),
         "interop suite failed:\n{stdout}\n{stderr}"
+    );
+}
+
+/// The real subscription clients (`graphql-ws`, `subscriptions-transport-ws`) against bff:
+/// `tests/interop/live.test.mjs`.
+#[tokio::test]
+async fn real_subscription_clients_receive_events() {
+    let dir = interop_dir();
+    let app = crate::support::TestApp::spawn().await;
+    let user = app.user("Node").await;
+    crate::support::ledger_change(&app, &user.id, "GRANT", 100_000, "For the node clients").await;
+    let env = [
+        ("BFF_HTTP", app.url("/graphql")),
+        ("BFF_WS", format!("ws://{}/graphql", app.addr)),
+        ("COOKIE", user.cookie()),
+        ("ORIGIN", crate::support::APP_ORIGIN.to_owned()),
+        ("TOKEN", user.token.clone()),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .args(["--test", "--test-reporter=spec", "live.test.mjs"])
+            .current_dir(&dir)
+            .envs(env)
+            .output()
+            .expect("node is needed for the interop suite (install Node.js 20+)")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "subscription clients failed:\n{stdout}\n{stderr}"
     );
 }
