@@ -20,11 +20,19 @@
     '}',
     ''
   ].join('\n');
-  // `bff dev` prints a link whose fragment (never sent to the server) holds the demo headers.
+  // `bff dev` prints a link whose fragment (never sent to the server) holds the demo headers;
+  // a fragment may also carry a query to open (`#query=…`, URI-encoded).
   var headers;
-  var match = /(?:^#|&)headers=([^&]*)/.exec(window.location.hash);
+  var hash = window.location.hash;
+  var match = /(?:^#|&)headers=([^&]*)/.exec(hash);
   if (match) {
     try { headers = JSON.stringify(JSON.parse(decodeURIComponent(match[1])), null, 2); } catch (e) {}
+  }
+  var query = /(?:^#|&)query=([^&]*)/.exec(hash);
+  if (query) {
+    try { defaultQuery = decodeURIComponent(query[1]); } catch (e) {}
+  }
+  if (match || query) {
     history.replaceState(null, '', window.location.pathname);
   }
   var root = ReactDOM.createRoot(document.getElementById('graphiql'));

@@ -55,24 +55,22 @@ async fn bff_interoperates_with_real_better_auth() {
     );
 }
 
-/// The real subscription clients (`graphql-ws`, `subscriptions-transport-ws`) against bff:
-/// `tests/interop/live.test.mjs`.
-#[tokio::test]
-async fn real_subscription_clients_receive_events() {
+/// Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it), never a download.
+fn chromium() -> String {
+    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        Path::new(&path).exists(),
+        "{path} is missing: install Debian's chromium package (or set CHROMIUM)"
+    );
+    path
+}
+
+/// Runs `script` in `tests/interop` with `env`; panics with its output when it fails.
+async fn node_test(script: &'static str, env: Vec<(&'static str, String)>) {
     let dir = interop_dir();
-    let app = crate::support::TestApp::spawn().await;
-    let user = app.user("Node").await;
-    crate::support::ledger_change(&app, &user.id, "GRANT", 100_000, "For the node clients").await;
-    let env = [
-        ("BFF_HTTP", app.url("/graphql")),
-        ("BFF_WS", format!("ws://{}/graphql", app.addr)),
-        ("COOKIE", user.cookie()),
-        ("ORIGIN", crate::support::APP_ORIGIN.to_owned()),
-        ("TOKEN", user.token.clone()),
-    ];
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .args(["--test", "--test-reporter=spec", "live.test.mjs"])
+            .args(["--test", "--test-reporter=spec", script])
             .current_dir(&dir)
             .envs(env)
             .output()
@@ -83,8 +81,48 @@ async fn real_subscription_clients_receive_events() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "subscription clients failed:\n{stdout}\n{stderr}"
-    );
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+}
+
+/// GraphiQL (development) runs a subscription in a real browser:
+/// `tests/interop/graphiql.test.mjs`.
+#[tokio::test]
+async fn graphiql_runs_subscriptions() {
+    let app = crate::support::TestApp::spawn_with(|env| {
+        env.insert("BFF_ENV", "development".into());
+    })
+    .await;
+    let user = app.user("GraphiQL").await;
+    crate::support::ledger_change(&app, &user.id, "GRANT", 100_000, "For GraphiQL").await;
+    node_test(
+        "graphiql.test.mjs",
+        vec![
+            ("BFF_HTTP", app.url("/graphql")),
+            ("GRAPHIQL", app.url("/graphiql")),
+            ("COOKIE", user.cookie()),
+            ("TOKEN", user.token.clone()),
+            ("CHROMIUM", chromium()),
+        ],
+    )
+    .await;
+}
+
+/// The real subscription clients (`graphql-ws`, `subscriptions-transport-ws`) against bff:
+/// `tests/interop/live.test.mjs`.
+#[tokio::test]
+async fn real_subscription_clients_receive_events() {
+    let app = crate::support::TestApp::spawn().await;
+    let user = app.user("Node").await;
+    crate::support::ledger_change(&app, &user.id, "GRANT", 100_000, "For the node clients").await;
+    node_test(
+        "live.test.mjs",
+        vec![
+            ("BFF_HTTP", app.url("/graphql")),
+            ("BFF_WS", format!("ws://{}/graphql", app.addr)),
+            ("COOKIE", user.cookie()),
+            ("ORIGIN", crate::support::APP_ORIGIN.to_owned()),
+            ("TOKEN", user.token.clone()),
+        ],
+    )
+    .await;
 }

@@ -1,0 +1,54 @@
+// GraphiQL, as `bff dev` serves it, runs a subscription over WebSocket: headless Chromium
+// (Debian's package, driven by playwright-core; no browser download) opens /graphiql with the
+// viewer's Authorization in the link's fragment, runs `photoJobUpdated`, and the job created
+// meanwhile shows in the result pane. Run by tests/api/interop.rs, which starts bff in
+// development mode and passes BFF_HTTP, GRAPHIQL, COOKIE, TOKEN and CHROMIUM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const { BFF_HTTP, GRAPHIQL, COOKIE, TOKEN, CHROMIUM } = process.env;
+
+async function createJob(groupName) {
+  const response = await fetch(BFF_HTTP, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie: COOKIE },
+    body: JSON.stringify({
+      query: 'mutation($input: CreatePhotoJobInput!) { createPhotoJob(input: $input) { photoJob { id } } }',
+      variables: { input: { prompt: 'From GraphiQL', photoCount: 1, groupName } },
+    }),
+  });
+  const body = await response.json();
+  assert.equal(body.errors, undefined, JSON.stringify(body));
+}
+
+test('GraphiQL runs a subscription over WebSocket', async () => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (error) => errors.push(String(error)));
+    const headers = encodeURIComponent(JSON.stringify({ Authorization: `Bearer ${TOKEN}` }));
+    const query = encodeURIComponent('subscription Live { photoJobUpdated { id status groupName } }');
+    await page.goto(`${GRAPHIQL}#headers=${headers}&query=${query}`);
+    await page.locator('.graphiql-execute-button').click();
+    // The subscription is running once GraphiQL shows it can be stopped; then change a job
+    // until the result pane shows it (the first change may beat the subscription's start).
+    const group = 'Seen in GraphiQL';
+    const pane = page.locator('.result-window');
+    let seen = false;
+    for (let attempt = 0; attempt < 20 && !seen; attempt += 1) {
+      await createJob(group);
+      seen = await pane
+        .getByText(group)
+        .first()
+        .waitFor({ timeout: 500 })
+        .then(() => true, () => false);
+    }
+    const text = await pane.innerText();
+    assert.ok(seen, `the result pane shows the event:\n${text}\n${errors.join('\n')}`);
+    assert.match(text, /PENDING/);
+  } finally {
+    await browser.close();
+  }
+});
