@@ -28,8 +28,8 @@ use crate::db::credits::CreditAccount;
 use crate::db::live::{CHANNEL, Change, JobState};
 use crate::db::subscriptions::BillingState;
 
-/// How many events a user's subscribers may fall behind before theirs end (their client is
-/// not reading).
+/// How many events a user's subscribers may fall behind before they are caught up by reloading
+/// (a bulk change, or a client reading slowly) rather than event by event.
 const EVENTS_BUFFERED: usize = 64;
 /// The most notifications handled in one batch (one reload statement per kind).
 const BATCH: usize = 512;
@@ -474,6 +474,27 @@ async fn catch_up(
         publish_billing(hub, conn, users).await?;
     }
     Ok(())
+}
+
+/// A user's objects as they are now, for a subscriber that fell behind: the jobs changed or
+/// deleted since `since`, oldest change first, then the credit account and billing state.
+pub async fn reload_user(
+    pool: &crate::db::DbPool,
+    user_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<Event>, crate::error::AppError> {
+    let mut conn = pool.get().await?;
+    let users = [user_id.to_owned()];
+    let mut jobs = JobState::changed_since(&mut *conn, &users, since).await?;
+    jobs.sort_by_key(|s| (s.deleted_at.unwrap_or(s.job.updated_at), s.job.id));
+    let mut events: Vec<Event> = jobs.into_iter().map(|s| Event::Job(Arc::new(s))).collect();
+    for account in CreditAccount::load_many(&mut *conn, &users).await? {
+        events.push(Event::Credits(Arc::new(account)));
+    }
+    for (_, state) in BillingState::load_many(&mut *conn, &users).await? {
+        events.push(Event::Billing(Arc::new(state)));
+    }
+    Ok(events)
 }
 
 /// Ends the connections whose session has been signed out or has expired (one statement for

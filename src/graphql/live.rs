@@ -3,12 +3,15 @@
 //! their owner, after a change; the hub routes a user's events to that user's subscribers only,
 //! so another user's job id names nothing here (`NOT_FOUND`, as in queries).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{Context, ID, Subscription as SubscriptionRoot};
+use chrono::{DateTime, Utc};
 use futures_util::Stream;
 
+use crate::db::DbPool;
 use crate::db::photo_jobs::PhotoJob as JobRow;
 use crate::error::AppError;
 use crate::graphql::billing::BillingSubscription;
@@ -29,15 +32,18 @@ pub struct LiveViewer {
     pub user_id: String,
     /// The process's hub.
     pub hub: Arc<Hub>,
+    /// The pool, to catch a subscriber up that fell behind.
+    pub pool: DbPool,
     subscriber: Arc<std::sync::Mutex<Option<Subscriber>>>,
 }
 
 impl LiveViewer {
     /// The viewer `user_id`, subscribing through `hub`.
-    pub fn new(user_id: String, hub: Arc<Hub>) -> Self {
+    pub fn new(user_id: String, hub: Arc<Hub>, pool: DbPool) -> Self {
         LiveViewer {
             user_id,
             hub,
+            pool,
             subscriber: Arc::default(),
         }
     }
@@ -102,7 +108,7 @@ impl Subscription {
             }
         };
         let subscriber = live.subscribe().await?;
-        Ok(events(subscriber, move |event| match event {
+        Ok(events(live, subscriber, move |event| match event {
             Event::Job(state) if only.is_none_or(|id| id == state.job.id) => {
                 Some(PhotoJob(state.job.clone(), state.deleted_at))
             }
@@ -120,7 +126,7 @@ impl Subscription {
         let live = live_viewer(ctx)?;
         let allowance = ctx.data_unchecked::<Settings>().free_photo_allowance;
         let subscriber = live.subscribe().await?;
-        Ok(events(subscriber, move |event| match event {
+        Ok(events(live, subscriber, move |event| match event {
             Event::Credits(row) => Some(CreditAccount {
                 row: (**row).clone(),
                 free_photo_allowance: allowance,
@@ -138,7 +144,7 @@ impl Subscription {
     {
         let live = live_viewer(ctx)?;
         let subscriber = live.subscribe().await?;
-        Ok(events(subscriber, |event| match event {
+        Ok(events(live, subscriber, |event| match event {
             Event::Billing(state) => Some(BillingSubscription((**state).clone())),
             _ => None,
         }))
@@ -146,29 +152,64 @@ impl Subscription {
 }
 
 /// The subscriber's events that `pick` keeps. A subscriber that fell more than the hub's
-/// buffer behind (its client was not reading) gets a `RATE_LIMITED` error and its stream ends:
-/// subscribe again and refetch.
-fn events<T: Send + 'static>(
+/// buffer behind (a bulk change of many jobs at once, or a client reading slowly) is caught up
+/// from the database: the jobs changed since the newest change it had seen (less a margin for
+/// commits in flight), and the account and billing as they are now; a failure to reload ends
+/// the subscription with the masked error.
+fn events<T, P>(
+    live: &LiveViewer,
     subscriber: Subscriber,
-    pick: impl Fn(&Event) -> Option<T> + Send + 'static,
-) -> impl Stream<Item = async_graphql::Result<T>> {
-    futures_util::stream::unfold(Some((subscriber, pick)), |state| async move {
-        let (mut subscriber, pick) = state?;
+    pick: P,
+) -> impl Stream<Item = async_graphql::Result<T>> + use<T, P>
+where
+    T: Send + 'static,
+    P: Fn(&Event) -> Option<T> + Send + 'static,
+{
+    let state = Caught {
+        subscriber,
+        pick,
+        pool: live.pool.clone(),
+        user_id: live.user_id.clone(),
+        seen: Utc::now(),
+        queue: VecDeque::new(),
+    };
+    futures_util::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
         loop {
-            match subscriber.next().await {
-                Ok(event) => {
-                    if let Some(item) = pick(&event) {
-                        return Some((Ok(item), Some((subscriber, pick))));
+            let event = match state.queue.pop_front() {
+                Some(event) => event,
+                None => match state.subscriber.next().await {
+                    Ok(event) => event,
+                    Err(missed) => {
+                        tracing::debug!(missed, user = %state.user_id, "catching a subscriber up");
+                        let since = state.seen - chrono::Duration::seconds(CATCH_UP_MARGIN_SECONDS);
+                        match crate::live::reload_user(&state.pool, &state.user_id, since).await {
+                            Ok(events) => state.queue.extend(events),
+                            Err(error) => return Some((Err(error.into()), None)),
+                        }
+                        continue;
                     }
-                }
-                Err(missed) => {
-                    let error = AppError::RateLimited(format!(
-                        "{missed} updates were dropped because this client did not read them \
-                         in time; subscribe again and refetch"
-                    ));
-                    return Some((Err(error.into()), None));
-                }
+                },
+            };
+            if let Event::Job(job) = &event {
+                state.seen = state.seen.max(job.deleted_at.unwrap_or(job.job.updated_at));
+            }
+            if let Some(item) = (state.pick)(&event) {
+                return Some((Ok(item), Some(state)));
             }
         }
     })
+}
+
+/// How far before the newest change a subscriber had seen its catch-up reads (commits in
+/// flight then, and clocks: the subscription starts from this process's time).
+const CATCH_UP_MARGIN_SECONDS: i64 = 5;
+
+struct Caught<P> {
+    subscriber: Subscriber,
+    pick: P,
+    pool: DbPool,
+    user_id: String,
+    seen: DateTime<Utc>,
+    queue: VecDeque<Event>,
 }

@@ -14,8 +14,8 @@
 //!   rate limits and transactions apply).
 //! - **Limits** (close codes): init timeout 4408, subscribe before ack 4401, duplicate id 4409,
 //!   second init 4429, malformed message 4400, message over 64 KiB 1009, connections past the
-//!   process's or the viewer's limit 1013, a client that does not read (a write blocked 10 s, or
-//!   its events overflowing) 1008, a peer silent for two keepalive periods 1011, server shutdown
+//!   process's or the viewer's limit 1013, a client that does not read (a write blocked 10 s)
+//!   1008, a peer silent for two keepalive periods 1011, server shutdown
 //!   1001. Subscriptions past the per-connection limit get an `error` (RATE_LIMITED).
 
 use std::collections::HashMap;
@@ -400,7 +400,11 @@ impl Connection {
             return Step::Close(1013, "Too many connections for this user".into());
         };
         self.ended = Some(ended);
-        self.viewer = Some(LiveViewer::new(user, self.state.hub.clone()));
+        self.viewer = Some(LiveViewer::new(
+            user,
+            self.state.hub.clone(),
+            self.state.pool.clone(),
+        ));
         self.acked = true;
         self.send(socket, json!({ "type": "connection_ack" })).await
     }

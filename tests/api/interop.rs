@@ -81,7 +81,10 @@ async fn node_test(script: &'static str, env: Vec<(&'static str, String)>) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
-    assert!(output.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{stderr}"
+    );
 }
 
 /// GraphiQL (development) runs a subscription in a real browser:

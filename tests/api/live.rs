@@ -629,3 +629,128 @@ async fn protocol_violations_close_with_their_codes() {
     fourth.send(json!({ "type": "connection_init" })).await;
     assert_eq!(fourth.closed().await.0, 1013);
 }
+
+#[tokio::test]
+async fn shutdown_closes_subscriptions_with_1001_and_waits_for_them() {
+    use crate::support::{base_env, fresh_database};
+    let database_url = fresh_database().await;
+    let env = base_env(&database_url);
+    let config = bff::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let pool = bff::db::pool_from_config(&config).unwrap();
+    let app = bff::http::router(&config, pool.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bff::http::server::serve_until(
+        listener,
+        app,
+        config.timeouts,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let test_app = TestApp {
+        addr,
+        database_url: database_url.clone(),
+        client: reqwest::Client::new(),
+        pool,
+    };
+    let user = test_app.user("Draining").await;
+    let mut client = Client::signed_in(&test_app, &user).await;
+    client.subscribed("1", JOBS, json!({})).await;
+    let started = std::time::Instant::now();
+    stop.send(()).unwrap();
+    assert_eq!(client.closed().await.0, 1001);
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops once its connections have closed")
+        .unwrap()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_disconnected() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = TestApp::spawn().await;
+    let user = app.user("Sleepy").await;
+    // 300 jobs with long prompts: each change of them all is 300 events of about 2 KB.
+    let mut conn = app.db().await;
+    conn.batch_execute(&format!(
+        "INSERT INTO photo_jobs (user_id, prompt, photo_count, cost_cents) \
+         SELECT '{}', repeat('p', 1990) || n, 1, 0 FROM generate_series(1, 300) n",
+        user.id
+    ))
+    .await
+    .unwrap();
+    let mut sleepy = Client::signed_in(&app, &user).await;
+    sleepy
+        .subscribed(
+            "1",
+            "subscription { photoJobUpdated { id prompt } }",
+            json!({}),
+        )
+        .await;
+    // It stops reading; 12,000 events (about 24 MB) are made for it.
+    for round in 0..40 {
+        conn.batch_execute(&format!(
+            "UPDATE photo_jobs SET group_name = 'round {round}' WHERE user_id = '{}'",
+            user.id
+        ))
+        .await
+        .unwrap();
+    }
+    // After the write timeout (10 s) the server gives up on it: reading now finds fewer
+    // events than were made, then the end of the connection.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let mut received = 0;
+    let ended = loop {
+        match sleepy.next_within(Duration::from_secs(5)).await {
+            Ok(message) => {
+                assert_eq!(message["type"], "next", "{message}");
+                received += 1;
+            }
+            Err(End::Closed(0, _)) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert!(ended, "the connection ended ({received} events read)");
+    assert!(received < 12_000, "{received}");
+    // The process is fine, and the user can subscribe again.
+    let mut again = Client::signed_in(&app, &user).await;
+    again.subscribed("1", JOBS, json!({})).await;
+}
+
+#[tokio::test]
+async fn a_bulk_change_reaches_a_subscriber_in_full() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = TestApp::spawn().await;
+    let user = app.user("Bulk").await;
+    let mut conn = app.db().await;
+    conn.batch_execute(&format!(
+        "INSERT INTO photo_jobs (user_id, prompt, photo_count, cost_cents) \
+         SELECT '{}', 'job ' || n, 1, 0 FROM generate_series(1, 300) n",
+        user.id
+    ))
+    .await
+    .unwrap();
+    let mut client = Client::signed_in(&app, &user).await;
+    client.subscribed("1", JOBS, json!({})).await;
+    // One statement, 300 events at once: more than a subscriber's buffer (64), so it is
+    // caught up from the database, and still ends with every job's new state.
+    conn.batch_execute(&format!(
+        "UPDATE photo_jobs SET group_name = 'bulk' WHERE user_id = '{}'",
+        user.id
+    ))
+    .await
+    .unwrap();
+    let mut bulk = std::collections::HashSet::new();
+    while bulk.len() < 300 {
+        let event = client.next().await;
+        let job = &event["payload"]["data"]["photoJobUpdated"];
+        assert!(event.get("errors").is_none(), "{event}");
+        if job["groupName"] == "bulk" {
+            bulk.insert(job["id"].as_str().unwrap().to_owned());
+        }
+    }
+}
