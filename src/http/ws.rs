@@ -252,6 +252,7 @@ impl Connection {
             match step {
                 Step::Continue => {}
                 Step::Close(code, reason) => {
+                    tracing::debug!(code, %reason, "closing a WebSocket");
                     let _ = tokio::time::timeout(
                         limits.write_timeout,
                         close(&mut socket, code, &reason),
@@ -259,7 +260,10 @@ impl Connection {
                     .await;
                     break;
                 }
-                Step::Drop => break,
+                Step::Drop => {
+                    tracing::debug!("dropping a WebSocket");
+                    break;
+                }
             }
         }
         for (_, operation) in self.operations.drain() {

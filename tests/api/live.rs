@@ -115,7 +115,11 @@ impl Client {
                 Ok(Some(Ok(Message::Text(text)))) => {
                     let message: Value = serde_json::from_str(&text).unwrap();
                     match message["type"].as_str() {
-                        Some("ping") => self.send(json!({ "type": "pong" })).await,
+                        // (The server may have closed meanwhile: the close frame comes next.)
+                        Some("ping") => {
+                            let pong = Message::Text(json!({ "type": "pong" }).to_string().into());
+                            let _ = self.socket.send(pong).await;
+                        }
                         Some("ka") => {}
                         _ => return Ok(message),
                     }
@@ -753,4 +757,34 @@ async fn a_bulk_change_reaches_a_subscriber_in_full() {
             bulk.insert(job["id"].as_str().unwrap().to_owned());
         }
     }
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_dropped_and_the_process_limit_holds() {
+    let app = TestApp::spawn_with(|env| {
+        env.insert("BFF_WS_KEEPALIVE_MS", "200".into());
+        env.insert("BFF_WS_MAX_CONNECTIONS", "2".into());
+    })
+    .await;
+    let user = app.user("Quiet").await;
+    // Reading (the WebSocket layer answers the server's ping frames) keeps it open.
+    let mut alive = Client::signed_in(&app, &user).await;
+    alive.quiet().await;
+    alive.send(json!({ "type": "ping" })).await;
+    assert_eq!(alive.next().await["type"], "pong");
+    drop(alive);
+    // (Its slot frees once the server has read the end of it.)
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Past the process's limit of 2 open connections: 1013.
+    let _first = Client::signed_in(&app, &user).await;
+    let mut second = Client::signed_in(&app, &user).await;
+    let mut third = Client::connect(&app, TRANSPORT, &[]).await.unwrap();
+    assert_eq!(third.closed().await.0, 1013);
+    // A peer that answers nothing for two keepalive periods is dropped.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(second.closed().await.0, 1011);
+    // The slots are free again.
+    let mut again = Client::signed_in(&app, &user).await;
+    again.send(json!({ "type": "ping" })).await;
+    assert_eq!(again.next().await["type"], "pong");
 }
