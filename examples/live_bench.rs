@@ -9,7 +9,8 @@
 //!    connections of its own, each commit writing its send time into the job's `group_name`,
 //!    and measures, for every event a subscriber receives, the time from that send (before
 //!    the commit: conservative) to its arrival;
-//! 3. counts bff's PostgreSQL connections (`pg_stat_activity`, less its own).
+//! 3. counts bff's PostgreSQL connections (`pg_stat_activity` rows of its
+//!    `LIVE_APPLICATION_NAME`, `bff` by default).
 //!
 //! Environment: `LIVE_URL` (ws://…/graphql), `DATABASE_URL` (the same database, for the
 //! producers), `LIVE_BFF_PID`, and the counts above.
@@ -267,17 +268,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         rss_kb(&pid) as f64 / 1024.0
     );
 
-    // 3. bff's connections to PostgreSQL (ours: this one and the producers).
+    // 3. bff's connections to PostgreSQL, by the application_name it was given.
+    let name = std::env::var("LIVE_APPLICATION_NAME").unwrap_or_else(|_| "bff".into());
     let row = client
         .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'",
-            &[],
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&name],
         )
         .await?;
     let total: i64 = row.get(0);
-    println!(
-        "bff's PostgreSQL connections with {subscribed} subscribers: {}",
-        total - 1 - PRODUCERS as i64
-    );
+    println!("bff's PostgreSQL connections with {subscribed} subscribers: {total}");
     Ok(())
 }

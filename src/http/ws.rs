@@ -85,13 +85,16 @@ pub fn upgrade(
     };
     // What the upgrade itself proves: a bearer always (no browser page can set it), the cookie
     // only from an allowed origin.
+    // Copied, not cloned: a cloned value would share (and keep alive, for as long as the
+    // connection lasts) the whole buffer hyper read the request into.
+    let copy = |value: &HeaderValue| HeaderValue::from_bytes(value.as_bytes()).ok();
     let mut credentials = HeaderMap::new();
-    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
-        credentials.insert(header::AUTHORIZATION, authorization.clone());
+    if let Some(authorization) = headers.get(header::AUTHORIZATION).and_then(copy) {
+        credentials.insert(header::AUTHORIZATION, authorization);
     }
     if origin_allowed {
-        for cookie in headers.get_all(header::COOKIE) {
-            credentials.append(header::COOKIE, cookie.clone());
+        for cookie in headers.get_all(header::COOKIE).iter().filter_map(copy) {
+            credentials.append(header::COOKIE, cookie);
         }
     }
     let request_id = headers
@@ -370,7 +373,7 @@ impl Connection {
                 "Invalid message: the payload must be an object".into(),
             );
         }
-        let mut credentials = self.credentials.clone();
+        let mut credentials = std::mem::take(&mut self.credentials);
         if let Some(authorization) = init_authorization(&payload) {
             let value = if authorization.contains(' ') {
                 authorization.to_owned()
