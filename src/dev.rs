@@ -95,6 +95,8 @@ async fn serve(cluster_url: Option<String>) -> StartupResult<()> {
             "DATABASE_URL" => cluster_url.clone().or(value),
             "BETTER_AUTH_SECRET" => value.or_else(|| Some(DEV_SECRET.to_owned())),
             "BETTER_AUTH_URL" => value.or_else(|| Some("http://localhost:5173".to_owned())),
+            // The SvelteKit example's dev server (scripts/example).
+            "CORS_ALLOWED_ORIGINS" => value.or_else(|| Some("http://localhost:5173".to_owned())),
             _ => value,
         }
     })

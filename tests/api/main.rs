@@ -1,6 +1,7 @@
 //! bff's integration tests: the real server over HTTP against real PostgreSQL.
 
 mod abuse;
+mod app;
 mod auth;
 mod cli;
 mod config;

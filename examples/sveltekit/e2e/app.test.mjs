@@ -1,0 +1,154 @@
+// The example app end to end in headless Chromium (Debian's, driven by playwright-core):
+// sign up, the dashboard, a job created and completed by the worker (seen live), a job canceled
+// and refunded, a second user who sees none of it, and sign-out after which bff refuses the
+// old cookie. Run by bff's tests (tests/api/app.rs), which start bff and the built app and pass
+// APP_URL, BFF_URL, DATABASE_URL, WORKER_TOKEN, CHROMIUM and SCREENSHOTS. A failing step leaves
+// a screenshot in SCREENSHOTS.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import pg from 'pg';
+import { chromium } from 'playwright-core';
+
+const { APP_URL, BFF_URL, DATABASE_URL, WORKER_TOKEN, CHROMIUM, SCREENSHOTS } = process.env;
+let browser;
+before(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+});
+after(async () => browser?.close());
+
+/** Runs `body`; on failure, a screenshot of `page` named after the step. */
+async function step(page, name, body) {
+  try {
+    await body();
+  } catch (error) {
+    const file = `${SCREENSHOTS}/${name.replace(/\W+/g, '-')}.png`;
+    await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+    error.message += `\n(screenshot: ${file})`;
+    throw error;
+  }
+}
+
+async function worker(query, variables) {
+  const response = await fetch(`${BFF_URL}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${WORKER_TOKEN}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  assert.equal(body.errors, undefined, JSON.stringify(body));
+  return body.data;
+}
+
+async function signUp(context, name) {
+  const page = await context.newPage();
+  await page.goto(`${APP_URL}/sign-up`);
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Email').fill(`${name.toLowerCase()}-${Date.now()}@example.com`);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.waitForURL(`${APP_URL}/`);
+  return page;
+}
+
+async function createJob(page, prompt, photos) {
+  const form = page.getByRole('region', { name: 'New job' });
+  await form.getByLabel('Prompt').fill(prompt);
+  await form.getByLabel('Photos').fill(String(photos));
+  await form.getByRole('button', { name: 'Create' }).click();
+}
+
+const row = (page, prompt) => page.getByTestId('job').filter({ hasText: prompt });
+
+test('a person signs up, runs photo jobs live through bff, and signs out', async () => {
+  const context = await browser.newContext();
+  const page = await signUp(context, 'Ada');
+
+  await step(page, 'dashboard', async () => {
+    await page.getByTestId('plan').getByText('FREE').waitFor();
+    assert.equal(await page.getByTestId('free-photos').innerText(), '3 free photos left');
+    assert.equal(await page.getByTestId('balance').innerText(), '0.00');
+  });
+
+  await step(page, 'field-errors', async () => {
+    await createJob(page, '   ', 1);
+    await page.getByTestId('prompt-error').waitFor();
+  });
+
+  await step(page, 'create', async () => {
+    await createJob(page, 'Brighten the sunset', 1);
+    await row(page, 'Brighten the sunset').getByTestId('job-status').getByText('PENDING').waitFor();
+    await page.getByTestId('free-photos').getByText('2 free photos left').waitFor();
+  });
+
+  await step(page, 'live-completion', async () => {
+    const claimed = await worker('mutation { claimPhotoJobs(limit: 1) { id prompt } }');
+    assert.equal(claimed.claimPhotoJobs[0].prompt, 'Brighten the sunset');
+    await row(page, 'Brighten the sunset').getByTestId('job-status').getByText('PROCESSING').waitFor();
+    await worker('mutation($id: ID!) { completePhotoJob(id: $id, downloadUrl: "https://cdn.example.com/sunset.zip") { id } }', {
+      id: claimed.claimPhotoJobs[0].id,
+    });
+    // No reload: the subscription brings the new state.
+    await row(page, 'Brighten the sunset').getByTestId('job-status').getByText('COMPLETED').waitFor();
+    assert.equal(await row(page, 'Brighten the sunset').getByTestId('download').getAttribute('href'), 'https://cdn.example.com/sunset.zip');
+  });
+
+  await step(page, 'insufficient-credits', async () => {
+    await createJob(page, 'Too many', 5);
+    const error = page.getByTestId('create-error');
+    await error.waitFor();
+    assert.match(await error.innerText(), /Not enough credits/);
+  });
+
+  await step(page, 'cancel-refund', async () => {
+    // Credits from the support desk (a grant, with its ledger row), then a paid job canceled.
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    await client.connect();
+    const email = await page.getByTestId('signed-in-as').innerText();
+    await client.query(
+      `WITH u AS (SELECT id FROM "user" WHERE email = $1),
+            a AS (INSERT INTO credit_accounts (user_id, balance_cents) SELECT id, 1000 FROM u
+                  ON CONFLICT (user_id) DO UPDATE SET balance_cents = credit_accounts.balance_cents + 1000
+                  RETURNING user_id, balance_cents)
+       INSERT INTO credit_ledger (user_id, kind, amount_cents, balance_after_cents, description)
+       SELECT user_id, 'GRANT', 1000, balance_cents, 'Welcome credits' FROM a`,
+      [email],
+    );
+    await client.end();
+    await page.getByTestId('balance').getByText('10.00').waitFor(); // live: creditsChanged
+    await createJob(page, 'Paid job', 3);
+    await row(page, 'Paid job').getByTestId('job-status').getByText('PENDING').waitFor();
+    await row(page, 'Paid job').getByRole('button', { name: 'Cancel' }).click();
+    await row(page, 'Paid job').getByTestId('job-status').getByText('CANCELED').waitFor();
+    await page.getByTestId('ledger').getByText('JOB_REFUND').waitFor();
+    await page.getByTestId('balance').getByText('10.00').waitFor();
+  });
+
+  await step(page, 'second-user', async () => {
+    const other = await browser.newContext();
+    const second = await signUp(other, 'Grace');
+    await second.getByTestId('plan').getByText('FREE').waitFor();
+    assert.equal(await second.getByTestId('job-count').innerText(), '0');
+    assert.equal(await second.getByText('Brighten the sunset').count(), 0);
+    await other.close();
+  });
+
+  await step(page, 'sign-out', async () => {
+    const cookie = (await context.cookies()).find((c) => c.name === 'better-auth.session_token');
+    assert.ok(cookie, 'Better Auth set its session cookie');
+    const viewer = async () => {
+      const response = await fetch(`${BFF_URL}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie: `${cookie.name}=${cookie.value}` },
+        body: JSON.stringify({ query: '{ viewer { id } }' }),
+      });
+      return (await response.json()).data.viewer;
+    };
+    assert.ok(await viewer(), 'bff accepts the cookie while signed in');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(`${APP_URL}/sign-in`);
+    assert.equal(await viewer(), null, 'bff refuses the old cookie');
+  });
+  await context.close();
+});

@@ -1,0 +1,19 @@
+import { fail, redirect } from '@sveltejs/kit';
+import { APIError } from 'better-auth/api';
+import { auth } from '$lib/server/auth';
+import type { Actions } from './$types';
+
+export const actions: Actions = {
+  default: async ({ request }) => {
+    const data = await request.formData();
+    const email = String(data.get('email') ?? '').trim();
+    const password = String(data.get('password') ?? '');
+    try {
+      await auth.api.signInEmail({ body: { email, password }, headers: request.headers });
+    } catch (error) {
+      const message = error instanceof APIError ? error.message : 'Could not sign in.';
+      return fail(400, { email, message });
+    }
+    redirect(303, '/');
+  },
+};

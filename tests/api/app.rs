@@ -1,0 +1,149 @@
+//! The SvelteKit example (`examples/sveltekit`) end to end in headless Chromium, against the
+//! real bff and the same PostgreSQL: `examples/sveltekit/e2e/app.test.mjs`. Installs the app's
+//! pinned modules (`npm ci`) when they are missing, type-checks it against `schema.graphql`
+//! and builds it once per run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{SECRET, TestApp, fresh_database};
+
+fn app_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sveltekit")
+}
+
+fn npm(dir: &Path, args: &[&str]) {
+    let output = Command::new("npm")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("npm is needed for the example app (install Node.js 20+)");
+    assert!(
+        output.status.success(),
+        "npm {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The app's server, killed when dropped.
+struct AppServer(Child);
+
+impl Drop for AppServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sveltekit_example_works_end_to_end_in_a_browser() {
+    let started = Instant::now();
+    let dir = app_dir();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: install Debian's chromium package (or set CHROMIUM)"
+    );
+    {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            if !dir.join("node_modules/@sveltejs/kit").is_dir()
+                || !dir.join("node_modules/playwright-core").is_dir()
+            {
+                npm(&dir, &["ci", "--no-audit", "--no-fund"]);
+            }
+            // A schema change that breaks the app's documents or their use fails here.
+            npm(&dir, &["run", "check"]);
+            npm(&dir, &["run", "build"]);
+        })
+        .await
+        .unwrap();
+    }
+    let built = started.elapsed();
+
+    // One database for both: Better Auth's own migration (adds its jwks table), then bff's.
+    let database_url = fresh_database().await;
+    let status = Command::new("node")
+        .arg("scripts/migrate.js")
+        .current_dir(&dir)
+        .env("DATABASE_URL", &database_url)
+        .env("BFF_BIN", env!("CARGO_BIN_EXE_bff"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "the app's migration failed");
+
+    let app_port = free_port();
+    let app_origin = format!("http://127.0.0.1:{app_port}");
+    let worker_secret = "app-test-worker-secret-0123456789abcdef";
+    let bff = TestApp::spawn_on(database_url.clone(), |env| {
+        env.insert("CORS_ALLOWED_ORIGINS", app_origin.clone());
+        env.insert("BETTER_AUTH_URL", app_origin.clone());
+        env.insert("SERVICE_JWT_SECRET", worker_secret.into());
+    })
+    .await;
+    let _app = AppServer(
+        Command::new("node")
+            .arg("build")
+            .current_dir(&dir)
+            .env("PORT", app_port.to_string())
+            .env("HOST", "127.0.0.1")
+            .env("ORIGIN", &app_origin)
+            .env("DATABASE_URL", &database_url)
+            .env("BETTER_AUTH_SECRET", SECRET)
+            .env("BETTER_AUTH_URL", &app_origin)
+            .env("PUBLIC_BFF_URL", format!("http://{}", bff.addr))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node starts the built app"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", app_port)).is_err() {
+        assert!(Instant::now() < deadline, "the app did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let token = bff::auth::service::issue(worker_secret.as_bytes(), "e2e-worker", 600).unwrap();
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-screenshots");
+    let env = [
+        ("APP_URL", app_origin.clone()),
+        ("BFF_URL", format!("http://{}", bff.addr)),
+        ("DATABASE_URL", database_url.clone()),
+        ("WORKER_TOKEN", token),
+        ("CHROMIUM", chromium),
+        ("SCREENSHOTS", screenshots.display().to_string()),
+    ];
+    let test_started = Instant::now();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .args(["--test", "--test-reporter=spec", "e2e/app.test.mjs"])
+            .current_dir(&dir)
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!(
+        "{stdout}\ncheck and build {:.1} s, browser test {:.1} s",
+        built.as_secs_f64(),
+        test_started.elapsed().as_secs_f64()
+    );
+    assert!(
+        output.status.success(),
+        "the browser test failed (screenshots in {}):\n{stdout}\n{stderr}",
+        screenshots.display()
+    );
+}
