@@ -44,6 +44,15 @@ pub enum AppError {
     /// See [`code::BAD_USER_INPUT`].
     #[error("{0}")]
     BadUserInput(String),
+    /// [`code::BAD_USER_INPUT`] about one field of the input, named in `extensions.field`
+    /// (as the schema spells it), so that a form can show the message next to that field.
+    #[error("{message}")]
+    InvalidField {
+        /// The input field, e.g. `photoCount`.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// See [`code::INSUFFICIENT_CREDITS`].
     #[error("{0}")]
     InsufficientCredits(String),
@@ -78,7 +87,7 @@ impl AppError {
             AppError::Unauthenticated => code::UNAUTHENTICATED,
             AppError::Forbidden(_) => code::FORBIDDEN,
             AppError::NotFound(_) => code::NOT_FOUND,
-            AppError::BadUserInput(_) => code::BAD_USER_INPUT,
+            AppError::BadUserInput(_) | AppError::InvalidField { .. } => code::BAD_USER_INPUT,
             AppError::InsufficientCredits(_) => code::INSUFFICIENT_CREDITS,
             AppError::QuotaExceeded(_) => code::QUOTA_EXCEEDED,
             AppError::Conflict(_) => code::CONFLICT,
@@ -94,6 +103,14 @@ impl AppError {
     pub fn bad_input(message: impl Into<String>) -> Self {
         AppError::BadUserInput(message.into())
     }
+
+    /// Shorthand for [`AppError::InvalidField`].
+    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+        AppError::InvalidField {
+            field,
+            message: message.into(),
+        }
+    }
 }
 
 impl From<crate::db::PoolError> for AppError {
@@ -108,7 +125,13 @@ impl From<crate::db::PoolError> for AppError {
 impl From<AppError> for async_graphql::Error {
     fn from(error: AppError) -> Self {
         let code = error.code();
-        if let AppError::Upstream(message) = &error {
+        if let AppError::InvalidField { field, message } = &error {
+            let field = *field;
+            async_graphql::Error::new(message.clone()).extend_with(|_, e| {
+                e.set("code", code);
+                e.set("field", field);
+            })
+        } else if let AppError::Upstream(message) = &error {
             async_graphql::Error::new(message.clone()).extend_with(|_, e| e.set("code", code))
         } else if code == code::INTERNAL_SERVER_ERROR {
             if let AppError::Database(_) = &error {

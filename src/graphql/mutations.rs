@@ -54,18 +54,25 @@ struct Validated {
 fn validate(input: CreatePhotoJobInput) -> Result<Validated, AppError> {
     let prompt = input.prompt.trim().to_owned();
     if prompt.is_empty() {
-        return Err(AppError::bad_input("prompt must not be empty"));
+        return Err(AppError::invalid_field(
+            "prompt",
+            "prompt must not be empty",
+        ));
     }
     if prompt.chars().count() > MAX_PROMPT {
-        return Err(AppError::bad_input(format!(
-            "prompt is at most {MAX_PROMPT} characters"
-        )));
+        return Err(AppError::invalid_field(
+            "prompt",
+            format!("prompt is at most {MAX_PROMPT} characters"),
+        ));
     }
     if !(1..=MAX_PHOTOS_PER_JOB).contains(&input.photo_count) {
-        return Err(AppError::bad_input(format!(
-            "photoCount must be between 1 and {MAX_PHOTOS_PER_JOB}, got {}",
-            input.photo_count
-        )));
+        return Err(AppError::invalid_field(
+            "photoCount",
+            format!(
+                "photoCount must be between 1 and {MAX_PHOTOS_PER_JOB}, got {}",
+                input.photo_count
+            ),
+        ));
     }
     let group_name = input
         .group_name
@@ -75,16 +82,18 @@ fn validate(input: CreatePhotoJobInput) -> Result<Validated, AppError> {
         .as_ref()
         .is_some_and(|g| g.chars().count() > MAX_GROUP_NAME)
     {
-        return Err(AppError::bad_input(format!(
-            "groupName is at most {MAX_GROUP_NAME} characters"
-        )));
+        return Err(AppError::invalid_field(
+            "groupName",
+            format!("groupName is at most {MAX_GROUP_NAME} characters"),
+        ));
     }
     if let Some(key) = &input.idempotency_key
         && (key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY)
     {
-        return Err(AppError::bad_input(format!(
-            "idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
-        )));
+        return Err(AppError::invalid_field(
+            "idempotencyKey",
+            format!("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
+        ));
     }
     Ok(Validated {
         prompt,
@@ -165,9 +174,10 @@ impl PhotoJobMutation {
             .as_ref()
             .is_some_and(|g| g.chars().count() > MAX_GROUP_NAME)
         {
-            return Err(AppError::bad_input(format!(
-                "groupName is at most {MAX_GROUP_NAME} characters"
-            ))
+            return Err(AppError::invalid_field(
+                "groupName",
+                format!("groupName is at most {MAX_GROUP_NAME} characters"),
+            )
             .into());
         }
         let mut conn = conn(ctx).await?;

@@ -237,19 +237,42 @@ async fn invalid_input_gets_a_clear_error_and_changes_nothing() {
     let before = state(&app, &user).await;
     let long_prompt = "p".repeat(2001);
     let long_group = "g".repeat(141);
-    for (input, hint) in [
-        (json!({ "prompt": "", "photoCount": 1 }), "prompt"),
-        (json!({ "prompt": "   ", "photoCount": 1 }), "prompt"),
-        (json!({ "prompt": long_prompt, "photoCount": 1 }), "2000"),
-        (json!({ "prompt": "x", "photoCount": 0 }), "photoCount"),
-        (json!({ "prompt": "x", "photoCount": 101 }), "photoCount"),
-        (json!({ "prompt": "x", "photoCount": 11 }), "at most 10"),
+    // Each names its field in `extensions.field`, for a form to show the message beside it.
+    for (input, hint, field) in [
+        (json!({ "prompt": "", "photoCount": 1 }), "prompt", "prompt"),
+        (
+            json!({ "prompt": "   ", "photoCount": 1 }),
+            "prompt",
+            "prompt",
+        ),
+        (
+            json!({ "prompt": long_prompt, "photoCount": 1 }),
+            "2000",
+            "prompt",
+        ),
+        (
+            json!({ "prompt": "x", "photoCount": 0 }),
+            "photoCount",
+            "photoCount",
+        ),
+        (
+            json!({ "prompt": "x", "photoCount": 101 }),
+            "photoCount",
+            "photoCount",
+        ),
+        (
+            json!({ "prompt": "x", "photoCount": 11 }),
+            "at most 10",
+            "photoCount",
+        ),
         (
             json!({ "prompt": "x", "photoCount": 1, "groupName": long_group }),
+            "groupName",
             "groupName",
         ),
         (
             json!({ "prompt": "x", "photoCount": 1, "idempotencyKey": "" }),
+            "idempotencyKey",
             "idempotencyKey",
         ),
     ] {
@@ -257,6 +280,10 @@ async fn invalid_input_gets_a_clear_error_and_changes_nothing() {
         assert_eq!(first_code(&body), "BAD_USER_INPUT", "{input}: {body}");
         let message = body["errors"][0]["message"].as_str().unwrap();
         assert!(message.contains(hint), "{input}: {message}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], field,
+            "{input}: {body}"
+        );
     }
     assert_eq!(state(&app, &user).await, before);
     let (status, body) = app
@@ -503,6 +530,7 @@ async fn update_sets_and_clears_the_group_of_own_jobs_only() {
         )
         .await;
     assert_eq!(first_code(&body), "BAD_USER_INPUT");
+    assert_eq!(body["errors"][0]["extensions"]["field"], "groupName");
     for bad in [id.as_str(), "garbage"] {
         let body = app
             .query_as(

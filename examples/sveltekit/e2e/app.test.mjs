@@ -74,6 +74,11 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
   await step(page, 'field-errors', async () => {
     await createJob(page, '   ', 1);
     await page.getByTestId('prompt-error').waitFor();
+    // bff's own check (the FREE plan's photos per job), shown beside its field.
+    await createJob(page, 'Too big for the plan', 11);
+    const error = page.getByTestId('count-error');
+    await error.waitFor();
+    assert.match(await error.innerText(), /at most 10 photos per job/);
   });
 
   await step(page, 'create', async () => {

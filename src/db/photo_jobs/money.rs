@@ -55,10 +55,13 @@ pub async fn create(
     let billing = BillingState::load(conn, user_id).await?;
     let plan = &billing.effective_plan;
     if input.photo_count > plan.max_photos_per_job {
-        return Err(AppError::bad_input(format!(
-            "the {} plan allows at most {} photos per job",
-            plan.name, plan.max_photos_per_job
-        )));
+        return Err(AppError::invalid_field(
+            "photoCount",
+            format!(
+                "the {} plan allows at most {} photos per job",
+                plan.name, plan.max_photos_per_job
+            ),
+        ));
     }
     let window = Window::current(billing.subscription.as_ref(), Utc::now());
     let used = usage::used(conn, user_id, usage::PHOTOS, window).await?;

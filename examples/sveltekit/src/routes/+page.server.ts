@@ -43,7 +43,9 @@ async function mutate<T, V>(
   const result = await bff(event.fetch, bffUrl(), document, variables, event.request.headers.get('cookie'));
   if (result.errors.length > 0) {
     const error = result.errors[0];
-    return { failure: fail(400, { form, message: explain(error), code: error.extensions?.code ?? null }) };
+    // bff names the input field a BAD_USER_INPUT is about (`extensions.field`).
+    const field = error.extensions?.field ?? null;
+    return { failure: fail(400, { form, message: explain(error), code: error.extensions?.code ?? null, field }) };
   }
   return { data: result.data as T };
 }
