@@ -85,12 +85,23 @@ async fn the_sveltekit_example_works_end_to_end_in_a_browser() {
     let app_port = free_port();
     let app_origin = format!("http://127.0.0.1:{app_port}");
     let worker_secret = "app-test-worker-secret-0123456789abcdef";
+    // Stripe's API is the local fake (Checkout redirects are checked, not followed).
+    let stripe = crate::stripe_fake::FakeStripe::start().await;
     let bff = TestApp::spawn_on(database_url.clone(), |env| {
         env.insert("CORS_ALLOWED_ORIGINS", app_origin.clone());
         env.insert("BETTER_AUTH_URL", app_origin.clone());
         env.insert("SERVICE_JWT_SECRET", worker_secret.into());
+        env.insert("STRIPE_SECRET_KEY", "sk_test_fake".into());
+        env.insert("STRIPE_API_BASE", stripe.url.clone());
     })
     .await;
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut bff.db().await,
+        "UPDATE credit_packs SET stripe_price_id = 'price_' || lower(code); \
+         UPDATE plans SET stripe_price_id = 'price_' || lower(code) WHERE code <> 'FREE';",
+    )
+    .await
+    .unwrap();
     let _app = AppServer(
         Command::new("node")
             .arg("build")

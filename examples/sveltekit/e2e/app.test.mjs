@@ -130,6 +130,19 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
     await page.getByTestId('balance').getByText('10.00').waitFor();
   });
 
+  await step(page, 'checkout', async () => {
+    // Buying credits and changing plan send the browser to the Checkout page bff returns
+    // (the fake Stripe's URL, answered here: there is no network).
+    await page.route('https://checkout.stripe.test/**', (route) =>
+      route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Stripe Checkout</h1>' }));
+    for (const [select, value, button] of [['Credit pack', 'SMALL', 'Buy credits'], ['Plan to change to', 'PRO', 'Change plan']]) {
+      await page.getByLabel(select).selectOption(value);
+      await page.getByRole('button', { name: button }).click();
+      await page.waitForURL(/^https:\/\/checkout\.stripe\.test\/c\/pay\/cs_/);
+      await page.goto(`${APP_URL}/`);
+    }
+  });
+
   await step(page, 'second-user', async () => {
     const other = await browser.newContext();
     const second = await signUp(other, 'Grace');
