@@ -262,7 +262,10 @@ pub async fn get(
     match upgrade {
         Ok(upgrade) => {
             let draining = draining.map(|axum::Extension(d)| d);
-            return super::ws::upgrade(state, &headers, draining, upgrade);
+            let peer = peer
+                .as_ref()
+                .map(|axum::Extension(ConnectInfo(addr))| *addr);
+            return super::ws::upgrade(state, &headers, peer, draining, upgrade);
         }
         // Asked for an upgrade and could not have one (wrong version, no key): say why.
         Err(rejection) if headers.contains_key(header::UPGRADE) => {

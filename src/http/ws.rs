@@ -7,7 +7,8 @@
 //!   the Better Auth cookie, which counts only when the upgrade's `Origin` is allowed
 //!   (`CORS_ALLOWED_ORIGINS`, or bff's own origin): a page on another site cannot ride a
 //!   person's cookie (cross-site WebSocket hijacking). An upgrade from any other `Origin` is
-//!   refused (403). No viewer: close 4403. Service tokens never subscribe.
+//!   refused (403). No viewer: close 4403. Service tokens never subscribe. Sign-in attempts
+//!   are paid from the client address's rate bucket, as on HTTP (past it: close 1013).
 //! - **Revocation**: the process checks open connections' sessions every
 //!   `BFF_WS_SESSION_CHECK_MS` (30 s) and closes a signed-out or expired one with 4403.
 //! - **Only subscriptions**: queries and mutations get an `error` (send them over HTTP, where
@@ -39,6 +40,7 @@ use crate::graphql::admission;
 use crate::graphql::live::LiveViewer;
 use crate::http::AppState;
 use crate::http::guard;
+use crate::http::rate_limit::{FAILED_AUTH_COST, Key};
 use crate::http::server::Shutdown;
 use crate::live::{Credential, Ending, OpenConnection};
 
@@ -59,6 +61,7 @@ enum Protocol {
 pub fn upgrade(
     state: AppState,
     headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
     draining: Option<Shutdown>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -97,6 +100,7 @@ pub fn upgrade(
             credentials.append(header::COOKIE, cookie);
         }
     }
+    let client = crate::http::client::address(peer, headers, &state.trusted_proxies);
     let request_id = headers
         .get(crate::http::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -126,6 +130,7 @@ pub fn upgrade(
                 _done: done,
                 protocol,
                 credentials,
+                client,
                 request_id,
                 slot,
                 acked: false,
@@ -186,6 +191,8 @@ struct Connection {
     _done: Option<watch::Receiver<()>>,
     protocol: Protocol,
     credentials: HeaderMap,
+    /// The client's address, whose rate bucket pays for sign-in attempts.
+    client: Option<std::net::IpAddr>,
     request_id: Option<String>,
     slot: OpenConnection,
     acked: bool,
@@ -386,14 +393,24 @@ impl Connection {
             credentials = HeaderMap::new();
             credentials.insert(header::AUTHORIZATION, value);
         }
+        // Sign-in attempts are paid from the client address's rate bucket, as on HTTP: one
+        // each, and a failed one as much as a failed HTTP authentication.
+        if let Err(wait) = self.charge(1) {
+            let seconds = wait.as_secs().max(1);
+            return Step::Close(1013, format!("Too many attempts: try again in {seconds} s"));
+        }
         let auth = RequestAuth::from_headers(&credentials, &self.state.auth);
         if !matches!(auth.service(), ServiceCredential::Absent) {
+            let _ = self.charge(FAILED_AUTH_COST);
             return Step::Close(4403, "Forbidden: service tokens do not subscribe".into());
         }
         let db = RequestDb::new(self.state.pool.clone());
         let user = match auth.user(&db).await {
             Ok(Some(user)) => user.id.clone(),
-            Ok(None) => return Step::Close(4403, "Forbidden: sign in first".into()),
+            Ok(None) => {
+                let _ = self.charge(FAILED_AUTH_COST);
+                return Step::Close(4403, "Forbidden: sign in first".into());
+            }
             Err(error) => {
                 tracing::warn!(%error, "session lookup failed on a WebSocket");
                 return Step::Close(4500, "Internal server error".into());
@@ -414,6 +431,17 @@ impl Connection {
         ));
         self.acked = true;
         self.send(socket, json!({ "type": "connection_ack" })).await
+    }
+
+    /// Charges the client address's rate bucket (nothing when rate limiting is off).
+    fn charge(&self, cost: u64) -> Result<(), std::time::Duration> {
+        let Some(limiter) = &self.state.rate_limiter else {
+            return Ok(());
+        };
+        let address = self
+            .client
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        limiter.charge(&Key::Address(address), cost)
     }
 
     async fn subscribe(&mut self, id: String, payload: Json, socket: &mut WebSocket) -> Step {

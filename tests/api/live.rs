@@ -788,3 +788,41 @@ async fn a_silent_peer_is_dropped_and_the_process_limit_holds() {
     again.send(json!({ "type": "ping" })).await;
     assert_eq!(again.next().await["type"], "pong");
 }
+
+#[tokio::test]
+async fn failed_sign_ins_are_paid_from_the_address_rate_bucket() {
+    let app = TestApp::spawn_with(|env| {
+        env.insert("BFF_MAX_COST", "100".into());
+        env.insert("BFF_RATE_LIMIT_BURST", "250".into());
+        env.insert("BFF_RATE_LIMIT_PER_SECOND", "1".into());
+    })
+    .await;
+    let user = app.user("Guessed").await;
+    // Two guessed bearers (100 each) and the bucket of 250 is nearly empty ...
+    for _ in 0..2 {
+        let mut client = Client::connect(&app, TRANSPORT, &[]).await.unwrap();
+        client
+            .send(json!({ "type": "connection_init", "payload": { "authorization": "Bearer guessed-token" } }))
+            .await;
+        assert_eq!(client.closed().await.0, 4403);
+    }
+    // ... so the next attempts from that address, even with a valid session, wait.
+    let mut refused = 0;
+    for _ in 0..60 {
+        let mut client = Client::connect(&app, TRANSPORT, &[]).await.unwrap();
+        client
+            .send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", user.token) } }))
+            .await;
+        match client.next_within(WAIT).await {
+            Ok(message) => assert_eq!(message["type"], "connection_ack"),
+            Err(End::Closed(code, reason)) => {
+                assert_eq!(code, 1013, "{reason}");
+                assert!(reason.starts_with("Too many attempts"), "{reason}");
+                refused += 1;
+                break;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(refused, 1, "the address's bucket ran out");
+}
