@@ -49,11 +49,7 @@ impl Drop for AppServer {
 async fn the_sveltekit_example_works_end_to_end_in_a_browser() {
     let started = Instant::now();
     let dir = app_dir();
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: install Debian's chromium package (or set CHROMIUM)"
-    );
+    let chromium = crate::interop::chromium();
     {
         let dir = dir.clone();
         tokio::task::spawn_blocking(move || {

@@ -32,31 +32,19 @@ fn interop_dir() -> std::path::PathBuf {
 
 #[tokio::test]
 async fn bff_interoperates_with_real_better_auth() {
-    let dir = interop_dir();
     let database_url = crate::support::empty_database().await;
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .args(["--test", "--test-reporter=spec", "interop.test.mjs"])
-            .current_dir(&dir)
-            .env("DATABASE_URL", database_url)
-            .env("BFF_BIN", env!("CARGO_BIN_EXE_bff"))
-            .env_remove("BFF_ENV")
-            .output()
-            .expect("node is needed for the interop suite (install Node.js 20+)")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "interop suite failed:\n{stdout}\n{stderr}"
-    );
+    node_test(
+        "interop.test.mjs",
+        vec![
+            ("DATABASE_URL", database_url),
+            ("BFF_BIN", env!("CARGO_BIN_EXE_bff").to_owned()),
+        ],
+    )
+    .await;
 }
 
 /// Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it), never a download.
-fn chromium() -> String {
+pub(crate) fn chromium() -> String {
     let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     assert!(
         Path::new(&path).exists(),
@@ -72,6 +60,7 @@ async fn node_test(script: &'static str, env: Vec<(&'static str, String)>) {
         Command::new("node")
             .args(["--test", "--test-reporter=spec", script])
             .current_dir(&dir)
+            .env_remove("BFF_ENV")
             .envs(env)
             .output()
             .expect("node is needed for the interop suite (install Node.js 20+)")

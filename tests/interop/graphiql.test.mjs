@@ -6,21 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
+import { createJob as create } from './support.mjs';
 
-const { BFF_HTTP, GRAPHIQL, COOKIE, TOKEN, CHROMIUM } = process.env;
+const { GRAPHIQL, TOKEN, CHROMIUM } = process.env;
+const createJob = (groupName) => create(groupName, 'From GraphiQL');
 
-async function createJob(groupName) {
-  const response = await fetch(BFF_HTTP, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', cookie: COOKIE },
-    body: JSON.stringify({
-      query: 'mutation($input: CreatePhotoJobInput!) { createPhotoJob(input: $input) { photoJob { id } } }',
-      variables: { input: { prompt: 'From GraphiQL', photoCount: 1, groupName } },
-    }),
-  });
-  const body = await response.json();
-  assert.equal(body.errors, undefined, JSON.stringify(body));
-}
 
 test('GraphiQL runs a subscription over WebSocket', async () => {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });

@@ -7,24 +7,11 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
 import { SubscriptionClient } from 'subscriptions-transport-ws';
+import { createJob } from './support.mjs';
 
-const { BFF_HTTP, BFF_WS, COOKIE, ORIGIN, TOKEN } = process.env;
+const { BFF_WS, COOKIE, ORIGIN, TOKEN } = process.env;
 
 const JOBS = 'subscription { photoJobUpdated { id status groupName } }';
-
-async function createJob(groupName) {
-  const response = await fetch(BFF_HTTP, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', cookie: COOKIE },
-    body: JSON.stringify({
-      query: 'mutation($input: CreatePhotoJobInput!) { createPhotoJob(input: $input) { photoJob { id } } }',
-      variables: { input: { prompt: 'From node', photoCount: 1, groupName } },
-    }),
-  });
-  const body = await response.json();
-  assert.equal(body.errors, undefined, JSON.stringify(body));
-  return body.data.createPhotoJob.photoJob.id;
-}
 
 /** Resolves with the first event `matches` accepts, from a subscribe function. */
 function firstEvent(subscribe, matches) {
@@ -47,6 +34,20 @@ function firstEvent(subscribe, matches) {
       complete: () => {},
     });
   });
+}
+
+/**
+ * Creates jobs in `group` until `event` (a subscription's first matching event) arrives, and
+ * returns it: the libraries do not say when the server has started a subscription, so the first
+ * change may come before it.
+ */
+async function createUntilHeard(group, event) {
+  const heard = event.then(() => true, () => true);
+  for (let i = 0; i < 20; i += 1) {
+    await createJob(group);
+    if (await Promise.race([heard, new Promise((r) => setTimeout(() => r(false), 500))])) break;
+  }
+  return event;
 }
 
 /** A `ws` class that sends the browser's cookie and Origin on the upgrade. */
@@ -72,17 +73,7 @@ for (const [name, options] of [
         (sink) => client.subscribe({ query: JOBS }, sink),
         (data) => data.photoJobUpdated.groupName === group,
       );
-      // The subscription starts when the server has read it; a ping round trip (sent by the
-      // library as a keep-alive) is not exposed, so retry the change until it is heard.
-      const made = (async () => {
-        for (let i = 0; i < 20; i += 1) {
-          await createJob(group);
-          const done = await Promise.race([event.then(() => true), new Promise((r) => setTimeout(() => r(false), 500))]);
-          if (done) return;
-        }
-      })();
-      const data = await event;
-      await made;
+      const data = await createUntilHeard(group, event);
       assert.equal(data.photoJobUpdated.status, 'PENDING');
     } finally {
       await client.dispose();
@@ -121,12 +112,7 @@ test('subscriptions-transport-ws client (legacy graphql-ws)', async () => {
       },
       (data) => data.photoJobUpdated.groupName === group,
     );
-    for (let i = 0; i < 20; i += 1) {
-      await createJob(group);
-      const done = await Promise.race([event.then(() => true), new Promise((r) => setTimeout(() => r(false), 500))]);
-      if (done) break;
-    }
-    const data = await event;
+    const data = await createUntilHeard(group, event);
     assert.equal(data.photoJobUpdated.status, 'PENDING');
   } finally {
     client.close();
