@@ -42,7 +42,7 @@ use crate::http::AppState;
 use crate::http::guard;
 use crate::http::rate_limit::{FAILED_AUTH_COST, Key};
 use crate::http::server::Shutdown;
-use crate::live::{Credential, Ending, OpenConnection};
+use crate::live::{Ending, OpenConnection};
 
 /// The sub-protocols, in the server's order of preference.
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
@@ -417,9 +417,10 @@ impl Connection {
             }
         };
         drop(db);
-        let credential = auth
-            .credential()
-            .unwrap_or(Credential::Session(String::new()));
+        // A found user came from a session token or a JWT, which is checked again later.
+        let Some(credential) = auth.credential() else {
+            return Step::Close(4403, "Forbidden: sign in first".into());
+        };
         let Some(ended) = self.slot.sign_in(&user, credential) else {
             return Step::Close(1013, "Too many connections for this user".into());
         };
