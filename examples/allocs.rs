@@ -81,8 +81,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     runtime.block_on(async {
         let config = bff::config::Config::from_env()?;
-        let pool = bff::db::pool_from_config(&config)?;
-        let app = bff::http::router(&config, pool);
+        let pool = bff::db::pool_from_config(&config.database)?;
+        let app = bff::http::router(&config, pool)?;
         let send = |i: u64| {
             let request = Request::post("/graphql")
                 .header(header::CONTENT_TYPE, "application/json")

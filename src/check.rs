@@ -4,11 +4,10 @@
 //! would stop `serve` from working is `FAIL` (and the exit code is 1); optional features
 //! that are off are `warn`.
 
-use diesel_async::{AsyncMigrationHarness, AsyncPgConnection};
-use diesel_migrations::MigrationHarness;
-use secrecy::ExposeSecret;
+use diesel_async::AsyncPgConnection;
 
-use crate::config::Config;
+use crate::config::database::Database;
+use crate::config::{Config, Env};
 use crate::db::SslMode;
 use crate::db::tls::Check;
 
@@ -45,7 +44,8 @@ fn finding(level: Level, subject: &'static str, detail: impl Into<String>) -> Fi
 /// Runs every check against the process environment and prints the report; `true` when
 /// nothing failed.
 pub async fn run() -> bool {
-    let findings = findings(|name| std::env::var(name).ok()).await;
+    let env = Env::process();
+    let findings = findings(|name| env.get(name)).await;
     for f in &findings {
         let tag = match f.level {
             Level::Ok => "ok  ",
@@ -63,13 +63,21 @@ pub async fn run() -> bool {
     failed == 0
 }
 
-/// Every finding, reading variables through `lookup`.
+/// Every finding, reading variables through `lookup`. Every configuration problem is its own
+/// `FAIL` line; the database is still checked when its own variables are sound.
 pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
     let mut out = Vec::new();
     let config = match Config::from_lookup(&lookup) {
         Ok(config) => config,
-        Err(error) => {
-            out.push(finding(Level::Fail, "configuration", error.to_string()));
+        Err(errors) => {
+            for error in errors.0 {
+                out.push(finding(Level::Fail, "configuration", error.to_string()));
+            }
+            let mut env = Env::new(&lookup);
+            let database = Database::read(&mut env);
+            if let Ok(database) = env.finish(database) {
+                out.extend(self::database(&database).await);
+            }
             return out;
         }
     };
@@ -78,16 +86,35 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
         "configuration",
         format!(
             "{:?}, listen {}, pool {} (wait {} ms), statement timeout {}",
-            config.environment,
-            config.listen,
-            config.database_pool_size,
-            config.database_pool_timeout.as_millis(),
+            config.server.environment,
+            config.server.listen,
+            config.database.pool_size,
+            config.database.pool_timeout.as_millis(),
             config
+                .database
                 .statement_timeout
                 .map_or("off".to_owned(), |t| format!("{} ms", t.as_millis())),
         ),
     ));
-    out.extend(database(&config).await);
+    if let Some(path) = &config.limits.trusted_documents {
+        out.push(match crate::pipeline::documents::Documents::trusted(path) {
+            Ok(documents) => finding(
+                Level::Ok,
+                "documents",
+                format!(
+                    "{} trusted documents from {}: nothing else runs",
+                    documents.trusted_count().unwrap_or(0),
+                    path.display()
+                ),
+            ),
+            Err(error) => finding(
+                Level::Fail,
+                "documents",
+                format!("BFF_TRUSTED_DOCUMENTS: {error}"),
+            ),
+        });
+    }
+    out.extend(database(&config.database).await);
     out.push(
         match (&config.stripe.secret_key, &config.stripe.webhook_secret) {
             (Some(_), Some(_)) => finding(
@@ -115,7 +142,7 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
             ),
         },
     );
-    out.push(if config.service_jwt_secret.is_some() {
+    out.push(if config.auth.service_jwt_secret.is_some() {
         finding(Level::Ok, "worker", "SERVICE_JWT_SECRET set")
     } else {
         finding(
@@ -127,16 +154,13 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
     out
 }
 
-async fn database(config: &Config) -> Vec<Finding> {
+async fn database(config: &Database) -> Vec<Finding> {
     let mut out = Vec::new();
-    let options = match crate::db::options(
-        config.database_url.expose_secret(),
-        config.database_ca_cert.as_deref(),
-    ) {
+    let options = match crate::db::pool::options(config) {
         Ok(options) => options,
         Err(error) => return vec![finding(Level::Fail, "database", error.0)],
     };
-    let connecting = tokio::time::timeout(config.database_pool_timeout, options.connect()).await;
+    let connecting = tokio::time::timeout(config.pool_timeout, options.connect()).await;
     let mut conn: AsyncPgConnection = match connecting {
         Ok(Ok(conn)) => conn,
         Ok(Err(error)) => {
@@ -155,7 +179,7 @@ async fn database(config: &Config) -> Vec<Finding> {
                 format!(
                     "no answer from {} within {} ms (DATABASE_POOL_TIMEOUT_MS)",
                     options.host(),
-                    config.database_pool_timeout.as_millis()
+                    config.pool_timeout.as_millis()
                 ),
             )];
         }
@@ -234,23 +258,9 @@ async fn database(config: &Config) -> Vec<Finding> {
 }
 
 async fn migrations(conn: AsyncPgConnection) -> Finding {
-    let result = tokio::task::spawn_blocking(move || {
-        let mut harness = AsyncMigrationHarness::new(conn);
-        let pending: Vec<String> = harness
-            .pending_migrations(crate::db::MIGRATIONS)
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(|m| m.name().to_string())
-            .collect();
-        let applied = harness.applied_migrations().map_err(|e| e.to_string())?;
-        Ok::<_, String>((pending, applied.len()))
-    })
-    .await;
-    match result {
-        Ok(Ok((pending, _))) if pending.is_empty() => {
-            finding(Level::Ok, "migrations", "up to date")
-        }
-        Ok(Ok((pending, _))) => finding(
+    match crate::db::migrate::pending(conn).await {
+        Ok(pending) if pending.is_empty() => finding(Level::Ok, "migrations", "up to date"),
+        Ok(pending) => finding(
             Level::Fail,
             "migrations",
             format!(
@@ -259,7 +269,6 @@ async fn migrations(conn: AsyncPgConnection) -> Finding {
                 pending.join(", ")
             ),
         ),
-        Ok(Err(error)) => finding(Level::Fail, "migrations", error),
-        Err(error) => finding(Level::Fail, "migrations", error.to_string()),
+        Err(error) => finding(Level::Fail, "migrations", error),
     }
 }

@@ -11,12 +11,12 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, Environment};
-use crate::{StartupError, StartupResult};
+use crate::error::{StartupError, StartupResult};
 
 /// Database `bff dev` uses on its private cluster.
 pub const DEV_DATABASE: &str = "bff";
 /// Better Auth secret used when `BETTER_AUTH_SECRET` is unset (development only).
-pub const DEV_SECRET: &str = "bff-dev-secret-not-for-production-0123456789";
+pub const DEV_SECRET: &str = crate::config::dev::SECRET;
 
 /// Creates database `name` on the server behind `admin_url` unless it exists.
 pub async fn create_database(admin_url: &str, name: &str) -> StartupResult<()> {
@@ -65,58 +65,116 @@ pub async fn prepare(database_url: &str) -> StartupResult<()> {
     Ok(())
 }
 
-/// Runs `bff dev` until Ctrl-C.
-pub async fn run() -> StartupResult<()> {
-    let cluster = match std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty()) {
-        Some(_) => None,
-        None => {
-            let cluster =
-                postgres::Cluster::ensure(Path::new(".bff/postgres"), postgres::Durability::Safe)?;
-            create_database(&cluster.url("postgres"), DEV_DATABASE).await?;
-            Some(cluster)
-        }
-    };
-    let result = serve(cluster.as_ref().map(|c| c.url(DEV_DATABASE))).await;
-    if let Some(cluster) = &cluster {
-        cluster.stop_if_started_here()?;
-        println!(
-            "Stopped the private PostgreSQL cluster ({}).",
-            cluster.root().display()
-        );
-    }
-    result
+/// SIGINT and SIGTERM, listened for from the first moment of `bff dev`: an interrupt during
+/// start-up (while PostgreSQL starts, while migrating) stops it as cleanly as one while
+/// serving.
+struct Stop {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
 }
 
-async fn serve(cluster_url: Option<String>) -> StartupResult<()> {
-    let config = Config::from_lookup(|name| {
-        let value = std::env::var(name).ok().filter(|v| !v.is_empty());
-        match name {
-            "BFF_ENV" => Some("development".to_owned()),
-            "DATABASE_URL" => cluster_url.clone().or(value),
-            "BETTER_AUTH_SECRET" => value.or_else(|| Some(DEV_SECRET.to_owned())),
-            "BETTER_AUTH_URL" => value.or_else(|| Some("http://localhost:5173".to_owned())),
-            // The SvelteKit example's dev server (scripts/example).
-            "CORS_ALLOWED_ORIGINS" => value.or_else(|| Some("http://localhost:5173".to_owned())),
-            _ => value,
+impl Stop {
+    fn register() -> StartupResult<Stop> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let register = |kind| {
+                signal(kind).map_err(|e| StartupError(format!("cannot listen for signals: {e}")))
+            };
+            Ok(Stop {
+                interrupt: register(SignalKind::interrupt())?,
+                terminate: register(SignalKind::terminate())?,
+            })
         }
-    })
-    .map_err(|e| StartupError(e.to_string()))?;
-    debug_assert_eq!(config.environment, Environment::Development);
-    let database_url = config.database_url.expose_secret().to_owned();
-    prepare(&database_url).await?;
+        #[cfg(not(unix))]
+        Ok(Stop {})
+    }
 
-    let mut conn = crate::db::connect(&database_url).await?;
-    let token = seed::demo_session(&mut conn)
-        .await
-        .map_err(|e| StartupError(format!("cannot create the demo session: {e}")))?;
-    drop(conn);
+    /// Resolves at the next SIGINT or SIGTERM.
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {},
+            _ = self.terminate.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    }
+}
 
-    let secret = config.better_auth_secret.expose_secret();
+/// Runs `bff dev` until Ctrl-C (or SIGTERM), at any point of its start-up too; a PostgreSQL
+/// cluster it started is stopped however it ends.
+pub async fn run() -> StartupResult<()> {
+    let mut stop = Stop::register()?;
+    let cluster = if crate::config::dev::has_database_url() {
+        None
+    } else {
+        // Starting PostgreSQL blocks (initdb, pg_ctl): it runs on its own thread, and an
+        // interrupt meanwhile waits for it to finish so that it can be stopped.
+        let starting = tokio::task::spawn_blocking(|| {
+            postgres::Cluster::ensure(Path::new(".bff/postgres"), postgres::Durability::Safe)
+        });
+        tokio::pin!(starting);
+        let mut interrupted = false;
+        let started = tokio::select! {
+            started = &mut starting => started,
+            () = stop.wait() => {
+                interrupted = true;
+                println!("Interrupted: stopping once PostgreSQL has finished starting…");
+                (&mut starting).await
+            }
+        };
+        let cluster =
+            started.map_err(|e| StartupError(format!("starting PostgreSQL failed: {e}")))??;
+        if interrupted {
+            return stop_cluster(&cluster);
+        }
+        Some(cluster)
+    };
+    let result = match &cluster {
+        Some(cluster) => {
+            let admin = cluster.url("postgres");
+            let url = cluster.url(DEV_DATABASE);
+            tokio::select! {
+                created = create_database(&admin, DEV_DATABASE) => match created {
+                    Ok(()) => serve(Some(url), &mut stop).await,
+                    Err(error) => Err(error),
+                },
+                () = stop.wait() => Ok(()),
+            }
+        }
+        None => serve(None, &mut stop).await,
+    };
+    match &cluster {
+        Some(cluster) => stop_cluster(cluster).and(result),
+        None => result,
+    }
+}
+
+fn stop_cluster(cluster: &postgres::Cluster) -> StartupResult<()> {
+    cluster.stop_if_started_here()?;
+    println!(
+        "Stopped the private PostgreSQL cluster ({}).",
+        cluster.root().display()
+    );
+    Ok(())
+}
+
+/// Prepares the database and serves until `stop`; an interrupt during preparation ends it.
+async fn serve(cluster_url: Option<String>, stop: &mut Stop) -> StartupResult<()> {
+    let config = Config::read(crate::config::dev::env(cluster_url.clone()))
+        .map_err(|e| StartupError(e.to_string()))?;
+    let ready = tokio::select! {
+        ready = start(&config) => ready?,
+        () = stop.wait() => return Ok(()),
+    };
+    let (listener, app, token) = ready;
+    let secret = config.auth.secret.expose_secret();
     let cookie = crate::auth::cookie_value(&token, secret);
     let bearer = crate::auth::signed_token(&token, secret);
-    let pool = crate::db::pool_from_config(&config)?;
-    let listener = crate::http::bind(&config, &pool).await?;
-    let app = crate::http::router(&config, pool);
     let addr = listener
         .local_addr()
         .map_err(|e| StartupError(e.to_string()))?;
@@ -135,14 +193,30 @@ async fn serve(cluster_url: Option<String>) -> StartupResult<()> {
             &headers.to_string(),
             percent_encoding::NON_ALPHANUMERIC
         ),
-        name = config.session_cookie_name,
+        name = config.auth.session_cookie,
         and_cluster = if cluster_url.is_some() {
             " and the private PostgreSQL cluster"
         } else {
             ""
         },
     );
-    crate::http::serve(listener, app, &config)
+    crate::http::server::serve_until(listener, app, config.server.timeouts, stop.wait())
         .await
         .map_err(|e| StartupError(format!("server error: {e}")))
+}
+
+/// Migrates and seeds, then binds: the listener, the app, and the demo user's session token.
+async fn start(config: &Config) -> StartupResult<(tokio::net::TcpListener, axum::Router, String)> {
+    debug_assert_eq!(config.server.environment, Environment::Development);
+    let database_url = config.database.url.expose_secret().to_owned();
+    prepare(&database_url).await?;
+    let mut conn = crate::db::connect(&database_url).await?;
+    let token = seed::demo_session(&mut conn)
+        .await
+        .map_err(|e| StartupError(format!("cannot create the demo session: {e}")))?;
+    drop(conn);
+    let pool = crate::db::pool_from_config(&config.database)?;
+    let app = crate::http::router(config, pool.clone())?;
+    let listener = crate::http::bind(config, &pool).await?;
+    Ok((listener, app, token))
 }

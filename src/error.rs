@@ -1,10 +1,12 @@
-//! One error type for everything a resolver can fail with, mapped to a stable
-//! `extensions.code`. Internal errors are logged here and reach the client only as
-//! "Internal server error" (the HTTP layer adds the request id).
+//! Errors. [`AppError`] is what a resolver fails with, mapped to a stable `extensions.code`;
+//! internal errors are logged here and reach the client only as "Internal server error" (the
+//! pipeline adds the request id). A database that is unreachable, a pool that is exhausted and a
+//! statement (or lock wait) past `statement_timeout` are [`code::SERVICE_UNAVAILABLE`]: the same
+//! request may succeed when retried. [`StartupError`] is what a command-line path fails with.
 
 use async_graphql::ErrorExtensions;
 
-/// The codes clients may rely on (DESIGN.md § Errors).
+/// The codes clients may rely on (`docs/api.md`).
 pub mod code {
     /// No valid session (or service token) where one is needed.
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
@@ -22,12 +24,24 @@ pub mod code {
     pub const CONFLICT: &str = "CONFLICT";
     /// Too many requests.
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// A persisted document id (or APQ hash) this server does not know.
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    /// Introspection (`__schema`, `__type`) in production, where it is off.
+    pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
+    /// A transient failure (database unreachable, pool exhausted, a statement or lock wait past
+    /// its timeout): retry after `extensions.retryAfter` seconds.
+    pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     /// Anything else: details are in the server log only.
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
 }
 
 /// The message every masked internal error carries.
 pub const INTERNAL_MESSAGE: &str = "Internal server error";
+/// The message of a transient failure.
+pub const UNAVAILABLE_MESSAGE: &str =
+    "The service is briefly unavailable (database busy or unreachable); try again";
+/// Seconds a client should wait before retrying a transient failure.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
 
 /// An error a resolver returns.
 #[derive(Debug, thiserror::Error)]
@@ -69,12 +83,12 @@ pub enum AppError {
     /// code is INTERNAL_SERVER_ERROR. Details are logged where the error is made.
     #[error("{0}")]
     Upstream(String),
+    /// See [`code::SERVICE_UNAVAILABLE`]; the text is for the log.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A database error nobody expected.
     #[error("database error: {0}")]
-    Database(#[from] diesel::result::Error),
-    /// No pooled connection in time, or the database is unreachable.
-    #[error("database pool error: {0}")]
-    Pool(String),
+    Database(diesel::result::Error),
     /// Anything else that is our fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -92,8 +106,8 @@ impl AppError {
             AppError::QuotaExceeded(_) => code::QUOTA_EXCEEDED,
             AppError::Conflict(_) => code::CONFLICT,
             AppError::RateLimited(_) => code::RATE_LIMITED,
-            AppError::Upstream(_) => code::INTERNAL_SERVER_ERROR,
-            AppError::Database(_) | AppError::Pool(_) | AppError::Internal(_) => {
+            AppError::Unavailable(_) => code::SERVICE_UNAVAILABLE,
+            AppError::Upstream(_) | AppError::Database(_) | AppError::Internal(_) => {
                 code::INTERNAL_SERVER_ERROR
             }
         }
@@ -113,37 +127,101 @@ impl AppError {
     }
 }
 
-impl From<crate::db::PoolError> for AppError {
-    fn from(error: crate::db::PoolError) -> Self {
-        if matches!(error, crate::db::PoolError::Timeout(_)) {
-            crate::metrics::db_error("pool_timeout");
+/// Whether a database error is transient: the connection was lost or could not be used, or
+/// the statement was cancelled (by `statement_timeout`, `lock_timeout` or an operator) or lost
+/// a serialization race. diesel-async reports the cancellations as `Unknown` without their
+/// SQLSTATE (57014), so they are told by PostgreSQL's message, which starts "canceling
+/// statement due to" (the server's `lc_messages` must be English, its default).
+pub fn is_transient(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::SerializationFailure,
+            _,
+        )
+        | Error::BrokenTransactionManager => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message();
+            message.starts_with("canceling statement due to")
+                || message.starts_with("terminating connection")
         }
-        AppError::Pool(error.to_string())
+        _ => false,
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(error: diesel::result::Error) -> Self {
+        if is_transient(&error) {
+            crate::metrics::db_error("transient");
+            AppError::Unavailable(error.to_string())
+        } else {
+            AppError::Database(error)
+        }
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
+    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        use diesel_async::pooled_connection::deadpool::PoolError;
+        match &error {
+            PoolError::Timeout(_) => crate::metrics::db_error("pool_timeout"),
+            _ => crate::metrics::db_error("connection"),
+        }
+        // No connection in time, or none could be opened: both pass.
+        AppError::Unavailable(format!("database pool: {error}"))
     }
 }
 
 impl From<AppError> for async_graphql::Error {
     fn from(error: AppError) -> Self {
         let code = error.code();
-        if let AppError::InvalidField { field, message } = &error {
-            let field = *field;
-            async_graphql::Error::new(message.clone()).extend_with(|_, e| {
-                e.set("code", code);
-                e.set("field", field);
-            })
-        } else if let AppError::Upstream(message) = &error {
-            async_graphql::Error::new(message.clone()).extend_with(|_, e| e.set("code", code))
-        } else if code == code::INTERNAL_SERVER_ERROR {
-            if let AppError::Database(_) = &error {
-                crate::metrics::db_error("query");
+        let coded = |message: String| {
+            async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
+        };
+        match &error {
+            AppError::InvalidField { field, message } => {
+                let field = *field;
+                async_graphql::Error::new(message.clone()).extend_with(|_, e| {
+                    e.set("code", code);
+                    e.set("field", field);
+                })
             }
-            tracing::error!(error = %error, "internal error in a resolver");
-            async_graphql::Error::new(INTERNAL_MESSAGE).extend_with(|_, e| e.set("code", code))
-        } else {
-            async_graphql::Error::new(error.to_string()).extend_with(|_, e| e.set("code", code))
+            AppError::Upstream(message) => coded(message.clone()),
+            AppError::Unavailable(details) => {
+                tracing::warn!(%details, "transient failure in a resolver");
+                async_graphql::Error::new(UNAVAILABLE_MESSAGE).extend_with(|_, e| {
+                    e.set("code", code);
+                    e.set("retryAfter", RETRY_AFTER_SECONDS);
+                })
+            }
+            AppError::Database(_) | AppError::Internal(_) => {
+                if let AppError::Database(_) = &error {
+                    crate::metrics::db_error("query");
+                }
+                tracing::error!(error = %error, "internal error in a resolver");
+                coded(INTERNAL_MESSAGE.to_owned())
+            }
+            _ => coded(error.to_string()),
         }
     }
 }
 
 /// What resolvers return.
 pub type AppResult<T> = Result<T, AppError>;
+
+/// An error on a start-up path (CLI, migrations, dev cluster), whose text is shown as is.
+#[derive(Debug)]
+pub struct StartupError(pub String);
+
+impl std::fmt::Display for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+/// Result of a start-up path.
+pub type StartupResult<T> = Result<T, StartupError>;

@@ -3,9 +3,10 @@
 
 use std::process::ExitCode;
 
-use bff::config::Config;
-use bff::{StartupError, StartupResult};
+use bff::config::{Config, ConfigErrors, Env};
+use bff::error::{StartupError, StartupResult};
 use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
 
 // A GraphQL answer is many small allocations; mimalloc (its version 2, which used less CPU
 // here than 3) serves them with less CPU than glibc's allocator: the dashboard went from 0.47
@@ -54,14 +55,21 @@ enum Command {
     },
 }
 
-/// The environment variables, as `--help` shows them.
+/// The environment variables, as `--help` shows them (`docs/configuration.md` has the same
+/// list with more words).
 fn environment_help() -> String {
     let mut text = String::from("Environment (a .env file in the working directory also works):\n");
-    for variable in bff::config::VARIABLES {
-        text.push_str(&format!(
-            "  {:<31} {}\n  {:<31} [default: {}]\n",
-            variable.name, variable.meaning, "", variable.default
-        ));
+    for (group, variables) in bff::config::GROUPS {
+        text.push_str(&format!("\n {group}:\n"));
+        for variable in *variables {
+            text.push_str(&format!(
+                "  {:<35} {}\n  {:<35} [default: {}]\n",
+                variable.name,
+                variable.meaning,
+                "",
+                variable.default_text()
+            ));
+        }
     }
     text
 }
@@ -76,19 +84,20 @@ fn parse_ttl(value: &str) -> Result<u64, String> {
 }
 
 fn main() -> ExitCode {
-    // A .env file is a convenience for development; real environments set variables.
-    let _ = dotenvy::dotenv();
+    bff::config::load_dotenv();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Schema => {
             print!("{}", bff::graphql::sdl());
             Ok(())
         }
-        Command::Serve => runtime().and_then(|rt| {
-            // Outside the runtime: the trace exporter's blocking client must not live in it.
-            let _telemetry = bff::telemetry::init();
-            rt.block_on(serve())
-        }),
+        Command::Serve => Config::from_env()
+            .map_err(config_errors)
+            .and_then(|config| {
+                // Outside the runtime: the trace exporter's blocking client must not live in it.
+                let _telemetry = bff::telemetry::init(&config.telemetry);
+                runtime()?.block_on(serve(config))
+            }),
         Command::Migrate => runtime().and_then(|rt| rt.block_on(migrate())),
         Command::Check => {
             return match runtime().map(|rt| rt.block_on(bff::check::run())) {
@@ -100,10 +109,10 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Dev => runtime().and_then(|rt| {
-            let _telemetry = bff::telemetry::init();
-            rt.block_on(bff::dev::run())
-        }),
+        Command::Dev => {
+            let _telemetry = bff::telemetry::init(&bff::config::telemetry::Telemetry::from_env());
+            runtime().and_then(|rt| rt.block_on(bff::dev::run()))
+        }
         Command::ServiceToken { ttl, subject } => service_token(ttl, &subject),
         Command::Healthcheck => healthcheck(),
     };
@@ -123,46 +132,53 @@ fn runtime() -> StartupResult<tokio::runtime::Runtime> {
         .map_err(|e| StartupError(format!("cannot start the async runtime: {e}")))
 }
 
-async fn serve() -> StartupResult<()> {
-    let config = Config::from_env().map_err(|e| StartupError(e.to_string()))?;
-    let pool = bff::db::pool_from_config(&config)?;
+/// Every configuration problem, one per line.
+fn config_errors(errors: ConfigErrors) -> StartupError {
+    let count = errors.0.len();
+    let lines: Vec<String> = errors.0.iter().map(|e| format!("  {e}")).collect();
+    StartupError(format!(
+        "the configuration has {count} problem(s):\n{}",
+        lines.join("\n")
+    ))
+}
+
+async fn serve(config: Config) -> StartupResult<()> {
+    let pool = bff::db::pool_from_config(&config.database)?;
     if let Err(error) = bff::db::ping(&pool).await {
         tracing::warn!(%error, "the database is not reachable yet; /readyz will say so");
     }
+    let app = bff::http::router(&config, pool.clone())?;
     let listener = bff::http::bind(&config, &pool).await?;
     tracing::info!(
-        addr = %config.listen,
-        environment = ?config.environment,
-        pool_size = config.database_pool_size,
+        addr = %config.server.listen,
+        environment = ?config.server.environment,
+        pool_size = config.database.pool_size,
         "bff is serving /graphql"
     );
-    bff::http::serve(listener, bff::http::router(&config, pool), &config)
+    bff::http::serve(listener, app, &config)
         .await
         .map_err(|e| StartupError(format!("server error: {e}")))
 }
 
 fn service_token(seconds: u64, subject: &str) -> StartupResult<()> {
-    let secret = std::env::var("SERVICE_JWT_SECRET")
-        .ok()
-        .filter(|s| s.len() >= 32)
-        .ok_or_else(|| {
-            StartupError("SERVICE_JWT_SECRET is not set (or shorter than 32 bytes)".into())
-        })?;
-    let token = bff::auth::service::issue(secret.as_bytes(), subject, seconds)
+    let mut env = Env::process();
+    let secret = bff::config::auth::read_service_secret(&mut env);
+    env.finish(()).map_err(|e| StartupError(e.to_string()))?;
+    let secret = secret.ok_or_else(|| {
+        StartupError("SERVICE_JWT_SECRET is not set: set it to sign tokens".into())
+    })?;
+    let token = bff::auth::service::issue(secret.expose_secret().as_bytes(), subject, seconds)
         .map_err(|e| StartupError(format!("cannot sign the token: {e}")))?;
     println!("{token}");
     Ok(())
 }
 
 async fn migrate() -> StartupResult<()> {
-    let url = std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| {
-            StartupError("DATABASE_URL is not set: set it to the PostgreSQL URL to migrate".into())
-        })?;
-    let ca = std::env::var_os("DATABASE_CA_CERT").map(std::path::PathBuf::from);
-    let conn = bff::db::connect_with(&url, ca.as_deref()).await?;
+    let mut env = Env::process();
+    let database = bff::config::database::Database::read(&mut env);
+    let database = env.finish(database).map_err(config_errors)?;
+    let conn =
+        bff::db::connect_with(database.url.expose_secret(), database.ca_cert.as_deref()).await?;
     let applied = bff::db::migrate(conn).await?;
     if applied.is_empty() {
         println!("bff migrate: the database is up to date");
@@ -177,11 +193,9 @@ async fn migrate() -> StartupResult<()> {
 fn healthcheck() -> StartupResult<()> {
     use std::io::{Read, Write};
     use std::time::Duration;
-    let listen = std::env::var("BFF_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
-    let mut addr: std::net::SocketAddr = listen
-        .trim()
-        .parse()
-        .map_err(|_| StartupError(format!("BFF_LISTEN is malformed: {listen:?}")))?;
+    let mut env = Env::process();
+    let addr = bff::config::server::read_listen(&mut env);
+    let mut addr = env.finish(addr).map_err(|e| StartupError(e.to_string()))?;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }

@@ -1,6 +1,6 @@
-//! Prometheus metrics, served as text on their own listener (`BFF_METRICS_LISTEN`), never on
-//! the public port. Recorded through the `metrics` facade; nothing is recorded until the
-//! listener starts, so a server without it pays nothing.
+//! Prometheus metrics, recorded through the `metrics` facade; nothing is recorded until the
+//! recorder is installed (by the metrics listener, `crate::http::metrics`, on
+//! `BFF_METRICS_LISTEN`, never the public port), so a server without it pays nothing.
 //!
 //! | metric | labels |
 //! | --- | --- |
@@ -8,23 +8,13 @@
 //! | `bff_http_request_duration_seconds` (histogram) | `method`, `route` |
 //! | `bff_graphql_operations_total` | `operation` (the operation's name; see [`operation_label`]), `code` (`OK` or the first error's `extensions.code`) |
 //! | `bff_db_pool_connections` | `state`: `idle`, `in_use`; plus `bff_db_pool_max` and `bff_db_pool_waiting` |
-//! | `bff_db_errors_total` | `kind`: `connection` (could not connect), `query` (a statement failed), `pool_timeout` |
+//! | `bff_db_errors_total` | `kind`: `connection` (could not connect), `query` (a statement failed), `pool_timeout`, `transient` (a statement cancelled or a connection lost: answered SERVICE_UNAVAILABLE) |
 //! | `bff_stripe_webhook_events_total` | `type` (known event types, else `other`), `outcome` |
 //! | `bff_build_info` | `version`: always 1 |
 
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
-
-use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::db::DbPool;
 
 /// Latency buckets, in seconds: 1 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -54,54 +44,12 @@ pub fn install() -> &'static PrometheusHandle {
     })
 }
 
-/// Serves `GET /metrics` on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, pool: DbPool) {
-    install();
-    let app = Router::new()
-        .route("/metrics", get(scrape))
-        .with_state(pool);
-    if let Err(error) = axum::serve(listener, app).await {
-        tracing::error!(%error, "the metrics listener stopped");
-    }
-}
-
-async fn scrape(State(pool): State<DbPool>) -> Response {
-    let handle = install();
-    let status = pool.status();
-    let in_use = status.size.saturating_sub(status.available);
-    metrics::gauge!("bff_db_pool_connections", "state" => "idle").set(status.available as f64);
-    metrics::gauge!("bff_db_pool_connections", "state" => "in_use").set(in_use as f64);
-    metrics::gauge!("bff_db_pool_max").set(status.max_size as f64);
-    metrics::gauge!("bff_db_pool_waiting").set(status.waiting as f64);
-    handle.run_upkeep();
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        handle.render(),
-    )
-        .into_response()
-}
-
-/// Middleware: counts every request and times it, by route template (never the raw path,
-/// whose values are unbounded).
-pub async fn track(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    tracing::Span::current().record("http.status_code", response.status().as_u16());
-    metrics::counter!("bff_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+/// Counts one HTTP request and its duration, by route template.
+pub fn http_request(method: String, route: String, status: u16, seconds: f64) {
+    metrics::counter!("bff_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
         .increment(1);
     metrics::histogram!("bff_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
+        .record(seconds);
 }
 
 /// The `operation` label for a GraphQL operation name: the name itself for the first
@@ -143,7 +91,7 @@ pub fn graphql_statements(operation: &str, statements: u32) {
         .record(f64::from(statements));
 }
 
-/// Counts one database error of `kind` (`connection`, `query`, `pool_timeout`).
+/// Counts one database error of `kind` (`connection`, `query`, `pool_timeout`, `transient`).
 pub fn db_error(kind: &'static str) {
     metrics::counter!("bff_db_errors_total", "kind" => kind).increment(1);
 }
@@ -160,6 +108,14 @@ const STRIPE_EVENT_TYPES: &[&str] = &[
     "invoice.paid",
     "invoice.payment_failed",
 ];
+
+/// Sets the pool gauges (at each scrape).
+pub fn pool(idle: usize, in_use: usize, max: usize, waiting: usize) {
+    metrics::gauge!("bff_db_pool_connections", "state" => "idle").set(idle as f64);
+    metrics::gauge!("bff_db_pool_connections", "state" => "in_use").set(in_use as f64);
+    metrics::gauge!("bff_db_pool_max").set(max as f64);
+    metrics::gauge!("bff_db_pool_waiting").set(waiting as f64);
+}
 
 /// Counts one Stripe webhook event by type and outcome (`applied`, `duplicate`, `error`, or
 /// why it was not applied).

@@ -10,6 +10,8 @@
 //! statement spans cost nothing.
 
 use opentelemetry::trace::TracerProvider as _;
+
+use crate::config::telemetry::{Protocol, Telemetry as Settings};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -29,10 +31,12 @@ impl Drop for Telemetry {
 }
 
 /// Installs the global subscriber for the server; keep the guard until shutdown.
-pub fn init() -> Telemetry {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("BFF_LOG_FORMAT").is_ok_and(|f| f == "json");
-    let logs = if json {
+pub fn init(settings: &Settings) -> Telemetry {
+    let filter = EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|error| {
+        eprintln!("bff: RUST_LOG is malformed ({error}); logging at info");
+        EnvFilter::new("info")
+    });
+    let logs = if settings.json_logs {
         tracing_subscriber::fmt::layer()
             .json()
             .with_filter(filter)
@@ -40,7 +44,7 @@ pub fn init() -> Telemetry {
     } else {
         tracing_subscriber::fmt::layer().with_filter(filter).boxed()
     };
-    let (traces, provider) = match otlp_provider() {
+    let (traces, provider) = match otlp_provider(settings) {
         Ok(Some(provider)) => {
             let tracer = provider.tracer("bff");
             let layer = tracing_opentelemetry::layer()
@@ -62,25 +66,14 @@ pub fn init() -> Telemetry {
 }
 
 /// The OTLP trace pipeline, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the traces-specific
-/// variable) is set.
-fn otlp_provider() -> Result<Option<SdkTracerProvider>, String> {
-    let configured = [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ]
-    .iter()
-    .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
-    if !configured {
+/// variable) is set; the exporter reads the endpoint and headers itself.
+fn otlp_provider(settings: &Settings) -> Result<Option<SdkTracerProvider>, String> {
+    if !settings.export_traces {
         return Ok(None);
     }
-    let protocol = match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
-        Ok("http/json") => opentelemetry_otlp::Protocol::HttpJson,
-        Ok("http/protobuf") | Err(_) => opentelemetry_otlp::Protocol::HttpBinary,
-        Ok(other) => {
-            return Err(format!(
-                "OTEL_EXPORTER_OTLP_PROTOCOL={other}: bff exports http/protobuf or http/json"
-            ));
-        }
+    let protocol = match settings.protocol {
+        Protocol::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
+        Protocol::HttpProtobuf => opentelemetry_otlp::Protocol::HttpBinary,
     };
     use opentelemetry_otlp::WithExportConfig;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -88,7 +81,7 @@ fn otlp_provider() -> Result<Option<SdkTracerProvider>, String> {
         .with_protocol(protocol)
         .build()
         .map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
-    let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "bff".to_owned());
+    let service = settings.service_name.clone();
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service)
         .with_attribute(opentelemetry::KeyValue::new(
@@ -107,7 +100,11 @@ fn otlp_provider() -> Result<Option<SdkTracerProvider>, String> {
 /// Installs a subscriber that writes through the test harness (shown only for failing
 /// tests); quiet unless `RUST_LOG` says otherwise. Safe to call more than once.
 pub fn init_for_tests() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = match Settings::from_env().log_filter.as_str() {
+        // Quiet by default: the harness shows a failing test's output only.
+        "info" => EnvFilter::new("warn"),
+        filter => EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn")),
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_test_writer()

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue};
 use bff::auth::{AuthSettings, RequestAuth};
-use bff::graphql::admission::{Limits, admit};
-use bff::http::guard;
+use bff::pipeline::cost::{Limits, admit};
+use bff::pipeline::guard;
 use bff::stripe::signature;
 use proptest::prelude::*;
 

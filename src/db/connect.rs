@@ -27,6 +27,7 @@ use tokio_postgres::config::SslMode as WireMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::tls::{self, Check};
+use crate::error::{StartupError, StartupResult};
 
 /// libpq's `sslmode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +123,17 @@ const IGNORED: &[&str] = &[
 ];
 
 impl ConnectOptions {
+    /// The options of `DATABASE_URL` and `DATABASE_CA_CERT`; errors name the variable.
+    pub fn from_url(database_url: &str, extra_ca: Option<&Path>) -> StartupResult<ConnectOptions> {
+        ConnectOptions::parse(database_url, extra_ca).map_err(|e| {
+            StartupError(if e.starts_with("DATABASE_CA_CERT") {
+                e
+            } else {
+                format!("DATABASE_URL: {e}")
+            })
+        })
+    }
+
     /// Parses `url` (a `postgres://` or `postgresql://` URL). `extra_ca` is
     /// `DATABASE_CA_CERT`. Errors name the parameter; they never echo the URL (it may hold
     /// a password).
@@ -331,7 +343,60 @@ impl ConnectOptions {
                 db.message()
             );
         }
-        format!("cannot connect to the database at {host}: {error}")
+        let user = self.config.get_user().unwrap_or("(the default role)");
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        format!(
+            "cannot connect to the database at {host}:{port} as {user}: {}",
+            reason(error)
+        )
+    }
+}
+
+/// PostgreSQL's own reason (`database "x" does not exist`, `password authentication failed
+/// for user "y"`), or the operating system's (connection refused, unknown host), rather than
+/// tokio-postgres's bare "db error".
+pub fn reason(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut text = db.message().to_owned();
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!(" (hint: {hint})"));
+        }
+        return text;
+    }
+    let mut words = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !words.contains(&cause_text) {
+            words.push_str(": ");
+            words.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    words
+}
+
+/// Opens one connection outside any pool (CLI, dev, tests), as libpq would.
+pub async fn connect(database_url: &str) -> StartupResult<AsyncPgConnection> {
+    connect_with(database_url, None).await
+}
+
+/// Like [`connect`], trusting the CA certificates in `extra_ca` too.
+pub async fn connect_with(
+    database_url: &str,
+    extra_ca: Option<&Path>,
+) -> StartupResult<AsyncPgConnection> {
+    ConnectOptions::from_url(database_url, extra_ca)?
+        .connect()
+        .await
+        .map_err(|e| StartupError(connection_error_text(&e)))
+}
+
+/// The text of a connection error, without diesel's wrapper words.
+pub fn connection_error_text(error: &ConnectionError) -> String {
+    match error {
+        ConnectionError::BadConnection(text) => text.clone(),
+        other => other.to_string(),
     }
 }
 

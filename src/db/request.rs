@@ -8,7 +8,7 @@ use diesel::pg::Pg;
 use diesel_async::AsyncConnectionCore;
 use tokio::sync::{OnceCell, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::db::{DbConn, DbPool, PoolError};
+use crate::db::pool::{DbConn, DbPool, PoolError};
 
 /// A connection queries can run on: one held alone (`&mut AsyncPgConnection`) or one shared by
 /// concurrent resolvers (`&mut &AsyncPgConnection`, pipelined).

@@ -70,16 +70,6 @@ impl Subscription {
     pub fn in_good_standing(&self) -> bool {
         GOOD_STANDING.contains(&self.status)
     }
-
-    /// The paid period containing `now`, if the subscription is in good standing.
-    pub fn current_period(&self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        match (self.current_period_start, self.current_period_end) {
-            (Some(start), Some(end)) if self.in_good_standing() && start <= now && now < end => {
-                Some((start, end))
-            }
-            _ => None,
-        }
-    }
 }
 
 /// A user's billing state: their subscription row, if any, and the plan whose entitlements

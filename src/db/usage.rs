@@ -1,11 +1,18 @@
 //! Usage counters: how much of each metric a user used in a usage window.
+//!
+//! The usage window is defined once, here, in SQL on the database's clock ([`WINDOW`]): the
+//! subscription's current paid period while it is in good standing and covers now, otherwise
+//! the calendar month (UTC). The session lookup (`db::viewer`) shows it and the money path
+//! (`db::photo_jobs::money`) charges it, both through this one definition, so what is charged
+//! and what is shown cannot disagree at a boundary.
 
-use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Int4, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::schema::usage_counters;
-use crate::db::subscriptions::Subscription;
+use crate::db::subscriptions::GOOD_STANDING;
 
 /// The metered resource: photos processed.
 pub const PHOTOS: &str = "PHOTOS";
@@ -19,46 +26,66 @@ pub struct Window {
     pub end: DateTime<Utc>,
 }
 
-impl Window {
-    /// The current paid period when the subscription has one covering `now`,
-    /// otherwise the calendar month (UTC) containing `now`.
-    pub fn current(subscription: Option<&Subscription>, now: DateTime<Utc>) -> Window {
-        if let Some((start, end)) = subscription.and_then(|s| s.current_period(now)) {
-            return Window { start, end };
-        }
-        let start = Utc
-            .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
-            .single()
-            .expect("the first of a month at midnight UTC exists");
-        let (year, month) = if now.month() == 12 {
-            (now.year() + 1, 1)
-        } else {
-            (now.year(), now.month() + 1)
-        };
-        let end = Utc
-            .with_ymd_and_hms(year, month, 1, 0, 0, 0)
-            .single()
-            .expect("the first of a month at midnight UTC exists");
-        Window { start, end }
-    }
+/// The usage window of the `subscriptions` row aliased `sub` (all NULL when the user has
+/// none), as a lateral subquery `win (start, "end")` to join after it.
+pub fn window_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let good = GOOD_STANDING
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let in_period = format!(
+            "sub.status IN ({good}) AND sub.current_period_start <= now() \
+             AND now() < sub.current_period_end"
+        );
+        let month = "date_trunc('month', now() AT TIME ZONE 'UTC')";
+        format!(
+            "CROSS JOIN LATERAL (SELECT \
+               CASE WHEN {in_period} THEN sub.current_period_start \
+                    ELSE {month} AT TIME ZONE 'UTC' END AS start, \
+               CASE WHEN {in_period} THEN sub.current_period_end \
+                    ELSE ({month} + interval '1 month') AT TIME ZONE 'UTC' END AS \"end\") win"
+        )
+    })
 }
 
-/// How much of `metric` the user used in the window starting at `window.start`.
-pub async fn used(
+#[derive(QueryableByName)]
+struct Current {
+    #[diesel(sql_type = Timestamptz)]
+    window_start: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    window_end: DateTime<Utc>,
+    #[diesel(sql_type = Int4)]
+    used: i32,
+}
+
+/// The user's current usage window and how much of `metric` they used in it. One statement.
+pub async fn current(
     conn: &mut impl crate::db::request::Db,
     user_id: &str,
     metric: &str,
-    window: Window,
-) -> QueryResult<i32> {
-    usage_counters::table
-        .filter(usage_counters::user_id.eq(user_id))
-        .filter(usage_counters::metric.eq(metric))
-        .filter(usage_counters::window_start.eq(window.start))
-        .select(usage_counters::count)
-        .first::<i32>(conn)
-        .await
-        .optional()
-        .map(|count| count.unwrap_or(0))
+) -> QueryResult<(Window, i32)> {
+    let row: Current = diesel::sql_query(format!(
+        "SELECT win.start AS window_start, win.\"end\" AS window_end, \
+           COALESCE((SELECT uc.count FROM usage_counters uc WHERE uc.user_id = $1 \
+                     AND uc.metric = $2 AND uc.window_start = win.start), 0) AS used \
+         FROM (SELECT $1::text AS user_id) u \
+         LEFT JOIN subscriptions sub ON sub.user_id = u.user_id {}",
+        window_sql()
+    ))
+    .bind::<Text, _>(user_id)
+    .bind::<Text, _>(metric)
+    .get_result(conn)
+    .await?;
+    Ok((
+        Window {
+            start: row.window_start,
+            end: row.window_end,
+        },
+        row.used,
+    ))
 }
 
 /// Adds `amount` to the user's counter for `metric` in `window` (creating it), in the caller's

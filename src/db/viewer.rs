@@ -11,7 +11,7 @@ use diesel_async::RunQueryDsl;
 use crate::db::credits::CreditAccount;
 use crate::db::plans::{self, Plan};
 use crate::db::request::Db;
-use crate::db::subscriptions::{BillingState, GOOD_STANDING, Subscription, SubscriptionStatus};
+use crate::db::subscriptions::{BillingState, Subscription, SubscriptionStatus};
 use crate::db::usage::{self, Window};
 
 /// The signed-in user, as Better Auth's tables say, with what the viewer's own fields read.
@@ -180,18 +180,8 @@ impl<K> diesel::query_builder::Query for Lookup<'_, K> {
 }
 
 /// The statement, for a session (`from` joins `"session"`) or a user id. Its usage window is
-/// [`Window::current`] written in SQL: the paid period containing now while the subscription
-/// is in good standing, else the calendar month (UTC).
+/// the one definition in [`usage::window_sql`], on the database's clock.
 fn statement(by_token: bool) -> (String, String) {
-    let good = GOOD_STANDING
-        .iter()
-        .map(|s| format!("'{s}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let in_period = format!(
-        "sub.status IN ({good}) AND sub.current_period_start <= now() AND now() < sub.current_period_end"
-    );
-    let month = "date_trunc('month', now() AT TIME ZONE 'UTC')";
     let (identity, from, filter) = if by_token {
         (
             "s.id AS session_id, s.\"expiresAt\" AS session_expires_at",
@@ -224,7 +214,7 @@ fn statement(by_token: bool) -> (String, String) {
            f.max_photos_per_job AS free_max_photos_per_job,
            f.monthly_price_cents AS free_monthly_price_cents, f.stripe_price_id AS free_stripe_price_id,
            ca.balance_cents, ca.free_photos_used,
-           win.start AS window_start, win.end AS window_end,
+           win.start AS window_start, win.\"end\" AS window_end,
            COALESCE((SELECT uc.count FROM usage_counters uc
                      WHERE uc.user_id = u.id AND uc.metric = '{metric}' AND uc.window_start = win.start), 0)
              AS photos_used
@@ -233,14 +223,11 @@ fn statement(by_token: bool) -> (String, String) {
          LEFT JOIN subscriptions sub ON sub.user_id = u.id
          LEFT JOIN plans p ON p.code = sub.plan
          LEFT JOIN credit_accounts ca ON ca.user_id = u.id
-         CROSS JOIN LATERAL (SELECT
-             CASE WHEN {in_period} THEN sub.current_period_start
-                  ELSE {month} AT TIME ZONE 'UTC' END AS start,
-             CASE WHEN {in_period} THEN sub.current_period_end
-                  ELSE ({month} + interval '1 month') AT TIME ZONE 'UTC' END AS end) win
+         {window}
          WHERE {filter}",
         metric = usage::PHOTOS,
         free = plans::FREE,
+        window = usage::window_sql(),
     );
     (before, after.to_owned())
 }

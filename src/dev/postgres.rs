@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::{StartupError, StartupResult};
+use crate::error::{StartupError, StartupResult};
 
 /// The superuser the cluster is created with.
 pub const SUPERUSER: &str = "postgres";
@@ -43,8 +43,9 @@ fn err(message: impl Into<String>) -> StartupError {
 /// `/usr/lib/postgresql/*/bin`.
 pub fn find_binaries() -> StartupResult<PathBuf> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(path) = std::env::var_os("PATH")
-        && let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d))
+    if let Some(dir) = crate::config::dev::search_path()
+        .into_iter()
+        .find(|d| has_both(d))
     {
         return Ok(dir);
     }

@@ -4,12 +4,12 @@ pub use crate::db::subscriptions::SubscriptionStatus;
 use async_graphql::{Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::scalars::Decimal;
 use crate::db::plans::Plan as PlanRow;
+use crate::db::states::db_enum;
 use crate::db::subscriptions::BillingState;
 use crate::db::usage::Window;
-use crate::error::AppResult;
-use crate::graphql::db_enum;
-use crate::graphql::scalars::Decimal;
+use crate::error::{AppError, AppResult};
 
 db_enum! {
     /// A subscription plan.
@@ -42,7 +42,7 @@ impl Entitlements {
     /// The entitlements of a plan row.
     pub fn of(plan: &PlanRow) -> AppResult<Self> {
         Ok(Entitlements {
-            plan: Plan::from_db(&plan.code)?,
+            plan: Plan::from_db(&plan.code).map_err(|e| AppError::Internal(e.to_string()))?,
             monthly_photo_quota: plan.monthly_photo_quota,
             price_per_photo: Decimal(plan.price_per_photo_cents),
             max_photos_per_job: plan.max_photos_per_job,
@@ -58,7 +58,8 @@ pub struct BillingSubscription(pub BillingState);
 impl BillingSubscription {
     /// The plan subscribed to.
     async fn plan(&self) -> async_graphql::Result<Plan> {
-        Ok(Plan::from_db(&self.0.subscribed_plan.code)?)
+        Ok(Plan::from_db(&self.0.subscribed_plan.code)
+            .map_err(|e| AppError::Internal(e.to_string()))?)
     }
     /// The subscription's state.
     async fn status(&self) -> async_graphql::Result<SubscriptionStatus> {

@@ -7,17 +7,17 @@ use async_graphql::{Context, Object, SimpleObject};
 use chrono::Utc;
 use serde_json::Value;
 
-use crate::auth::SessionUser;
-use crate::config::StripeConfig;
-use crate::db::DbConn;
+use super::billing::{BillingSubscription, Plan};
+use super::context::{conn, stripe, viewer};
+use crate::config::stripe::Stripe as StripeConfig;
 use crate::db::plans::Plan as PlanRow;
+use crate::db::pool::DbConn;
 use crate::db::purchases::{CreditPack, NewPurchase};
 use crate::db::stripe::customer_for_user;
 use crate::db::subscriptions::{BillingState, Subscription};
+use crate::db::viewer::SessionUser;
 use crate::error::AppError;
-use crate::graphql::billing::{BillingSubscription, Plan};
-use crate::graphql::{conn, viewer};
-use crate::stripe::StripeClient;
+use crate::stripe::client::StripeClient;
 use crate::stripe::snapshot::Snapshot;
 
 /// A Stripe Checkout page to send the viewer to.
@@ -37,13 +37,6 @@ pub struct SubscribePayload {
     pub checkout: Option<CheckoutSession>,
     /// The viewer's subscription as it is now.
     pub subscription: BillingSubscription,
-}
-
-fn stripe<'a>(ctx: &Context<'a>) -> (&'a StripeClient, &'a StripeConfig) {
-    (
-        ctx.data_unchecked::<StripeClient>(),
-        ctx.data_unchecked::<StripeConfig>(),
-    )
 }
 
 /// A Stripe idempotency key for one logical request of one viewer.
@@ -192,7 +185,7 @@ async fn set_cancel_at_period_end(
 ) -> async_graphql::Result<BillingSubscription> {
     check_client_key(client_key.as_deref())?;
     let user = viewer(ctx).await?;
-    let (client, _) = stripe(ctx);
+    let (client, _) = stripe(ctx)?;
     let mut conn = conn(ctx).await?;
     let billing = billing(&mut conn, &user.id).await?;
     let (_, subscription_id) = live_subscription(&billing)?;
@@ -226,7 +219,7 @@ impl BillingMutation {
     ) -> async_graphql::Result<CheckoutSession> {
         check_client_key(idempotency_key.as_deref())?;
         let user = viewer(ctx).await?;
-        let (client, config) = stripe(ctx);
+        let (client, config) = stripe(ctx)?;
         let mut conn = conn(ctx).await?;
         let packs = CreditPack::for_sale(&mut conn)
             .await
@@ -278,7 +271,7 @@ impl BillingMutation {
     ) -> async_graphql::Result<SubscribePayload> {
         check_client_key(idempotency_key.as_deref())?;
         let user = viewer(ctx).await?;
-        let (client, config) = stripe(ctx);
+        let (client, config) = stripe(ctx)?;
         let mut conn = conn(ctx).await?;
         let target = PlanRow::find(&mut *conn, plan.as_db())
             .await
@@ -361,7 +354,7 @@ impl BillingMutation {
     /// before the viewer has bought anything.
     async fn billing_portal_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         let user = viewer(ctx).await?;
-        let (client, config) = stripe(ctx);
+        let (client, config) = stripe(ctx)?;
         let mut conn = conn(ctx).await?;
         let billing = billing(&mut conn, &user.id).await?;
         let Some(customer) = customer(&mut conn, &user.id, &billing).await? else {

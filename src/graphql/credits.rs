@@ -4,13 +4,13 @@ pub use crate::db::credits::CreditTransactionKind;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
+use super::connection::{Totals, arguments, connection, page};
+use super::context::{jobs, read};
+use super::ids::{Kind, global_id};
+use super::scalars::Decimal;
 use crate::db::credits::{CreditAccount as AccountRow, LedgerEntry};
 use crate::error::AppError;
 use crate::error::AppResult;
-use crate::graphql::connection::{Totals, arguments, connection, page};
-use crate::graphql::node::{Kind, global_id};
-use crate::graphql::scalars::Decimal;
-use crate::graphql::{Settings, read};
 
 /// The viewer's credits: a balance spent on photo jobs, after a free allowance of photos.
 pub struct CreditAccount {
@@ -20,11 +20,11 @@ pub struct CreditAccount {
 
 impl CreditAccount {
     /// The account `row` (an empty one before the first credit), with the allowance in force.
-    pub fn new(ctx: &Context<'_>, row: AccountRow) -> Self {
-        CreditAccount {
+    pub fn new(ctx: &Context<'_>, row: AccountRow) -> AppResult<Self> {
+        Ok(CreditAccount {
             row,
-            free_photo_allowance: ctx.data_unchecked::<Settings>().free_photo_allowance,
-        }
+            free_photo_allowance: jobs(ctx)?.free_photo_allowance,
+        })
     }
 }
 

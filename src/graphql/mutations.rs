@@ -1,18 +1,16 @@
 //! The viewer's mutations. Each is one transaction: it either changes everything it should or
 //! nothing, and answers a failure with a code from DESIGN.md and a message a person can act on.
 
-use crate::db::photo_jobs::PhotoJobStatus;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use diesel_async::AsyncConnection;
 
-use crate::db::credits::CreditAccount as AccountRow;
+use super::context::{conn, jobs, viewer_id};
+use super::credits::CreditAccount;
+use super::ids::{Kind, row_id};
+use super::photo_jobs::{MAX_GROUP_NAME, PhotoJob};
 use crate::db::photo_jobs::PhotoJob as Row;
 use crate::db::photo_jobs::money::{self, JobOrder};
 use crate::error::AppError;
-use crate::graphql::credits::CreditAccount;
-use crate::graphql::node::{Kind, row_id};
-use crate::graphql::photo_jobs::{MAX_GROUP_NAME, PhotoJob};
-use crate::graphql::{Settings, conn, viewer_id};
 
 /// Longest prompt, in characters (after trimming).
 pub const MAX_PROMPT: usize = 2000;
@@ -136,7 +134,7 @@ impl PhotoJobMutation {
     ) -> async_graphql::Result<CreatePhotoJobPayload> {
         let user_id = viewer_id(ctx).await?;
         let input = validate(input)?;
-        let allowance = ctx.data_unchecked::<Settings>().free_photo_allowance;
+        let allowance = jobs(ctx)?.free_photo_allowance;
         let mut conn = conn(ctx).await?;
         let (job, account) = conn
             .transaction(async |conn| {
@@ -148,7 +146,8 @@ impl PhotoJobMutation {
                 };
                 money::create(conn, &user_id, &order, allowance).await
             })
-            .await?;
+            .await
+            .map_err(AppError::from)?;
         Ok(CreatePhotoJobPayload {
             photo_job: job.into(),
             credits: CreditAccount {
@@ -199,11 +198,9 @@ impl PhotoJobMutation {
         let id = job_row_id(&id)?;
         let mut conn = conn(ctx).await?;
         let job = conn
-            .transaction(async |conn| {
-                AccountRow::lock(conn, &user_id).await?;
-                money::cancel(conn, &user_id, id).await
-            })
-            .await?;
+            .transaction(async |conn| money::cancel(conn, &user_id, id).await)
+            .await
+            .map_err(AppError::from)?;
         Ok(job.into())
     }
 
@@ -218,24 +215,9 @@ impl PhotoJobMutation {
         let user_id = viewer_id(ctx).await?;
         let row = job_row_id(&id)?;
         let mut conn = conn(ctx).await?;
-        conn.transaction(async |conn| {
-            AccountRow::lock(conn, &user_id).await?;
-            if Row::find(conn, &user_id, row)
-                .await?
-                .is_some_and(|job| job.status == PhotoJobStatus::Pending)
-            {
-                money::cancel(conn, &user_id, row).await?;
-            }
-            if Row::delete_unless_processing(conn, &user_id, row).await? {
-                Ok(())
-            } else {
-                Err(
-                    money::wrong_state(conn, &user_id, row, "a PROCESSING job cannot be deleted")
-                        .await,
-                )
-            }
-        })
-        .await?;
+        conn.transaction(async |conn| money::delete(conn, &user_id, row).await)
+            .await
+            .map_err(AppError::from)?;
         Ok(id)
     }
 }

@@ -4,12 +4,13 @@ pub use crate::db::photo_jobs::PhotoJobStatus;
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
+use super::connection::{Totals, arguments, connection, page};
+use super::context::read;
+use super::ids::{Kind, global_id};
+use super::scalars::Decimal;
+use crate::db::photo_jobs::money::{MoneyError, Operation};
 use crate::db::photo_jobs::{Filter, PhotoJob as Row};
 use crate::error::{AppError, AppResult};
-use crate::graphql::connection::{Totals, arguments, connection, page};
-use crate::graphql::node::{Kind, global_id};
-use crate::graphql::read;
-use crate::graphql::scalars::Decimal;
 
 /// Longest group name, in characters.
 pub const MAX_GROUP_NAME: usize = 140;
@@ -171,4 +172,52 @@ pub async fn list(
         counted,
     };
     Ok(PhotoJobConnection::new(edges, info, totals))
+}
+
+/// A refusal of the money path, in words a person can act on (and the input field it is
+/// about, when there is one).
+impl From<MoneyError> for AppError {
+    fn from(error: MoneyError) -> Self {
+        match error {
+            MoneyError::TooManyPhotos { plan, max } => AppError::invalid_field(
+                "photoCount",
+                format!("the {plan} plan allows at most {max} photos per job"),
+            ),
+            MoneyError::QuotaExceeded {
+                needed,
+                remaining,
+                quota,
+                plan,
+                until,
+            } => AppError::QuotaExceeded(format!(
+                "this job needs {needed} photos but only {remaining} of the {plan} plan's \
+                 {quota} remain until {}; upgrade the plan or wait for the next period",
+                until.to_rfc3339()
+            )),
+            MoneyError::InsufficientCredits {
+                cost_cents,
+                balance_cents,
+            } => AppError::InsufficientCredits(format!(
+                "this job costs {} credits but the balance is {}; buy credits or process fewer photos",
+                Decimal(cost_cents),
+                Decimal(balance_cents)
+            )),
+            MoneyError::IdempotencyKeyReused => AppError::Conflict(
+                "this idempotencyKey was already used for a different job; use a new key".into(),
+            ),
+            MoneyError::NotFound => AppError::NotFound("photo job"),
+            MoneyError::WrongState { operation, status } => AppError::Conflict(match operation {
+                Operation::Cancel => {
+                    format!("only PENDING jobs can be canceled; this job is {status}")
+                }
+                Operation::Delete => {
+                    format!("a PROCESSING job cannot be deleted; this job is {status}")
+                }
+                Operation::Finish => {
+                    format!("only PROCESSING jobs can be finished; this job is {status}")
+                }
+            }),
+            MoneyError::Database(error) => error.into(),
+        }
+    }
 }

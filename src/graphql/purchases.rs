@@ -4,12 +4,12 @@ pub use crate::db::purchases::PurchaseStatus;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
+use super::connection::{Totals, arguments, connection, page};
+use super::context::read;
+use super::ids::{Kind, global_id};
+use super::scalars::Decimal;
 use crate::db::purchases::{CreditPack as PackRow, Purchase as Row};
 use crate::error::{AppError, AppResult};
-use crate::graphql::connection::{Totals, arguments, connection, page};
-use crate::graphql::node::{Kind, global_id};
-use crate::graphql::read;
-use crate::graphql::scalars::Decimal;
 
 /// A credit pack bought through Stripe Checkout.
 pub struct Purchase(pub Row);

@@ -5,16 +5,16 @@ use async_graphql::{Context, ID, Object};
 
 use tokio::sync::OnceCell;
 
-use crate::auth::SessionUser;
+use super::billing::{BillingSubscription, UsageMeter};
+use super::context::read;
+use super::credits::CreditAccount;
+use super::ids::{Kind, row_id};
+use super::photo_jobs::{self, PhotoJob, PhotoJobConnection, PhotoJobFilter};
+use super::purchases::{self, PurchaseConnection};
 use crate::db::photo_jobs::PhotoJob as PhotoJobRow;
+use crate::db::viewer::SessionUser;
 use crate::db::viewer::ViewerState;
 use crate::error::AppError;
-use crate::graphql::billing::{BillingSubscription, UsageMeter};
-use crate::graphql::credits::CreditAccount;
-use crate::graphql::node::{Kind, row_id};
-use crate::graphql::photo_jobs::{self, PhotoJob, PhotoJobConnection, PhotoJobFilter};
-use crate::graphql::purchases::{self, PurchaseConnection};
-use crate::graphql::read;
 
 /// The signed-in person. Their subscription, credit account and usage came with the session
 /// lookup (one statement: [`crate::db::viewer`]) when the operation selects them; lists query
@@ -80,7 +80,7 @@ impl Viewer {
         Ok(CreditAccount::new(
             ctx,
             self.state(ctx).await?.credits.clone(),
-        ))
+        )?)
     }
     /// One meter per metric for the current usage window.
     async fn usage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UsageMeter>> {

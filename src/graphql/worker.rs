@@ -5,12 +5,12 @@
 use async_graphql::{Context, ID, Object};
 use diesel_async::AsyncConnection;
 
+use super::context::{conn, jobs, require_service};
+use super::ids::{Kind, row_id};
+use super::photo_jobs::PhotoJob;
 use crate::db::photo_jobs::money;
 use crate::db::photo_jobs::worker::{self, Outcome};
 use crate::error::AppError;
-use crate::graphql::node::{Kind, row_id};
-use crate::graphql::photo_jobs::PhotoJob;
-use crate::graphql::{Settings, conn, require_service};
 
 /// Most jobs one claim may take.
 pub const MAX_CLAIM: i32 = 50;
@@ -57,7 +57,7 @@ impl WorkerMutation {
                 AppError::bad_input(format!("limit must be between 1 and {MAX_CLAIM}")).into(),
             );
         }
-        let settings = ctx.data_unchecked::<Settings>();
+        let settings = jobs(ctx)?;
         let mut conn = conn(ctx).await?;
         // Jobs whose worker vanished are claimable again first.
         money::sweep_expired_leases(&mut conn, settings.worker_max_attempts)
@@ -79,14 +79,14 @@ impl WorkerMutation {
     ) -> async_graphql::Result<PhotoJob> {
         require_service(ctx).await?;
         let id = job_id(&id)?;
-        let lease = ctx.data_unchecked::<Settings>().worker_lease;
+        let lease = jobs(ctx)?.worker_lease;
         let mut conn = conn(ctx).await?;
         match worker::heartbeat(&mut conn, id, lease)
             .await
             .map_err(AppError::from)?
         {
             Some(job) => Ok(job.into()),
-            None => Err(money::not_processing(&mut conn, id).await.into()),
+            None => Err(AppError::from(money::not_processing(&mut conn, id).await).into()),
         }
     }
 
@@ -109,7 +109,7 @@ impl WorkerMutation {
             .map_err(AppError::from)?
         {
             Some(job) => Ok(job.into()),
-            None => Err(money::not_processing(&mut conn, id).await.into()),
+            None => Err(AppError::from(money::not_processing(&mut conn, id).await).into()),
         }
     }
 
@@ -130,7 +130,8 @@ impl WorkerMutation {
         let mut conn = conn(ctx).await?;
         let job = conn
             .transaction(async |conn| money::fail(conn, id, &reason).await)
-            .await?;
+            .await
+            .map_err(AppError::from)?;
         Ok(job.into())
     }
 }

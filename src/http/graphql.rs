@@ -1,15 +1,12 @@
-//! GraphQL over HTTP, per the GraphQL-over-HTTP spec, with the guards a cookie-authenticated
-//! API needs: only JSON bodies execute (a cross-site form cannot send one without a CORS
-//! preflight), GET runs queries only, one operation per request, nesting and tokens are checked
-//! before parsing, and the parsed document is measured ([`admission`]) and charged to the
-//! caller's rate limit before async-graphql validates or runs it.
+//! GraphQL over HTTP (the GraphQL-over-HTTP spec), as a transport of [`crate::pipeline`]: this
+//! file reads a request off the wire and frames the pipeline's answer, nothing more. The guards
+//! that belong to HTTP stay here: only JSON bodies execute (a cross-site form cannot send one
+//! without a CORS preflight), one operation per request, the JSON nested at most so deep, and
+//! `Accept` picks the media type, which decides the status codes.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{ErrorExtensionValues, ServerError, Value, Variables};
+use async_graphql::Value;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,16 +14,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::RequestAuth;
-use crate::auth::service::ServiceCredential;
-use crate::db::instrumentation::counting;
-use crate::db::request::RequestDb;
-use crate::error::{INTERNAL_MESSAGE, code};
-use crate::graphql::admission::{self, Refusal};
-use crate::http::guard;
-use crate::http::prepared::ValidationKey;
-use crate::http::rate_limit::{FAILED_AUTH_COST, Key, REFUSED_COST};
-use crate::http::{AppState, REQUEST_ID};
+use super::request_id::REQUEST_ID;
+use super::state::AppState;
+use crate::error::{INTERNAL_MESSAGE, RETRY_AFTER_SECONDS, code};
+use crate::pipeline::{Caller, Refusal, Request, Transport, guard};
 
 /// The media types a response can have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,13 +66,6 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     }
 }
 
-fn request_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
 /// An error response for a request refused before execution.
 fn refuse(status: StatusCode, message: &str) -> Response {
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code::BAD_USER_INPUT } }] });
@@ -89,44 +73,6 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, MediaType::Json.header());
-    response
-}
-
-/// A request error from a check of ours: 400 for `application/graphql-response+json`, 200 for
-/// legacy `application/json` clients (as async-graphql's own validation errors are).
-fn request_error(media: MediaType, message: &str, extensions: serde_json::Value) -> Response {
-    let status = match media {
-        MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
-        MediaType::Json => StatusCode::OK,
-    };
-    let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
-    let mut response = (status, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, media.header());
-    response
-}
-
-fn refused(media: MediaType, refusal: &Refusal) -> Response {
-    let mut extensions = json!({ "code": code::BAD_USER_INPUT });
-    if let Some(limit) = refusal.limit {
-        extensions["limit"] = json!(limit);
-    }
-    request_error(media, &refusal.message, extensions)
-}
-
-/// 429 with `Retry-After` (whole seconds, at least 1).
-fn rate_limited(media: MediaType, wait: std::time::Duration) -> Response {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let seconds = seconds.max(1);
-    let body = json!({ "errors": [{
-        "message": format!("Too many requests: try again in {seconds} s"),
-        "extensions": { "code": code::RATE_LIMITED, "retryAfter": seconds },
-    }] });
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, media.header());
-    headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }
 
@@ -139,17 +85,6 @@ pub fn internal_error_response(request_id: Option<&str>) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
 }
 
-/// The JSON body of a GraphQL request.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GraphqlBody {
-    query: Option<String>,
-    operation_name: Option<String>,
-    variables: Option<serde_json::Value>,
-    document_id: Option<String>,
-    extensions: Option<serde_json::Value>,
-}
-
 /// The query string of a GET request.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -159,15 +94,6 @@ pub struct GraphqlParams {
     variables: Option<String>,
     document_id: Option<String>,
     extensions: Option<String>,
-}
-
-/// What a request asks to run, before its document is looked up.
-struct Operation {
-    query: Option<String>,
-    document_id: Option<String>,
-    extensions: Option<serde_json::Value>,
-    operation_name: Option<String>,
-    variables: Variables,
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
@@ -222,29 +148,18 @@ pub async fn post(
             "Batched requests are not supported: send one operation per request",
         );
     }
-    let body: GraphqlBody = match serde_json::from_slice(&body) {
-        Ok(body) => body,
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                &format!("The request body is not a GraphQL request: {e}"),
-            );
-        }
+    let request = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(value) => Request::from_json(value),
+        Err(e) => Err(Refusal::Malformed(format!(
+            "The request body is not JSON: {e}"
+        ))),
     };
-    let variables = match body.variables {
-        None | Some(serde_json::Value::Null) => Variables::default(),
-        Some(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
-        Some(_) => return refuse(StatusCode::BAD_REQUEST, "variables must be an object"),
-    };
-    let operation = Operation {
-        query: body.query,
-        document_id: body.document_id,
-        extensions: body.extensions,
-        operation_name: body.operation_name,
-        variables,
+    let request = match request {
+        Ok(request) => request,
+        Err(refusal) => return refused(media, &refusal),
     };
     let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr);
-    execute(state, &headers, peer, media, operation, false).await
+    execute(&state, &headers, peer, media, request, Transport::Post).await
 }
 
 /// `GET /graphql`: queries only; with a WebSocket upgrade, subscriptions ([`super::ws`]).
@@ -295,18 +210,24 @@ pub async fn get(
         }
     };
     let variables = match params.variables.as_deref() {
-        None | Some("") => Variables::default(),
+        None | Some("") => None,
         Some(text) => {
             if guard::check_json(text.as_bytes()).is_err() {
                 return refuse(StatusCode::BAD_REQUEST, "variables are nested too deeply");
             }
             match serde_json::from_str(text) {
-                Ok(v @ serde_json::Value::Object(_)) => Variables::from_json(v),
-                _ => return refuse(StatusCode::BAD_REQUEST, "variables must be a JSON object"),
+                Ok(value) => Some(value),
+                Err(_) => {
+                    return refuse(StatusCode::BAD_REQUEST, "variables must be a JSON object");
+                }
             }
         }
     };
-    let operation = Operation {
+    let variables = match crate::pipeline::variables(variables) {
+        Ok(variables) => variables,
+        Err(refusal) => return refused(media, &refusal),
+    };
+    let request = Request {
         query: params.query,
         document_id: params.document_id,
         extensions,
@@ -314,169 +235,37 @@ pub async fn get(
         variables,
     };
     let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr);
-    execute(state, &headers, peer, media, operation, true).await
+    execute(&state, &headers, peer, media, request, Transport::Get).await
 }
 
+/// Runs a request through the pipeline and frames the answer.
 async fn execute(
-    state: AppState,
+    state: &AppState,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
     media: MediaType,
-    operation: Operation,
-    queries_only: bool,
+    request: Request,
+    transport: Transport,
 ) -> Response {
-    let Operation {
-        query,
-        document_id,
-        extensions,
-        operation_name,
-        variables,
-    } = operation;
-    let resolved = match state
-        .documents
-        .resolve(query, document_id.as_deref(), extensions.as_ref())
-    {
-        Ok(resolved) => resolved,
-        Err(refusal) => {
-            let (message, code) = refusal.message_and_code();
-            record(operation_name.as_deref(), code);
-            return request_error(media, message, json!({ "code": code }));
-        }
+    let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok());
+    let caller = Caller {
+        credentials: headers,
+        address: state.client_address(peer, headers),
+        request_id,
     };
-    let query = resolved.query;
-    match guard::check_document(&query, state.limits.tokens) {
-        Ok(()) => {}
-        Err(guard::Refused::TooDeep) => {
-            return refuse(StatusCode::BAD_REQUEST, "The document is nested too deeply");
-        }
-        Err(guard::Refused::TooManyTokens) => {
-            let message = format!(
-                "The document has more than {} tokens (BFF_MAX_TOKENS)",
-                state.limits.tokens
-            );
-            return refused(
-                media,
-                &Refusal {
-                    message,
-                    limit: Some("BFF_MAX_TOKENS"),
-                },
-            );
-        }
-    }
-    // A document that does not parse goes on to async-graphql, which reports the syntax error.
-    let document = state.prepared.parse(&query);
-    if queries_only
-        && document
-            .as_ref()
-            .is_some_and(|d| !is_query(d, operation_name.as_deref()))
-    {
-        let mut response = refuse(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Only queries may be sent with GET; send mutations with POST",
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
-    let mut viewer_state = true;
-    let cost = match &document {
-        Some(document) => {
-            match admission::admit(
-                document,
-                operation_name.as_deref(),
-                &variables,
-                &state.limits,
-            ) {
-                Ok(measure) => {
-                    viewer_state = measure.viewer_state;
-                    measure.cost
-                }
-                Err(refusal) => {
-                    if let Some(limiter) = &state.rate_limiter {
-                        let client =
-                            crate::http::client::address(peer, headers, &state.trusted_proxies);
-                        let key =
-                            Key::Address(client.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()));
-                        if let Err(wait) = limiter.charge(&key, REFUSED_COST) {
-                            record(operation_name.as_deref(), code::RATE_LIMITED);
-                            return rate_limited(media, wait);
-                        }
-                    }
-                    record(operation_name.as_deref(), code::BAD_USER_INPUT);
-                    return refused(media, &refusal);
-                }
-            }
-        }
-        None => 1,
+    let response = match state.pipeline.execute(request, transport, caller).await {
+        Ok(response) => response,
+        Err(refusal) => return refused(media, &refusal),
     };
-    if let (Some(hash), Some(_)) = (resolved.remember, &document) {
-        state.documents.remember(hash, &query);
-    }
-    let auth = RequestAuth::from_headers(headers, &state.auth).lean(!viewer_state);
-    let db = RequestDb::new(state.pool.clone());
-    let statements = Arc::new(AtomicU32::new(0));
-    if let Some(limiter) = &state.rate_limiter {
-        let client = crate::http::client::address(peer, headers, &state.trusted_proxies);
-        let (key, cost) = counting(&statements, rate_key(&db, &auth, client, cost)).await;
-        if let Some(key) = key
-            && let Err(wait) = limiter.charge(&key, cost)
-        {
-            tracing::info!(?key, cost, "rate limited");
-            record(operation_name.as_deref(), code::RATE_LIMITED);
-            return rate_limited(media, wait);
-        }
-    }
-    let request_id = request_id(headers);
-    let validation = ValidationKey::of(&query, operation_name.as_deref(), &variables);
-    let executed = document
-        .as_ref()
-        .and_then(|d| admission::operation_name(d, operation_name.as_deref()));
-    let mut request = async_graphql::Request::new(query)
-        .variables(variables)
-        .data(auth)
-        .data(db);
-    if let Some(name) = &operation_name {
-        request = request.operation_name(name.clone());
-    }
-    if let Some(document) = document {
-        request.set_parsed_query(Arc::unwrap_or_clone(document));
-    }
-    let revalidated = state.prepared.is_validated(&validation);
-    let schema = if revalidated {
-        &state.revalidated_schema
-    } else {
-        &state.schema
-    };
-    let mut response = counting(&statements, schema.execute(request)).await;
-    if !revalidated && response.data != Value::Null {
-        // It executed, so it passed validation: next time the rules need not run again.
-        state.prepared.validated(validation);
-    }
-    let statements = statements.load(Ordering::Relaxed);
-    for error in &mut response.errors {
-        classify(error, request_id.as_deref());
-    }
-    let code = response
-        .errors
-        .first()
-        .and_then(|e| e.extensions.as_ref()?.get("code").cloned())
-        .and_then(|c| match c {
-            Value::String(code) => Some(code),
-            _ => None,
-        })
-        .unwrap_or_else(|| "OK".to_owned());
-    let operation =
-        crate::metrics::operation_label(executed.as_deref().or(operation_name.as_deref()));
-    let span = tracing::Span::current();
-    span.record("graphql.operation", operation.as_str());
-    span.record("graphql.outcome", code.as_str());
-    span.record("db.statements", statements);
-    crate::metrics::graphql_statements(&operation, statements);
-    crate::metrics::graphql_operation(operation, &code);
     let request_error = response.data == Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
+    let unavailable = response.errors.iter().any(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .is_some_and(|c| *c == Value::from(code::SERVICE_UNAVAILABLE))
+    });
     // Serialized straight from the response: fields in the order the query selected them.
     let body = if request_error {
         serde_json::to_vec(&ErrorsOnly {
@@ -486,97 +275,54 @@ async fn execute(
         serde_json::to_vec(&response)
     };
     let body = body.unwrap_or_else(|_| b"{}".to_vec());
-    let status = if request_error && media == MediaType::GraphqlResponse {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+    let status = match media {
+        MediaType::GraphqlResponse if request_error => StatusCode::BAD_REQUEST,
+        // Nothing was answered, and trying again shortly may answer: say so as HTTP does.
+        MediaType::GraphqlResponse if unavailable && response.data == Value::Null => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        _ => StatusCode::OK,
     };
-    (status, [(header::CONTENT_TYPE, media.header())], body).into_response()
+    let mut response = (status, [(header::CONTENT_TYPE, media.header())], body).into_response();
+    if unavailable {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+    response
+}
+
+/// The answer to a request the pipeline refused: 400 for a malformed request whatever the
+/// media type; for a request error 400 under `application/graphql-response+json` and 200 under
+/// legacy `application/json` (as async-graphql's own validation errors are); 405 with
+/// `Allow: POST` for a mutation by GET; 429 with `Retry-After` past the rate limit.
+fn refused(media: MediaType, refusal: &Refusal) -> Response {
+    let status = match refusal {
+        Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
+        Refusal::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
+        Refusal::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::Request { .. } => match media {
+            MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
+            MediaType::Json => StatusCode::OK,
+        },
+    };
+    let body = json!({ "errors": refusal.errors() });
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, media.header());
+    if matches!(refusal, Refusal::Method(_)) {
+        headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    if let Some(seconds) = refusal.retry_after() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 /// A request error's answer: no `data` at all (the spec's "request error").
 #[derive(serde::Serialize)]
 struct ErrorsOnly<'a> {
     errors: &'a [async_graphql::ServerError],
-}
-
-/// Counts an operation refused before it ran, and notes it on the request's span.
-fn record(operation_name: Option<&str>, code: &str) {
-    let operation = crate::metrics::operation_label(operation_name);
-    let span = tracing::Span::current();
-    span.record("graphql.operation", operation.as_str());
-    span.record("graphql.outcome", code);
-    crate::metrics::graphql_operation(operation, code);
-}
-
-/// Whose bucket pays for a request, and how much: the viewer's when the credentials sign
-/// someone in; the client address's when there are none or they fail (then at least
-/// [`FAILED_AUTH_COST`]); nobody's for the photo worker's service tokens. The session lookup
-/// is the one the resolvers would make, cached in `auth`.
-async fn rate_key(
-    db: &RequestDb,
-    auth: &RequestAuth,
-    client: Option<std::net::IpAddr>,
-    cost: u64,
-) -> (Option<Key>, u64) {
-    let address = Key::Address(client.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()));
-    match auth.service() {
-        ServiceCredential::Valid(_) => return (None, cost),
-        ServiceCredential::Rejected(_) => return (Some(address), cost.max(FAILED_AUTH_COST)),
-        ServiceCredential::Absent => {}
-    }
-    if !auth.has_credential() {
-        let cost = if auth.presented_credential() {
-            cost.max(FAILED_AUTH_COST)
-        } else {
-            cost
-        };
-        return (Some(address), cost);
-    }
-    match auth.user(db).await {
-        Ok(Some(user)) => (Some(Key::Viewer(user.id.clone())), cost),
-        Ok(None) => (Some(address), cost.max(FAILED_AUTH_COST)),
-        // The database is unreachable: the request will fail on its own, masked.
-        Err(_) => (Some(address), cost),
-    }
-}
-
-/// Whether the operation that would run is a query (an unknown operation counts as one, so
-/// async-graphql reports it normally).
-fn is_query(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
-    admission::selected(document, operation_name).is_none_or(|op| op.ty == OperationType::Query)
-}
-
-/// Gives every error a code, and masks any error we did not raise on purpose.
-pub(crate) fn classify(error: &mut ServerError, request_id: Option<&str>) {
-    let has_code = error
-        .extensions
-        .as_ref()
-        .is_some_and(|e| e.get("code").is_some());
-    let is_input_error = error.message.starts_with("Failed to parse")
-        || error.message.starts_with("Invalid value for argument");
-    let code = if has_code {
-        None
-    } else if error.path.is_empty() || is_input_error {
-        // Parse, validation and limit errors, and argument coercion: the client's to fix.
-        Some(code::BAD_USER_INPUT)
-    } else {
-        tracing::error!(message = %error.message, path = ?error.path, "uncoded error in a resolver");
-        error.message = INTERNAL_MESSAGE.to_owned();
-        Some(code::INTERNAL_SERVER_ERROR)
-    };
-    let extensions = error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default);
-    if let Some(code) = code {
-        extensions.set("code", code);
-    }
-    let masked = extensions
-        .get("code")
-        .is_some_and(|c| *c == Value::from(code::INTERNAL_SERVER_ERROR));
-    if masked && let Some(id) = request_id {
-        extensions.set("requestId", id);
-    }
 }
 
 #[cfg(test)]
@@ -604,15 +350,5 @@ mod tests {
         assert_eq!(negotiate(&HeaderMap::new()), Some(MediaType::Json));
         assert_eq!(negotiate(&accept("*/*")), Some(MediaType::Json));
         assert_eq!(negotiate(&accept("text/html")), None);
-    }
-
-    #[test]
-    fn finds_mutations_among_named_operations() {
-        let parse = |doc| async_graphql::parser::parse_query(doc).unwrap();
-        let doc = parse("query A { viewer { id } } mutation B { x }");
-        assert!(is_query(&doc, Some("A")));
-        assert!(!is_query(&doc, Some("B")));
-        assert!(!is_query(&parse("mutation { x }"), None));
-        assert!(!is_query(&parse("subscription { x }"), None));
     }
 }

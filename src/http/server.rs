@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
-use crate::config::Timeouts;
+use crate::config::server::Timeouts;
 
 /// What an upgraded connection (a WebSocket, which outlives its HTTP request) watches to
 /// close itself on shutdown, and holds so that shutdown waits for it: in every request's

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Json, Response};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use crate::http::AppState;
+use super::state::AppState;
 use crate::stripe::events::{self, Event, Handled};
 use crate::stripe::signature;
 

@@ -19,10 +19,11 @@
 //!   1008, a peer silent for two keepalive periods 1011, server shutdown
 //!   1001. Subscriptions past the per-connection limit get an `error` (RATE_LIMITED).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+pub mod registry;
 
-use async_graphql::{Response as GqlResponse, ServerError, Variables};
+use std::collections::HashMap;
+
+use async_graphql::{Response as GqlResponse, ServerError};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -32,17 +33,12 @@ use serde_json::{Value as Json, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::auth::RequestAuth;
-use crate::auth::service::ServiceCredential;
-use crate::db::request::RequestDb;
+use super::state::AppState;
 use crate::error::code;
-use crate::graphql::admission;
-use crate::graphql::live::LiveViewer;
-use crate::http::AppState;
-use crate::http::guard;
-use crate::http::rate_limit::{FAILED_AUTH_COST, Key};
 use crate::http::server::Shutdown;
-use crate::live::{Ending, OpenConnection};
+use crate::live::viewer::LiveViewer;
+use crate::pipeline::{Request, SignInRefusal};
+use registry::Slot;
 
 /// The sub-protocols, in the server's order of preference.
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
@@ -100,13 +96,13 @@ pub fn upgrade(
             credentials.append(header::COOKIE, cookie);
         }
     }
-    let client = crate::http::client::address(peer, headers, &state.trusted_proxies);
+    let client = state.client_address(peer, headers);
     let request_id = headers
-        .get(crate::http::REQUEST_ID)
+        .get(super::request_id::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let limits = state.hub.limits;
-    let slot = state.hub.open_connection();
+    let limits = *state.connections.limits();
+    let slot = state.connections.open();
     ws.max_message_size(limits.max_message_bytes)
         .max_frame_size(limits.max_message_bytes)
         // Idle connections are most of them: small buffers, written through at once.
@@ -136,7 +132,7 @@ pub fn upgrade(
                 acked: false,
                 initialised: false,
                 viewer: None,
-                ended: None,
+                revoked: None,
                 operations: HashMap::new(),
                 streams: SelectAll::new(),
             };
@@ -194,11 +190,12 @@ struct Connection {
     /// The client's address, whose rate bucket pays for sign-in attempts.
     client: Option<std::net::IpAddr>,
     request_id: Option<String>,
-    slot: OpenConnection,
+    slot: Slot,
     acked: bool,
     initialised: bool,
     viewer: Option<LiveViewer>,
-    ended: Option<tokio::sync::oneshot::Receiver<Ending>>,
+    /// Resolves when the connection's session stops signing anyone in.
+    revoked: Option<tokio::sync::oneshot::Receiver<()>>,
     operations: HashMap<String, Operation>,
     streams: SelectAll<Answers>,
 }
@@ -213,7 +210,7 @@ enum Step {
 
 impl Connection {
     async fn run(mut self, mut socket: WebSocket) {
-        let limits = self.state.hub.limits;
+        let limits = *self.state.connections.limits();
         let init_deadline = Instant::now() + limits.init_timeout;
         let mut keepalive = tokio::time::interval(limits.keepalive);
         keepalive.reset();
@@ -250,10 +247,10 @@ impl Connection {
                         Box::pin(self.ping(&mut socket)).await
                     }
                 }
-                ending = async { self.ended.as_mut().expect("guarded").await }, if self.ended.is_some() => {
-                    self.ended = None;
-                    match ending {
-                        Ok(Ending::Revoked) => Step::Close(4403, "Forbidden: the session has ended".into()),
+                revoked = async { self.revoked.as_mut().expect("guarded").await }, if self.revoked.is_some() => {
+                    self.revoked = None;
+                    match revoked {
+                        Ok(()) => Step::Close(4403, "Forbidden: the session has ended".into()),
                         Err(_) => Step::Continue,
                     }
                 }
@@ -285,7 +282,7 @@ impl Connection {
     async fn send(&mut self, socket: &mut WebSocket, message: Json) -> Step {
         let text = Utf8Bytes::from(message.to_string());
         match tokio::time::timeout(
-            self.state.hub.limits.write_timeout,
+            self.state.connections.limits().write_timeout,
             socket.send(Message::Text(text)),
         )
         .await
@@ -298,7 +295,7 @@ impl Connection {
 
     async fn ping(&mut self, socket: &mut WebSocket) -> Step {
         let frame = tokio::time::timeout(
-            self.state.hub.limits.write_timeout,
+            self.state.connections.limits().write_timeout,
             socket.send(Message::Ping(Default::default())),
         )
         .await;
@@ -381,6 +378,7 @@ impl Connection {
             );
         }
         let mut credentials = std::mem::take(&mut self.credentials);
+        // What the connection signed in with is all it needs from here on.
         if let Some(authorization) = init_authorization(&payload) {
             let value = if authorization.contains(' ') {
                 authorization.to_owned()
@@ -393,56 +391,30 @@ impl Connection {
             credentials = HeaderMap::new();
             credentials.insert(header::AUTHORIZATION, value);
         }
-        // Sign-in attempts are paid from the client address's rate bucket, as on HTTP: one
-        // each, and a failed one as much as a failed HTTP authentication.
-        if let Err(wait) = self.charge(1) {
-            let seconds = wait.as_secs().max(1);
-            return Step::Close(1013, format!("Too many attempts: try again in {seconds} s"));
-        }
-        let auth = RequestAuth::from_headers(&credentials, &self.state.auth);
-        if !matches!(auth.service(), ServiceCredential::Absent) {
-            let _ = self.charge(FAILED_AUTH_COST);
-            return Step::Close(4403, "Forbidden: service tokens do not subscribe".into());
-        }
-        let db = RequestDb::new(self.state.pool.clone());
-        let user = match auth.user(&db).await {
-            Ok(Some(user)) => user.id.clone(),
-            Ok(None) => {
-                let _ = self.charge(FAILED_AUTH_COST);
-                return Step::Close(4403, "Forbidden: sign in first".into());
+        let signed_in = match self.state.pipeline.sign_in(&credentials, self.client).await {
+            Ok(signed_in) => signed_in,
+            Err(SignInRefusal::RateLimited(wait)) => {
+                let seconds = wait.as_secs().max(1);
+                return Step::Close(1013, format!("Too many attempts: try again in {seconds} s"));
             }
-            Err(error) => {
-                tracing::warn!(%error, "session lookup failed on a WebSocket");
-                return Step::Close(4500, "Internal server error".into());
+            Err(SignInRefusal::Unauthenticated(why)) => {
+                return Step::Close(4403, format!("Forbidden: {why}"));
+            }
+            Err(SignInRefusal::Unavailable) => {
+                return Step::Close(1013, "The service is briefly unavailable; try again".into());
             }
         };
-        drop(db);
-        // A found user came from a session token or a JWT, which is checked again later.
-        let Some(credential) = auth.credential() else {
-            return Step::Close(4403, "Forbidden: sign in first".into());
-        };
-        let Some(ended) = self.slot.sign_in(&user, credential) else {
+        let Some(revoked) = self.slot.sign_in(&signed_in.user_id, signed_in.credential) else {
             return Step::Close(1013, "Too many connections for this user".into());
         };
-        self.ended = Some(ended);
+        self.revoked = Some(revoked);
         self.viewer = Some(LiveViewer::new(
-            user,
+            signed_in.user_id,
             self.state.hub.clone(),
             self.state.pool.clone(),
         ));
         self.acked = true;
         self.send(socket, json!({ "type": "connection_ack" })).await
-    }
-
-    /// Charges the client address's rate bucket (nothing when rate limiting is off).
-    fn charge(&self, cost: u64) -> Result<(), std::time::Duration> {
-        let Some(limiter) = &self.state.rate_limiter else {
-            return Ok(());
-        };
-        let address = self
-            .client
-            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-        limiter.charge(&Key::Address(address), cost)
     }
 
     async fn subscribe(&mut self, id: String, payload: Json, socket: &mut WebSocket) -> Step {
@@ -452,30 +424,33 @@ impl Connection {
         if self.operations.contains_key(&id) {
             return Step::Close(4409, format!("Subscriber for {id} already exists"));
         }
-        let limit = self.state.hub.limits.subscriptions_per_connection;
+        let limit = self.state.connections.limits().subscriptions_per_connection;
         if self.operations.len() >= limit {
             let message =
                 format!("At most {limit} subscriptions per connection (BFF_WS_MAX_SUBSCRIPTIONS)");
             return self.error(socket, id, &message, code::RATE_LIMITED).await;
         }
-        let request = match self.prepare(payload) {
-            Ok(request) => request,
-            Err(message) => return self.error(socket, id, &message, code::BAD_USER_INPUT).await,
+        let started = match Request::from_json(payload) {
+            Ok(request) => {
+                let pipeline = &self.state.pipeline;
+                pipeline
+                    .subscribe(request, &viewer, self.client, self.request_id.as_deref())
+                    .await
+            }
+            Err(refusal) => Err(refusal),
         };
-        let viewer = match viewer.subscribed().await {
-            Ok(viewer) => viewer,
-            Err(error) => {
-                tracing::warn!(%error, "cannot start a subscription");
-                let message = crate::error::INTERNAL_MESSAGE;
+        let answers = match started {
+            Ok(answers) => answers,
+            Err(refusal) => {
+                let payload = refusal.errors();
                 return self
-                    .error(socket, id, message, code::INTERNAL_SERVER_ERROR)
+                    .send(
+                        socket,
+                        json!({ "type": "error", "id": id, "payload": payload }),
+                    )
                     .await;
             }
         };
-        let request = request
-            .data(viewer)
-            .data(RequestDb::per_use(self.state.pool.clone()));
-        let answers = self.state.schema.execute_stream(request);
         let (abort, registration) = AbortHandle::new_pair();
         let tagged = tag(id.clone(), answers);
         self.streams
@@ -488,58 +463,6 @@ impl Connection {
             },
         );
         Step::Continue
-    }
-
-    /// The subscription request a payload describes, checked as HTTP requests are (size,
-    /// depth, cost) and only if it is a subscription.
-    fn prepare(&self, payload: Json) -> Result<async_graphql::Request, String> {
-        let Json::Object(mut payload) = payload else {
-            return Err("The payload must be an object with a query".into());
-        };
-        let Some(Json::String(query)) = payload.remove("query") else {
-            return Err("The payload has no query".into());
-        };
-        let operation_name = match payload.remove("operationName") {
-            None | Some(Json::Null) => None,
-            Some(Json::String(name)) => Some(name),
-            Some(_) => return Err("operationName must be a string".into()),
-        };
-        let variables = match payload.remove("variables") {
-            None | Some(Json::Null) => Variables::default(),
-            Some(v @ Json::Object(_)) => Variables::from_json(v),
-            Some(_) => return Err("variables must be an object".into()),
-        };
-        let limits = &self.state.limits;
-        match guard::check_document(&query, limits.tokens) {
-            Ok(()) => {}
-            Err(guard::Refused::TooDeep) => return Err("The document is nested too deeply".into()),
-            Err(guard::Refused::TooManyTokens) => {
-                return Err(format!(
-                    "The document has more than {} tokens (BFF_MAX_TOKENS)",
-                    limits.tokens
-                ));
-            }
-        }
-        let mut request = async_graphql::Request::new(query.as_str()).variables(variables.clone());
-        if let Some(name) = &operation_name {
-            request = request.operation_name(name.clone());
-        }
-        // A document that does not parse goes on to async-graphql, which reports the error.
-        if let Some(document) = self.state.prepared.parse(&query) {
-            let operation = admission::selected(&document, operation_name.as_deref());
-            if operation.is_some_and(|op| {
-                op.ty != async_graphql::parser::types::OperationType::Subscription
-            }) {
-                return Err(
-                    "Only subscriptions run over WebSocket: send queries and mutations to POST /graphql"
-                        .into(),
-                );
-            }
-            admission::admit(&document, operation_name.as_deref(), &variables, limits)
-                .map_err(|refusal| refusal.message)?;
-            request.set_parsed_query(Arc::unwrap_or_clone(document));
-        }
-        Ok(request)
     }
 
     async fn error(
@@ -566,7 +489,7 @@ impl Connection {
         let Some(operation) = self.operations.get_mut(&id) else {
             return Step::Continue;
         };
-        let Some(mut answer) = answer else {
+        let Some(answer) = answer else {
             self.operations.remove(&id);
             return self
                 .send(socket, json!({ "type": "complete", "id": id }))
@@ -574,9 +497,6 @@ impl Connection {
         };
         let first = !operation.answered;
         operation.answered = true;
-        for error in &mut answer.errors {
-            crate::http::graphql::classify(error, self.request_id.as_deref());
-        }
         // Refused (validation) or failed to start (its root field's error, e.g. NOT_FOUND):
         // it never started, and `error` ends it (no `complete` follows).
         let never_started = answer.data == async_graphql::Value::Null && !answer.errors.is_empty();
@@ -631,7 +551,13 @@ fn tag(
         .chain(futures_util::stream::once(async move { (end, None) }))
 }
 
+/// Whether a read failed because the message was over `max_message_size`.
 fn is_too_big(error: &axum::Error) -> bool {
-    let text = error.to_string();
-    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity")
+    use tungstenite::Error;
+    use tungstenite::error::CapacityError;
+    let inner = std::error::Error::source(error).and_then(|source| source.downcast_ref::<Error>());
+    matches!(
+        inner,
+        Some(Error::Capacity(CapacityError::MessageTooLong { .. }))
+    )
 }

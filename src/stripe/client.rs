@@ -6,7 +6,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use crate::config::StripeConfig;
+use crate::config::stripe::Stripe as StripeConfig;
 use crate::error::AppError;
 
 /// Connecting to Stripe may take this long.

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use bff::graphql::admission::fan_out;
+use bff::pipeline::cost::fan_out;
 
 use crate::photo_jobs::{grant, state};
 use crate::support::{TestApp, first_code};
@@ -121,7 +121,7 @@ async fn the_readme_and_graphiql_queries_stay_within_the_default_limits() {
     })
     .await;
     let user = app.user("Reader").await;
-    let limits = bff::graphql::admission::Limits::default();
+    let limits = bff::pipeline::cost::Limits::default();
     for (name, doc) in [
         ("dashboard", readme_dashboard()),
         ("graphiql", graphiql_default()),
@@ -129,7 +129,7 @@ async fn the_readme_and_graphiql_queries_stay_within_the_default_limits() {
     ] {
         let parsed = async_graphql::parser::parse_query(&doc).unwrap();
         let measure =
-            bff::graphql::admission::admit(&parsed, None, &Default::default(), &limits).unwrap();
+            bff::pipeline::cost::admit(&parsed, None, &Default::default(), &limits).unwrap();
         eprintln!("{name}: {measure:?}");
         assert!(measure.cost * 2 < limits.cost, "{name}: {measure:?}");
     }

@@ -189,10 +189,10 @@ fn help_lists_every_command_and_every_variable_with_its_default() {
     ] {
         assert!(help.contains(command), "{command} missing from:\n{help}");
     }
-    for variable in bff::config::VARIABLES {
+    for variable in bff::config::variables() {
         assert!(help.contains(variable.name), "{} missing", variable.name);
         assert!(
-            help.contains(&format!("[default: {}]", variable.default)),
+            help.contains(&format!("[default: {}]", variable.default_text())),
             "{}'s default missing",
             variable.name
         );

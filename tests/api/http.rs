@@ -222,18 +222,22 @@ async fn graphiql_and_introspection_exist_only_in_development() {
             .status(),
         404
     );
-    let (_, body) = prod
-        .post(
-            "{ __schema { queryType { name } } __type(name: \"Viewer\") { name } }",
-            json!({}),
-            &[],
-        )
-        .await;
-    assert_eq!(
-        body["data"],
-        json!({ "__schema": null, "__type": null }),
-        "introspection must be off in production"
-    );
+    for query in [
+        "{ __schema { queryType { name } } }",
+        "{ __type(name: \"Viewer\") { name } }",
+        "{ ...Hidden } fragment Hidden on Query { x: __schema { types { name } } }",
+    ] {
+        let (_, body) = prod.post(query, json!({}), &[]).await;
+        assert_eq!(
+            crate::support::first_code(&body),
+            "INTROSPECTION_DISABLED",
+            "introspection must be off in production: {body}"
+        );
+        assert!(body.get("data").is_none_or(Value::is_null), "{body}");
+    }
+    // __typename is not introspection.
+    let (_, body) = prod.post("{ __typename }", json!({}), &[]).await;
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
 
     let dev = TestApp::spawn_with(|env| {
         env.insert("BFF_ENV", "development".into());
@@ -315,10 +319,16 @@ async fn health_readiness_request_ids_and_masked_internal_errors() {
         .await
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "req-123");
+    // No connection: the client may retry, and is told when.
+    assert_eq!(response.headers()["retry-after"], "1");
     let body: Value = response.json().await.unwrap();
     let error = &body["errors"][0];
-    assert_eq!(error["message"], "Internal server error", "{body}");
-    assert_eq!(error["extensions"]["code"], "INTERNAL_SERVER_ERROR");
+    assert_eq!(
+        error["message"],
+        "The service is briefly unavailable (database busy or unreachable); try again",
+        "{body}"
+    );
+    assert_eq!(error["extensions"]["code"], "SERVICE_UNAVAILABLE");
     assert_eq!(error["extensions"]["requestId"], "req-123");
     assert!(
         !body.to_string().contains("does not exist"),
@@ -334,7 +344,7 @@ async fn an_exhausted_pool_fails_fast_with_a_masked_error_instead_of_hanging() {
     })
     .await;
     let user = app.user("Waiting").await;
-    let options = bff::db::options(&app.database_url, None).unwrap();
+    let options = bff::db::ConnectOptions::parse(&app.database_url, None).unwrap();
     let pool = bff::db::pool(options, 1, std::time::Duration::from_millis(200)).unwrap();
     let held = pool.get().await.unwrap();
     let started = std::time::Instant::now();

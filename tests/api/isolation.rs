@@ -30,7 +30,9 @@ async fn give_data(app: &TestApp, user: &TestUser, plan: &str, cents: i64, jobs:
     let description = format!("grant for {}", user.id);
     ledger_change(app, &user.id, "GRANT", cents, &description).await;
     let now = Utc::now();
-    let window = bff::db::usage::Window::current(None, now);
+    let (window, _) = bff::db::usage::current(&mut conn, &user.id, "PHOTOS")
+        .await
+        .unwrap();
     diesel::insert_into(usage_counters::table)
         .values((
             usage_counters::user_id.eq(&user.id),
@@ -125,7 +127,7 @@ async fn each_user_sees_only_their_own_rows_in_every_field() {
         .as_str()
         .unwrap()
         .to_owned();
-    let unknown_job = bff::graphql::node::global_id(bff::graphql::node::Kind::PhotoJob, 999_999).0;
+    let unknown_job = bff::graphql::ids::global_id(bff::graphql::ids::Kind::PhotoJob, 999_999).0;
     let lookup = "query($id: ID!) { viewer { photoJob(id: $id) { id } } node(id: $id) { id } }";
     for id in [&alice_job, &alice_entry, &unknown_job] {
         let body = app.query_as(&bob, lookup, json!({ "id": id })).await;

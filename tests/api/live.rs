@@ -640,15 +640,15 @@ async fn shutdown_closes_subscriptions_with_1001_and_waits_for_them() {
     let database_url = fresh_database().await;
     let env = base_env(&database_url);
     let config = bff::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let pool = bff::db::pool_from_config(&config).unwrap();
-    let app = bff::http::router(&config, pool.clone());
+    let pool = bff::db::pool_from_config(&config.database).unwrap();
+    let app = bff::http::router(&config, pool.clone()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(bff::http::server::serve_until(
         listener,
         app,
-        config.timeouts,
+        config.server.timeouts,
         async move {
             let _ = stopped.await;
         },

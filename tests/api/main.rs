@@ -2,9 +2,11 @@
 
 mod abuse;
 mod app;
+mod architecture;
 mod auth;
 mod cli;
 mod config;
+mod front_door;
 mod http;
 mod interop;
 mod isolation;

@@ -10,7 +10,7 @@ use crate::support::TestApp;
 async fn metrics_listener(app: &TestApp) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(bff::metrics::serve(listener, app.pool.clone()));
+    tokio::spawn(bff::http::metrics::serve(listener, app.pool.clone()));
     addr
 }
 

@@ -32,7 +32,7 @@ struct Outcome {
 }
 
 /// `{ viewer { id } }` as `user`; `Ok` only when it names the user. A failure must be the
-/// masked internal error, never a hang or a leaked database message.
+/// masked transient error (retry after a second), never a hang or a leaked database message.
 async fn viewer(app: &TestApp, user: &TestUser) -> Outcome {
     let started = Instant::now();
     let (status, body) = app
@@ -40,13 +40,10 @@ async fn viewer(app: &TestApp, user: &TestUser) -> Outcome {
         .await;
     let ok = status == 200 && body["data"]["viewer"]["id"] == user.id.as_str();
     if !ok {
+        assert_eq!(first_code(&body), "SERVICE_UNAVAILABLE", "{status} {body}");
         assert_eq!(
-            first_code(&body),
-            "INTERNAL_SERVER_ERROR",
-            "{status} {body}"
-        );
-        assert_eq!(
-            body["errors"][0]["message"], "Internal server error",
+            body["errors"][0]["message"],
+            bff::error::UNAVAILABLE_MESSAGE,
             "{body}"
         );
     }
@@ -209,7 +206,7 @@ async fn the_statement_timeout_frees_a_connection_stuck_on_a_lock() {
     let errors = |text: &str| {
         text.lines()
             .find_map(|l| {
-                l.strip_prefix(r#"bff_db_errors_total{kind="query"} "#)?
+                l.strip_prefix(r#"bff_db_errors_total{kind="transient"} "#)?
                     .parse::<f64>()
                     .ok()
             })
@@ -226,7 +223,9 @@ async fn the_statement_timeout_frees_a_connection_stuck_on_a_lock() {
         .await;
     let took = started.elapsed();
     assert_eq!(status, 200);
-    assert_eq!(first_code(&body), "INTERNAL_SERVER_ERROR", "{body}");
+    // The lock wait past statement_timeout is transient: the client is told to retry.
+    assert_eq!(first_code(&body), "SERVICE_UNAVAILABLE", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["retryAfter"], 1, "{body}");
     assert!(
         !body.to_string().contains("statement timeout"),
         "leaked: {body}"

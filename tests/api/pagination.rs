@@ -55,7 +55,7 @@ async fn pages_cover_every_job_once_newest_first_even_with_equal_timestamps() {
     let ids = all_pages(&app, &user, 10, Value::Null).await;
     let rows: Vec<i64> = ids
         .iter()
-        .map(|id| bff::graphql::node::row_id(id, bff::graphql::node::Kind::PhotoJob).unwrap())
+        .map(|id| bff::graphql::ids::row_id(id, bff::graphql::ids::Kind::PhotoJob).unwrap())
         .collect();
     assert_eq!(rows, expected);
     let body = app.query_as(&user, PAGE, json!({ "first": 10 })).await;

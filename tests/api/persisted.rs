@@ -1,7 +1,7 @@
 //! Persisted documents over HTTP: trusted documents only (`BFF_TRUSTED_DOCUMENTS`), and Apollo's
 //! automatic persisted queries when that mode is off.
 
-use bff::http::documents::sha256_hex;
+use bff::pipeline::documents::sha256_hex;
 use serde_json::{Value, json};
 
 use crate::photo_jobs::{grant, state};

@@ -483,7 +483,7 @@ pub async fn new_job(app: &TestApp, user: &TestUser, photos: i64) -> String {
 }
 
 async fn set_status(app: &TestApp, id: &str, status: &str) {
-    let row = bff::graphql::node::row_id(id, bff::graphql::node::Kind::PhotoJob).unwrap();
+    let row = bff::graphql::ids::row_id(id, bff::graphql::ids::Kind::PhotoJob).unwrap();
     let mut conn = app.db().await;
     diesel::update(photo_jobs::table.find(row))
         .set(photo_jobs::status.eq(status))

@@ -11,7 +11,7 @@ async fn statements(app: &TestApp, operation: &str) -> f64 {
     bff::metrics::install();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(bff::metrics::serve(listener, app.pool.clone()));
+    tokio::spawn(bff::http::metrics::serve(listener, app.pool.clone()));
     let text = app
         .client
         .get(format!("http://{addr}/metrics"))

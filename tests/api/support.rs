@@ -210,15 +210,15 @@ impl TestApp {
         let mut env = base_env(&database_url);
         adjust(&mut env);
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("valid test config");
-        let pool = bff::db::pool_from_config(&config).unwrap();
-        let app = bff::http::router(&config, pool.clone());
+        let pool = bff::db::pool_from_config(&config.database).unwrap();
+        let app = bff::http::router(&config, pool.clone()).expect("the router starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let _ = bff::http::server::serve_until(
                 listener,
                 app,
-                config.timeouts,
+                config.server.timeouts,
                 std::future::pending(),
             )
             .await;

@@ -133,7 +133,7 @@ async fn a_worker_claims_completes_and_fails_jobs_with_refunds() {
         seen["data"]["viewer"]["photoJob"],
         json!({ "status": "COMPLETED", "downloadUrl": "https://files.example.com/a.zip" })
     );
-    let unknown = bff::graphql::node::global_id(bff::graphql::node::Kind::PhotoJob, 999_999).0;
+    let unknown = bff::graphql::ids::global_id(bff::graphql::ids::Kind::PhotoJob, 999_999).0;
     assert_eq!(
         first_code(&as_worker(&app, FAIL, json!({ "id": unknown, "reason": "x" })).await),
         "NOT_FOUND"
@@ -284,7 +284,7 @@ async fn a_cancel_racing_a_claim_and_fail_refunds_the_job_once() {
             "round {round}: exactly one must win: {} / {worker}",
             cancel.1
         );
-        let row = bff::graphql::node::row_id(&id, bff::graphql::node::Kind::PhotoJob).unwrap();
+        let row = bff::graphql::ids::row_id(&id, bff::graphql::ids::Kind::PhotoJob).unwrap();
         let mut conn = app.db().await;
         let refunds: i64 = credit_ledger::table
             .filter(credit_ledger::photo_job_id.eq(row))
@@ -348,7 +348,7 @@ const HEARTBEAT: &str =
 /// The job's (status, attempts, refunds in the ledger).
 async fn lease_state(app: &TestApp, id: &str) -> (String, i32, i64) {
     use bff::db::schema::photo_jobs;
-    let row = bff::graphql::node::parse_global_id(id).unwrap().1;
+    let row = bff::graphql::ids::parse_global_id(id).unwrap().1;
     let mut conn = app.db().await;
     let (status, attempts): (String, i32) = photo_jobs::table
         .find(row)

@@ -1,10 +1,12 @@
 //! The money path of a photo job, in one place beside its pricing rules: creating one (the
 //! plan's limits and quota, the free allowance first, then the plan's price per photo, charged
-//! to the credit account with a ledger row and counted as usage), canceling it, failing it
-//! (the worker) and refunding it (credits, free photos and usage, exactly once). Each runs
-//! inside the caller's transaction, under the owner's credit-account lock.
+//! to the credit account with a ledger row and counted as usage), canceling or deleting it,
+//! failing it (the worker) and refunding it (credits, free photos and usage, exactly once).
+//! Each runs inside the caller's transaction and takes the owner's credit-account lock itself,
+//! so concurrent requests of one user take turns. Failures are [`MoneyError`]s: what went
+//! wrong, in numbers; the GraphQL layer words them.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use diesel::QueryResult;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
@@ -12,9 +14,73 @@ use super::worker::{self, Outcome};
 use super::{NewPhotoJob, PhotoJob, PhotoJobStatus};
 use crate::db::credits::{Change, CreditAccount, CreditTransactionKind};
 use crate::db::subscriptions::BillingState;
-use crate::db::usage::{self, Window};
-use crate::error::{AppError, AppResult};
-use crate::graphql::scalars::Decimal;
+use crate::db::usage;
+
+/// What a money operation on a job refused, or the database error it met.
+#[derive(Debug, thiserror::Error)]
+pub enum MoneyError {
+    /// More photos than the plan allows in one job.
+    #[error("the {plan} plan allows at most {max} photos per job")]
+    TooManyPhotos {
+        /// The plan's name.
+        plan: String,
+        /// Its photos per job.
+        max: i32,
+    },
+    /// The job does not fit in what is left of the plan's quota for the window.
+    #[error("quota exceeded: {needed} photos needed, {remaining} of {quota} left")]
+    QuotaExceeded {
+        /// Photos the job needs.
+        needed: i32,
+        /// Photos left in the window.
+        remaining: i32,
+        /// The plan's quota.
+        quota: i32,
+        /// The plan's name.
+        plan: String,
+        /// When the window ends.
+        until: DateTime<Utc>,
+    },
+    /// The balance does not cover the job.
+    #[error("insufficient credits: {cost_cents} needed, {balance_cents} held")]
+    InsufficientCredits {
+        /// What the job costs, in cents.
+        cost_cents: i64,
+        /// The balance, in cents.
+        balance_cents: i64,
+    },
+    /// The idempotency key was used for a different job.
+    #[error("the idempotency key was used for a different job")]
+    IdempotencyKeyReused,
+    /// No such job (among the viewer's, for viewer operations).
+    #[error("no such photo job")]
+    NotFound,
+    /// The job's state does not allow the operation.
+    #[error("a {status} job cannot be {operation:?}")]
+    WrongState {
+        /// What was attempted.
+        operation: Operation,
+        /// The job's state.
+        status: PhotoJobStatus,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+/// An operation on an existing job, for [`MoneyError::WrongState`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// Canceled (PENDING only).
+    Cancel,
+    /// Deleted (not while PROCESSING).
+    Delete,
+    /// Finished by the worker: heartbeat, complete, fail (PROCESSING only).
+    Finish,
+}
+
+/// What money operations return.
+pub type MoneyResult<T> = Result<T, MoneyError>;
 
 /// A job to create, already validated.
 #[derive(Clone, Copy, Debug)]
@@ -35,7 +101,7 @@ pub async fn create(
     user_id: &str,
     input: &JobOrder<'_>,
     free_allowance: i32,
-) -> AppResult<(PhotoJob, CreditAccount)> {
+) -> MoneyResult<(PhotoJob, CreditAccount)> {
     let account = CreditAccount::lock(conn, user_id).await?;
 
     if let Some(key) = &input.idempotency_key
@@ -45,9 +111,7 @@ pub async fn create(
             && job.photo_count == input.photo_count
             && job.group_name.as_deref() == input.group_name;
         if !same {
-            return Err(AppError::Conflict(
-                "this idempotencyKey was already used for a different job; use a new key".into(),
-            ));
+            return Err(MoneyError::IdempotencyKeyReused);
         }
         return Ok((job, account));
     }
@@ -55,37 +119,31 @@ pub async fn create(
     let billing = BillingState::load(conn, user_id).await?;
     let plan = &billing.effective_plan;
     if input.photo_count > plan.max_photos_per_job {
-        return Err(AppError::invalid_field(
-            "photoCount",
-            format!(
-                "the {} plan allows at most {} photos per job",
-                plan.name, plan.max_photos_per_job
-            ),
-        ));
+        return Err(MoneyError::TooManyPhotos {
+            plan: plan.name.clone(),
+            max: plan.max_photos_per_job,
+        });
     }
-    let window = Window::current(billing.subscription.as_ref(), Utc::now());
-    let used = usage::used(conn, user_id, usage::PHOTOS, window).await?;
+    let (window, used) = usage::current(conn, user_id, usage::PHOTOS).await?;
     if let Some(quota) = plan.monthly_photo_quota
         && used + input.photo_count > quota
     {
-        return Err(AppError::QuotaExceeded(format!(
-            "this job needs {} photos but only {} of the {} plan's {quota} remain until {}; \
-             upgrade the plan or wait for the next period",
-            input.photo_count,
-            (quota - used).max(0),
-            plan.name,
-            window.end.to_rfc3339()
-        )));
+        return Err(MoneyError::QuotaExceeded {
+            needed: input.photo_count,
+            remaining: (quota - used).max(0),
+            quota,
+            plan: plan.name.clone(),
+            until: window.end,
+        });
     }
 
     let free = (free_allowance - account.free_photos_used).clamp(0, input.photo_count);
     let cost_cents = i64::from(input.photo_count - free) * plan.price_per_photo_cents;
     if cost_cents > account.balance_cents {
-        return Err(AppError::InsufficientCredits(format!(
-            "this job costs {} credits but the balance is {}; buy credits or process fewer photos",
-            Decimal(cost_cents),
-            Decimal(account.balance_cents)
-        )));
+        return Err(MoneyError::InsufficientCredits {
+            cost_cents,
+            balance_cents: account.balance_cents,
+        });
     }
 
     let job = NewPhotoJob {
@@ -111,9 +169,10 @@ pub async fn create(
         };
         // The lock makes this succeed; the conditional update is a second line of defence.
         if CreditAccount::apply(conn, &change).await?.is_none() {
-            return Err(AppError::InsufficientCredits(
-                "the balance no longer covers this job".into(),
-            ));
+            return Err(MoneyError::InsufficientCredits {
+                cost_cents,
+                balance_cents: account.balance_cents,
+            });
         }
     }
     if free > 0 {
@@ -124,23 +183,27 @@ pub async fn create(
     Ok((job, account))
 }
 
-/// The error for a job that exists but is in the wrong state, or NOT_FOUND if it is not the
-/// viewer's.
-pub async fn wrong_state(
+/// The error for a job that exists but is in the wrong state for `operation`, or NOT_FOUND if
+/// it is not the viewer's.
+async fn wrong_state(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     id: i64,
-    what: &str,
-) -> AppError {
+    operation: Operation,
+) -> MoneyError {
     match PhotoJob::find(conn, user_id, id).await {
-        Ok(Some(job)) => AppError::Conflict(format!("{what}; this job is {}", job.status)),
-        Ok(None) => AppError::NotFound("photo job"),
+        Ok(Some(job)) => MoneyError::WrongState {
+            operation,
+            status: job.status,
+        },
+        Ok(None) => MoneyError::NotFound,
         Err(e) => e.into(),
     }
 }
 
-/// Cancels a PENDING job and refunds it. The caller holds the account lock.
-pub async fn cancel(conn: &mut AsyncPgConnection, user_id: &str, id: i64) -> AppResult<PhotoJob> {
+/// Cancels the viewer's PENDING job and refunds it, under the account lock.
+pub async fn cancel(conn: &mut AsyncPgConnection, user_id: &str, id: i64) -> MoneyResult<PhotoJob> {
+    CreditAccount::lock(conn, user_id).await?;
     let Some(job) = PhotoJob::transition(
         conn,
         user_id,
@@ -150,18 +213,33 @@ pub async fn cancel(conn: &mut AsyncPgConnection, user_id: &str, id: i64) -> App
     )
     .await?
     else {
-        return Err(wrong_state(conn, user_id, id, "only PENDING jobs can be canceled").await);
+        return Err(wrong_state(conn, user_id, id, Operation::Cancel).await);
     };
     refund(conn, &job, "Refund: photo job canceled").await?;
     Ok(job)
 }
 
+/// Deletes the viewer's job, canceling and refunding it first when it is PENDING, under the
+/// account lock; a PROCESSING job stays. The ledger keeps its rows.
+pub async fn delete(conn: &mut AsyncPgConnection, user_id: &str, id: i64) -> MoneyResult<()> {
+    CreditAccount::lock(conn, user_id).await?;
+    if PhotoJob::find(conn, user_id, id)
+        .await?
+        .is_some_and(|job| job.status == PhotoJobStatus::Pending)
+    {
+        cancel(conn, user_id, id).await?;
+    }
+    if PhotoJob::delete_unless_processing(conn, user_id, id).await? {
+        Ok(())
+    } else {
+        Err(wrong_state(conn, user_id, id, Operation::Delete).await)
+    }
+}
+
 /// Fails a PROCESSING job with `reason` (the worker's verdict) and refunds it; whoever owns
 /// it (the worker acts for no viewer). NOT_FOUND for an unknown id, CONFLICT in another state.
-pub async fn fail(conn: &mut AsyncPgConnection, id: i64, reason: &str) -> AppResult<PhotoJob> {
-    let owner = worker::owner(conn, id)
-        .await?
-        .ok_or(AppError::NotFound("photo job"))?;
+pub async fn fail(conn: &mut AsyncPgConnection, id: i64, reason: &str) -> MoneyResult<PhotoJob> {
+    let owner = worker::owner(conn, id).await?.ok_or(MoneyError::NotFound)?;
     CreditAccount::lock(conn, &owner).await?;
     let Some(job) = worker::finish(conn, id, Outcome::Failed { reason }).await? else {
         return Err(not_processing(conn, id).await);
@@ -198,13 +276,14 @@ pub async fn sweep_expired_leases(
     Ok((requeued, failed))
 }
 
-/// The error for a worker operation on a job that is not PROCESSING.
-pub async fn not_processing(conn: &mut AsyncPgConnection, id: i64) -> AppError {
+/// The error for a worker operation on a job that is not PROCESSING (whoever owns it).
+pub async fn not_processing(conn: &mut AsyncPgConnection, id: i64) -> MoneyError {
     match worker::status(conn, id).await {
-        Ok(Some(status)) => AppError::Conflict(format!(
-            "only PROCESSING jobs can be finished; this job is {status}"
-        )),
-        Ok(None) => AppError::NotFound("photo job"),
+        Ok(Some(status)) => MoneyError::WrongState {
+            operation: Operation::Finish,
+            status,
+        },
+        Ok(None) => MoneyError::NotFound,
         Err(e) => e.into(),
     }
 }
@@ -213,7 +292,7 @@ pub async fn not_processing(conn: &mut AsyncPgConnection, id: i64) -> AppError {
 /// `(photo_job_id, kind)` makes it happen at most once), its free photos and its usage.
 /// The caller holds the owner's account lock and has just moved the job to CANCELED or
 /// FAILED, in the same transaction.
-pub async fn refund(
+async fn refund(
     conn: &mut AsyncPgConnection,
     job: &PhotoJob,
     description: &str,

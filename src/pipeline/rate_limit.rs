@@ -11,7 +11,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::config::RateLimitConfig;
+use crate::config::limits::RateLimit;
 
 /// What a request with credentials that did not authenticate costs at least, so guessing
 /// session tokens is slow.
@@ -39,7 +39,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// The limiter for the configuration; `None` when rate limiting is off.
-    pub fn new(config: &RateLimitConfig) -> Option<RateLimiter> {
+    pub fn new(config: &RateLimit) -> Option<RateLimiter> {
         let per_second = u32::try_from(config.per_second).unwrap_or(u32::MAX);
         let per_second = NonZeroU32::new(per_second)?;
         let burst = NonZeroU32::new(u32::try_from(config.burst).unwrap_or(u32::MAX))
@@ -88,10 +88,9 @@ mod tests {
 
     #[test]
     fn charges_cost_until_the_bucket_is_empty_per_key() {
-        let limiter = RateLimiter::new(&RateLimitConfig {
+        let limiter = RateLimiter::new(&RateLimit {
             per_second: 1,
             burst: 100,
-            trusted_proxies: Vec::new(),
         })
         .unwrap();
         let alice = Key::Viewer("alice".into());
@@ -103,10 +102,9 @@ mod tests {
         );
         assert_eq!(limiter.charge(&Key::Viewer("bob".into()), 100), Ok(()));
         assert_eq!(limiter.len(), 2);
-        let off = RateLimitConfig {
+        let off = RateLimit {
             per_second: 0,
             burst: 100,
-            trusted_proxies: Vec::new(),
         };
         assert!(RateLimiter::new(&off).is_none());
     }

@@ -13,12 +13,15 @@
 //!   against the hash and remembered (in this process, up to [`APQ_MAX_ENTRIES`] documents and
 //!   [`APQ_MAX_BYTES`] bytes) once it has passed the cost limits.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+use super::cache::BoundedCache;
+use crate::error::code::{BAD_USER_INPUT, PERSISTED_QUERY_NOT_FOUND};
 
 /// Most documents the automatic persisted query cache holds.
 pub const APQ_MAX_ENTRIES: usize = 1_000;
@@ -41,7 +44,6 @@ pub enum Refusal {
 impl Refusal {
     /// The error's message and code.
     pub fn message_and_code(&self) -> (&'static str, &'static str) {
-        use crate::error::code::BAD_USER_INPUT;
         match self {
             // Apollo's clients match this exact message.
             Refusal::NotFound => ("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND),
@@ -56,9 +58,6 @@ impl Refusal {
     }
 }
 
-/// The code of [`Refusal::NotFound`], as Apollo's persisted query protocol names it.
-pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
-
 /// The document a request will run, and the APQ hash to remember it under once admitted.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Resolved {
@@ -71,7 +70,7 @@ pub struct Resolved {
 /// Known documents: the trusted manifest, or the APQ cache.
 pub struct Documents {
     trusted: Option<Trusted>,
-    apq: Mutex<Apq>,
+    apq: BoundedCache<String, Arc<str>>,
 }
 
 impl std::fmt::Debug for Documents {
@@ -85,13 +84,6 @@ impl std::fmt::Debug for Documents {
 struct Trusted {
     by_id: HashMap<String, Arc<str>>,
     texts: HashSet<Arc<str>>,
-}
-
-#[derive(Default)]
-struct Apq {
-    by_hash: HashMap<String, Arc<str>>,
-    order: VecDeque<String>,
-    bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -127,7 +119,7 @@ impl Documents {
     pub fn open() -> Documents {
         Documents {
             trusted: None,
-            apq: Mutex::new(Apq::default()),
+            apq: BoundedCache::new(APQ_MAX_ENTRIES, APQ_MAX_BYTES),
         }
     }
 
@@ -173,7 +165,7 @@ impl Documents {
         }
         Ok(Documents {
             trusted: Some(Trusted { by_id, texts }),
-            apq: Mutex::new(Apq::default()),
+            apq: BoundedCache::new(APQ_MAX_ENTRIES, APQ_MAX_BYTES),
         })
     }
 
@@ -238,12 +230,7 @@ impl Documents {
                 if sha256_hex(&query) != hash {
                     return Err(Refusal::HashMismatch);
                 }
-                let known = self
-                    .apq
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .by_hash
-                    .contains_key(&hash);
+                let known = self.apq.contains(&hash);
                 Ok(Resolved {
                     query,
                     remember: (!known).then_some(hash),
@@ -255,9 +242,6 @@ impl Documents {
             }),
             (None, Some(hash)) => self
                 .apq
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .by_hash
                 .get(&hash)
                 .map(|text| Resolved {
                     query: text.to_string(),
@@ -268,25 +252,10 @@ impl Documents {
         }
     }
 
-    /// Remembers an admitted APQ document, forgetting the oldest beyond the caps.
+    /// Remembers an admitted APQ document, forgetting the least recently used beyond the caps.
     pub fn remember(&self, hash: String, query: &str) {
-        if self.trusted.is_some() || query.len() > APQ_MAX_BYTES {
-            return;
-        }
-        let mut apq = self.apq.lock().unwrap_or_else(|p| p.into_inner());
-        if apq.by_hash.contains_key(&hash) {
-            return;
-        }
-        apq.bytes += query.len();
-        apq.by_hash.insert(hash.clone(), query.into());
-        apq.order.push_back(hash);
-        while apq.by_hash.len() > APQ_MAX_ENTRIES || apq.bytes > APQ_MAX_BYTES {
-            let Some(oldest) = apq.order.pop_front() else {
-                break;
-            };
-            if let Some(text) = apq.by_hash.remove(&oldest) {
-                apq.bytes -= text.len();
-            }
+        if self.trusted.is_none() {
+            self.apq.insert(hash, query.into(), query.len());
         }
     }
 }
@@ -340,9 +309,10 @@ mod tests {
             let text = format!("{{ a{i}: __typename }}");
             docs.remember(sha256_hex(&text), &text);
         }
-        let apq = docs.apq.lock().unwrap();
-        assert_eq!(apq.by_hash.len(), APQ_MAX_ENTRIES);
-        assert_eq!(apq.order.len(), APQ_MAX_ENTRIES);
+        assert_eq!(docs.apq.len(), APQ_MAX_ENTRIES);
+        // The oldest went first.
+        let first = "{ a0: __typename }";
+        assert!(!docs.apq.contains(&sha256_hex(first)));
     }
 
     #[test]

@@ -24,11 +24,11 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use async_graphql::Variables;
 use async_graphql::parser::types::{
-    BaseType, DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
-    TypeKind, TypeSystemDefinition,
+    BaseType, ExecutableDocument, OperationDefinition, Selection, SelectionSet, TypeKind,
+    TypeSystemDefinition,
 };
-use async_graphql::{Name, Variables};
 use async_graphql_value::{ConstValue, Value};
 
 /// Cost of a field that runs a database query.
@@ -55,35 +55,7 @@ pub const DATABASE_FIELDS: &[&str] = &[
     "CreditAccount.transactions",
 ];
 
-/// The limits an operation must stay within (configuration: `BFF_MAX_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Tokens in the document (`BFF_MAX_TOKENS`).
-    pub tokens: u64,
-    /// Aliases in the document (`BFF_MAX_ALIASES`).
-    pub aliases: u64,
-    /// Fragment spreads in the document (`BFF_MAX_FRAGMENT_SPREADS`).
-    pub fragment_spreads: u64,
-    /// Directives in the document (`BFF_MAX_DIRECTIVES`).
-    pub directives: u64,
-    /// Fields after fragment expansion, all operations together (`BFF_MAX_FIELDS`).
-    pub fields: u64,
-    /// Cost of the operation that runs (`BFF_MAX_COST`).
-    pub cost: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            tokens: 5_000,
-            aliases: 30,
-            fragment_spreads: 100,
-            directives: 50,
-            fields: 1_000,
-            cost: 5_000,
-        }
-    }
-}
+pub use crate::config::limits::Limits;
 
 /// Why an operation was refused: the message for the client and the limit's variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +67,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn input(message: impl Into<String>) -> Self {
+    pub(super) fn input(message: impl Into<String>) -> Self {
         Refusal {
             message: message.into(),
             limit: None,
@@ -435,36 +407,6 @@ pub fn fan_out(n: usize) -> String {
     doc
 }
 
-/// The operation that would run: the named one, or the only one.
-pub fn selected<'a>(
-    document: &'a ExecutableDocument,
-    operation_name: Option<&str>,
-) -> Option<&'a OperationDefinition> {
-    match (&document.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => Some(&op.node),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| &op.node)
-        }
-        (DocumentOperations::Multiple(_), None) => None,
-    }
-}
-
-/// The name of the operation that would run (`None` for an anonymous one).
-pub fn operation_name(
-    document: &ExecutableDocument,
-    operation_name: Option<&str>,
-) -> Option<String> {
-    match &document.operations {
-        DocumentOperations::Single(_) => None,
-        DocumentOperations::Multiple(ops) => match operation_name {
-            Some(name) => ops.contains_key(name).then(|| name.to_owned()),
-            None if ops.len() == 1 => ops.keys().next().map(|name| name.to_string()),
-            None => None,
-        },
-    }
-}
-
 /// Measures `document` and checks it against `limits` and the request's `variables`.
 /// Returns the measure of the operation that will run.
 pub fn admit(
@@ -473,7 +415,7 @@ pub fn admit(
     variables: &Variables,
     limits: &Limits,
 ) -> Result<Measure, Refusal> {
-    let operation = selected(document, operation_name);
+    let operation = super::operation::selected(document, operation_name);
     let mut walk = Walk {
         document,
         variables,
@@ -550,36 +492,9 @@ pub fn admit(
         ));
     }
     if let Some(operation) = operation {
-        check_variables(operation, variables)?;
+        super::operation::check_variables(operation, variables).map_err(Refusal::input)?;
     }
     Ok(chosen)
-}
-
-/// A variable of non-null type without a default must be given, and not as null (the spec's
-/// CoerceVariableValues; async-graphql 7.2 runs the operation anyway).
-fn check_variables(operation: &OperationDefinition, variables: &Variables) -> Result<(), Refusal> {
-    for definition in &operation.variable_definitions {
-        let definition = &definition.node;
-        let ty = &definition.var_type.node;
-        if ty.nullable || definition.default_value.is_some() {
-            continue;
-        }
-        let name: &Name = &definition.name.node;
-        match variables.get(name) {
-            None => {
-                return Err(Refusal::input(format!(
-                    "Variable \"${name}\" of required type \"{ty}\" was not provided"
-                )));
-            }
-            Some(ConstValue::Null) => {
-                return Err(Refusal::input(format!(
-                    "Variable \"${name}\" of non-null type \"{ty}\" must not be null"
-                )));
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

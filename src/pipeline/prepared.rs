@@ -7,69 +7,26 @@
 //! request already validated runs on a schema in `ValidationMode::Fast` (fragment cycles,
 //! depth and complexity only) instead of being validated again: async-graphql has no cheaper
 //! hook, since any extension slows down the resolution of every field. The cost model
-//! ([`crate::graphql::admission`]) still measures every request (its page sizes come from
+//! ([`super::cost`]) still measures every request (its page sizes come from
 //! the variables); it is linear and cheap.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_graphql::Variables;
 use async_graphql::parser::types::ExecutableDocument;
 use sha2::{Digest, Sha256};
+
+use super::cache::BoundedCache;
 
 /// How many documents (and, separately, validated requests) are kept.
 pub const CAPACITY: usize = 256;
 
 type Key = [u8; 32];
 
-/// A map that forgets its least recently used entry when full.
-struct Lru<V> {
-    entries: HashMap<Key, (V, u64)>,
-    clock: u64,
-    capacity: usize,
-}
-
-impl<V: Clone> Lru<V> {
-    fn new(capacity: usize) -> Self {
-        Lru {
-            entries: HashMap::with_capacity(capacity),
-            clock: 0,
-            capacity,
-        }
-    }
-
-    fn get(&mut self, key: &Key) -> Option<V> {
-        self.clock += 1;
-        let (value, used) = self.entries.get_mut(key)?;
-        *used = self.clock;
-        Some(value.clone())
-    }
-
-    fn insert(&mut self, key: Key, value: V) {
-        self.clock += 1;
-        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
-            // A scan of a few hundred entries, only when a new document arrives at a full cache.
-            if let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(key, _)| *key)
-            {
-                self.entries.remove(&oldest);
-            }
-        }
-        self.entries.insert(key, (value, self.clock));
-    }
-
-    fn len(&self) -> usize {
-        self.entries.len()
-    }
-}
-
 /// The caches, shared by every request of the process.
 pub struct Prepared {
-    documents: Mutex<Lru<Arc<ExecutableDocument>>>,
-    validated: Mutex<Lru<()>>,
+    documents: BoundedCache<Key, Arc<ExecutableDocument>>,
+    validated: BoundedCache<Key, ()>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -114,8 +71,8 @@ impl Prepared {
     /// Caches of `capacity` entries each.
     pub fn with_capacity(capacity: usize) -> Self {
         Prepared {
-            documents: Mutex::new(Lru::new(capacity)),
-            validated: Mutex::new(Lru::new(capacity)),
+            documents: BoundedCache::with_entries(capacity),
+            validated: BoundedCache::with_entries(capacity),
         }
     }
 
@@ -123,54 +80,33 @@ impl Prepared {
     /// parse: async-graphql then reports the syntax error).
     pub fn parse(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
         let key: Key = Sha256::digest(query.as_bytes()).into();
-        if let Some(document) = self.lock_documents().get(&key) {
+        if let Some(document) = self.documents.get(&key) {
             return Some(document);
         }
         let document = Arc::new(async_graphql::parser::parse_query(query).ok()?);
-        self.lock_documents().insert(key, document.clone());
+        self.documents.insert(key, document.clone(), 1);
         Some(document)
     }
 
     /// How many parsed documents are kept now.
     pub fn documents(&self) -> usize {
-        self.lock_documents().len()
+        self.documents.len()
     }
 
     /// Whether a request with this key passed full validation before.
     pub fn is_validated(&self, key: &ValidationKey) -> bool {
-        self.lock_validated().get(&key.0).is_some()
+        self.validated.get(&key.0).is_some()
     }
 
     /// Remembers that a request with this key passed full validation (it executed).
     pub fn validated(&self, key: ValidationKey) {
-        self.lock_validated().insert(key.0, ());
-    }
-
-    fn lock_validated(&self) -> std::sync::MutexGuard<'_, Lru<()>> {
-        self.validated.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn lock_documents(&self) -> std::sync::MutexGuard<'_, Lru<Arc<ExecutableDocument>>> {
-        self.documents.lock().unwrap_or_else(|e| e.into_inner())
+        self.validated.insert(key.0, (), 1);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_least_recently_used_entry_goes_first() {
-        let mut lru = Lru::new(2);
-        lru.insert([1; 32], "one");
-        lru.insert([2; 32], "two");
-        assert_eq!(lru.get(&[1; 32]), Some("one"));
-        lru.insert([3; 32], "three");
-        assert_eq!(lru.get(&[2; 32]), None, "two was used least recently");
-        assert_eq!(lru.get(&[1; 32]), Some("one"));
-        assert_eq!(lru.get(&[3; 32]), Some("three"));
-        assert_eq!(lru.len(), 2);
-    }
 
     #[test]
     fn documents_are_parsed_once_and_bounded() {

@@ -1,0 +1,48 @@
+//! Credentials kept by connections that outlive a request (WebSockets), and checking them
+//! again: a signed-out or expired session, or a JWT whose key or expiry no longer holds, no
+//! longer signs anyone in.
+
+use std::collections::HashSet;
+
+use diesel_async::AsyncPgConnection;
+
+/// What a long-lived connection signed in with, checked again while it stays open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A Better Auth session token.
+    Session(String),
+    /// A Better Auth JWT, and the issuer it must name.
+    Jwt(String, String),
+}
+
+/// Which of `credentials` still sign someone in, in order: one statement for every session
+/// token; a JWT is verified again on its own.
+pub async fn still_valid(
+    conn: &mut AsyncPgConnection,
+    credentials: &[Credential],
+) -> diesel::QueryResult<Vec<bool>> {
+    let tokens: Vec<String> = credentials
+        .iter()
+        .filter_map(|c| match c {
+            Credential::Session(token) => Some(token.clone()),
+            Credential::Jwt(..) => None,
+        })
+        .collect();
+    let live: HashSet<String> = crate::db::better_auth::live_sessions(conn, &tokens)
+        .await?
+        .into_iter()
+        .collect();
+    let mut valid = Vec::with_capacity(credentials.len());
+    for credential in credentials {
+        valid.push(match credential {
+            Credential::Session(token) => live.contains(token),
+            Credential::Jwt(token, issuer) => {
+                let mut conn: &mut AsyncPgConnection = conn;
+                super::jwt::verify(&mut conn, token, issuer)
+                    .await?
+                    .is_some()
+            }
+        });
+    }
+    Ok(valid)
+}

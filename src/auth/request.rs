@@ -1,0 +1,172 @@
+//! One request's credential: read from its headers at once (no database), looked up at most
+//! once and only when something asks who the viewer is — a resolver, or the pipeline choosing
+//! whose rate bucket pays.
+
+use axum::http::HeaderMap;
+use diesel_async::AsyncPgConnection;
+use secrecy::ExposeSecret;
+use tokio::sync::OnceCell;
+
+use super::credentials::{AuthSettings, bearer_value, cookie_pairs, session_token};
+use super::jwt;
+use super::recheck::Credential;
+use super::service::{self, ServiceCredential};
+use crate::db::pool::PoolError;
+use crate::db::request::RequestDb;
+use crate::db::viewer::SessionUser;
+
+/// Why the session could not be looked up.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// No connection.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// The query failed.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// One request's credential, resolved at most once and only if a resolver asks.
+#[derive(Debug)]
+pub struct RequestAuth {
+    token: Option<String>,
+    jwt: Option<(String, String)>,
+    service: ServiceCredential,
+    presented: bool,
+    /// Whether the session lookup may skip the viewer's state (the operation selects none).
+    lean: bool,
+    user: OnceCell<Option<SessionUser>>,
+}
+
+impl RequestAuth {
+    /// Reads (and verifies the signature of) the request's credential; no database access
+    /// (a Better Auth JWT's key is looked up only when the viewer is needed).
+    pub fn from_headers(headers: &HeaderMap, settings: &AuthSettings) -> Self {
+        let mut auth = RequestAuth {
+            token: None,
+            jwt: None,
+            service: ServiceCredential::Absent,
+            presented: bearer_value(headers).is_some()
+                || cookie_pairs(headers).any(|(name, _)| name == settings.cookie_name),
+            lean: false,
+            user: OnceCell::new(),
+        };
+        match bearer_value(headers).filter(|v| service::looks_like_jwt(v)) {
+            Some(token) if jwt::is_better_auth_jwt(&token) => {
+                auth.jwt = Some((token, settings.jwt_issuer.clone()));
+            }
+            Some(token) => {
+                let secret = settings
+                    .service_secret
+                    .as_ref()
+                    .map(|s| s.expose_secret().as_bytes());
+                auth.service = service::verify(&token, secret);
+                if let ServiceCredential::Rejected(reason) = &auth.service {
+                    tracing::info!(%reason, "refused a bearer JWT");
+                }
+            }
+            None => auth.token = session_token(headers, settings),
+        }
+        auth
+    }
+
+    /// Look the session up without the viewer's billing, credits and usage (for an operation
+    /// that selects none of them; [`crate::graphql::viewer::Viewer`] still reads them on demand).
+    pub fn lean(mut self, lean: bool) -> Self {
+        self.lean = lean;
+        self
+    }
+
+    /// What the request's bearer JWT, if any, proved.
+    pub fn service(&self) -> &ServiceCredential {
+        &self.service
+    }
+
+    /// Whether the request presented a viewer credential (a correctly signed session token
+    /// or a Better Auth JWT, not yet looked up).
+    pub fn has_credential(&self) -> bool {
+        self.token.is_some() || self.jwt.is_some()
+    }
+
+    /// The viewer credential, which a WebSocket connection keeps to check again while open.
+    pub fn credential(&self) -> Option<Credential> {
+        if let Some(token) = &self.token {
+            return Some(Credential::Session(token.clone()));
+        }
+        let (token, issuer) = self.jwt.as_ref()?;
+        Some(Credential::Jwt(token.clone(), issuer.clone()))
+    }
+
+    /// Whether the request carried any credential at all (a session cookie or a bearer),
+    /// valid or not: one that signs nobody in is a failed authentication.
+    pub fn presented_credential(&self) -> bool {
+        self.presented
+    }
+
+    /// The signed-in user, looked up on first use on the request's connection.
+    pub async fn user(&self, db: &RequestDb) -> Result<Option<&SessionUser>, LookupError> {
+        let user = self
+            .user
+            .get_or_try_init(|| async {
+                if let Some(token) = &self.token {
+                    let conn = db.read().await?;
+                    let mut conn: &AsyncPgConnection = &conn;
+                    return Ok(if self.lean {
+                        SessionUser::identify_by_token(&mut conn, token).await?
+                    } else {
+                        SessionUser::find_by_token(&mut conn, token).await?
+                    });
+                }
+                if let Some((token, issuer)) = &self.jwt {
+                    let conn = db.read().await?;
+                    let mut conn: &AsyncPgConnection = &conn;
+                    return Ok(match jwt::verify(&mut conn, token, issuer).await? {
+                        Some(user_id) => SessionUser::find_by_user_id(&mut conn, &user_id).await?,
+                        None => None,
+                    });
+                }
+                Ok::<_, LookupError>(None)
+            })
+            .await?;
+        Ok(user.as_ref())
+    }
+}
+
+/// Who a request's credentials turned out to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// A signed-in viewer, by user id.
+    Viewer(String),
+    /// The photo worker, with a valid service token.
+    Service,
+    /// No credential at all.
+    Anonymous,
+    /// A credential that signs nobody in (forged, expired, signed out, unknown).
+    Failed,
+    /// The lookup could not be made (the database is unreachable); the request will fail on
+    /// its own.
+    Unknown,
+}
+
+impl RequestAuth {
+    /// Who the credentials sign in, looking the session up (once; the resolvers reuse it).
+    pub async fn identify(&self, db: &RequestDb) -> Identity {
+        match self.service() {
+            ServiceCredential::Valid(_) => return Identity::Service,
+            ServiceCredential::Rejected(_) => return Identity::Failed,
+            ServiceCredential::Absent => {}
+        }
+        if !self.has_credential() {
+            return if self.presented_credential() {
+                Identity::Failed
+            } else {
+                Identity::Anonymous
+            };
+        }
+        match self.user(db).await {
+            Ok(Some(user)) => Identity::Viewer(user.id.clone()),
+            Ok(None) => Identity::Failed,
+            Err(_) => Identity::Unknown,
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! What a resolver reads from its request's context, typed: the request's connection, the
+//! viewer (or the photo worker), and the settings and clients the server attached to the
+//! schema. A missing piece is an internal error, never a panic.
+
+use async_graphql::Context;
+use tokio::sync::RwLockWriteGuard;
+
+use crate::auth::request::RequestAuth;
+use crate::auth::service::ServiceCredential;
+use crate::config::jobs::Jobs;
+use crate::config::stripe::Stripe as StripeConfig;
+use crate::db::pool::DbConn;
+use crate::db::request::{DbGuard, RequestDb};
+use crate::db::viewer::SessionUser;
+use crate::error::{AppError, AppResult};
+use crate::stripe::client::StripeClient;
+
+/// Data the server attached to the schema (or the request), or an internal error naming it.
+fn data<'a, T: Send + Sync + 'static>(ctx: &Context<'a>, what: &str) -> AppResult<&'a T> {
+    ctx.data::<T>()
+        .map_err(|_| AppError::Internal(format!("the schema has no {what} attached")))
+}
+
+/// How jobs are priced and leased.
+pub fn jobs<'a>(ctx: &Context<'a>) -> AppResult<&'a Jobs> {
+    data(ctx, "job settings")
+}
+
+/// The Stripe client and its settings.
+pub fn stripe<'a>(ctx: &Context<'a>) -> AppResult<(&'a StripeClient, &'a StripeConfig)> {
+    Ok((data(ctx, "Stripe client")?, data(ctx, "Stripe settings")?))
+}
+
+/// The request's connection (see [`RequestDb`]).
+fn request_db<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestDb> {
+    data(ctx, "database handle")
+}
+
+/// The request's connection, shared with the resolvers running beside this one (their
+/// queries are pipelined on it). Use it as `&mut &**conn`.
+pub async fn read<'a>(ctx: &Context<'a>) -> AppResult<DbGuard<'a>> {
+    Ok(request_db(ctx)?.read().await?)
+}
+
+/// The request's connection alone, for a mutation's transaction.
+pub async fn conn<'a>(ctx: &Context<'a>) -> AppResult<RwLockWriteGuard<'a, DbConn>> {
+    Ok(request_db(ctx)?.write().await?)
+}
+
+/// The signed-in user: `UNAUTHENTICATED` without a session, `FORBIDDEN` for a service token
+/// (which is never a viewer).
+pub async fn viewer(ctx: &Context<'_>) -> AppResult<SessionUser> {
+    if ctx
+        .data_opt::<RequestAuth>()
+        .is_some_and(|a| matches!(a.service(), ServiceCredential::Valid(_)))
+    {
+        return Err(AppError::Forbidden(
+            "a service token cannot act as a viewer".into(),
+        ));
+    }
+    current_user(ctx).await?.ok_or(AppError::Unauthenticated)
+}
+
+/// The viewer's user id (see [`viewer`]).
+pub async fn viewer_id(ctx: &Context<'_>) -> AppResult<String> {
+    viewer(ctx).await.map(|user| user.id)
+}
+
+/// The service token's subject: `UNAUTHENTICATED` without a valid service token, `FORBIDDEN`
+/// when the request signs a viewer in instead (credentials that sign nobody in, such as a
+/// forged JWT, are `UNAUTHENTICATED`).
+pub async fn require_service(ctx: &Context<'_>) -> AppResult<String> {
+    let Some(auth) = ctx.data_opt::<RequestAuth>() else {
+        return Err(AppError::Unauthenticated);
+    };
+    match auth.service() {
+        ServiceCredential::Valid(subject) => Ok(subject.clone()),
+        ServiceCredential::Absent if current_user(ctx).await?.is_some() => {
+            Err(AppError::Forbidden(
+                "worker operations need a service token; viewer credentials cannot call them"
+                    .into(),
+            ))
+        }
+        _ => Err(AppError::Unauthenticated),
+    }
+}
+
+/// The signed-in user, if any (looked up once per request).
+pub async fn current_user(ctx: &Context<'_>) -> AppResult<Option<SessionUser>> {
+    let Some(auth) = ctx.data_opt::<RequestAuth>() else {
+        return Ok(None);
+    };
+    let user = auth.user(request_db(ctx)?).await.map_err(|e| match e {
+        crate::auth::request::LookupError::Pool(e) => AppError::from(e),
+        crate::auth::request::LookupError::Query(e) => AppError::from(e),
+    })?;
+    Ok(user.cloned())
+}

@@ -1,0 +1,43 @@
+//! `GET /healthz` (the process answers) and `GET /readyz` (and the database does, within
+//! [`READY_WAIT`]).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use serde_json::json;
+
+use super::state::AppState;
+
+/// How long `/readyz` waits for a pooled connection before answering "busy".
+pub const READY_WAIT: Duration = Duration::from_millis(500);
+
+/// `GET /healthz`.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    // An exhausted pool is an answer too ("busy"), not a reason to wait the pool timeout.
+    let ping = tokio::time::timeout(READY_WAIT, crate::db::ping(&state.pool)).await;
+    let Ok(ping) = ping else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "database": "busy" })),
+        )
+            .into_response();
+    };
+    match ping {
+        Ok(()) => Json(json!({ "status": "ok", "database": "ok" })).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "database": "unreachable" })),
+            )
+                .into_response()
+        }
+    }
+}

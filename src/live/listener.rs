@@ -1,0 +1,252 @@
+//! The listening connection: one per process, not one of the pool's, started with the first
+//! subscriber. Every change to a job, a credit account or a subscription notifies the channel
+//! `bff_live` from its own transaction (triggers, see the migrations), with ids only; on a
+//! batch of notifications the listener reloads the objects with their owners on this
+//! connection and publishes each to that owner's subscribers in this process. Any number of
+//! processes deliver: each hears every notification.
+//!
+//! When the connection drops (a database restart), it reconnects with backoff (100 ms doubling
+//! to 5 s) and then re-sends the current state of what changed while it was deaf: the jobs
+//! changed or deleted since it last confirmed it was listening, and every subscribed user's
+//! credit account and billing subscription.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncPgConnection;
+use futures_util::{FutureExt, StreamExt};
+
+use super::hub::{Event, Hub};
+use crate::db::connect::ConnectOptions;
+use crate::db::credits::CreditAccount;
+use crate::db::live::{CHANNEL, Change, JobState};
+use crate::db::pool::{DbPool, PoolError};
+use crate::db::subscriptions::BillingState;
+
+/// The most notifications handled in one batch (one reload statement per kind).
+const BATCH: usize = 512;
+/// How often the listening connection proves it is alive (and marks how far it has heard).
+const HEARTBEAT: Duration = Duration::from_secs(10);
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Why a user's objects could not be reloaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// No pooled connection.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// A statement failed.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// The listening loop: connect, LISTEN, deliver; reconnect with backoff when the connection
+/// drops, then catch the subscribers up. Runs for the life of the process.
+pub async fn listen(hub: Arc<Hub>, options: ConnectOptions) {
+    let mut backoff = BACKOFF_FIRST;
+    // The database's time when this process last knew it was listening.
+    let mut heard_until: Option<DateTime<Utc>> = None;
+    loop {
+        match start(&options).await {
+            Ok((mut conn, now)) => {
+                backoff = BACKOFF_FIRST;
+                if let Some(since) = heard_until {
+                    tracing::info!(%since, "listening again; re-sending what changed meanwhile");
+                    if let Err(error) = catch_up(&hub, &mut conn, since).await {
+                        tracing::warn!(%error, "could not catch subscribers up");
+                    }
+                }
+                heard_until = Some(now);
+                hub.set_listening(true);
+                let error = deliver(&hub, &mut conn, &mut heard_until).await;
+                hub.set_listening(false);
+                crate::metrics::db_error("listen");
+                tracing::warn!(%error, "lost the listening connection; reconnecting");
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?backoff, "cannot listen for live updates");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+async fn start(options: &ConnectOptions) -> Result<(AsyncPgConnection, DateTime<Utc>), String> {
+    let mut conn = options.connect().await.map_err(|e| e.to_string())?;
+    let listen = diesel::sql_query(format!("LISTEN {CHANNEL}"));
+    diesel_async::RunQueryDsl::execute(listen, &mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = crate::db::live::now(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((conn, now))
+}
+
+/// What woke the listening loop.
+enum Wake {
+    Notified,
+    Failed(String),
+    Heartbeat,
+}
+
+/// Delivers notifications until the connection fails; returns why.
+async fn deliver(
+    hub: &Hub,
+    conn: &mut AsyncPgConnection,
+    heard_until: &mut Option<DateTime<Utc>>,
+) -> String {
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.reset();
+    loop {
+        let mut batch = Vec::new();
+        let wake = {
+            let mut notifications = std::pin::pin!(conn.notifications_stream());
+            let wake = tokio::select! {
+                first = notifications.next() => match first {
+                    Some(Ok(n)) => {
+                        batch.push(n);
+                        Wake::Notified
+                    }
+                    Some(Err(e)) => Wake::Failed(e.to_string()),
+                    None => Wake::Failed("the connection closed".to_owned()),
+                },
+                _ = heartbeat.tick() => Wake::Heartbeat,
+            };
+            // Whatever else has already arrived goes in the same batch.
+            while matches!(wake, Wake::Notified) && batch.len() < BATCH {
+                match notifications.next().now_or_never() {
+                    Some(Some(Ok(n))) => batch.push(n),
+                    _ => break,
+                }
+            }
+            wake
+        };
+        let result = match wake {
+            Wake::Failed(error) => return error,
+            Wake::Heartbeat => crate::db::live::now(conn)
+                .await
+                .map(|now| *heard_until = Some(now)),
+            Wake::Notified => {
+                let changes: Vec<Change> = batch
+                    .iter()
+                    .filter_map(|n| Change::parse(&n.payload))
+                    .filter(|c| hub.has_subscribers(c.user_id()))
+                    .collect();
+                reload_and_publish(hub, conn, changes).await
+            }
+        };
+        if let Err(error) = result {
+            return error.to_string();
+        }
+    }
+}
+
+/// Reloads what `changes` name, with their owners, and publishes each to its owner.
+async fn reload_and_publish(
+    hub: &Hub,
+    conn: &mut AsyncPgConnection,
+    changes: Vec<Change>,
+) -> diesel::QueryResult<()> {
+    let mut jobs = Vec::new();
+    let mut credits = Vec::new();
+    let mut billing = Vec::new();
+    let mut seen = HashSet::new();
+    for change in changes {
+        if !seen.insert(change.clone()) {
+            continue;
+        }
+        match change {
+            Change::Job { user_id, id } => jobs.push((user_id, id)),
+            Change::Credits { user_id } => credits.push(user_id),
+            Change::Billing { user_id } => billing.push(user_id),
+        }
+    }
+    if !jobs.is_empty() {
+        // In the order they were notified: a subscriber to all of a user's jobs sees them so.
+        let mut loaded: HashMap<(String, i64), JobState> = JobState::load(conn, &jobs)
+            .await?
+            .into_iter()
+            .map(|s| ((s.job.user_id.clone(), s.job.id), s))
+            .collect();
+        for key in jobs {
+            if let Some(state) = loaded.remove(&key) {
+                hub.publish(&key.0, Event::Job(Arc::new(state)));
+            }
+        }
+    }
+    publish_accounts(hub, conn, &credits).await?;
+    publish_billing(hub, conn, &billing).await
+}
+
+async fn publish_accounts(
+    hub: &Hub,
+    conn: &mut AsyncPgConnection,
+    users: &[String],
+) -> diesel::QueryResult<()> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    for account in CreditAccount::load_many(conn, users).await? {
+        let user = account.user_id.clone();
+        hub.publish(&user, Event::Credits(Arc::new(account)));
+    }
+    Ok(())
+}
+
+async fn publish_billing(
+    hub: &Hub,
+    conn: &mut AsyncPgConnection,
+    users: &[String],
+) -> diesel::QueryResult<()> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    for (user, state) in BillingState::load_many(conn, users).await? {
+        hub.publish(&user, Event::Billing(Arc::new(state)));
+    }
+    Ok(())
+}
+
+/// After a gap in listening: the jobs changed since `since`, and every subscribed user's
+/// account and billing, re-sent as events.
+async fn catch_up(
+    hub: &Hub,
+    conn: &mut AsyncPgConnection,
+    since: DateTime<Utc>,
+) -> diesel::QueryResult<()> {
+    for users in hub.subscribed_users().chunks(BATCH) {
+        for state in JobState::changed_since(conn, users, since).await? {
+            let user = state.job.user_id.clone();
+            hub.publish(&user, Event::Job(Arc::new(state)));
+        }
+        publish_accounts(hub, conn, users).await?;
+        publish_billing(hub, conn, users).await?;
+    }
+    Ok(())
+}
+
+/// A user's objects as they are now, for a subscriber that fell behind: the jobs changed or
+/// deleted since `since`, oldest change first, then the credit account and billing state.
+pub async fn reload_user(
+    pool: &DbPool,
+    user_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<Event>, ReloadError> {
+    let mut conn = pool.get().await?;
+    let users = [user_id.to_owned()];
+    let mut jobs = JobState::changed_since(&mut *conn, &users, since).await?;
+    jobs.sort_by_key(|s| (s.deleted_at.unwrap_or(s.job.updated_at), s.job.id));
+    let mut events: Vec<Event> = jobs.into_iter().map(|s| Event::Job(Arc::new(s))).collect();
+    for account in CreditAccount::load_many(&mut *conn, &users).await? {
+        events.push(Event::Credits(Arc::new(account)));
+    }
+    for (_, state) in BillingState::load_many(&mut *conn, &users).await? {
+        events.push(Event::Billing(Arc::new(state)));
+    }
+    Ok(events)
+}

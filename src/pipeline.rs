@@ -1,0 +1,531 @@
+//! The request pipeline: the one path every GraphQL operation takes, whatever carried it
+//! (`POST /graphql`, `GET /graphql`, a WebSocket `subscribe`). The transports only turn their
+//! wire format into a [`Request`] and a [`Refusal`] or answer back into theirs; every rule is
+//! here, once, in this order:
+//!
+//! 1. **documents**: the text from `query`, a trusted `documentId`, or an automatic persisted
+//!    query ([`documents`]); under trusted documents nothing else runs;
+//! 2. **guard**: nesting and tokens, counted before parsing ([`guard`]);
+//! 3. **parse**, through the cache of parsed documents ([`prepared`]);
+//! 4. **operation**: the kind the transport carries (GET: queries; POST: queries and
+//!    mutations; WebSocket: subscriptions) and no introspection in production ([`operation`]);
+//! 5. **cost**: fields, cost and lexical caps, required variables ([`cost`]); a refused
+//!    document costs its client address [`rate_limit::REFUSED_COST`];
+//! 6. **identity and rate**: who pays, the viewer or the client address, charged the cost
+//!    ([`rate_limit`]);
+//! 7. **execution**, on the fully validating schema the first time a request is seen and on the
+//!    revalidating one after; errors get codes and internal ones are masked ([`classify`]).
+
+pub mod cache;
+pub mod cost;
+pub mod documents;
+pub mod guard;
+pub mod operation;
+pub mod prepared;
+pub mod rate_limit;
+pub mod request;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{ErrorExtensionValues, ServerError, ValidationMode, Value, Variables};
+use axum::http::HeaderMap;
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
+
+use crate::auth::service::ServiceCredential;
+use crate::auth::{AuthSettings, Identity, RequestAuth};
+use crate::config::Config;
+use crate::config::limits::Limits;
+use crate::db::instrumentation::counting;
+use crate::db::pool::DbPool;
+use crate::db::request::RequestDb;
+use crate::error::{INTERNAL_MESSAGE, code};
+use crate::graphql::AppSchema;
+use crate::live::viewer::LiveViewer;
+use documents::Documents;
+use prepared::{Prepared, ValidationKey};
+use rate_limit::{FAILED_AUTH_COST, Key, REFUSED_COST, RateLimiter};
+pub use request::{Caller, Refusal, Request, SignInRefusal, SignedIn, variables};
+
+/// What carried a request: it decides which operations may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// `GET /graphql`: queries only (the rest is refused 405: a GET must not change anything).
+    Get,
+    /// `POST /graphql`: queries and mutations.
+    Post,
+    /// A WebSocket `subscribe` (or legacy `start`): subscriptions only.
+    WebSocket,
+}
+
+/// A request that passed steps 1–5.
+struct Admitted {
+    query: String,
+    document: Option<Arc<ExecutableDocument>>,
+    operation_name: Option<String>,
+    /// The name of the operation that runs, for metrics and traces.
+    label: String,
+    variables: Variables,
+    cost: u64,
+    viewer_state: bool,
+}
+
+/// The pipeline and everything it remembers between requests.
+pub struct Pipeline {
+    schema: AppSchema,
+    /// The same schema in `ValidationMode::Fast`, for requests that passed full validation
+    /// before ([`Prepared::is_validated`]).
+    revalidated: AppSchema,
+    documents: Documents,
+    prepared: Prepared,
+    limits: Limits,
+    rate: Option<RateLimiter>,
+    auth: AuthSettings,
+    pool: DbPool,
+    introspection: bool,
+}
+
+impl Pipeline {
+    /// The pipeline of `config`: the schema with the pool and settings attached, the trusted
+    /// documents manifest read (an error names it), the rate limiter.
+    pub fn new(config: &Config, pool: DbPool) -> Result<Pipeline, String> {
+        let documents = match &config.limits.trusted_documents {
+            Some(path) => {
+                Documents::trusted(path).map_err(|e| format!("BFF_TRUSTED_DOCUMENTS: {e}"))?
+            }
+            None => Documents::open(),
+        };
+        let stripe = crate::stripe::StripeClient::new(&config.stripe);
+        let introspection = config.is_development();
+        let schema = |mode| {
+            let builder = crate::graphql::schema()
+                .data(config.jobs)
+                .data(stripe.clone())
+                .data(config.stripe.clone())
+                .validation_mode(mode);
+            if introspection {
+                builder.finish()
+            } else {
+                // Suggestions ("Did you mean …") would describe the schema introspection hides.
+                builder
+                    .disable_introspection()
+                    .disable_suggestions()
+                    .finish()
+            }
+        };
+        Ok(Pipeline {
+            // No extensions on either: with one, async-graphql sends every field through it.
+            schema: schema(ValidationMode::Strict),
+            revalidated: schema(ValidationMode::Fast),
+            documents,
+            prepared: Prepared::default(),
+            limits: config.limits.document,
+            rate: RateLimiter::new(&config.limits.rate),
+            auth: AuthSettings::new(&config.auth),
+            pool,
+            introspection,
+        })
+    }
+
+    /// How credentials are read.
+    pub fn auth(&self) -> &AuthSettings {
+        &self.auth
+    }
+
+    /// How many trusted documents are listed (`None` when any document may run).
+    pub fn trusted_documents(&self) -> Option<usize> {
+        self.documents.trusted_count()
+    }
+
+    /// Runs a query or mutation (HTTP): every step, then execution on one connection.
+    pub async fn execute(
+        &self,
+        request: Request,
+        transport: Transport,
+        caller: Caller<'_>,
+    ) -> Result<async_graphql::Response, Refusal> {
+        let name = request.operation_name.clone();
+        let admitted = self
+            .admit(request, transport, caller.address)
+            .inspect_err(|refusal| record(name.as_deref(), refusal.code(), 0))?;
+        let auth =
+            RequestAuth::from_headers(caller.credentials, &self.auth).lean(!admitted.viewer_state);
+        let db = RequestDb::new(self.pool.clone());
+        let statements = Arc::new(AtomicU32::new(0));
+        if let Some(limiter) = &self.rate {
+            let identity = counting(&statements, auth.identify(&db)).await;
+            let (key, cost) = payer(identity, caller.address, admitted.cost);
+            if let Some(key) = key
+                && let Err(wait) = limiter.charge(&key, cost)
+            {
+                tracing::info!(?key, cost, "rate limited");
+                let refusal = Refusal::RateLimited(wait);
+                record(Some(&admitted.label), refusal.code(), 0);
+                return Err(refusal);
+            }
+        }
+        let validation = ValidationKey::of(
+            &admitted.query,
+            admitted.operation_name.as_deref(),
+            &admitted.variables,
+        );
+        let label = admitted.label.clone();
+        let request = graphql_request(admitted).data(auth).data(db);
+        let revalidated = self.prepared.is_validated(&validation);
+        let schema = if revalidated {
+            &self.revalidated
+        } else {
+            &self.schema
+        };
+        let mut response = counting(&statements, schema.execute(request)).await;
+        if !revalidated && response.data != Value::Null {
+            // It executed, so it passed validation: next time the rules need not run again.
+            self.prepared.validated(validation);
+        }
+        for error in &mut response.errors {
+            classify(error, caller.request_id);
+        }
+        let outcome = response
+            .errors
+            .first()
+            .and_then(|e| match e.extensions.as_ref()?.get("code")? {
+                Value::String(code) => Some(code.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "OK".to_owned());
+        record(Some(&label), &outcome, statements.load(Ordering::Relaxed));
+        Ok(response)
+    }
+
+    /// Signs a WebSocket connection in with `credentials` (one attempt, paid from the client
+    /// address's bucket; a failed one as much as a failed HTTP authentication). Service tokens
+    /// never subscribe.
+    pub async fn sign_in(
+        &self,
+        credentials: &HeaderMap,
+        address: Option<IpAddr>,
+    ) -> Result<SignedIn, SignInRefusal> {
+        let by_address = Key::Address(address.unwrap_or(Ipv4Addr::UNSPECIFIED.into()));
+        self.charge(&by_address, 1)
+            .map_err(SignInRefusal::RateLimited)?;
+        let auth = RequestAuth::from_headers(credentials, &self.auth);
+        if !matches!(auth.service(), ServiceCredential::Absent) {
+            let _ = self.charge(&by_address, FAILED_AUTH_COST);
+            return Err(SignInRefusal::Unauthenticated(
+                "service tokens do not subscribe",
+            ));
+        }
+        let db = RequestDb::new(self.pool.clone());
+        match auth.identify(&db).await {
+            Identity::Viewer(user_id) => match auth.credential() {
+                Some(credential) => Ok(SignedIn {
+                    user_id,
+                    credential,
+                }),
+                None => Err(SignInRefusal::Unauthenticated("sign in first")),
+            },
+            Identity::Unknown => Err(SignInRefusal::Unavailable),
+            Identity::Anonymous | Identity::Failed | Identity::Service => {
+                let _ = self.charge(&by_address, FAILED_AUTH_COST);
+                Err(SignInRefusal::Unauthenticated("sign in first"))
+            }
+        }
+    }
+
+    /// Starts a subscription for a signed-in `viewer` (WebSocket): every step, charged to the
+    /// viewer's bucket, then the stream of answers. The viewer is subscribed to its events
+    /// before this returns, so nothing committed after it is missed.
+    pub async fn subscribe(
+        &self,
+        request: Request,
+        viewer: &LiveViewer,
+        address: Option<IpAddr>,
+        request_id: Option<&str>,
+    ) -> Result<BoxStream<'static, async_graphql::Response>, Refusal> {
+        let name = request.operation_name.clone();
+        let admitted = self
+            .admit(request, Transport::WebSocket, address)
+            .inspect_err(|refusal| record(name.as_deref(), refusal.code(), 0))?;
+        let label = admitted.label.clone();
+        if let Err(wait) = self.charge(&Key::Viewer(viewer.user_id.clone()), admitted.cost) {
+            let refusal = Refusal::RateLimited(wait);
+            record(Some(&label), refusal.code(), 0);
+            return Err(refusal);
+        }
+        let viewer = viewer.subscribed().await.map_err(|error| {
+            tracing::warn!(%error, "cannot start a subscription");
+            record(Some(&label), code::SERVICE_UNAVAILABLE, 0);
+            Refusal::Request {
+                message: crate::error::UNAVAILABLE_MESSAGE.into(),
+                code: code::SERVICE_UNAVAILABLE,
+                limit: None,
+            }
+        })?;
+        record(Some(&label), "OK", 0);
+        let request = graphql_request(admitted)
+            .data(viewer)
+            .data(RequestDb::per_use(self.pool.clone()));
+        let request_id = request_id.map(str::to_owned);
+        Ok(classified(self.schema.execute_stream(request), request_id).boxed())
+    }
+
+    /// Steps 1–5: the document, the guard, the parse, the operation's kind, the cost.
+    fn admit(
+        &self,
+        request: Request,
+        transport: Transport,
+        address: Option<IpAddr>,
+    ) -> Result<Admitted, Refusal> {
+        let Request {
+            query,
+            document_id,
+            extensions,
+            operation_name,
+            variables,
+        } = request;
+        let has_persisted = extensions
+            .as_ref()
+            .is_some_and(|e| e.get("persistedQuery").is_some());
+        if query.is_none() && document_id.is_none() && !has_persisted {
+            return Err(Refusal::Malformed(
+                "The request has no query (or documentId)".into(),
+            ));
+        }
+        let resolved = self
+            .documents
+            .resolve(query, document_id.as_deref(), extensions.as_ref())
+            .map_err(|refusal| {
+                let (message, code) = refusal.message_and_code();
+                Refusal::Request {
+                    message: message.into(),
+                    code,
+                    limit: None,
+                }
+            })?;
+        let query = resolved.query;
+        match guard::check_document(&query, self.limits.tokens) {
+            Ok(()) => {}
+            Err(guard::Refused::TooDeep) => {
+                return Err(Refusal::Malformed(
+                    "The document is nested too deeply".into(),
+                ));
+            }
+            Err(guard::Refused::TooManyTokens) => {
+                return Err(Refusal::Request {
+                    message: format!(
+                        "The document has more than {} tokens (BFF_MAX_TOKENS)",
+                        self.limits.tokens
+                    ),
+                    code: code::BAD_USER_INPUT,
+                    limit: Some("BFF_MAX_TOKENS"),
+                });
+            }
+        }
+        // A document that does not parse goes on to async-graphql, which reports the syntax
+        // error as validation would.
+        let document = self.prepared.parse(&query);
+        let mut measure = None;
+        if let Some(document) = &document {
+            check_kind(
+                operation::kind(document, operation_name.as_deref()),
+                transport,
+            )?;
+            if !self.introspection && operation::introspects(document) {
+                return Err(Refusal::Request {
+                    message: "Introspection is disabled (BFF_ENV=production)".into(),
+                    code: code::INTROSPECTION_DISABLED,
+                    limit: None,
+                });
+            }
+            match cost::admit(
+                document,
+                operation_name.as_deref(),
+                &variables,
+                &self.limits,
+            ) {
+                Ok(admitted) => measure = Some(admitted),
+                Err(refusal) => {
+                    let by_address = Key::Address(address.unwrap_or(Ipv4Addr::UNSPECIFIED.into()));
+                    self.charge(&by_address, REFUSED_COST)
+                        .map_err(Refusal::RateLimited)?;
+                    return Err(Refusal::Request {
+                        message: refusal.message,
+                        code: code::BAD_USER_INPUT,
+                        limit: refusal.limit,
+                    });
+                }
+            }
+            if let Some(hash) = resolved.remember {
+                self.documents.remember(hash, &query);
+            }
+        }
+        let label = crate::metrics::operation_label(
+            document
+                .as_deref()
+                .and_then(|d| operation::operation_name(d, operation_name.as_deref()))
+                .as_deref()
+                .or(operation_name.as_deref()),
+        );
+        Ok(Admitted {
+            query,
+            document,
+            operation_name,
+            label,
+            variables,
+            cost: measure.map_or(1, |m| m.cost),
+            viewer_state: measure.is_none_or(|m| m.viewer_state),
+        })
+    }
+
+    /// Takes `cost` from `key`'s bucket (nothing when rate limiting is off).
+    fn charge(&self, key: &Key, cost: u64) -> Result<(), Duration> {
+        match &self.rate {
+            Some(limiter) => limiter.charge(key, cost),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Refuses an operation its transport does not carry. An unknown operation passes: async-graphql
+/// reports it as validation does.
+fn check_kind(kind: Option<OperationType>, transport: Transport) -> Result<(), Refusal> {
+    match (transport, kind) {
+        (_, None) => Ok(()),
+        (Transport::Get, Some(OperationType::Query)) => Ok(()),
+        (Transport::Get, Some(_)) => Err(Refusal::Method(
+            "Only queries may be sent with GET; send mutations with POST".into(),
+        )),
+        (Transport::Post, Some(OperationType::Subscription)) => Err(Refusal::input(
+            "Subscriptions run over WebSocket: open one on GET /graphql (graphql-transport-ws)",
+        )),
+        (Transport::Post, Some(_)) => Ok(()),
+        (Transport::WebSocket, Some(OperationType::Subscription)) => Ok(()),
+        (Transport::WebSocket, Some(_)) => Err(Refusal::input(
+            "Only subscriptions run over WebSocket: send queries and mutations to POST /graphql",
+        )),
+    }
+}
+
+/// Whose bucket pays for a request, and how much: the viewer's when the credentials sign
+/// someone in; the client address's when there are none or they fail (then at least
+/// [`FAILED_AUTH_COST`]); nobody's for the photo worker's service tokens.
+fn payer(identity: Identity, address: Option<IpAddr>, cost: u64) -> (Option<Key>, u64) {
+    let by_address = Key::Address(address.unwrap_or(Ipv4Addr::UNSPECIFIED.into()));
+    match identity {
+        Identity::Viewer(user_id) => (Some(Key::Viewer(user_id)), cost),
+        Identity::Service => (None, cost),
+        Identity::Anonymous => (Some(by_address), cost),
+        Identity::Failed => (Some(by_address), cost.max(FAILED_AUTH_COST)),
+        // The database is unreachable: the request will fail on its own.
+        Identity::Unknown => (Some(by_address), cost),
+    }
+}
+
+/// The async-graphql request of an admitted one, with its parsed document.
+fn graphql_request(admitted: Admitted) -> async_graphql::Request {
+    let mut request = async_graphql::Request::new(admitted.query).variables(admitted.variables);
+    if let Some(name) = admitted.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(document) = admitted.document {
+        request.set_parsed_query(Arc::unwrap_or_clone(document));
+    }
+    request
+}
+
+/// A subscription's answers with their errors classified.
+fn classified(
+    answers: impl Stream<Item = async_graphql::Response> + Send + 'static,
+    request_id: Option<String>,
+) -> impl Stream<Item = async_graphql::Response> + Send + 'static {
+    answers.map(move |mut answer| {
+        for error in &mut answer.errors {
+            classify(error, request_id.as_deref());
+        }
+        answer
+    })
+}
+
+/// Counts an operation's outcome and notes it on the request's span.
+fn record(operation_name: Option<&str>, outcome: &str, statements: u32) {
+    let operation = crate::metrics::operation_label(operation_name);
+    let span = tracing::Span::current();
+    span.record("graphql.operation", operation.as_str());
+    span.record("graphql.outcome", outcome);
+    span.record("db.statements", statements);
+    crate::metrics::graphql_statements(&operation, statements);
+    crate::metrics::graphql_operation(operation, outcome);
+}
+
+/// Gives every error a code, and masks any error we did not raise on purpose: an error without
+/// a code and without a path is the request's (parse, validation, an unknown operation); with
+/// a path it is a resolver's, and one we did not code is internal — except argument coercion
+/// (async-graphql's "Failed to parse …" / "Invalid value for argument …"), the client's to fix.
+pub fn classify(error: &mut ServerError, request_id: Option<&str>) {
+    let has_code = error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some());
+    let is_input_error = error.message.starts_with("Failed to parse")
+        || error.message.starts_with("Invalid value for argument");
+    let code = if has_code {
+        None
+    } else if error.path.is_empty() || is_input_error {
+        Some(code::BAD_USER_INPUT)
+    } else {
+        tracing::error!(message = %error.message, path = ?error.path, "uncoded error in a resolver");
+        error.message = INTERNAL_MESSAGE.to_owned();
+        Some(code::INTERNAL_SERVER_ERROR)
+    };
+    let extensions = error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
+    if let Some(code) = code {
+        extensions.set("code", code);
+    }
+    let masked = extensions.get("code").is_some_and(|c| {
+        *c == Value::from(code::INTERNAL_SERVER_ERROR)
+            || *c == Value::from(code::SERVICE_UNAVAILABLE)
+    });
+    if masked && let Some(id) = request_id {
+        extensions.set("requestId", id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_transport_carries_its_own_kinds() {
+        use OperationType::*;
+        assert!(check_kind(Some(Query), Transport::Get).is_ok());
+        assert!(matches!(
+            check_kind(Some(Mutation), Transport::Get),
+            Err(Refusal::Method(_))
+        ));
+        assert!(check_kind(Some(Mutation), Transport::Post).is_ok());
+        assert!(check_kind(Some(Subscription), Transport::Post).is_err());
+        assert!(check_kind(Some(Subscription), Transport::WebSocket).is_ok());
+        assert!(check_kind(Some(Query), Transport::WebSocket).is_err());
+        assert!(check_kind(None, Transport::WebSocket).is_ok());
+    }
+
+    #[test]
+    fn the_failed_authentications_bucket_pays_at_least_its_cost() {
+        let address = Some(IpAddr::from([10, 0, 0, 1]));
+        assert_eq!(
+            payer(Identity::Failed, address, 3),
+            (Some(Key::Address([10, 0, 0, 1].into())), FAILED_AUTH_COST)
+        );
+        assert_eq!(payer(Identity::Service, address, 3), (None, 3));
+        assert_eq!(
+            payer(Identity::Viewer("u".into()), address, 3),
+            (Some(Key::Viewer("u".into())), 3)
+        );
+    }
+}

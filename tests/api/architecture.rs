@@ -1,0 +1,634 @@
+//! The shape of `src/`, checked: imports run one way (no two files import each other, directly
+//! or around a circle), the lower layers import nothing of the upper ones, and every environment
+//! variable is read in `src/config/`. `cargo test --test api architecture -- --nocapture` prints
+//! the import circles and the files over 400 lines.
+//!
+//! An import is any path a file names into the crate: a `use` (braces expanded), or a path
+//! written in the code that starts at `crate`, `super`, `self`, `$crate`, a child module the file
+//! declares, or a name the file imported; it counts for the file that path lands in (the
+//! longest prefix that is a module file). Declaring a child module (`mod x;`) is not an
+//! import. Comments, strings and `#[cfg(test)]` modules are left out.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// One source file: where it sits in the module tree and what it names.
+struct File {
+    /// Path relative to the crate root, e.g. `src/http/ws.rs`.
+    name: String,
+    /// Module path, e.g. `["http", "ws"]`; empty for `lib.rs`.
+    module: Vec<String>,
+    /// Whether it is the binary's root (it names the library as `bff::`).
+    binary: bool,
+    /// Its text without comments, strings and test modules.
+    code: String,
+    /// Its line count, as `wc -l` counts.
+    lines: usize,
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every `.rs` file under `root/src`.
+fn files(root: &Path) -> Vec<File> {
+    let src = root.join("src");
+    let mut paths = Vec::new();
+    rust_files(&src, &mut paths);
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let relative = path.strip_prefix(&src).unwrap();
+            let mut module: Vec<String> = relative
+                .with_extension("")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            let binary = module == ["main"];
+            if module == ["lib"] || binary || module.last().is_some_and(|m| m == "mod") {
+                module.pop();
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            File {
+                name: format!("src/{}", relative.display()),
+                module,
+                binary,
+                lines: text.lines().count(),
+                code: strip(&without_tests(&text)),
+            }
+        })
+        .collect()
+}
+
+/// The text before its `#[cfg(test)]` module (kept at the end of a file by convention).
+fn without_tests(text: &str) -> String {
+    let mut kept = String::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.trim() == "#[cfg(test)]"
+            && lines
+                .peek()
+                .is_some_and(|next| next.trim_start().starts_with("mod "))
+        {
+            break;
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    kept
+}
+
+/// The code with comments, string literals and character literals blanked out.
+fn strip(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+            continue;
+        }
+        if c == '/' && next == Some('*') {
+            let mut depth = 0;
+            while i < chars.len() {
+                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    i += 2;
+                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            out.push(' ');
+            continue;
+        }
+        // Raw strings: r"…", r#"…"#, br"…".
+        let raw_start = if c == 'r' && matches!(next, Some('"' | '#')) {
+            Some(i + 1)
+        } else if c == 'b' && next == Some('r') && matches!(chars.get(i + 2), Some('"' | '#')) {
+            Some(i + 2)
+        } else {
+            None
+        };
+        let word_before = i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+        if let (Some(mut j), false) = (raw_start, word_before) {
+            let mut hashes = 0;
+            while chars.get(j) == Some(&'#') {
+                hashes += 1;
+                j += 1;
+            }
+            if chars.get(j) == Some(&'"') {
+                j += 1;
+                loop {
+                    if j >= chars.len() {
+                        break;
+                    }
+                    if chars[j] == '"' && (0..hashes).all(|k| chars.get(j + 1 + k) == Some(&'#')) {
+                        j += 1 + hashes;
+                        break;
+                    }
+                    j += 1;
+                }
+                out.push_str("\"\"");
+                i = j;
+                continue;
+            }
+        }
+        if c == '"' {
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+            out.push_str("\"\"");
+            continue;
+        }
+        if c == '\'' {
+            // A character literal ('x', '\n', '\u{…}'), not a lifetime ('a).
+            if next == Some('\\') {
+                let mut j = i + 2;
+                while j < chars.len() && chars[j] != '\'' {
+                    j += 1;
+                }
+                i = j + 1;
+                out.push_str("' '");
+                continue;
+            }
+            if chars.get(i + 2) == Some(&'\'') {
+                i += 3;
+                out.push_str("' '");
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '$'
+}
+
+/// The words and punctuation of the code, with `::` as one token.
+fn tokens(code: &str) -> Vec<String> {
+    let chars: Vec<char> = code.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if is_ident_char(c) {
+            let start = i;
+            while i < chars.len() && is_ident_char(chars[i]) {
+                i += 1;
+            }
+            out.push(chars[start..i].iter().collect());
+        } else if c == ':' && chars.get(i + 1) == Some(&':') {
+            out.push("::".to_owned());
+            i += 2;
+        } else {
+            out.push(c.to_string());
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The paths a `use` tree names (after `use`, up to its `;`), with the name each binds.
+fn use_paths(tree: &[String]) -> Vec<(Vec<String>, Option<String>)> {
+    fn parse(
+        tree: &[String],
+        at: &mut usize,
+        prefix: &[String],
+        out: &mut Vec<(Vec<String>, Option<String>)>,
+    ) {
+        let mut path = prefix.to_vec();
+        while *at < tree.len() {
+            let token = tree[*at].as_str();
+            match token {
+                "::" => *at += 1,
+                "{" => {
+                    *at += 1;
+                    loop {
+                        parse(tree, at, &path, out);
+                        match tree.get(*at).map(String::as_str) {
+                            Some(",") => *at += 1,
+                            Some("}") => {
+                                *at += 1;
+                                break;
+                            }
+                            _ => break,
+                        }
+                        if tree.get(*at).map(String::as_str) == Some("}") {
+                            *at += 1;
+                            break;
+                        }
+                    }
+                    return;
+                }
+                "," | "}" => break,
+                "*" => {
+                    *at += 1;
+                    out.push((path.clone(), None));
+                    return;
+                }
+                "as" => {
+                    *at += 1;
+                    let alias = tree.get(*at).cloned();
+                    *at += 1;
+                    out.push((path.clone(), alias));
+                    return;
+                }
+                "self" if path.len() > prefix.len() || !prefix.is_empty() => {
+                    *at += 1;
+                    let bound = path.last().cloned();
+                    out.push((path.clone(), bound));
+                    return;
+                }
+                word => {
+                    path.push(word.to_owned());
+                    *at += 1;
+                }
+            }
+        }
+        if path.len() > prefix.len() {
+            let bound = path.last().cloned();
+            out.push((path, bound));
+        }
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    parse(tree, &mut at, &[], &mut out);
+    out
+}
+
+/// The crate-absolute module path a path written in `file` points into, or `None` when it
+/// leaves the crate (std, dependencies).
+fn absolute(
+    file: &File,
+    path: &[String],
+    children: &BTreeSet<String>,
+    aliases: &HashMap<String, Vec<String>>,
+) -> Option<Vec<String>> {
+    let first = path.first()?.as_str();
+    let rest = &path[1..];
+    let mut base: Vec<String> = match first {
+        "crate" | "$crate" if !file.binary => Vec::new(),
+        "bff" if file.binary => Vec::new(),
+        "self" => file.module.clone(),
+        "super" => {
+            let mut module = file.module.clone();
+            module.pop();
+            let mut rest = rest;
+            while rest.first().is_some_and(|s| s == "super") {
+                module.pop();
+                rest = &rest[1..];
+            }
+            module.extend(rest.iter().cloned());
+            return Some(module);
+        }
+        child if children.contains(child) => {
+            let mut module = file.module.clone();
+            module.push(child.to_owned());
+            module
+        }
+        alias => aliases.get(alias)?.clone(),
+    };
+    base.extend(rest.iter().cloned());
+    Some(base)
+}
+
+/// The file a crate-absolute path lands in: the longest prefix that is a module file.
+fn landing<'a>(modules: &HashMap<Vec<String>, &'a str>, path: &[String]) -> Option<&'a str> {
+    (0..=path.len())
+        .rev()
+        .find_map(|n| modules.get(&path[..n]).copied())
+}
+
+/// The import graph: each file and the files it imports.
+fn graph(files: &[File]) -> BTreeMap<String, BTreeSet<String>> {
+    let modules: HashMap<Vec<String>, &str> = files
+        .iter()
+        .filter(|f| !f.binary)
+        .map(|f| (f.module.clone(), f.name.as_str()))
+        .collect();
+    let mut edges = BTreeMap::new();
+    for file in files {
+        let tokens = tokens(&file.code);
+        let mut children = BTreeSet::new();
+        for (i, token) in tokens.iter().enumerate() {
+            if token == "mod" && tokens.get(i + 2).is_some_and(|t| t == ";") {
+                children.insert(tokens[i + 1].clone());
+            }
+        }
+        let mut named: Vec<Vec<String>> = Vec::new();
+        let mut aliases: HashMap<String, Vec<String>> = HashMap::new();
+        // `use` statements first, so that the names they bind resolve the paths written later.
+        let mut i = 0;
+        let mut in_use = vec![false; tokens.len()];
+        while i < tokens.len() {
+            let starts_use = tokens[i] == "use"
+                && (i == 0
+                    || matches!(tokens[i - 1].as_str(), ";" | "}" | "{" | "pub" | ")" | "]"));
+            if starts_use {
+                let end = (i..tokens.len())
+                    .find(|&j| tokens[j] == ";")
+                    .unwrap_or(tokens.len());
+                for flag in &mut in_use[i..end] {
+                    *flag = true;
+                }
+                for (path, bound) in use_paths(&tokens[i + 1..end]) {
+                    if let Some(absolute) = absolute(file, &path, &children, &aliases) {
+                        if let Some(bound) = bound {
+                            aliases.insert(bound, absolute.clone());
+                        }
+                        named.push(absolute);
+                    }
+                }
+                i = end;
+            }
+            i += 1;
+        }
+        // Paths written in the code: a word followed by `::`, not itself after `::`.
+        for i in 0..tokens.len() {
+            if in_use[i]
+                || tokens.get(i + 1).is_none_or(|t| t != "::")
+                || (i > 0 && tokens[i - 1] == "::")
+                || !tokens[i].chars().next().is_some_and(is_ident_char)
+            {
+                continue;
+            }
+            let mut path = vec![tokens[i].clone()];
+            let mut j = i + 1;
+            while tokens.get(j).is_some_and(|t| t == "::")
+                && tokens
+                    .get(j + 1)
+                    .is_some_and(|t| t.chars().next().is_some_and(is_ident_char))
+            {
+                path.push(tokens[j + 1].clone());
+                j += 2;
+            }
+            if let Some(absolute) = absolute(file, &path, &children, &aliases) {
+                named.push(absolute);
+            }
+        }
+        let targets: BTreeSet<String> = named
+            .iter()
+            .filter_map(|path| landing(&modules, path))
+            .filter(|target| *target != file.name)
+            .map(str::to_owned)
+            .collect();
+        edges.insert(file.name.clone(), targets);
+    }
+    edges
+}
+
+/// The strongly connected components of more than one file: the import circles (Tarjan).
+fn circles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    struct State<'a> {
+        graph: &'a BTreeMap<String, BTreeSet<String>>,
+        index: HashMap<&'a str, usize>,
+        low: HashMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        on_stack: BTreeSet<&'a str>,
+        next: usize,
+        out: Vec<Vec<String>>,
+    }
+    fn visit<'a>(state: &mut State<'a>, node: &'a str) {
+        state.index.insert(node, state.next);
+        state.low.insert(node, state.next);
+        state.next += 1;
+        state.stack.push(node);
+        state.on_stack.insert(node);
+        for target in state.graph.get(node).into_iter().flatten() {
+            let target = target.as_str();
+            if !state.index.contains_key(target) {
+                visit(state, target);
+                let low = state.low[target].min(state.low[node]);
+                state.low.insert(node, low);
+            } else if state.on_stack.contains(target) {
+                let low = state.index[target].min(state.low[node]);
+                state.low.insert(node, low);
+            }
+        }
+        if state.low[node] == state.index[node] {
+            let mut component = Vec::new();
+            while let Some(member) = state.stack.pop() {
+                state.on_stack.remove(member);
+                component.push(member.to_owned());
+                if member == node {
+                    break;
+                }
+            }
+            if component.len() > 1 {
+                component.sort();
+                state.out.push(component);
+            }
+        }
+    }
+    let mut state = State {
+        graph,
+        index: HashMap::new(),
+        low: HashMap::new(),
+        stack: Vec::new(),
+        on_stack: BTreeSet::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    for node in graph.keys() {
+        if !state.index.contains_key(node.as_str()) {
+            visit(&mut state, node);
+        }
+    }
+    state.out.sort();
+    state.out
+}
+
+fn root() -> PathBuf {
+    match std::env::var_os("BFF_ARCHITECTURE_ROOT") {
+        Some(root) => PathBuf::from(root),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    }
+}
+
+fn folder(file: &str) -> &str {
+    file.rsplit_once('/').map_or("", |(folder, _)| folder)
+}
+
+/// Each file's imports, by file name.
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+/// Prints the circles and the long files (with `--nocapture`), and returns the files, the
+/// graph and the circles.
+fn report() -> (Vec<File>, Graph, Vec<Vec<String>>) {
+    let files = files(&root());
+    let graph = graph(&files);
+    let circles = circles(&graph);
+    let edges: usize = graph.values().map(BTreeSet::len).sum();
+    println!(
+        "{} files, {} lines, {} imports between files",
+        files.len(),
+        files.iter().map(|f| f.lines).sum::<usize>(),
+        edges
+    );
+    let mutual: Vec<(&String, &String)> = graph
+        .iter()
+        .flat_map(|(a, targets)| targets.iter().map(move |b| (a, b)))
+        .filter(|(a, b)| a < b && graph.get(*b).is_some_and(|t| t.contains(*a)))
+        .collect();
+    println!("pairs of files that import each other: {}", mutual.len());
+    for (a, b) in &mutual {
+        println!("  {a} <-> {b}");
+    }
+    if std::env::var_os("BFF_ARCHITECTURE_EDGES").is_some() {
+        for (file, targets) in &graph {
+            println!(
+                "  {file} -> {}",
+                targets.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    println!(
+        "import circles (strongly connected files): {}",
+        circles.len()
+    );
+    for circle in &circles {
+        let folders: BTreeSet<&str> = circle.iter().map(|f| folder(f)).collect();
+        let across = if folders.len() > 1 {
+            "across folders"
+        } else {
+            "within a folder"
+        };
+        println!("  {} files, {across}: {}", circle.len(), circle.join(", "));
+    }
+    let mut long: Vec<&File> = files.iter().filter(|f| f.lines > 400).collect();
+    long.sort_by_key(|f| std::cmp::Reverse(f.lines));
+    println!("files over 400 lines: {}", long.len());
+    for file in long {
+        println!("  {:>5} {}", file.lines, file.name);
+    }
+    (files, graph, circles)
+}
+
+#[test]
+fn no_two_files_import_each_other_directly_or_around_a_circle() {
+    let (_, _, circles) = report();
+    assert!(
+        circles.is_empty(),
+        "import circles (run with --nocapture for the report): {circles:?}"
+    );
+}
+
+#[test]
+fn configuration_errors_and_storage_sit_below_what_uses_them() {
+    let (_, graph, _) = report();
+    // Each folder (or file) on the left imports nothing from those on the right.
+    let rules: &[(&str, &[&str])] = &[
+        (
+            "src/config",
+            &[
+                "src/db",
+                "src/graphql",
+                "src/http",
+                "src/pipeline",
+                "src/live",
+                "src/auth",
+                "src/stripe",
+            ],
+        ),
+        (
+            "src/error.rs",
+            &[
+                "src/db",
+                "src/graphql",
+                "src/http",
+                "src/pipeline",
+                "src/live",
+            ],
+        ),
+        (
+            "src/metrics.rs",
+            &[
+                "src/db",
+                "src/graphql",
+                "src/http",
+                "src/pipeline",
+                "src/live",
+            ],
+        ),
+        (
+            "src/db",
+            &[
+                "src/graphql",
+                "src/http",
+                "src/pipeline",
+                "src/live",
+                "src/stripe",
+            ],
+        ),
+        ("src/live", &["src/graphql", "src/http", "src/pipeline"]),
+        (
+            "src/auth",
+            &["src/graphql", "src/http", "src/pipeline", "src/live"],
+        ),
+        ("src/graphql", &["src/http", "src/pipeline"]),
+        ("src/pipeline", &["src/http"]),
+    ];
+    let mut broken = Vec::new();
+    for (from, forbidden) in rules {
+        for (file, targets) in &graph {
+            if !(file == from
+                || file.starts_with(&format!("{from}/"))
+                || file == &format!("{from}.rs"))
+            {
+                continue;
+            }
+            for target in targets {
+                if forbidden.iter().any(|f| {
+                    target == f
+                        || target.starts_with(&format!("{f}/"))
+                        || target == &format!("{f}.rs")
+                }) {
+                    broken.push(format!("{file} imports {target}"));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{broken:#?}");
+}
+
+#[test]
+fn environment_variables_are_read_only_in_config() {
+    let (files, _, _) = report();
+    let readers: Vec<&str> = files
+        .iter()
+        .filter(|f| !f.name.starts_with("src/config"))
+        .filter(|f| {
+            ["env::var(", "env::var_os(", "env::vars(", "env::vars_os("]
+                .iter()
+                .any(|call| f.code.contains(call))
+                || f.code.contains("dotenvy::")
+        })
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(readers, Vec::<&str>::new());
+}

@@ -1,0 +1,501 @@
+//! One front door: the same case table run over every transport — `POST /graphql`,
+//! `GET /graphql` and a `graphql-transport-ws` subscribe — expecting the same `extensions.code`
+//! from each. HTTP and WebSocket requests go through one pipeline (document resolution, the
+//! pre-parse guard, the caches, the cost model, rate charging, authentication, execution), so a
+//! rule added there holds everywhere.
+//!
+//! A WebSocket signs in once, at `connection_init`; a credential refused there closes the
+//! connection with the protocol's own code (4403 Forbidden), which is how that transport frames
+//! `UNAUTHENTICATED`.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::live::{Client, End};
+use crate::support::{TestApp, TestUser};
+
+/// Which transport a request goes over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    Post,
+    Get,
+    WebSocket,
+}
+
+const TRANSPORTS: [Transport; 3] = [Transport::Post, Transport::Get, Transport::WebSocket];
+
+/// How the caller signs in.
+#[derive(Clone, Copy, Debug)]
+enum Credential {
+    /// A live session.
+    Valid,
+    /// A session token with a signature made with another secret.
+    Forged,
+    /// A session whose `expiresAt` has passed.
+    Expired,
+}
+
+/// One request, as each transport would carry it: `query` for HTTP (a query), `subscription`
+/// for WebSocket (its analogue).
+#[derive(Clone, Debug, Default)]
+struct Request {
+    query: Option<String>,
+    subscription: Option<String>,
+    document_id: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<Value>,
+}
+
+struct Case {
+    name: &'static str,
+    env: &'static [(&'static str, &'static str)],
+    credential: Credential,
+    request: Request,
+    /// `extensions.code` expected, or `OK` for no error.
+    code: &'static str,
+    /// `extensions.limit` expected, if any.
+    limit: Option<&'static str>,
+    /// Spend the caller's rate bucket over HTTP first.
+    exhaust_rate: bool,
+}
+
+const LISTED_QUERY: &str = "query Allowed { viewer { id } }";
+const LISTED_SUBSCRIPTION: &str = "subscription AllowedLive { photoJobUpdated { id status } }";
+
+fn text(query: &str, subscription: &str) -> Request {
+    Request {
+        query: Some(query.to_owned()),
+        subscription: Some(subscription.to_owned()),
+        ..Request::default()
+    }
+}
+
+/// `{ ...F0 } fragment F0 on Root { ...F1 ...F1 } … fragment Fn on Root { leaf }`: 2^n fields.
+fn fan_out(operation: &str, root: &str, leaf: &str, n: usize) -> String {
+    let mut doc = format!("{operation} {{ ...F0 }}");
+    for i in 0..n {
+        doc.push_str(&format!(
+            " fragment F{i} on {root} {{ ...F{j} ...F{j} }}",
+            j = i + 1
+        ));
+    }
+    doc.push_str(&format!(" fragment F{n} on {root} {{ {leaf} }}"));
+    doc
+}
+
+fn cases() -> Vec<Case> {
+    let trusted: &'static [(&str, &str)] = &[("BFF_TRUSTED_DOCUMENTS", "<manifest>")];
+    vec![
+        Case {
+            name: "a listed document runs under trusted documents",
+            env: trusted,
+            credential: Credential::Valid,
+            request: text(LISTED_QUERY, LISTED_SUBSCRIPTION),
+            code: "OK",
+            limit: None,
+            exhaust_rate: false,
+        },
+        Case {
+            name: "a listed document runs by its id",
+            env: trusted,
+            credential: Credential::Valid,
+            request: Request {
+                document_id: Some("<id>".into()),
+                ..Request::default()
+            },
+            code: "OK",
+            limit: None,
+            exhaust_rate: false,
+        },
+        Case {
+            name: "an unlisted document is refused under trusted documents",
+            env: trusted,
+            credential: Credential::Valid,
+            request: text(
+                "{ viewer { id email } }",
+                "subscription NotListed { creditsChanged { balance } }",
+            ),
+            code: "BAD_USER_INPUT",
+            limit: None,
+            exhaust_rate: false,
+        },
+        Case {
+            name: "an unknown persisted id is not found under trusted documents",
+            env: trusted,
+            credential: Credential::Valid,
+            request: Request {
+                document_id: Some(format!("sha256:{}", "0".repeat(64))),
+                ..Request::default()
+            },
+            code: "PERSISTED_QUERY_NOT_FOUND",
+            limit: None,
+            exhaust_rate: false,
+        },
+        Case {
+            name: "an unknown automatic persisted query is not found",
+            env: &[],
+            credential: Credential::Valid,
+            request: Request {
+                document_id: Some("<apq>".into()),
+                ..Request::default()
+            },
+            code: "PERSISTED_QUERY_NOT_FOUND",
+            limit: None,
+            exhaust_rate: false,
+        },
+        Case {
+            name: "an ordinary document runs",
+            env: &[],
+            credential: Credential::Valid,
+            request: text(
+                "{ viewer { id credits { balance } } }",
+                "subscription { creditsChanged { balance } }",
+            ),
+            code: "OK",
+            limit: None,
+            exhaust_rate: false,
+        },
+        Case {
+            name: "a document over the cost limit is refused",
+            env: &[("BFF_MAX_COST", "5")],
+            credential: Credential::Valid,
+            request: text(
+                "{ viewer { id email name } }",
+                "subscription { photoJobUpdated { id status prompt groupName cost } }",
+            ),
+            code: "BAD_USER_INPUT",
+            limit: Some("BFF_MAX_COST"),
+            exhaust_rate: false,
+        },
+        Case {
+            name: "a fragment fan-out is refused before it is expanded",
+            env: &[],
+            credential: Credential::Valid,
+            request: text(
+                &fan_out("query", "Query", "__typename", 22),
+                &fan_out(
+                    "subscription",
+                    "Subscription",
+                    "creditsChanged { balance }",
+                    22,
+                ),
+            ),
+            code: "BAD_USER_INPUT",
+            limit: Some("BFF_MAX_FIELDS"),
+            exhaust_rate: false,
+        },
+        Case {
+            name: "a client past its rate limit is refused",
+            env: &[
+                ("BFF_MAX_COST", "100"),
+                ("BFF_RATE_LIMIT_BURST", "100"),
+                ("BFF_RATE_LIMIT_PER_SECOND", "1"),
+            ],
+            credential: Credential::Valid,
+            request: text(
+                "{ viewer { id } }",
+                "subscription { creditsChanged { balance } }",
+            ),
+            code: "RATE_LIMITED",
+            limit: None,
+            exhaust_rate: true,
+        },
+        Case {
+            name: "a required variable given as null is refused",
+            env: &[],
+            credential: Credential::Valid,
+            request: Request {
+                variables: Some(json!({ "id": null })),
+                ..text(
+                    "query($id: ID!) { viewer { photoJob(id: $id) { id } } }",
+                    "subscription($id: ID!) { photoJobUpdated(id: $id) { id } }",
+                )
+            },
+            code: "BAD_USER_INPUT",
+            limit: None,
+            exhaust_rate: false,
+        },
+        Case {
+            name: "a variable of the wrong type is refused",
+            env: &[],
+            credential: Credential::Valid,
+            request: Request {
+                variables: Some(json!({ "id": { "not": "an id" } })),
+                ..text(
+                    "query($id: ID!) { viewer { photoJob(id: $id) { id } } }",
+                    "subscription($id: ID!) { photoJobUpdated(id: $id) { id } }",
+                )
+            },
+            code: "BAD_USER_INPUT",
+            limit: None,
+            exhaust_rate: false,
+        },
+        Case {
+            name: "an unknown operation name is refused",
+            env: &[],
+            credential: Credential::Valid,
+            request: Request {
+                operation_name: Some("Nope".into()),
+                ..text(
+                    "query Mine { viewer { id } }",
+                    "subscription Mine { creditsChanged { balance } }",
+                )
+            },
+            code: "BAD_USER_INPUT",
+            limit: None,
+            exhaust_rate: false,
+        },
+        Case {
+            name: "a request without a document is refused",
+            env: &[],
+            credential: Credential::Valid,
+            request: Request::default(),
+            code: "BAD_USER_INPUT",
+            limit: None,
+            exhaust_rate: false,
+        },
+        Case {
+            name: "a forged credential signs nobody in",
+            env: &[],
+            credential: Credential::Forged,
+            request: text(
+                "{ node(id: \"UGhvdG9Kb2I6MQ\") { id } }",
+                "subscription { creditsChanged { balance } }",
+            ),
+            code: "UNAUTHENTICATED",
+            limit: None,
+            exhaust_rate: false,
+        },
+        Case {
+            name: "an expired session signs nobody in",
+            env: &[],
+            credential: Credential::Expired,
+            request: text(
+                "{ node(id: \"UGhvdG9Kb2I6MQ\") { id } }",
+                "subscription { creditsChanged { balance } }",
+            ),
+            code: "UNAUTHENTICATED",
+            limit: None,
+            exhaust_rate: false,
+        },
+    ]
+}
+
+/// The manifest of the trusted-documents cases: one query and one subscription.
+fn manifest() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("front-door");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("persisted-documents.json");
+    let map: HashMap<String, &str> = [LISTED_QUERY, LISTED_SUBSCRIPTION]
+        .into_iter()
+        .map(|doc| (sha256(doc), doc))
+        .collect();
+    std::fs::write(&path, serde_json::to_string(&map).unwrap()).unwrap();
+    path
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The credential headers (HTTP) or `connection_init` bearer (WebSocket) of a user.
+async fn bearer(app: &TestApp, user: &TestUser, credential: Credential) -> String {
+    match credential {
+        Credential::Valid => bff::auth::signed_token(&user.token, crate::support::SECRET),
+        Credential::Forged => bff::auth::signed_token(&user.token, "another-secret-entirely"),
+        Credential::Expired => {
+            use diesel_async::SimpleAsyncConnection;
+            app.db()
+                .await
+                .batch_execute(&format!(
+                    "UPDATE session SET \"expiresAt\" = now() - interval '1 minute' \
+                     WHERE token = '{}'",
+                    user.token
+                ))
+                .await
+                .unwrap();
+            bff::auth::signed_token(&user.token, crate::support::SECRET)
+        }
+    }
+}
+
+/// The fields of a GraphQL request as a JSON object, with the placeholders filled in.
+fn payload(request: &Request, transport: Transport) -> Value {
+    let mut body = serde_json::Map::new();
+    let text = match transport {
+        Transport::WebSocket => &request.subscription,
+        _ => &request.query,
+    };
+    if let Some(text) = text {
+        body.insert("query".into(), json!(text));
+    }
+    match request.document_id.as_deref() {
+        Some("<id>") => {
+            let listed = match transport {
+                Transport::WebSocket => LISTED_SUBSCRIPTION,
+                _ => LISTED_QUERY,
+            };
+            body.insert(
+                "documentId".into(),
+                json!(format!("sha256:{}", sha256(listed))),
+            );
+        }
+        Some("<apq>") => {
+            body.insert(
+                "extensions".into(),
+                json!({ "persistedQuery": { "version": 1, "sha256Hash": "1".repeat(64) } }),
+            );
+        }
+        Some(id) => {
+            body.insert("documentId".into(), json!(id));
+        }
+        None => {}
+    }
+    if let Some(name) = &request.operation_name {
+        body.insert("operationName".into(), json!(name));
+    }
+    if let Some(variables) = &request.variables {
+        body.insert("variables".into(), variables.clone());
+    }
+    Value::Object(body)
+}
+
+/// What a transport answered: `OK`, or the first error's code and limit.
+async fn run(
+    app: &TestApp,
+    transport: Transport,
+    request: &Request,
+    bearer: &str,
+) -> (String, Option<String>, Value) {
+    let body = payload(request, transport);
+    let from_errors = |answer: &Value, errors: &Value| -> (String, Option<String>, Value) {
+        match errors.get(0) {
+            Some(error) => (
+                error["extensions"]["code"]
+                    .as_str()
+                    .unwrap_or("(no code)")
+                    .to_owned(),
+                error["extensions"]["limit"].as_str().map(str::to_owned),
+                answer.clone(),
+            ),
+            None => ("OK".into(), None, answer.clone()),
+        }
+    };
+    match transport {
+        Transport::Post => {
+            let response = app
+                .client
+                .post(app.url("/graphql"))
+                .header("authorization", format!("Bearer {bearer}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let answer: Value = response.json().await.unwrap();
+            from_errors(&answer, &answer["errors"])
+        }
+        Transport::Get => {
+            let params: Vec<(String, String)> = body
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(key, value)| {
+                    let value = match value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (key.clone(), value)
+                })
+                .collect();
+            let response = app
+                .client
+                .get(app.url("/graphql"))
+                .header("authorization", format!("Bearer {bearer}"))
+                .query(&params)
+                .send()
+                .await
+                .unwrap();
+            let answer: Value = response.json().await.unwrap();
+            from_errors(&answer, &answer["errors"])
+        }
+        Transport::WebSocket => {
+            let mut client = Client::connect(app, "graphql-transport-ws", &[])
+                .await
+                .unwrap();
+            client
+                .send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {bearer}") } }))
+                .await;
+            match client.next_within(std::time::Duration::from_secs(10)).await {
+                Ok(ack) if ack["type"] == "connection_ack" => {}
+                // The protocol's framing of a refused sign-in.
+                Err(End::Closed(4403, reason)) => {
+                    return ("UNAUTHENTICATED".into(), None, json!({ "closed": reason }));
+                }
+                Err(End::Closed(1013, reason)) => {
+                    return ("RATE_LIMITED".into(), None, json!({ "closed": reason }));
+                }
+                other => panic!("connection_init answered {other:?}"),
+            }
+            client
+                .send(json!({ "type": "subscribe", "id": "1", "payload": body }))
+                .await;
+            client.send(json!({ "type": "ping" })).await;
+            let answer = client.next().await;
+            match answer["type"].as_str() {
+                // Started: the server answers the ping once the subscription runs.
+                Some("pong") => ("OK".into(), None, answer),
+                Some("error") => from_errors(&answer, &answer["payload"]),
+                Some("next") => from_errors(&answer, &answer["payload"]["errors"]),
+                _ => panic!("unexpected {answer}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_transport_answers_each_case_with_the_same_code() {
+    let manifest = manifest();
+    let mut failures = Vec::new();
+    for case in cases() {
+        for transport in TRANSPORTS {
+            let app = TestApp::spawn_with(|env| {
+                for (name, value) in case.env {
+                    let value = if *value == "<manifest>" {
+                        manifest.display().to_string()
+                    } else {
+                        (*value).to_owned()
+                    };
+                    env.insert(name, value);
+                }
+            })
+            .await;
+            let user = app.user("Caller").await;
+            let bearer = bearer(&app, &user, case.credential).await;
+            if case.exhaust_rate {
+                // One request of the whole burst's cost empties the viewer's bucket.
+                let (status, body) = app
+                    .post(
+                        "{ viewer { photoJobs(first: 79) { nodes { id } } } }",
+                        json!({}),
+                        &[("authorization", format!("Bearer {bearer}"))],
+                    )
+                    .await;
+                assert_eq!(status, 200, "{body}");
+                assert!(body.get("errors").is_none(), "{body}");
+            }
+            let (code, limit, answer) = run(&app, transport, &case.request, &bearer).await;
+            if code != case.code || limit.as_deref() != case.limit {
+                failures.push(format!(
+                    "{} over {transport:?}: expected {} {:?}, got {code} {limit:?}: {answer}",
+                    case.name, case.code, case.limit
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
