@@ -15,6 +15,8 @@
 //! - [`check`]: `bff check` — configuration, database, TLS, tables, migrations.
 //! - [`metrics`], [`telemetry`]: Prometheus metrics; logs and OTLP traces.
 
+#![forbid(unsafe_code)]
+
 pub mod auth;
 pub mod check;
 pub mod config;

@@ -1,6 +1,8 @@
 //! The `bff` command: `serve`, `migrate`, `check`, `healthcheck`, `schema`, `dev`,
 //! `service-token`.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use bff::config::{Config, ConfigErrors, Env};

@@ -133,7 +133,7 @@ proptest! {
         let mut headers = HeaderMap::new();
         let cookie = format!("better-auth.session_token={}", bff::auth::cookie_value(&token, SECRET));
         headers.insert("cookie", HeaderValue::from_str(&cookie).unwrap());
-        prop_assert_eq!(bff::auth::session_token(&headers, &settings), Some(token.clone()));
+        prop_assert_eq!(bff::auth::session_token(&headers, &settings), Some(token));
         let signature_start = signed.len() - 44;
         let mut bytes = signed.into_bytes();
         let at = signature_start + flip % 43;

@@ -18,7 +18,7 @@ tokio::task_local! {
 
 /// Runs `future` counting the statements it sends (pipelined ones included: they are sent
 /// from the request's own task).
-pub async fn counting<F: std::future::Future>(counter: &Arc<AtomicU32>, future: F) -> F::Output {
+pub async fn counting<F: Future>(counter: &Arc<AtomicU32>, future: F) -> F::Output {
     STATEMENTS.scope(counter.clone(), future).await
 }
 

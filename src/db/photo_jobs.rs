@@ -275,7 +275,7 @@ impl PhotoJob {
         .set((
             photo_jobs::status.eq(to),
             photo_jobs::updated_at.eq(diesel::dsl::now),
-            photo_jobs::finished_at.eq(Some(chrono::Utc::now())),
+            photo_jobs::finished_at.eq(Some(Utc::now())),
         ))
         .returning(PhotoJob::as_returning())
         .get_result(conn)

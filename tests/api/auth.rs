@@ -236,7 +236,7 @@ async fn a_request_that_never_touches_the_viewer_does_no_auth_query() {
     // The database does not exist: any query would fail. Only resolvers that need the
     // viewer may touch it.
     let url = crate::support::fresh_database().await;
-    let missing = format!("{}_missing", url);
+    let missing = format!("{url}_missing");
     let app = TestApp::spawn_on(missing, |_| {}).await;
     let user = TestUser {
         id: "x".into(),

@@ -279,8 +279,30 @@ async fn check_fails_and_says_what_to_do_when_the_database_is_not_ready() {
         "{report}"
     );
 
+    // Each connection failure says PostgreSQL's or the OS's own reason.
+    let missing = format!("{url}_missing");
+    let (ok, report) = check(&missing, &[]);
+    let name = missing.rsplit('/').next().unwrap();
+    assert!(
+        !ok && report.contains(&format!("database \"{name}\" does not exist")),
+        "{report}"
+    );
+    let host = url.split('@').nth(1).unwrap();
+    let (ok, report) = check(&format!("postgres://no_such_role_bff@{host}"), &[]);
+    assert!(
+        !ok && report.contains("role \"no_such_role_bff\" does not exist"),
+        "{report}"
+    );
     let (ok, report) = check("postgres://nobody@127.0.0.1:1/none", &[]);
-    assert!(!ok && report.contains("FAIL  database"), "{report}");
+    assert!(
+        !ok && report.contains("FAIL  database") && report.contains("Connection refused"),
+        "{report}"
+    );
+    let (ok, report) = check("postgres://nobody@no-such-host.invalid/none", &[]);
+    assert!(
+        !ok && report.contains("no-such-host.invalid") && report.contains("lookup"),
+        "{report}"
+    );
     let (ok, report) = check(&url, &[("DATABASE_POOL_SIZE", "0")]);
     assert!(
         !ok && report.contains("FAIL  configuration") && report.contains("DATABASE_POOL_SIZE"),
@@ -337,4 +359,101 @@ pub async fn signal_and_wait(
     tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap()
+}
+
+/// A SIGINT sent to `bff dev` alone (as supervisors and IDEs send it), while its private
+/// PostgreSQL is still starting, stops `bff dev` and the cluster it started: nothing keeps
+/// running.
+#[tokio::test]
+async fn dev_interrupted_while_postgresql_starts_stops_and_leaves_no_cluster() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dev-interrupt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let child = bff()
+        .arg("dev")
+        .current_dir(&dir)
+        .env("BFF_LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // initdb alone takes seconds: half a second in, PostgreSQL is still being set up.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let output = {
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()),
+        )
+        .await
+        .expect("bff dev did not stop after SIGINT")
+        .unwrap()
+    };
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{}: {printed}", output.status);
+    assert!(
+        printed.contains("Stopped the private PostgreSQL"),
+        "{printed}"
+    );
+    let running = Command::new("pgrep")
+        .args(["-f", &format!("dev-interrupt-{}", std::process::id())])
+        .output()
+        .unwrap();
+    assert!(
+        running.stdout.is_empty(),
+        "a PostgreSQL of this test still runs: {}",
+        String::from_utf8_lossy(&running.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Four `bff migrate` started at once on a fresh database (four replicas starting, a retried
+/// Job): all succeed, one applies the migrations, the others wait for its lock and then find
+/// nothing to do. Without the lock, PostgreSQL refuses the second `CREATE TYPE`
+/// (`duplicate key … pg_type_typname_nsp_index`).
+#[tokio::test]
+async fn concurrent_migrates_take_turns_and_apply_each_migration_once() {
+    let url = crate::support::empty_database().await;
+    let mut conn = bff::db::connect(&url).await.unwrap();
+    bff::db::create_better_auth_tables(&mut conn).await.unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            bff()
+                .arg("migrate")
+                .env("DATABASE_URL", &url)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|child| child.wait_with_output().unwrap())
+        .collect();
+    let mut applied = 0;
+    for output in &outputs {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if stdout.contains("applied") {
+            applied += 1;
+        } else {
+            assert!(stdout.contains("up to date"), "{stdout}");
+        }
+    }
+    assert_eq!(applied, 1, "exactly one run applies the migrations");
 }

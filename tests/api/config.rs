@@ -155,7 +155,7 @@ fn every_problem_is_reported_at_once() {
 
 #[tokio::test]
 async fn a_trusted_documents_manifest_must_exist_and_parse() {
-    let missing = bff::config::Config::from_lookup(|name| match name {
+    let missing = Config::from_lookup(|name| match name {
         "BFF_TRUSTED_DOCUMENTS" => Some("/nonexistent/manifest.json".into()),
         _ => crate::support::base_env("postgres://localhost/x")
             .get(name)
@@ -171,7 +171,7 @@ async fn a_trusted_documents_manifest_must_exist_and_parse() {
     std::fs::create_dir_all(&dir).unwrap();
     let broken = dir.join("broken.json");
     std::fs::write(&broken, r#"{"abc": "query {"}"#).unwrap();
-    let config = bff::config::Config::from_lookup(|name| match name {
+    let config = Config::from_lookup(|name| match name {
         "BFF_TRUSTED_DOCUMENTS" => Some(broken.display().to_string()),
         _ => crate::support::base_env("postgres://localhost/x")
             .get(name)

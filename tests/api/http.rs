@@ -229,7 +229,7 @@ async fn graphiql_and_introspection_exist_only_in_development() {
     ] {
         let (_, body) = prod.post(query, json!({}), &[]).await;
         assert_eq!(
-            crate::support::first_code(&body),
+            first_code(&body),
             "INTROSPECTION_DISABLED",
             "introspection must be off in production: {body}"
         );
@@ -408,4 +408,39 @@ async fn answers_keep_the_querys_field_order() {
             .unwrap_or_else(|| panic!("{text}"))
     };
     assert!(at("name") < at("id") && at("id") < at("email"), "{text}");
+}
+
+/// A request that is not a GraphQL request (no query text and no document id) is a 400, as
+/// the GraphQL-over-HTTP spec recommends; a subscription sent over HTTP is refused with a
+/// code that says where to send it.
+#[tokio::test]
+async fn a_request_without_a_query_is_400_and_a_subscription_over_http_is_refused() {
+    let app = TestApp::spawn().await;
+    for body in [r#"{"query":null}"#, r#"{}"#, r#"{"variables":{}}"#] {
+        let response = raw_post(&app, Some("application/json"), body.to_owned()).await;
+        assert_eq!(response.status(), 400, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(first_code(&answer), "BAD_USER_INPUT", "{body}: {answer}");
+    }
+    let response = app.client.get(app.url("/graphql")).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(first_code(&answer), "BAD_USER_INPUT", "{answer}");
+
+    let user = app.user("subscriber-over-http").await;
+    let (_, body) = app
+        .post(
+            "subscription { creditsChanged { balance } }",
+            json!({}),
+            &[("cookie", user.cookie())],
+        )
+        .await;
+    assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("WebSocket"),
+        "{body}"
+    );
 }

@@ -614,9 +614,9 @@ async fn concurrent_cancels_of_one_job_refund_it_once() {
     let mut canceled = 0;
     for body in bodies {
         if body["data"]["cancelPhotoJob"].is_object() {
-            canceled += 1
+            canceled += 1;
         } else {
-            assert_eq!(first_code(&body), "CONFLICT", "{body}")
+            assert_eq!(first_code(&body), "CONFLICT", "{body}");
         }
     }
     assert_eq!(canceled, 1);

@@ -42,3 +42,38 @@ test('GraphiQL runs a subscription over WebSocket', async () => {
     await browser.close();
   }
 });
+
+test('GraphiQL runs the query the editor shows, however fast Execute follows the edit', async () => {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage();
+    const headers = encodeURIComponent(JSON.stringify({ Authorization: `Bearer ${TOKEN}` }));
+    await page.goto(`${GRAPHIQL}#headers=${headers}`);
+    const editor = page.locator('.graphiql-query-editor .CodeMirror');
+    await editor.getByText('query Dashboard').waitFor();
+    // Replace the default `query Dashboard` with an anonymous query, as a paste does, and
+    // press Ctrl-Enter at once: GraphiQL 3.8.3 updates `operationName` on a debounce, so
+    // without bff's fetcher it would still send "Dashboard".
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.insertText('{ viewer { email } }');
+    await page.keyboard.press('Control+Enter');
+    const pane = page.locator('.result-window');
+    await pane.getByText('"email"').first().waitFor({ timeout: 10_000 }).catch(() => {});
+    const text = await pane.innerText();
+    assert.doesNotMatch(text, /Unknown operation/);
+    assert.match(text, /"email": "/, text);
+
+    // Two named operations: the one under the cursor runs (GraphiQL's own choice), also
+    // right after an edit.
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.insertText('query First { viewer { id } }\nquery Second { viewer { name } }');
+    await page.keyboard.press('Control+Enter');
+    await pane.getByText('"name"').first().waitFor({ timeout: 10_000 }).catch(() => {});
+    const second = await pane.innerText();
+    assert.match(second, /"name": /, second);
+  } finally {
+    await browser.close();
+  }
+});
