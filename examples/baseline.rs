@@ -1,5 +1,5 @@
 //! The hand-written server `scripts/bench` measures bff against: axum and tokio-postgres, no
-//! GraphQL and no ORM, serving the answer to the README's dashboard query (the same JSON as
+//! GraphQL and no ORM, serving the answer to the dashboard query of docs/benchmarks.md (the same JSON as
 //! bff's, which the bench checks before it measures) from the same tables with the least SQL:
 //!
 //! - `POST /dashboard`: the session, user, subscription, plans, credit account and usage in one

@@ -9,8 +9,9 @@ use super::env::{Env, Variable};
 pub const LOG_FILTER: Variable = Variable::value(
     "RUST_LOG",
     "log filter (tracing's EnvFilter syntax)",
-    "info",
+    LOG_FILTER_DEFAULT,
 );
+const LOG_FILTER_DEFAULT: &str = "info";
 /// `BFF_LOG_FORMAT`.
 pub const LOG_FORMAT: Variable =
     Variable::value("BFF_LOG_FORMAT", "text, or json for JSON log lines", "text");
@@ -96,10 +97,28 @@ impl Telemetry {
                 )),
             })
             .unwrap_or(Protocol::HttpProtobuf);
-        let export_traces =
-            env.text(&OTLP_ENDPOINT).is_some() || env.text(&OTLP_TRACES_ENDPOINT).is_some();
+        let endpoint = |value: &str| {
+            if super::env::is_http_url(value) {
+                Ok(())
+            } else {
+                Err("expected the collector's http:// or https:// URL".to_owned())
+            }
+        };
+        let endpoints = [
+            env.parse(&OTLP_ENDPOINT, endpoint),
+            env.parse(&OTLP_TRACES_ENDPOINT, endpoint),
+        ];
+        let export_traces = endpoints.iter().any(Option::is_some);
+        let log_filter = env
+            .parse(&LOG_FILTER, |filter| {
+                tracing_subscriber::EnvFilter::builder()
+                    .parse(filter)
+                    .map(|_| filter.to_owned())
+                    .map_err(|e| format!("not a log filter ({e}): e.g. info or bff=debug,info"))
+            })
+            .unwrap_or_else(|| LOG_FILTER_DEFAULT.to_owned());
         Telemetry {
-            log_filter: env.text(&LOG_FILTER).unwrap_or_default(),
+            log_filter,
             json_logs,
             export_traces,
             protocol,

@@ -1,5 +1,5 @@
 //! The viewer's mutations. Each is one transaction: it either changes everything it should or
-//! nothing, and answers a failure with a code from DESIGN.md and a message a person can act on.
+//! nothing, and answers a failure with a code of docs/api.md and a message a person can act on.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use diesel_async::AsyncConnection;

@@ -112,6 +112,9 @@ fn malformed_values_are_named() {
         ("BFF_LOG_FORMAT", "yaml"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ("BFF_WS_SESSION_CHECK_MS", "soon"),
+        ("RUST_LOG", "bff=[["),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "/v1/traces"),
         ("BFF_MAX_COST", "0"),
         ("BFF_RATE_LIMIT_BURST", "10"),
     ] {

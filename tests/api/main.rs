@@ -6,6 +6,7 @@ mod architecture;
 mod auth;
 mod cli;
 mod config;
+mod docs;
 mod front_door;
 mod http;
 mod interop;

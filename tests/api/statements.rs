@@ -111,18 +111,18 @@ async fn statement_counts_do_not_grow_with_the_rows_of_a_page() {
 }
 
 #[tokio::test]
-async fn the_readme_dashboard_statements() {
+async fn the_dashboard_statements() {
     bff::metrics::install();
     let app = TestApp::spawn().await;
     let user = app.user("ReadmeDashboard").await;
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../docs/benchmarks.md");
     let start = readme.find("query Dashboard {").unwrap();
     let end = start + readme[start..].find("\n}\n").unwrap() + 2;
     let query = readme[start..end].replace("query Dashboard", "query StatementsReadmeDashboard");
     let body = app.query_as(&user, &query, json!({})).await;
     assert!(body.get("errors").is_none(), "{body}");
     let count = statements(&app, "StatementsReadmeDashboard").await;
-    eprintln!("README dashboard: {count} statements");
+    eprintln!("dashboard: {count} statements");
     // The session lookup with subscription, plans, credit account and usage; the ledger page;
     // the jobs page with its count (issue 9's target: at most 3).
     assert_eq!(count, 3.0);
