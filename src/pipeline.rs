@@ -14,13 +14,15 @@
 //! 6. **identity and rate**: who pays, the viewer or the client address, charged the cost
 //!    ([`rate_limit`]);
 //! 7. **execution**, on the fully validating schema the first time a request is seen and on the
-//!    revalidating one after; errors get codes and internal ones are masked ([`classify`]).
+//!    revalidating one after; errors get codes and internal ones are masked, and the outcome
+//!    is counted ([`outcome`]).
 
 pub mod cache;
 pub mod cost;
 pub mod documents;
 pub mod guard;
 pub mod operation;
+pub mod outcome;
 pub mod prepared;
 pub mod rate_limit;
 pub mod request;
@@ -31,10 +33,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{ErrorExtensionValues, ServerError, ValidationMode, Value, Variables};
+use async_graphql::{ValidationMode, Value, Variables};
 use axum::http::HeaderMap;
+use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use futures_util::{Stream, StreamExt};
 
 use crate::auth::service::ServiceCredential;
 use crate::auth::{AuthSettings, Identity, RequestAuth};
@@ -43,10 +45,11 @@ use crate::config::limits::Limits;
 use crate::db::instrumentation::counting;
 use crate::db::pool::DbPool;
 use crate::db::request::RequestDb;
-use crate::error::{INTERNAL_MESSAGE, code};
+use crate::error::code;
 use crate::graphql::AppSchema;
 use crate::live::viewer::LiveViewer;
 use documents::Documents;
+use outcome::{classified, classify, record};
 use prepared::{Prepared, ValidationKey};
 use rate_limit::{FAILED_AUTH_COST, Key, REFUSED_COST, RateLimiter};
 pub use request::{Caller, Refusal, Request, SignInRefusal, SignedIn, variables};
@@ -435,65 +438,6 @@ fn graphql_request(admitted: Admitted) -> async_graphql::Request {
         request.set_parsed_query(Arc::unwrap_or_clone(document));
     }
     request
-}
-
-/// A subscription's answers with their errors classified.
-fn classified(
-    answers: impl Stream<Item = async_graphql::Response> + Send + 'static,
-    request_id: Option<String>,
-) -> impl Stream<Item = async_graphql::Response> + Send + 'static {
-    answers.map(move |mut answer| {
-        for error in &mut answer.errors {
-            classify(error, request_id.as_deref());
-        }
-        answer
-    })
-}
-
-/// Counts an operation's outcome and notes it on the request's span.
-fn record(operation_name: Option<&str>, outcome: &str, statements: u32) {
-    let operation = crate::metrics::operation_label(operation_name);
-    let span = tracing::Span::current();
-    span.record("graphql.operation", operation.as_str());
-    span.record("graphql.outcome", outcome);
-    span.record("db.statements", statements);
-    crate::metrics::graphql_statements(&operation, statements);
-    crate::metrics::graphql_operation(operation, outcome);
-}
-
-/// Gives every error a code, and masks any error we did not raise on purpose: an error without
-/// a code and without a path is the request's (parse, validation, an unknown operation); with
-/// a path it is a resolver's, and one we did not code is internal — except argument coercion
-/// (async-graphql's "Failed to parse …" / "Invalid value for argument …"), the client's to fix.
-pub fn classify(error: &mut ServerError, request_id: Option<&str>) {
-    let has_code = error
-        .extensions
-        .as_ref()
-        .is_some_and(|e| e.get("code").is_some());
-    let is_input_error = error.message.starts_with("Failed to parse")
-        || error.message.starts_with("Invalid value for argument");
-    let code = if has_code {
-        None
-    } else if error.path.is_empty() || is_input_error {
-        Some(code::BAD_USER_INPUT)
-    } else {
-        tracing::error!(message = %error.message, path = ?error.path, "uncoded error in a resolver");
-        error.message = INTERNAL_MESSAGE.to_owned();
-        Some(code::INTERNAL_SERVER_ERROR)
-    };
-    let extensions = error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default);
-    if let Some(code) = code {
-        extensions.set("code", code);
-    }
-    let masked = extensions.get("code").is_some_and(|c| {
-        *c == Value::from(code::INTERNAL_SERVER_ERROR)
-            || *c == Value::from(code::SERVICE_UNAVAILABLE)
-    });
-    if masked && let Some(id) = request_id {
-        extensions.set("requestId", id);
-    }
 }
 
 #[cfg(test)]
