@@ -396,14 +396,20 @@ fn const_has_nul(value: &ConstValue) -> bool {
 /// The fragment fan-out of issue 8: `query { ...F0 } fragment F0 on Query { ...F1 ...F1 } …
 /// fragment F{n} on Query { __typename }`, 2^n fields in about 40·n bytes (for tests).
 pub fn fan_out(n: usize) -> String {
-    let mut doc = String::from("query { ...F0 }");
+    fan_out_on("query", "Query", "__typename", n)
+}
+
+/// The same fan-out for any root: `{operation} { ...F0 } fragment F0 on {root} { ...F1 ...F1 }
+/// … fragment F{n} on {root} { {leaf} }` (e.g. a subscription's, for tests).
+pub fn fan_out_on(operation: &str, root: &str, leaf: &str, n: usize) -> String {
+    let mut doc = format!("{operation} {{ ...F0 }}");
     for i in 0..n {
         doc.push_str(&format!(
-            " fragment F{i} on Query {{ ...F{j} ...F{j} }}",
+            " fragment F{i} on {root} {{ ...F{j} ...F{j} }}",
             j = i + 1
         ));
     }
-    doc.push_str(&format!(" fragment F{n} on Query {{ __typename }}"));
+    doc.push_str(&format!(" fragment F{n} on {root} {{ {leaf} }}"));
     doc
 }
 

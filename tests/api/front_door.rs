@@ -12,6 +12,8 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use bff::pipeline::cost::fan_out_on;
+
 use crate::live::{Client, End};
 use crate::support::{TestApp, TestUser};
 
@@ -69,19 +71,6 @@ fn text(query: &str, subscription: &str) -> Request {
         subscription: Some(subscription.to_owned()),
         ..Request::default()
     }
-}
-
-/// `{ ...F0 } fragment F0 on Root { ...F1 ...F1 } … fragment Fn on Root { leaf }`: 2^n fields.
-fn fan_out(operation: &str, root: &str, leaf: &str, n: usize) -> String {
-    let mut doc = format!("{operation} {{ ...F0 }}");
-    for i in 0..n {
-        doc.push_str(&format!(
-            " fragment F{i} on {root} {{ ...F{j} ...F{j} }}",
-            j = i + 1
-        ));
-    }
-    doc.push_str(&format!(" fragment F{n} on {root} {{ {leaf} }}"));
-    doc
 }
 
 fn cases() -> Vec<Case> {
@@ -173,8 +162,8 @@ fn cases() -> Vec<Case> {
             env: &[],
             credential: Credential::Valid,
             request: text(
-                &fan_out("query", "Query", "__typename", 22),
-                &fan_out(
+                &fan_out_on("query", "Query", "__typename", 22),
+                &fan_out_on(
                     "subscription",
                     "Subscription",
                     "creditsChanged { balance }",
@@ -386,19 +375,17 @@ async fn run(
             None => ("OK".into(), None, answer.clone()),
         }
     };
+    let over_http = async |request: reqwest::RequestBuilder| {
+        let response = request
+            .header("authorization", format!("Bearer {bearer}"))
+            .send()
+            .await
+            .unwrap();
+        let answer: Value = response.json().await.unwrap();
+        from_errors(&answer, &answer["errors"])
+    };
     match transport {
-        Transport::Post => {
-            let response = app
-                .client
-                .post(app.url("/graphql"))
-                .header("authorization", format!("Bearer {bearer}"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            let answer: Value = response.json().await.unwrap();
-            from_errors(&answer, &answer["errors"])
-        }
+        Transport::Post => over_http(app.client.post(app.url("/graphql")).json(&body)).await,
         Transport::Get => {
             let params: Vec<(String, String)> = body
                 .as_object()
@@ -412,16 +399,7 @@ async fn run(
                     (key.clone(), value)
                 })
                 .collect();
-            let response = app
-                .client
-                .get(app.url("/graphql"))
-                .header("authorization", format!("Bearer {bearer}"))
-                .query(&params)
-                .send()
-                .await
-                .unwrap();
-            let answer: Value = response.json().await.unwrap();
-            from_errors(&answer, &answer["errors"])
+            over_http(app.client.get(app.url("/graphql")).query(&params)).await
         }
         Transport::WebSocket => {
             let mut client = Client::connect(app, "graphql-transport-ws", &[])
