@@ -164,6 +164,19 @@ async fn requests_survive_a_database_restart_and_an_outage_and_recover_within_tw
         slowest_down < pool_timeout,
         "a request waited {slowest_down:?} while down"
     );
+    // A WebSocket signing in meanwhile is told to come back (1013), not that it is forbidden.
+    let mut socket = crate::live::Client::connect(&app, "graphql-transport-ws", &[])
+        .await
+        .unwrap();
+    socket
+        .send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", user.token) } }))
+        .await;
+    match socket.next_within(Duration::from_secs(10)).await {
+        Err(crate::live::End::Closed(code, reason)) => {
+            assert_eq!(code, 1013, "{reason}");
+        }
+        other => panic!("connection_init with the database down answered {other:?}"),
+    }
 
     tokio::task::block_in_place(|| cluster_ref.start()).unwrap();
     let started = Instant::now();
