@@ -43,12 +43,22 @@ async function worker(query, variables) {
 
 async function signUp(context, name) {
   const page = await context.newPage();
-  await page.goto(`${APP_URL}/sign-up`);
-  await page.getByLabel('Name').fill(name);
-  await page.getByLabel('Email').fill(`${name.toLowerCase()}-${Date.now()}@example.com`);
-  await page.getByLabel('Password').fill('correct horse battery');
-  await page.getByRole('button', { name: 'Sign up' }).click();
-  await page.waitForURL(`${APP_URL}/`);
+  await step(page, `sign up ${name}`, async () => {
+    // Wait for the app's scripts (hydration may reset fields filled before it on a busy machine,
+    // and `required` then stops the submit).
+    await page.goto(`${APP_URL}/sign-up`, { waitUntil: 'networkidle' });
+    const fields = [
+      ['Name', name],
+      ['Email', `${name.toLowerCase()}-${Date.now()}@example.com`],
+      ['Password', 'correct horse battery'],
+    ];
+    for (const [label, value] of fields) await page.getByLabel(label).fill(value);
+    for (const [label, value] of fields) {
+      if ((await page.getByLabel(label).inputValue()) !== value) await page.getByLabel(label).fill(value);
+    }
+    await page.getByRole('button', { name: 'Sign up' }).click();
+    await page.waitForURL(`${APP_URL}/`);
+  });
   return page;
 }
 
