@@ -1,6 +1,6 @@
 //! `bff check`: what an operator runs before a release or at 3 a.m. It reads the
 //! configuration, connects as `serve` would, and reports, one line each, TLS, the server,
-//! Better Auth's tables, pending migrations, Stripe and the worker secret. Anything that
+//! Better Auth's tables, pending migrations, photo storage, Stripe and the worker secret. Anything that
 //! would stop `serve` from working is `FAIL` (and the exit code is 1); optional features
 //! that are off are `warn`.
 
@@ -142,6 +142,7 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
             ),
         },
     );
+    out.push(storage(&config.storage).await);
     out.push(if config.auth.service_jwt_secret.is_some() {
         finding(Level::Ok, "worker", "SERVICE_JWT_SECRET set")
     } else {
@@ -152,6 +153,36 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
         )
     });
     out
+}
+
+/// The bucket: reachable, the credentials accepted, a probe object written, read and deleted.
+async fn storage(config: &crate::config::storage::Storage) -> Finding {
+    let Some(bucket) = &config.bucket else {
+        return finding(
+            Level::Warn,
+            "storage",
+            "not configured (BFF_STORAGE_URL unset): photo uploads are off",
+        );
+    };
+    let store = match crate::storage::Store::new(bucket, config.url_lifetime) {
+        Ok(store) => store,
+        Err(error) => return finding(Level::Fail, "storage", error),
+    };
+    match store.check().await {
+        Ok(()) => finding(
+            Level::Ok,
+            "storage",
+            format!(
+                "{}: a probe object written, read and deleted",
+                store.describe()
+            ),
+        ),
+        Err(error) => finding(
+            Level::Fail,
+            "storage",
+            format!("{}: {error}", store.describe()),
+        ),
+    }
 }
 
 async fn database(config: &Database) -> Vec<Finding> {

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod limits;
 pub mod live;
 pub mod server;
+pub mod storage;
 pub mod stripe;
 pub mod telemetry;
 
@@ -29,6 +30,7 @@ pub const GROUPS: &[(&str, &[Variable])] = &[
     ("Request limits", limits::VARIABLES),
     ("Live updates (WebSocket)", live::VARIABLES),
     ("Photo jobs and the worker", jobs::VARIABLES),
+    ("Photo storage (S3)", storage::VARIABLES),
     ("Stripe", stripe::VARIABLES),
     ("Logs and traces", telemetry::VARIABLES),
 ];
@@ -53,6 +55,8 @@ pub struct Config {
     pub live: live::Live,
     /// Photo jobs and the worker.
     pub jobs: jobs::Jobs,
+    /// Photo storage.
+    pub storage: storage::Storage,
     /// Stripe.
     pub stripe: stripe::Stripe,
     /// Logs and traces.
@@ -78,6 +82,7 @@ impl Config {
         let limits = limits::RequestLimits::read(&mut env);
         let live = live::Live::read(&mut env);
         let jobs = jobs::Jobs::read(&mut env);
+        let storage = storage::Storage::read(&mut env);
         let stripe = stripe::Stripe::read(&mut env, &auth.url);
         let telemetry = telemetry::Telemetry::read(&mut env);
         env.finish(Config {
@@ -87,6 +92,7 @@ impl Config {
             limits,
             live,
             jobs,
+            storage,
             stripe,
             telemetry,
         })

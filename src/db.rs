@@ -20,6 +20,7 @@ pub mod states;
 pub mod stripe;
 pub mod subscriptions;
 pub mod tls;
+pub mod uploads;
 pub mod usage;
 pub mod viewer;
 

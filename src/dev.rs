@@ -1,6 +1,7 @@
 //! `bff dev`: one command for a newcomer. Without `DATABASE_URL` it runs a private PostgreSQL
 //! cluster under `.bff/postgres`, creates Better Auth's tables as Better Auth would, migrates,
-//! seeds a demo user, prints credentials, and serves GraphiQL.
+//! seeds a demo user, prints credentials, and serves GraphiQL. Without `BFF_STORAGE_URL` it
+//! runs an S3-compatible store for photos under `.bff/storage`.
 
 pub mod postgres;
 pub mod seed;
@@ -12,7 +13,10 @@ use secrecy::ExposeSecret;
 
 use crate::config::{Config, Environment};
 use crate::error::{StartupError, StartupResult};
+use crate::storage::embedded::{self, EmbeddedStore};
 
+/// Where `bff dev`'s embedded object store keeps its objects.
+pub const STORAGE_DIR: &str = ".bff/storage";
 /// Database `bff dev` uses on its private cluster.
 pub const DEV_DATABASE: &str = "bff";
 /// Better Auth secret used when `BETTER_AUTH_SECRET` is unset (development only).
@@ -165,8 +169,26 @@ fn stop_cluster(cluster: &postgres::Cluster) -> StartupResult<()> {
 
 /// Prepares the database and serves until `stop`; an interrupt during preparation ends it.
 async fn serve(cluster_url: Option<String>, stop: &mut Stop) -> StartupResult<()> {
-    let config = Config::read(crate::config::dev::env(cluster_url.clone()))
-        .map_err(|e| StartupError(e.to_string()))?;
+    // Photos go to an S3-compatible store on loopback, under .bff/storage, unless a bucket is
+    // configured: the same presigned URLs and checks as in production.
+    let embedded = if crate::config::dev::has_storage_url() {
+        None
+    } else {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        Some(
+            EmbeddedStore::start(Path::new(STORAGE_DIR), embedded::BUCKET, addr)
+                .await
+                .map_err(|e| {
+                    StartupError(format!("starting the embedded object store failed: {e}"))
+                })?,
+        )
+    };
+    let storage_endpoint = embedded.as_ref().map(EmbeddedStore::endpoint);
+    let config = Config::read(crate::config::dev::env(
+        cluster_url.clone(),
+        storage_endpoint.clone(),
+    ))
+    .map_err(|e| StartupError(e.to_string()))?;
     let ready = tokio::select! {
         ready = start(&config) => ready?,
         () = stop.wait() => return Ok(()),
@@ -187,7 +209,14 @@ async fn serve(cluster_url: Option<String>, stop: &mut Stop) -> StartupResult<()
          Try: curl -s http://{addr}/graphql -H 'Content-Type: application/json' \\\n    \
          -H 'Cookie: {name}={cookie}' \\\n    \
          -d '{{\"query\":\"{{ viewer {{ email credits {{ balance }} }} }}\"}}'\n\n\
+         Photos: {storage}\n\n\
          Ctrl-C stops the server{and_cluster}.\n",
+        storage = match (&storage_endpoint, &config.storage.bucket) {
+            (Some(endpoint), _) =>
+                format!("kept under {STORAGE_DIR}, served by an S3-compatible store at {endpoint}"),
+            (None, Some(bucket)) => format!("in s3://{}/{}", bucket.name, bucket.prefix),
+            (None, None) => "off".to_owned(),
+        },
         email = seed::DEMO_EMAIL,
         fragment = percent_encoding::utf8_percent_encode(
             &headers.to_string(),
@@ -214,6 +243,13 @@ async fn start(config: &Config) -> StartupResult<(tokio::net::TcpListener, axum:
     let token = seed::demo_session(&mut conn)
         .await
         .map_err(|e| StartupError(format!("cannot create the demo session: {e}")))?;
+    if let Some(bucket) = &config.storage.bucket {
+        let store = crate::storage::Store::new(bucket, config.storage.url_lifetime)
+            .map_err(StartupError)?;
+        seed::demo_photos(&mut conn, &store)
+            .await
+            .map_err(|e| StartupError(format!("cannot store the demo photos: {e}")))?;
+    }
     drop(conn);
     let pool = crate::db::pool_from_config(&config.database)?;
     let app = crate::http::router(config, pool.clone())?;

@@ -4,6 +4,8 @@
 //! statement (or lock wait) past `statement_timeout` are [`code::SERVICE_UNAVAILABLE`]: the same
 //! request may succeed when retried. [`StartupError`] is what a command-line path fails with.
 
+use std::borrow::Cow;
+
 use async_graphql::ErrorExtensions;
 
 /// The codes clients may rely on (`docs/api.md`).
@@ -55,6 +57,15 @@ pub enum AppError {
     /// See [`code::NOT_FOUND`]; the text names what was looked for.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// [`code::NOT_FOUND`] for an id given in one field of the input, named in
+    /// `extensions.field` (e.g. `uploadIds[1]`).
+    #[error("{what} not found ({field})")]
+    NotFoundAt {
+        /// What was looked for.
+        what: &'static str,
+        /// The input field that named it.
+        field: Cow<'static, str>,
+    },
     /// See [`code::BAD_USER_INPUT`].
     #[error("{0}")]
     BadUserInput(String),
@@ -62,8 +73,8 @@ pub enum AppError {
     /// (as the schema spells it), so that a form can show the message next to that field.
     #[error("{message}")]
     InvalidField {
-        /// The input field, e.g. `photoCount`.
-        field: &'static str,
+        /// The input field, e.g. `photoCount` or `files[2].contentType`.
+        field: Cow<'static, str>,
         /// What is wrong with it.
         message: String,
     },
@@ -86,6 +97,10 @@ pub enum AppError {
     /// See [`code::SERVICE_UNAVAILABLE`]; the text is for the log.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// [`code::SERVICE_UNAVAILABLE`] for a feature this server runs without (photo storage
+    /// unconfigured): the text says so, and there is no `retryAfter`.
+    #[error("{0}")]
+    Disabled(String),
     /// A database error nobody expected.
     #[error("database error: {0}")]
     Database(diesel::result::Error),
@@ -100,13 +115,13 @@ impl AppError {
         match self {
             AppError::Unauthenticated => code::UNAUTHENTICATED,
             AppError::Forbidden(_) => code::FORBIDDEN,
-            AppError::NotFound(_) => code::NOT_FOUND,
+            AppError::NotFound(_) | AppError::NotFoundAt { .. } => code::NOT_FOUND,
             AppError::BadUserInput(_) | AppError::InvalidField { .. } => code::BAD_USER_INPUT,
             AppError::InsufficientCredits(_) => code::INSUFFICIENT_CREDITS,
             AppError::QuotaExceeded(_) => code::QUOTA_EXCEEDED,
             AppError::Conflict(_) => code::CONFLICT,
             AppError::RateLimited(_) => code::RATE_LIMITED,
-            AppError::Unavailable(_) => code::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Disabled(_) => code::SERVICE_UNAVAILABLE,
             AppError::Upstream(_) | AppError::Database(_) | AppError::Internal(_) => {
                 code::INTERNAL_SERVER_ERROR
             }
@@ -119,9 +134,9 @@ impl AppError {
     }
 
     /// Shorthand for [`AppError::InvalidField`].
-    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid_field(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         AppError::InvalidField {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }
@@ -181,9 +196,9 @@ impl From<AppError> for async_graphql::Error {
             async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
         };
         match &error {
-            AppError::InvalidField { field, message } => {
-                let field = *field;
-                async_graphql::Error::new(message.clone()).extend_with(|_, e| {
+            AppError::InvalidField { field, .. } | AppError::NotFoundAt { field, .. } => {
+                let field = field.to_string();
+                async_graphql::Error::new(error.to_string()).extend_with(|_, e| {
                     e.set("code", code);
                     e.set("field", field);
                 })

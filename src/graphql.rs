@@ -17,6 +17,7 @@ pub mod photo_jobs;
 pub mod purchases;
 pub mod query;
 pub mod scalars;
+pub mod uploads;
 pub mod viewer;
 pub mod worker;
 
@@ -29,6 +30,7 @@ pub type AppSchema = Schema<query::Query, Mutation, live::Subscription>;
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     mutations::PhotoJobMutation,
+    uploads::UploadMutation,
     billing_mutations::BillingMutation,
     worker::WorkerMutation,
 );

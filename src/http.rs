@@ -50,6 +50,19 @@ pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
     let pipeline = Pipeline::new(config, pool.clone()).map_err(StartupError)?;
     let hub = crate::live::start(crate::db::pool::options(&config.database)?);
     tokio::spawn(crate::sweeper::sweep_leases(pool.clone(), config.jobs));
+    match pipeline.photos().store() {
+        Some(store) => {
+            tracing::info!(store = %store.describe(), "photo uploads are on");
+            tokio::spawn(crate::sweeper::sweep_storage(
+                pool.clone(),
+                store.clone(),
+                config.storage.unattached_lifetime,
+            ));
+        }
+        None => tracing::warn!(
+            "photo uploads are off (BFF_STORAGE_URL is unset): jobs take a bare photoCount"
+        ),
+    }
     let state = AppState {
         pipeline: Arc::new(pipeline),
         connections: ws::registry::Registry::new(config.live, pool.clone()),

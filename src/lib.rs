@@ -9,6 +9,7 @@
 //!   health, shutdown.
 //! - [`live`]: live updates through PostgreSQL's LISTEN/NOTIFY.
 //! - [`sweeper`]: returns jobs whose worker's lease expired.
+//! - [`storage`]: photo storage over the S3 API: presigned URLs, probes, the embedded store.
 //! - [`stripe`]: the Stripe API client, webhook signatures and event effects.
 //! - [`dev`]: `bff dev` — a private PostgreSQL cluster with demo data.
 //! - [`error`]: one error type → stable `extensions.code`; start-up errors.
@@ -28,6 +29,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod pipeline;
+pub mod storage;
 pub mod stripe;
 pub mod sweeper;
 pub mod telemetry;

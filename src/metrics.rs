@@ -10,6 +10,8 @@
 //! | `bff_db_pool_connections` | `state`: `idle`, `in_use`; plus `bff_db_pool_max` and `bff_db_pool_waiting` |
 //! | `bff_db_errors_total` | `kind`: `connection` (could not connect), `query` (a statement failed), `pool_timeout`, `transient` (a statement cancelled or a connection lost: answered SERVICE_UNAVAILABLE) |
 //! | `bff_stripe_webhook_events_total` | `type` (known event types, else `other`), `outcome` |
+//! | `bff_storage_deletions_total` | `outcome`: `deleted`, `failed` (retried later) |
+//! | `bff_uploads_expired_total` | none: uploads no job claimed in time, deleted |
 //! | `bff_build_info` | `version`: always 1 |
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -127,6 +129,16 @@ pub fn stripe_event(event_type: &str, outcome: &str) {
         .unwrap_or("other");
     metrics::counter!("bff_stripe_webhook_events_total", "type" => event_type, "outcome" => outcome.to_owned())
         .increment(1);
+}
+
+/// Counts objects the storage sweeper deleted, or failed to delete (`deleted`, `failed`).
+pub fn storage_deletion(outcome: &'static str, count: usize) {
+    metrics::counter!("bff_storage_deletions_total", "outcome" => outcome).increment(count as u64);
+}
+
+/// Counts uploads deleted because no job named them in time.
+pub fn uploads_expired(count: usize) {
+    metrics::counter!("bff_uploads_expired_total").increment(count as u64);
 }
 
 #[cfg(test)]

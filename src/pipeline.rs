@@ -89,6 +89,7 @@ pub struct Pipeline {
     rate: Option<RateLimiter>,
     auth: AuthSettings,
     pool: DbPool,
+    photos: crate::storage::Photos,
     introspection: bool,
 }
 
@@ -103,10 +104,12 @@ impl Pipeline {
             None => Documents::open(),
         };
         let stripe = crate::stripe::StripeClient::new(&config.stripe);
+        let photos = crate::storage::Photos::new(&config.storage)?;
         let introspection = config.is_development();
         let schema = |mode| {
             let builder = crate::graphql::schema()
                 .data(config.jobs)
+                .data(photos.clone())
                 .data(stripe.clone())
                 .data(config.stripe.clone())
                 .validation_mode(mode);
@@ -130,8 +133,14 @@ impl Pipeline {
             rate: RateLimiter::new(&config.limits.rate),
             auth: AuthSettings::new(&config.auth),
             pool,
+            photos,
             introspection,
         })
+    }
+
+    /// Photo storage (the sweeper deletes through it).
+    pub fn photos(&self) -> &crate::storage::Photos {
+        &self.photos
     }
 
     /// How credentials are read.

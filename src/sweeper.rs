@@ -1,12 +1,18 @@
-//! The lease sweeper: every quarter lease (at least every 100 ms, at most every 30 s), jobs
+//! The sweepers. Leases: every quarter lease (at least every 100 ms, at most every 30 s), jobs
 //! whose worker vanished go back to PENDING, or fail with a refund on their last attempt (see
 //! [`crate::db::photo_jobs::money::sweep_expired_leases`]). Every process sweeps; they do not
 //! collide. `claimPhotoJobs` sweeps too, before it claims.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use diesel::QueryResult;
+use diesel_async::AsyncPgConnection;
 
 use crate::config::jobs::Jobs;
 use crate::db::pool::DbPool;
+use crate::db::uploads;
+use crate::storage::Store;
 
 /// Sweeps forever (spawn it).
 pub async fn sweep_leases(pool: DbPool, jobs: Jobs) {
@@ -31,4 +37,75 @@ pub async fn sweep_leases(pool: DbPool, jobs: Jobs) {
             Err(error) => tracing::warn!(%error, "sweeping expired leases failed"),
         }
     }
+}
+
+/// How often the storage sweeper looks for work.
+pub const STORAGE_SWEEP_PERIOD: Duration = Duration::from_secs(2);
+/// How long a sweeper holds the deletions it took before another may retry them.
+const DELETION_LEASE: Duration = Duration::from_secs(120);
+/// The longest wait between two attempts at one deletion.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Sweeps storage forever (spawn it): deletes uploads no job claimed within `unattached`
+/// (which queues their objects), then deletes the queued objects that are due. A deletion
+/// that fails (storage down, credentials refused) is retried with a growing backoff (2 s,
+/// 4 s, … at most an hour); one taken by a process that died is retried when its lease ends.
+/// Nothing is lost: the queue is a table written in the transaction that deleted the row.
+pub async fn sweep_storage(pool: DbPool, store: Arc<Store>, unattached: Duration) {
+    let mut ticks = tokio::time::interval(STORAGE_SWEEP_PERIOD);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Ok(mut conn) = pool.get().await else {
+            continue;
+        };
+        if let Err(error) = sweep_storage_once(&mut conn, &store, unattached).await {
+            tracing::warn!(%error, "sweeping storage failed");
+        }
+    }
+}
+
+/// One pass of [`sweep_storage`]; (uploads expired, objects deleted).
+pub async fn sweep_storage_once(
+    conn: &mut AsyncPgConnection,
+    store: &Store,
+    unattached: Duration,
+) -> QueryResult<(usize, usize)> {
+    let expired = uploads::expire_unattached(conn, unattached).await?;
+    if expired > 0 {
+        crate::metrics::uploads_expired(expired);
+        tracing::info!(expired, "deleted uploads no job claimed in time");
+    }
+    let mut deleted = 0;
+    loop {
+        let due = uploads::claim_deletions(conn, 50, DELETION_LEASE).await?;
+        if due.is_empty() {
+            break;
+        }
+        let results =
+            futures_util::future::join_all(due.iter().map(|d| store.delete(&d.object_key))).await;
+        let mut failed = 0;
+        for (deletion, result) in due.iter().zip(results) {
+            match result {
+                Ok(()) => {
+                    uploads::deletion_done(conn, deletion.id).await?;
+                    deleted += 1;
+                }
+                Err(error) => {
+                    failed += 1;
+                    let exponent = u32::try_from(deletion.attempts.clamp(1, 12)).unwrap_or(12);
+                    let backoff = (Duration::from_secs(1) * 2u32.pow(exponent)).min(MAX_BACKOFF);
+                    uploads::deletion_failed(conn, deletion.id, &error.to_string(), backoff)
+                        .await?;
+                    tracing::warn!(key = %deletion.object_key, attempts = deletion.attempts, %error, "deleting an object failed; will retry");
+                }
+            }
+        }
+        crate::metrics::storage_deletion("deleted", due.len() - failed);
+        if failed > 0 {
+            crate::metrics::storage_deletion("failed", failed);
+            break;
+        }
+    }
+    Ok((expired, deleted))
 }

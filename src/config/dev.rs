@@ -8,11 +8,38 @@ pub const SECRET: &str = "bff-dev-secret-not-for-production-0123456789";
 /// The SvelteKit example's dev server: `BETTER_AUTH_URL` and the allowed origin by default.
 pub const APP_ORIGIN: &str = "http://localhost:5173";
 
+/// The bucket of the store `bff dev` embeds when `BFF_STORAGE_URL` is unset.
+pub const STORAGE_BUCKET: &str = "bff-dev";
+/// The access key of that store.
+pub const STORAGE_ACCESS_KEY: &str = "bff-dev";
+/// The secret key of that store (development only).
+pub const STORAGE_SECRET_KEY: &str = "bff-dev-storage-secret";
+
+/// Whether `BFF_STORAGE_URL` is set: then `bff dev` uses that bucket instead of embedding one.
+pub fn has_storage_url() -> bool {
+    Env::process().get(super::storage::URL.name).is_some()
+}
+
 /// The process environment as `bff dev` sees it: development mode, `database_url` (its
-/// private cluster) when given, and development values for what is unset.
-pub fn env(database_url: Option<String>) -> Env<'static> {
+/// private cluster) and `storage_endpoint` (its embedded store) when given, and development
+/// values for what is unset.
+pub fn env(database_url: Option<String>, storage_endpoint: Option<String>) -> Env<'static> {
     Env::new(move |name| {
         let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        if let Some(endpoint) = &storage_endpoint {
+            let embedded = match name {
+                "BFF_STORAGE_URL" => Some(format!("s3://{STORAGE_BUCKET}")),
+                "AWS_ACCESS_KEY_ID" => Some(STORAGE_ACCESS_KEY.to_owned()),
+                "AWS_SECRET_ACCESS_KEY" => Some(STORAGE_SECRET_KEY.to_owned()),
+                "AWS_SESSION_TOKEN" => Some(String::new()),
+                "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
+                "AWS_REGION" => Some("us-east-1".to_owned()),
+                _ => None,
+            };
+            if embedded.is_some() {
+                return embedded;
+            }
+        }
         match name {
             "BFF_ENV" => Some("development".to_owned()),
             "DATABASE_URL" => database_url.clone().or(value),

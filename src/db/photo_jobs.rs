@@ -64,6 +64,8 @@ pub struct PhotoJob {
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// How many times a worker has claimed it.
     pub attempts: i32,
+    /// Once COMPLETED with storage: the key of its result object.
+    pub result_key: Option<String>,
 }
 
 /// Which of the viewer's jobs a list shows.

@@ -26,6 +26,8 @@ pub struct Plan {
     pub monthly_price_cents: i64,
     /// The Stripe Price that subscribes to this plan.
     pub stripe_price_id: Option<String>,
+    /// Bytes of photos and results the plan may keep in storage; `None` is unlimited.
+    pub storage_bytes_limit: Option<i64>,
 }
 
 impl Plan {

@@ -55,6 +55,23 @@ diesel::table! {
         finished_at -> Nullable<Timestamptz>,
         lease_expires_at -> Nullable<Timestamptz>,
         attempts -> Int4,
+        result_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    photo_uploads (id) {
+        id -> Int8,
+        user_id -> Text,
+        purpose -> Text,
+        photo_job_id -> Nullable<Int8>,
+        position -> Nullable<Int4>,
+        object_key -> Text,
+        file_name -> Text,
+        content_type -> Text,
+        byte_size -> Int8,
+        url_expires_at -> Timestamptz,
+        created_at -> Timestamptz,
     }
 }
 
@@ -69,6 +86,7 @@ diesel::table! {
         stripe_price_id -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        storage_bytes_limit -> Nullable<Int8>,
     }
 }
 
@@ -85,6 +103,17 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamptz,
         completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    storage_deletions (id) {
+        id -> Int8,
+        object_key -> Text,
+        not_before -> Timestamptz,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -141,6 +170,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(photo_uploads -> photo_jobs (photo_job_id));
 diesel::joinable!(subscriptions -> plans (plan));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -148,10 +178,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     credit_ledger,
     credit_packs,
     photo_jobs,
+    photo_uploads,
     plans,
     purchases,
     stripe_customers,
     stripe_events,
+    storage_deletions,
     subscriptions,
     usage_counters,
 );

@@ -46,6 +46,8 @@ pub struct ViewerState {
     pub usage_window: Window,
     /// Photos used in it.
     pub photos_used: i32,
+    /// Bytes the viewer keeps in storage (uploads and results).
+    pub storage_used: i64,
 }
 
 #[derive(diesel::QueryableByName)]
@@ -122,6 +124,12 @@ struct Row {
     window_end: DateTime<Utc>,
     #[diesel(sql_type = Int4)]
     photos_used: i32,
+    #[diesel(sql_type = Nullable<Int8>)]
+    plan_storage_bytes_limit: Option<i64>,
+    #[diesel(sql_type = Nullable<Int8>)]
+    free_storage_bytes_limit: Option<i64>,
+    #[diesel(sql_type = Int8)]
+    storage_used: i64,
 }
 
 /// Whom the statement looks up: by session token or by user id. Two types, so that each SQL
@@ -209,15 +217,19 @@ fn statement(by_token: bool) -> (String, String) {
            p.price_per_photo_cents AS plan_price_per_photo_cents,
            p.max_photos_per_job AS plan_max_photos_per_job,
            p.monthly_price_cents AS plan_monthly_price_cents, p.stripe_price_id AS plan_stripe_price_id,
+           p.storage_bytes_limit AS plan_storage_bytes_limit,
            f.code AS free_code, f.name AS free_name, f.monthly_photo_quota AS free_monthly_photo_quota,
            f.price_per_photo_cents AS free_price_per_photo_cents,
            f.max_photos_per_job AS free_max_photos_per_job,
            f.monthly_price_cents AS free_monthly_price_cents, f.stripe_price_id AS free_stripe_price_id,
+           f.storage_bytes_limit AS free_storage_bytes_limit,
            ca.balance_cents, ca.free_photos_used,
            win.start AS window_start, win.\"end\" AS window_end,
            COALESCE((SELECT uc.count FROM usage_counters uc
                      WHERE uc.user_id = u.id AND uc.metric = '{metric}' AND uc.window_start = win.start), 0)
-             AS photos_used
+             AS photos_used,
+           COALESCE((SELECT sum(pu.byte_size) FROM photo_uploads pu WHERE pu.user_id = u.id), 0)::int8
+             AS storage_used
          FROM {from}
          JOIN plans f ON f.code = '{free}'
          LEFT JOIN subscriptions sub ON sub.user_id = u.id
@@ -316,6 +328,7 @@ impl From<Row> for SessionUser {
             max_photos_per_job: row.free_max_photos_per_job,
             monthly_price_cents: row.free_monthly_price_cents,
             stripe_price_id: row.free_stripe_price_id,
+            storage_bytes_limit: row.free_storage_bytes_limit,
         };
         let subscribed = match (
             row.plan_code,
@@ -332,6 +345,7 @@ impl From<Row> for SessionUser {
                 max_photos_per_job: max,
                 monthly_price_cents: monthly,
                 stripe_price_id: row.plan_stripe_price_id,
+                storage_bytes_limit: row.plan_storage_bytes_limit,
             }),
             _ => None,
         };
@@ -363,6 +377,7 @@ impl From<Row> for SessionUser {
                 end: row.window_end,
             },
             photos_used: row.photos_used,
+            storage_used: row.storage_used,
         };
         SessionUser {
             id: row.user_id,

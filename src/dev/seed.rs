@@ -8,8 +8,11 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::better_auth::{session, users};
 use crate::db::credits::{Change, CreditAccount};
-use crate::db::schema::{credit_accounts, photo_jobs, subscriptions, usage_counters};
+use crate::db::schema::{
+    credit_accounts, photo_jobs, photo_uploads, subscriptions, usage_counters,
+};
 use crate::db::usage;
+use crate::storage::Store;
 
 /// The demo user's id (32 characters of `[A-Za-z0-9]`, like Better Auth's).
 pub const DEMO_USER_ID: &str = "DemoUser000000000000000000000001";
@@ -238,4 +241,118 @@ async fn seed_credits(
         .execute(conn)
         .await
         .map(|_| ())
+}
+
+/// The demo photos: small gradients made with Pillow (JPEG, PNG, WebP), and their "processed"
+/// versions (grayscale JPEGs) in a ZIP, as a worker would upload it.
+const DEMO_PHOTOS: [(&str, &str, &[u8]); 4] = [
+    (
+        "sunrise.jpg",
+        "image/jpeg",
+        include_bytes!("demo/sunrise.jpg"),
+    ),
+    (
+        "forest.jpg",
+        "image/jpeg",
+        include_bytes!("demo/forest.jpg"),
+    ),
+    ("sea.png", "image/png", include_bytes!("demo/sea.png")),
+    (
+        "studio.webp",
+        "image/webp",
+        include_bytes!("demo/studio.webp"),
+    ),
+];
+const DEMO_RESULT: &[u8] = include_bytes!("demo/result.zip");
+/// How many of the demo user's newest jobs get photos.
+const JOBS_WITH_PHOTOS: i64 = 6;
+
+/// Gives the demo user's newest jobs their photos in storage, and the completed ones among
+/// them a result, unless the demo user already has uploads. The objects are written first,
+/// then the rows, in one transaction.
+pub async fn demo_photos(conn: &mut AsyncPgConnection, store: &Store) -> Result<(), String> {
+    use diesel_async::AsyncConnection;
+    let err = |e: diesel::result::Error| e.to_string();
+    let existing: i64 = photo_uploads::table
+        .filter(photo_uploads::user_id.eq(DEMO_USER_ID))
+        .count()
+        .get_result(conn)
+        .await
+        .map_err(err)?;
+    if existing > 0 {
+        return Ok(());
+    }
+    let jobs: Vec<(i64, i32, String)> = photo_jobs::table
+        .filter(photo_jobs::user_id.eq(DEMO_USER_ID))
+        .order((photo_jobs::created_at.desc(), photo_jobs::id.desc()))
+        .limit(JOBS_WITH_PHOTOS)
+        .select((photo_jobs::id, photo_jobs::photo_count, photo_jobs::status))
+        .load(conn)
+        .await
+        .map_err(err)?;
+    let now = Utc::now();
+    let mut photos = Vec::new();
+    let mut results = Vec::new();
+    for (job_id, count, status) in &jobs {
+        for position in 0..*count {
+            let (name, content_type, bytes) = DEMO_PHOTOS[position as usize % DEMO_PHOTOS.len()];
+            let key = store.upload_key(DEMO_USER_ID);
+            store
+                .put(&key, content_type, bytes.to_vec())
+                .await
+                .map_err(|e| e.to_string())?;
+            photos.push((*job_id, position, key, name, content_type, bytes.len()));
+        }
+        if status == "COMPLETED" {
+            let key = format!("{}.zip", store.result_key(DEMO_USER_ID, *job_id));
+            store
+                .put(&key, "application/zip", DEMO_RESULT.to_vec())
+                .await
+                .map_err(|e| e.to_string())?;
+            results.push((*job_id, key));
+        }
+    }
+    conn.transaction(async |conn| {
+        for (job_id, position, key, name, content_type, size) in &photos {
+            diesel::insert_into(photo_uploads::table)
+                .values((
+                    photo_uploads::user_id.eq(DEMO_USER_ID),
+                    photo_uploads::purpose.eq("PHOTO"),
+                    photo_uploads::photo_job_id.eq(job_id),
+                    photo_uploads::position.eq(position),
+                    photo_uploads::object_key.eq(key),
+                    photo_uploads::file_name.eq(name),
+                    photo_uploads::content_type.eq(content_type),
+                    photo_uploads::byte_size.eq(*size as i64),
+                    photo_uploads::url_expires_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        for (job_id, key) in &results {
+            diesel::insert_into(photo_uploads::table)
+                .values((
+                    photo_uploads::user_id.eq(DEMO_USER_ID),
+                    photo_uploads::purpose.eq("RESULT"),
+                    photo_uploads::photo_job_id.eq(job_id),
+                    photo_uploads::object_key.eq(key),
+                    photo_uploads::file_name.eq(format!("photo-job-{job_id}.zip")),
+                    photo_uploads::content_type.eq("application/zip"),
+                    photo_uploads::byte_size.eq(DEMO_RESULT.len() as i64),
+                    photo_uploads::url_expires_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            diesel::update(photo_jobs::table.find(job_id))
+                .set((
+                    photo_jobs::result_key.eq(key),
+                    photo_jobs::download_url.eq(None::<String>),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })
+    .await
+    .map_err(err)
 }

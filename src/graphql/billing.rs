@@ -103,6 +103,10 @@ db_enum! {
     UsageMetric {
         /// Photos in created jobs.
         Photos => "PHOTOS",
+        /// Bytes kept in photo storage: uploaded photos (attached to a job or waiting for one)
+        /// and job results. A level, not a flow: it goes down when jobs are deleted and
+        /// unattached uploads expire, and it does not reset with the window.
+        StorageBytes => "STORAGE_BYTES",
     }
 }
 
@@ -111,12 +115,13 @@ db_enum! {
 pub struct UsageMeter {
     /// What is metered.
     pub metric: UsageMetric,
-    /// How much was used in this window.
-    pub used: i32,
+    /// How much was used in this window (STORAGE_BYTES: how much is kept now). Byte counts
+    /// can exceed 2^31 but stay below 2^53, so JavaScript numbers hold them exactly.
+    pub used: i64,
     /// The plan's limit for the window; null is unlimited.
-    pub limit: Option<i32>,
+    pub limit: Option<i64>,
     /// What is left of the limit (never negative); null is unlimited.
-    pub remaining: Option<i32>,
+    pub remaining: Option<i64>,
     /// Start of the window: the paid period's, or the calendar month's (UTC).
     pub window_start: DateTime<Utc>,
     /// End of the window (exclusive).
@@ -126,8 +131,18 @@ pub struct UsageMeter {
 impl UsageMeter {
     /// A photos meter.
     pub fn photos(used: i32, limit: Option<i32>, window: Window) -> Self {
+        Self::new(
+            UsageMetric::Photos,
+            i64::from(used),
+            limit.map(i64::from),
+            window,
+        )
+    }
+
+    /// A meter of `metric`.
+    pub fn new(metric: UsageMetric, used: i64, limit: Option<i64>, window: Window) -> Self {
         UsageMeter {
-            metric: UsageMetric::Photos,
+            metric,
             used,
             limit,
             remaining: limit.map(|l| (l - used).max(0)),

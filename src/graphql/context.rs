@@ -13,6 +13,7 @@ use crate::db::pool::DbConn;
 use crate::db::request::{DbGuard, RequestDb};
 use crate::db::viewer::SessionUser;
 use crate::error::{AppError, AppResult};
+use crate::storage::Photos;
 use crate::stripe::client::StripeClient;
 
 /// Data the server attached to the schema (or the request), or an internal error naming it.
@@ -24,6 +25,11 @@ fn data<'a, T: Send + Sync + 'static>(ctx: &Context<'a>, what: &str) -> AppResul
 /// How jobs are priced and leased.
 pub fn jobs<'a>(ctx: &Context<'a>) -> AppResult<&'a Jobs> {
     data(ctx, "job settings")
+}
+
+/// Photo storage: the store (when configured) and its limits.
+pub fn photos<'a>(ctx: &Context<'a>) -> AppResult<&'a Photos> {
+    data(ctx, "photo storage")
 }
 
 /// The Stripe client and its settings.

@@ -14,6 +14,8 @@ pub enum Kind {
     CreditTransaction,
     /// A credit purchase.
     Purchase,
+    /// A photo upload (a job's photo or result).
+    PhotoUpload,
 }
 
 impl Kind {
@@ -22,6 +24,7 @@ impl Kind {
             Kind::PhotoJob => "PhotoJob",
             Kind::CreditTransaction => "CreditTransaction",
             Kind::Purchase => "Purchase",
+            Kind::PhotoUpload => "PhotoUpload",
         }
     }
 }
@@ -36,9 +39,14 @@ pub fn parse_global_id(id: &str) -> Option<(Kind, i64)> {
     let bytes = URL_SAFE_NO_PAD.decode(id).ok()?;
     let text = std::str::from_utf8(&bytes).ok()?;
     let (name, row) = text.split_once(':')?;
-    let kind = [Kind::PhotoJob, Kind::CreditTransaction, Kind::Purchase]
-        .into_iter()
-        .find(|k| k.name() == name)?;
+    let kind = [
+        Kind::PhotoJob,
+        Kind::CreditTransaction,
+        Kind::Purchase,
+        Kind::PhotoUpload,
+    ]
+    .into_iter()
+    .find(|k| k.name() == name)?;
     let row: i64 = row.parse().ok()?;
     (row > 0).then_some((kind, row))
 }

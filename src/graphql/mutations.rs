@@ -4,10 +4,11 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use diesel_async::AsyncConnection;
 
-use super::context::{conn, jobs, viewer_id};
+use super::context::{conn, jobs, photos, viewer_id};
 use super::credits::CreditAccount;
 use super::ids::{Kind, row_id};
 use super::photo_jobs::{MAX_GROUP_NAME, PhotoJob};
+use super::uploads::verify_photos;
 use crate::db::photo_jobs::PhotoJob as Row;
 use crate::db::photo_jobs::money::{self, JobOrder};
 use crate::error::AppError;
@@ -24,8 +25,13 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 pub struct CreatePhotoJobInput {
     /// What to do with the photos: 1 to 2,000 characters (surrounding spaces are trimmed).
     pub prompt: String,
-    /// How many photos: 1 to the plan's maximum per job (at most 100).
-    pub photo_count: i32,
+    /// The photos to process: ids of the viewer's uploads (`createPhotoUploads`), each
+    /// uploaded, in the order given; required when the server stores photos. Each becomes
+    /// this job's and no other's.
+    pub upload_ids: Option<Vec<ID>>,
+    /// How many photos: 1 to the plan's maximum per job (at most 100). With `uploadIds` it
+    /// follows from them (and must agree when given); without storage it is required.
+    pub photo_count: Option<i32>,
     /// A label to organise jobs by, at most 140 characters; empty means none.
     pub group_name: Option<String>,
     /// Makes retries safe: the same key returns the first job without charging again; the
@@ -44,6 +50,7 @@ pub struct CreatePhotoJobPayload {
 
 struct Validated {
     prompt: String,
+    upload_ids: Option<Vec<ID>>,
     photo_count: i32,
     group_name: Option<String>,
     idempotency_key: Option<String>,
@@ -63,13 +70,35 @@ fn validate(input: CreatePhotoJobInput) -> Result<Validated, AppError> {
             format!("prompt is at most {MAX_PROMPT} characters"),
         ));
     }
-    if !(1..=MAX_PHOTOS_PER_JOB).contains(&input.photo_count) {
+    let photo_count = match (&input.upload_ids, input.photo_count) {
+        (Some(ids), _) if ids.is_empty() || ids.len() > MAX_PHOTOS_PER_JOB as usize => {
+            return Err(AppError::invalid_field(
+                "uploadIds",
+                format!("uploadIds must list 1 to {MAX_PHOTOS_PER_JOB} uploads"),
+            ));
+        }
+        (Some(ids), Some(count)) if count as usize != ids.len() => {
+            return Err(AppError::invalid_field(
+                "photoCount",
+                format!(
+                    "photoCount ({count}) must equal the number of uploadIds ({}), or be left out",
+                    ids.len()
+                ),
+            ));
+        }
+        (Some(ids), _) => ids.len() as i32,
+        (None, None) => {
+            return Err(AppError::invalid_field(
+                "uploadIds",
+                "a job needs its photos: upload them with createPhotoUploads and pass uploadIds",
+            ));
+        }
+        (None, Some(count)) => count,
+    };
+    if !(1..=MAX_PHOTOS_PER_JOB).contains(&photo_count) {
         return Err(AppError::invalid_field(
             "photoCount",
-            format!(
-                "photoCount must be between 1 and {MAX_PHOTOS_PER_JOB}, got {}",
-                input.photo_count
-            ),
+            format!("photoCount must be between 1 and {MAX_PHOTOS_PER_JOB}, got {photo_count}"),
         ));
     }
     let group_name = input
@@ -95,7 +124,8 @@ fn validate(input: CreatePhotoJobInput) -> Result<Validated, AppError> {
     }
     Ok(Validated {
         prompt,
-        photo_count: input.photo_count,
+        upload_ids: input.upload_ids,
+        photo_count,
         group_name,
         idempotency_key: input.idempotency_key,
     })
@@ -123,10 +153,14 @@ pub struct PhotoJobMutation;
 /// Changes to the viewer's own data.
 #[Object]
 impl PhotoJobMutation {
-    /// Creates a photo job: prices it (free allowance first, then the plan's price per photo),
-    /// checks the usage quota, charges the credits, records the ledger row and the usage, and
-    /// queues the job as PENDING — all in one transaction. Fails with BAD_USER_INPUT,
-    /// QUOTA_EXCEEDED, INSUFFICIENT_CREDITS or CONFLICT (idempotency key reused), changing nothing.
+    /// Creates a photo job from the viewer's uploads: checks each object in storage (it exists
+    /// with the declared size and starts like the declared type), prices the job (free
+    /// allowance first, then the plan's price per photo), checks the usage quota, charges the
+    /// credits, records the ledger row and the usage, attaches the uploads and queues the job
+    /// as PENDING — all in one transaction. Fails with NOT_FOUND (an upload id that is not the
+    /// viewer's, named in `extensions.field`), BAD_USER_INPUT, QUOTA_EXCEEDED,
+    /// INSUFFICIENT_CREDITS, CONFLICT (idempotency key reused) or SERVICE_UNAVAILABLE (storage
+    /// unreachable), changing nothing.
     async fn create_photo_job(
         &self,
         ctx: &Context<'_>,
@@ -135,6 +169,21 @@ impl PhotoJobMutation {
         let user_id = viewer_id(ctx).await?;
         let input = validate(input)?;
         let allowance = jobs(ctx)?.free_photo_allowance;
+        // With storage a job is made of uploaded photos, checked in storage before anything
+        // is charged; without, of a bare photoCount.
+        let upload_ids = match (&input.upload_ids, photos(ctx)?.store().is_some()) {
+            (Some(ids), _) => {
+                Some(verify_photos(ctx, &user_id, ids, input.idempotency_key.is_some()).await?)
+            }
+            (None, true) => {
+                return Err(AppError::invalid_field(
+                    "uploadIds",
+                    "a job needs its photos: upload them with createPhotoUploads and pass uploadIds",
+                )
+                .into());
+            }
+            (None, false) => None,
+        };
         let mut conn = conn(ctx).await?;
         let (job, account) = conn
             .transaction(async |conn| {
@@ -143,6 +192,7 @@ impl PhotoJobMutation {
                     photo_count: input.photo_count,
                     group_name: input.group_name.as_deref(),
                     idempotency_key: input.idempotency_key.as_deref(),
+                    upload_ids: upload_ids.as_deref(),
                 };
                 money::create(conn, &user_id, &order, allowance).await
             })

@@ -45,5 +45,7 @@ pub async fn load(ctx: &Context<'_>, viewer_id: &str, id: &str) -> AppResult<Opt
         Kind::Purchase => PurchaseRow::find(&mut conn, viewer_id, row)
             .await?
             .map(|purchase| Node::Purchase(Purchase(purchase))),
+        // Uploads are reached through their job (`PhotoJob.photos`), not as nodes.
+        Kind::PhotoUpload => None,
     })
 }

@@ -8,6 +8,7 @@ use super::connection::{Totals, arguments, connection, page};
 use super::context::read;
 use super::ids::{Kind, global_id};
 use super::scalars::Decimal;
+use super::uploads::{self, Photo};
 use crate::db::photo_jobs::money::{MoneyError, Operation};
 use crate::db::photo_jobs::{Filter, PhotoJob as Row};
 use crate::error::{AppError, AppResult};
@@ -51,9 +52,21 @@ impl PhotoJob {
     async fn status(&self) -> PhotoJobStatus {
         self.0.status
     }
-    /// Where to download the results, once completed.
-    async fn download_url(&self) -> Option<&str> {
-        self.0.download_url.as_deref()
+    /// Where to download the result, once COMPLETED: a presigned `GET` of the result object,
+    /// minted for this response and valid for minutes (`BFF_PRESIGNED_URL_SECONDS`); without
+    /// storage, the URL the worker gave.
+    async fn download_url(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        if let Some(key) = &self.0.result_key
+            && let Some(url) = uploads::result_url(ctx, self.0.id, key)?
+        {
+            return Ok(Some(url));
+        }
+        Ok(self.0.download_url.clone())
+    }
+    /// The photos the job processes, in order, each with a presigned `GET` minted for this
+    /// response (empty without storage, and for jobs created with a bare `photoCount`).
+    async fn photos(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Photo>> {
+        Ok(uploads::photos_of_job(ctx, &self.0.user_id, self.0.id).await?)
     }
     /// The viewer's label for organising jobs (at most 140 characters).
     async fn group_name(&self) -> Option<&str> {
@@ -202,6 +215,10 @@ impl From<MoneyError> for AppError {
                 Decimal(cost_cents),
                 Decimal(balance_cents)
             )),
+            MoneyError::UploadTaken => AppError::invalid_field(
+                "uploadIds",
+                "one of the uploads was attached to another job meanwhile; upload it again",
+            ),
             MoneyError::IdempotencyKeyReused => AppError::Conflict(
                 "this idempotencyKey was already used for a different job; use a new key".into(),
             ),

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Object};
 
 use tokio::sync::OnceCell;
 
-use super::billing::{BillingSubscription, UsageMeter};
+use super::billing::{BillingSubscription, UsageMeter, UsageMetric};
 use super::context::read;
 use super::credits::CreditAccount;
 use super::ids::{Kind, row_id};
@@ -85,11 +85,20 @@ impl Viewer {
     /// One meter per metric for the current usage window.
     async fn usage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UsageMeter>> {
         let state = self.state(ctx).await?;
-        Ok(vec![UsageMeter::photos(
-            state.photos_used,
-            state.billing.effective_plan.monthly_photo_quota,
-            state.usage_window,
-        )])
+        let plan = &state.billing.effective_plan;
+        Ok(vec![
+            UsageMeter::photos(
+                state.photos_used,
+                plan.monthly_photo_quota,
+                state.usage_window,
+            ),
+            UsageMeter::new(
+                UsageMetric::StorageBytes,
+                state.storage_used,
+                plan.storage_bytes_limit,
+                state.usage_window,
+            ),
+        ])
     }
     /// The viewer's photo jobs, newest first.
     async fn photo_jobs(

@@ -2,15 +2,19 @@
 //! credentials, `UNAUTHENTICATED` without a valid token); they act on any user's jobs, and each
 //! is one transaction.
 
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::Utc;
 use diesel_async::AsyncConnection;
 
-use super::context::{conn, jobs, require_service};
+use super::context::{conn, jobs, photos, require_service};
 use super::ids::{Kind, row_id};
 use super::photo_jobs::PhotoJob;
+use super::uploads::{PhotoUpload, store};
 use crate::db::photo_jobs::money;
 use crate::db::photo_jobs::worker::{self, Outcome};
+use crate::db::uploads::{self, NewUpload, UploadPurpose};
 use crate::error::AppError;
+use crate::storage::kinds::{self, RESULT_TYPES};
 
 /// Most jobs one claim may take.
 pub const MAX_CLAIM: i32 = 50;
@@ -30,6 +34,15 @@ fn check_https_url(url: &str) -> Result<(), AppError> {
         ));
     }
     Ok(())
+}
+
+/// The result a worker is about to upload.
+#[derive(InputObject)]
+pub struct PhotoJobResultInput {
+    /// `application/zip` (the processed photos), or a photo type for a one-photo result.
+    pub content_type: String,
+    /// Its size in bytes: 1 to `BFF_RESULT_MAX_BYTES`.
+    pub byte_size: i64,
 }
 
 /// Operations for the photo worker (service token only).
@@ -90,20 +103,148 @@ impl WorkerMutation {
         }
     }
 
-    /// Marks a PROCESSING job COMPLETED with the https URL of its results. CONFLICT in any
-    /// other state.
+    /// Where to upload a PROCESSING job's result (a ZIP of the processed photos, or one
+    /// photo): a presigned `PUT` for exactly `byteSize` bytes of `contentType`, under the
+    /// job's owner's key. Asking again replaces the earlier result upload. Then call
+    /// `completePhotoJob`. CONFLICT in any other state; SERVICE_UNAVAILABLE without storage.
+    async fn create_photo_job_result_upload(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job's global id.")] id: ID,
+        #[graphql(desc = "The result to upload.")] input: PhotoJobResultInput,
+    ) -> async_graphql::Result<PhotoUpload> {
+        require_service(ctx).await?;
+        let id = job_id(&id)?;
+        let store = store(ctx)?;
+        let settings = &photos(ctx)?.settings;
+        let content_type = kinds::accepted(&input.content_type, RESULT_TYPES).ok_or_else(|| {
+            AppError::invalid_field(
+                "contentType",
+                format!("contentType must be one of {}", RESULT_TYPES.join(", ")),
+            )
+        })?;
+        if !(1..=settings.result_max_bytes).contains(&input.byte_size) {
+            return Err(AppError::invalid_field(
+                "byteSize",
+                format!(
+                    "byteSize must be between 1 and {} bytes",
+                    settings.result_max_bytes
+                ),
+            )
+            .into());
+        }
+        let expires_at = Utc::now()
+            + chrono::Duration::from_std(settings.url_lifetime).unwrap_or_default()
+            + chrono::Duration::seconds(1);
+        let mut conn = conn(ctx).await?;
+        let row = conn
+            .transaction(async |conn| {
+                let Some(job) = worker::lock_processing(conn, id).await? else {
+                    return Err(AppError::from(money::not_processing(conn, id).await));
+                };
+                let extension = kinds::extension(content_type);
+                let key = format!("{}.{extension}", store.result_key(&job.user_id, job.id));
+                let file_name = format!("photo-job-{}.{extension}", job.id);
+                let upload = NewUpload {
+                    user_id: &job.user_id,
+                    purpose: UploadPurpose::Result,
+                    photo_job_id: Some(job.id),
+                    object_key: key,
+                    file_name: &file_name,
+                    content_type,
+                    byte_size: input.byte_size,
+                    url_expires_at: expires_at,
+                };
+                Ok(uploads::replace_result(conn, &upload).await?)
+            })
+            .await?;
+        Ok(PhotoUpload::new(store, row))
+    }
+
+    /// Marks a PROCESSING job COMPLETED. With storage, its result must have been uploaded
+    /// (`createPhotoJobResultUpload`): bff checks the object exists with the declared size
+    /// and type, and `downloadUrl` is refused. Without storage, `downloadUrl` is the https URL
+    /// of the results. CONFLICT in any other state.
     async fn complete_photo_job(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The job's global id.")] id: ID,
-        #[graphql(desc = "https URL of the results.")] download_url: String,
+        #[graphql(desc = "Without storage only: https URL of the results.")] download_url: Option<
+            String,
+        >,
     ) -> async_graphql::Result<PhotoJob> {
         require_service(ctx).await?;
         let id = job_id(&id)?;
-        let download_url = download_url.trim();
-        check_https_url(download_url)?;
+        let store = photos(ctx)?.store().cloned();
         let mut conn = conn(ctx).await?;
-        let outcome = Outcome::Completed { download_url };
+        let (download_url, result_key) = match (&store, download_url) {
+            (Some(_), Some(_)) => {
+                return Err(AppError::invalid_field(
+                    "downloadUrl",
+                    "this server stores results: upload it with createPhotoJobResultUpload and                      complete the job without downloadUrl",
+                )
+                .into());
+            }
+            (None, None) => {
+                return Err(AppError::invalid_field(
+                    "downloadUrl",
+                    "downloadUrl is required: this server has no photo storage",
+                )
+                .into());
+            }
+            (None, Some(url)) => {
+                let url = url.trim().to_owned();
+                check_https_url(&url)?;
+                (Some(url), None)
+            }
+            (Some(store), None) => {
+                let Some(owner) = worker::owner(&mut conn, id).await.map_err(AppError::from)?
+                else {
+                    return Err(AppError::NotFound("photo job").into());
+                };
+                let result = uploads::result_of_job(&mut conn, &owner, id)
+                    .await
+                    .map_err(AppError::from)?
+                    .ok_or_else(|| {
+                        AppError::bad_input(
+                            "no result was uploaded: call createPhotoJobResultUpload and PUT the                              result first",
+                        )
+                    })?;
+                // The store is asked without holding the connection's transaction open.
+                match store
+                    .probe(&result.object_key)
+                    .await
+                    .map_err(AppError::from)?
+                {
+                    None => {
+                        return Err(AppError::bad_input(
+                            "the result was not uploaded (or its upload has not finished)",
+                        )
+                        .into());
+                    }
+                    Some(found) if found.size != result.byte_size => {
+                        return Err(AppError::bad_input(format!(
+                            "the result holds {} bytes but {} were declared",
+                            found.size, result.byte_size
+                        ))
+                        .into());
+                    }
+                    Some(found) if !kinds::looks_like(&result.content_type, &found.head) => {
+                        return Err(AppError::bad_input(format!(
+                            "the result is not {}",
+                            result.content_type
+                        ))
+                        .into());
+                    }
+                    Some(_) => {}
+                }
+                (None, Some(result.object_key))
+            }
+        };
+        let outcome = Outcome::Completed {
+            download_url: download_url.as_deref(),
+            result_key: result_key.as_deref(),
+        };
         match worker::finish(&mut conn, id, outcome)
             .await
             .map_err(AppError::from)?

@@ -53,6 +53,7 @@ pub const DATABASE_FIELDS: &[&str] = &[
     "Viewer.purchases",
     "Viewer.photoJob",
     "CreditAccount.transactions",
+    "PhotoJob.photos",
 ];
 
 pub use crate::config::limits::Limits;

@@ -25,5 +25,6 @@ mod stripe_fake;
 mod support;
 mod tls;
 mod traces;
+mod uploads;
 mod viewer;
 mod worker;

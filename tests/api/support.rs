@@ -231,6 +231,18 @@ impl TestApp {
         }
     }
 
+    /// A server already running at `addr` (a `bff serve` child process) on `database_url`.
+    pub fn attach(database_url: String, addr: SocketAddr) -> TestApp {
+        let env = base_env(&database_url);
+        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("valid test config");
+        TestApp {
+            addr,
+            pool: bff::db::pool_from_config(&config.database).unwrap(),
+            database_url,
+            client: reqwest::Client::new(),
+        }
+    }
+
     /// `http://addr{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

@@ -14,7 +14,7 @@ use super::worker::{self, Outcome};
 use super::{NewPhotoJob, PhotoJob, PhotoJobStatus};
 use crate::db::credits::{Change, CreditAccount, CreditTransactionKind};
 use crate::db::subscriptions::BillingState;
-use crate::db::usage;
+use crate::db::{uploads, usage};
 
 /// What a money operation on a job refused, or the database error it met.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,9 @@ pub enum MoneyError {
         /// The balance, in cents.
         balance_cents: i64,
     },
+    /// One of the job's uploads was attached to another job (or deleted) meanwhile.
+    #[error("an upload is no longer available")]
+    UploadTaken,
     /// The idempotency key was used for a different job.
     #[error("the idempotency key was used for a different job")]
     IdempotencyKeyReused,
@@ -93,6 +96,9 @@ pub struct JobOrder<'a> {
     pub group_name: Option<&'a str>,
     /// The client's idempotency key, if any.
     pub idempotency_key: Option<&'a str>,
+    /// The viewer's uploads the job processes, in order (with storage; `photo_count` is
+    /// their number).
+    pub upload_ids: Option<&'a [i64]>,
 }
 
 /// Creates, prices and pays for a job, all under the viewer's account lock.
@@ -107,9 +113,17 @@ pub async fn create(
     if let Some(key) = &input.idempotency_key
         && let Some(job) = PhotoJob::find_by_idempotency_key(conn, user_id, key).await?
     {
+        let same_uploads = match input.upload_ids {
+            Some(ids) => {
+                let attached = uploads::photos_of_job(conn, user_id, job.id).await?;
+                attached.iter().map(|u| u.id).eq(ids.iter().copied())
+            }
+            None => true,
+        };
         let same = job.prompt == input.prompt
             && job.photo_count == input.photo_count
-            && job.group_name.as_deref() == input.group_name;
+            && job.group_name.as_deref() == input.group_name
+            && same_uploads;
         if !same {
             return Err(MoneyError::IdempotencyKeyReused);
         }
@@ -157,6 +171,11 @@ pub async fn create(
     }
     .insert(conn)
     .await?;
+    if let Some(ids) = input.upload_ids
+        && uploads::attach(conn, user_id, job.id, ids).await? != ids.len()
+    {
+        return Err(MoneyError::UploadTaken);
+    }
     if cost_cents > 0 {
         let description = format!("Photo job: {} photos", input.photo_count);
         let change = Change {

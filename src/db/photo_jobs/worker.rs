@@ -31,6 +31,21 @@ pub async fn status(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option
         .optional()
 }
 
+/// A PROCESSING job, locked until the transaction ends; `None` in any other state.
+pub async fn lock_processing(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> QueryResult<Option<PhotoJob>> {
+    photo_jobs::table
+        .filter(photo_jobs::id.eq(id))
+        .filter(photo_jobs::status.eq(PhotoJobStatus::Processing))
+        .select(PhotoJob::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Moves up to `limit` of the oldest PENDING jobs to PROCESSING, leased for `lease`, and
 /// counts the attempt. Rows another worker is claiming are skipped (`FOR UPDATE SKIP
 /// LOCKED`), so no two workers get the same job.
@@ -153,11 +168,12 @@ pub async fn finish(
     id: i64,
     outcome: Outcome<'_>,
 ) -> QueryResult<Option<PhotoJob>> {
-    let (status, download_url, failure_reason) = match outcome {
-        Outcome::Completed { download_url } => {
-            (PhotoJobStatus::Completed, Some(download_url), None)
-        }
-        Outcome::Failed { reason } => (PhotoJobStatus::Failed, None, Some(reason)),
+    let (status, download_url, result_key, failure_reason) = match outcome {
+        Outcome::Completed {
+            download_url,
+            result_key,
+        } => (PhotoJobStatus::Completed, download_url, result_key, None),
+        Outcome::Failed { reason } => (PhotoJobStatus::Failed, None, None, Some(reason)),
     };
     diesel::update(
         photo_jobs::table
@@ -167,6 +183,7 @@ pub async fn finish(
     .set((
         photo_jobs::status.eq(status),
         photo_jobs::download_url.eq(download_url),
+        photo_jobs::result_key.eq(result_key),
         photo_jobs::failure_reason.eq(failure_reason),
         photo_jobs::finished_at.eq(Some(chrono::Utc::now())),
         photo_jobs::updated_at.eq(diesel::dsl::now),
@@ -181,10 +198,12 @@ pub async fn finish(
 /// How a worker finished a job.
 #[derive(Clone, Copy, Debug)]
 pub enum Outcome<'a> {
-    /// Done; the results are at this https URL.
+    /// Done: the result is in storage (`result_key`) or, without storage, at an https URL.
     Completed {
-        /// Where to download the results.
-        download_url: &'a str,
+        /// Where to download the result (without storage).
+        download_url: Option<&'a str>,
+        /// The result object's key (with storage).
+        result_key: Option<&'a str>,
     },
     /// It could not be done.
     Failed {
