@@ -1,6 +1,7 @@
 //! Property-based fuzzing (proptest) of what reads untrusted bytes before anything else: the
 //! pre-parse guard and the admission measure, the credential parsers (cookie, bearer, JWT
-//! header, service token) and the Stripe signature header.
+//! header, service token), the Stripe signature header, and the file descriptors of
+//! `createPhotoUploads` (name, type, size) with the content sniffing of uploaded objects.
 //!
 //! `cargo test` runs 256 cases of each. For a longer run, in release mode:
 //!
@@ -173,5 +174,60 @@ proptest! {
         }
         let forged = format!("t={t},v1={}", "0".repeat(64));
         prop_assert!(signature::verify(&forged, &payload, secret, t).is_err());
+    }
+
+    /// Any file descriptors: validation never panics, and what it accepts is safe to store —
+    /// a name of 1 to 255 characters with no path separator or control character, one of the
+    /// photo types, a size within the limit — and it names the first field that is wrong.
+    #[test]
+    fn file_descriptors_are_validated_exactly(
+        files in prop::collection::vec(
+            (
+                prop_oneof![".{0,300}", "[a-z]{1,10}\\.(jpg|png)", "(\\.\\./)+[a-z/\\\\]{0,20}"],
+                prop_oneof![
+                    prop::sample::select(vec!["image/jpeg", "IMAGE/PNG", "image/webp; q=1", "image/heic", "image/heif", "image/gif", "application/zip", "", "image/jpeg\u{0}"]).prop_map(str::to_owned),
+                    ".{0,40}",
+                ],
+                prop_oneof![Just(0i64), Just(1i64), Just(1_000i64), Just(1_001i64), any::<i64>()],
+            ),
+            0..12,
+        ),
+        head in prop::collection::vec(any::<u8>(), 0..40),
+    ) {
+        use bff::graphql::uploads::{CreatePhotoUploadsInput, MAX_FILES, PhotoFileInput, validate_files};
+        use bff::storage::kinds;
+        let input = CreatePhotoUploadsInput {
+            files: files
+                .iter()
+                .map(|(name, kind, size)| PhotoFileInput { file_name: name.clone(), content_type: kind.clone(), byte_size: *size })
+                .collect(),
+        };
+        match validate_files(input, 1_000) {
+            Ok(valid) => {
+                prop_assert!(!valid.is_empty() && valid.len() <= MAX_FILES);
+                prop_assert_eq!(valid.len(), files.len());
+                for file in &valid {
+                    let chars = file.file_name.chars().count();
+                    prop_assert!((1..=255).contains(&chars));
+                    prop_assert!(!file.file_name.contains(['/', '\\']));
+                    prop_assert!(!file.file_name.chars().any(char::is_control));
+                    prop_assert!(kinds::PHOTO_TYPES.contains(&file.content_type));
+                    prop_assert!((1..=1_000).contains(&file.byte_size));
+                }
+            }
+            Err(error) => {
+                let error = async_graphql::Error::from(error);
+                let field = error
+                    .extensions
+                    .as_ref()
+                    .and_then(|e| e.get("field"))
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                prop_assert!(field.starts_with("\"files"), "{field}");
+            }
+        }
+        // Sniffing any bytes never panics, and nothing passes as two different types.
+        let matching: Vec<_> = kinds::RESULT_TYPES.iter().filter(|t| kinds::looks_like(t, &head)).collect();
+        prop_assert!(matching.len() <= 1 || matching.iter().all(|t| t.starts_with("image/hei")), "{matching:?}");
     }
 }

@@ -264,8 +264,9 @@ const DEMO_PHOTOS: [(&str, &str, &[u8]); 4] = [
     ),
 ];
 const DEMO_RESULT: &[u8] = include_bytes!("demo/result.zip");
-/// How many of the demo user's newest jobs get photos.
-const JOBS_WITH_PHOTOS: i64 = 6;
+/// How many of the demo user's newest jobs get photos (queued and running ones all do, so a
+/// worker's claim always finds inputs).
+const JOBS_WITH_PHOTOS: usize = 6;
 
 /// Gives the demo user's newest jobs their photos in storage, and the completed ones among
 /// them a result, unless the demo user already has uploads. The objects are written first,
@@ -285,11 +286,18 @@ pub async fn demo_photos(conn: &mut AsyncPgConnection, store: &Store) -> Result<
     let jobs: Vec<(i64, i32, String)> = photo_jobs::table
         .filter(photo_jobs::user_id.eq(DEMO_USER_ID))
         .order((photo_jobs::created_at.desc(), photo_jobs::id.desc()))
-        .limit(JOBS_WITH_PHOTOS)
         .select((photo_jobs::id, photo_jobs::photo_count, photo_jobs::status))
         .load(conn)
         .await
         .map_err(err)?;
+    let jobs: Vec<_> = jobs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, (_, _, status))| {
+            *i < JOBS_WITH_PHOTOS || status == "PENDING" || status == "PROCESSING"
+        })
+        .map(|(_, job)| job)
+        .collect();
     let now = Utc::now();
     let mut photos = Vec::new();
     let mut results = Vec::new();

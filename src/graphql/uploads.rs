@@ -180,10 +180,15 @@ pub struct CreatePhotoUploadsPayload {
     pub uploads: Vec<PhotoUpload>,
 }
 
-struct File {
-    file_name: String,
-    content_type: &'static str,
-    byte_size: i64,
+/// A file that passed [`validate_files`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    /// Its name as stored (see [`clean_file_name`]).
+    pub file_name: String,
+    /// Its canonical content type, one of [`PHOTO_TYPES`].
+    pub content_type: &'static str,
+    /// Its size in bytes.
+    pub byte_size: i64,
 }
 
 /// A file name as stored: its last path segment, trimmed, without control characters.
@@ -197,8 +202,9 @@ pub fn clean_file_name(name: &str) -> Option<String> {
     ok.then(|| last.to_owned())
 }
 
-/// Checks every file of `input`, naming the first field that is wrong.
-fn validate_files(input: CreatePhotoUploadsInput, max_bytes: i64) -> AppResult<Vec<File>> {
+/// Checks every file of `input` (at most `max_bytes` each), naming the first field that is
+/// wrong.
+pub fn validate_files(input: CreatePhotoUploadsInput, max_bytes: i64) -> AppResult<Vec<File>> {
     if input.files.is_empty() || input.files.len() > MAX_FILES {
         return Err(AppError::invalid_field(
             "files",

@@ -83,7 +83,10 @@ async fn the_sveltekit_example_works_end_to_end_in_a_browser() {
     let worker_secret = "app-test-worker-secret-0123456789abcdef";
     // Stripe's API is the local fake (Checkout redirects are checked, not followed).
     let stripe = crate::stripe_fake::FakeStripe::start().await;
+    // Photos go to an S3 implementation that checks signatures, straight from the browser.
+    let store = crate::uploads::Store::start().await;
     let bff = TestApp::spawn_on(database_url.clone(), |env| {
+        store.env(env);
         env.insert("CORS_ALLOWED_ORIGINS", app_origin.clone());
         env.insert("BETTER_AUTH_URL", app_origin.clone());
         env.insert("SERVICE_JWT_SECRET", worker_secret.into());
@@ -109,6 +112,8 @@ async fn the_sveltekit_example_works_end_to_end_in_a_browser() {
             .env("BETTER_AUTH_SECRET", SECRET)
             .env("BETTER_AUTH_URL", &app_origin)
             .env("PUBLIC_BFF_URL", format!("http://{}", bff.addr))
+            // The server's own calls could take an internal address; here it is the same.
+            .env("BFF_URL", format!("http://{}", bff.addr))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -129,6 +134,13 @@ async fn the_sveltekit_example_works_end_to_end_in_a_browser() {
         ("WORKER_TOKEN", token),
         ("CHROMIUM", chromium),
         ("SCREENSHOTS", screenshots.display().to_string()),
+        (
+            "PHOTOS",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src/dev/demo")
+                .display()
+                .to_string(),
+        ),
     ];
     let test_started = Instant::now();
     let output = tokio::task::spawn_blocking(move || {

@@ -122,16 +122,17 @@ async fn dev_seeds_the_demo_user_prints_working_credentials_and_stops_on_ctrl_c(
         "{addr} {cookie}"
     );
     let client = reqwest::Client::new();
-    let body: serde_json::Value = client
-        .post(format!("http://{addr}/graphql"))
-        .header("cookie", &cookie)
-        .json(&serde_json::json!({ "query": "{ viewer { email photoJobs { totalCount } credits { transactions { totalCount } } } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let query = async |query: &str| -> serde_json::Value {
+        let request = client
+            .post(format!("http://{addr}/graphql"))
+            .header("cookie", &cookie)
+            .json(&serde_json::json!({ "query": query }));
+        request.send().await.unwrap().json().await.unwrap()
+    };
+    let body = query(
+        "{ viewer { email photoJobs { totalCount } credits { transactions { totalCount } } } }",
+    )
+    .await;
     let viewer = &body["data"]["viewer"];
     assert_eq!(viewer["email"], bff::dev::seed::DEMO_EMAIL, "{body}");
     assert_eq!(viewer["photoJobs"]["totalCount"], 30);
@@ -140,6 +141,33 @@ async fn dev_seeds_the_demo_user_prints_working_credentials_and_stops_on_ctrl_c(
             .as_i64()
             .unwrap()
             > 2
+    );
+    // Its newest job has photos and a result in the embedded store, served to the demo user.
+    let body = query(
+        "{ viewer { photoJobs(first: 1) { nodes { status downloadUrl photos { url contentType } } } } }",
+    )
+    .await;
+    let job = &body["data"]["viewer"]["photoJobs"]["nodes"][0];
+    assert_eq!(job["status"], "COMPLETED", "{body}");
+    let photo = client
+        .get(job["photos"][0]["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(photo.status(), 200);
+    assert_eq!(
+        photo.headers()["content-type"],
+        job["photos"][0]["contentType"].as_str().unwrap()
+    );
+    let result = client
+        .get(job["downloadUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(result.status(), 200);
+    assert!(
+        result.bytes().await.unwrap().starts_with(b"PK\x03\x04"),
+        "a ZIP"
     );
     let page = client
         .get(graphiql.replace("#", "?x="))

@@ -77,6 +77,11 @@ impl Store {
         env.insert("AWS_ACCESS_KEY_ID", embedded::ACCESS_KEY.into());
         env.insert("AWS_SECRET_ACCESS_KEY", embedded::SECRET_KEY.into());
         env.insert("AWS_ENDPOINT_URL", format!("http://{}", self.addr));
+    }
+
+    /// [`Store::env`], a worker key and no free photos: what these tests run with.
+    fn test_env(&self, env: &mut std::collections::HashMap<&'static str, String>) {
+        self.env(env);
         env.insert("SERVICE_JWT_SECRET", KEY.into());
         env.insert("FREE_PHOTO_ALLOWANCE", "0".into());
     }
@@ -109,7 +114,7 @@ impl Store {
 
 pub async fn app_with_store() -> (TestApp, Store) {
     let store = Store::start().await;
-    let app = TestApp::spawn_with(|env| store.env(env)).await;
+    let app = TestApp::spawn_with(|env| store.test_env(env)).await;
     (app, store)
 }
 
@@ -127,6 +132,12 @@ async fn as_worker(app: &TestApp, query: &str, variables: Value) -> Value {
     let (status, body) = app.post(query, variables, &service()).await;
     assert_eq!(status, 200, "{body}");
     body
+}
+
+/// Creates a job of `ids` for `user`; the response.
+async fn create_job(app: &TestApp, user: &TestUser, ids: &[String]) -> Value {
+    let input = json!({ "input": { "prompt": "p", "uploadIds": ids } });
+    app.query_as(user, CREATE, input).await
 }
 
 fn file(name: &str, content_type: &str, bytes: &[u8]) -> Value {
@@ -595,23 +606,11 @@ async fn a_storage_outage_during_create_photo_job_charges_nothing() {
     grant(&app, &user, 1_000).await;
     let ids = uploaded(&app, &user, &[("a.jpg", "image/jpeg", JPEG)]).await;
     store.stop();
-    let body = app
-        .query_as(
-            &user,
-            CREATE,
-            json!({ "input": { "prompt": "p", "uploadIds": ids } }),
-        )
-        .await;
+    let body = create_job(&app, &user, &ids).await;
     assert_eq!(first_code(&body), "SERVICE_UNAVAILABLE", "{body}");
     assert_eq!(state(&app, &user).await, (0, 1, 0, 1_000));
     store.restart().await;
-    let body = app
-        .query_as(
-            &user,
-            CREATE,
-            json!({ "input": { "prompt": "p", "uploadIds": ids } }),
-        )
-        .await;
+    let body = create_job(&app, &user, &ids).await;
     assert!(body.get("errors").is_none(), "{body}");
 }
 
@@ -639,7 +638,7 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 /// A `bff serve` process on `database_url` using `store`.
 async fn serve_process(database_url: &str, store: &Store) -> (std::process::Child, TestApp) {
     let mut env = std::collections::HashMap::new();
-    store.env(&mut env);
+    store.test_env(&mut env);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (child, base) = crate::cli::serve_child(database_url, &env).await;
     let addr = base.trim_start_matches("http://").parse().unwrap();
@@ -659,13 +658,7 @@ async fn deleting_a_job_deletes_its_objects_even_across_crashes_of_bff_and_the_s
         &[("a.jpg", "image/jpeg", JPEG), ("b.png", "image/png", PNG)],
     )
     .await;
-    let body = app
-        .query_as(
-            &user,
-            CREATE,
-            json!({ "input": { "prompt": "p", "uploadIds": ids } }),
-        )
-        .await;
+    let body = create_job(&app, &user, &ids).await;
     let job_id = body["data"]["createPhotoJob"]["photoJob"]["id"]
         .as_str()
         .unwrap()
@@ -734,13 +727,7 @@ async fn uploads_no_job_claims_expire_with_their_objects() {
     eventually("the expiry", async || upload_rows(&app).await == 1).await;
     deletions_due(&app).await;
     eventually("the object's deletion", async || store.objects().len() == 1).await;
-    let job = app
-        .query_as(
-            &user,
-            CREATE,
-            json!({ "input": { "prompt": "p", "uploadIds": ids } }),
-        )
-        .await;
+    let job = create_job(&app, &user, &ids).await;
     assert_eq!(first_code(&job), "NOT_FOUND", "{job}");
     assert_eq!(young.len(), 1);
 }
@@ -794,4 +781,81 @@ async fn without_storage_uploads_say_so_and_jobs_keep_their_photo_count() {
         json!([]),
         "{job}"
     );
+}
+
+#[tokio::test]
+async fn a_deleted_user_takes_their_objects_and_nobody_elses() {
+    let (app, store) = app_with_store().await;
+    let alice = app.user("Alice").await;
+    let bob = app.user("Bob").await;
+    grant(&app, &alice, 1_000).await;
+    let ids = uploaded(&app, &alice, &[("a.jpg", "image/jpeg", JPEG)]).await;
+    let body = create_job(&app, &alice, &ids).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    uploaded(&app, &alice, &[("waiting.png", "image/png", PNG)]).await;
+    uploaded(&app, &bob, &[("b.png", "image/png", PNG)]).await;
+    assert_eq!(store.objects().len(), 3);
+    // Better Auth (or an operator) deletes Alice: the cascade queues her objects.
+    {
+        use bff::db::better_auth::users;
+        diesel::delete(users::table.filter(users::id.eq(&alice.id)))
+            .execute(&mut app.db().await)
+            .await
+            .unwrap();
+    }
+    assert_eq!(deletions_due(&app).await, 2);
+    eventually("Alice's objects' deletion", async || {
+        store.objects().len() == 1
+    })
+    .await;
+    let left = store.objects();
+    assert!(
+        left[0].starts_with(&format!("app/users/{}/", bob.id)),
+        "{left:?}"
+    );
+    assert_eq!(upload_rows(&app).await, 1);
+}
+
+/// `bff check` as a process, while this test's runtime keeps serving the store.
+async fn check(database_url: &str, extra: Vec<(&'static str, String)>) -> (bool, String) {
+    let database_url = database_url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        crate::cli::check(&database_url, &extra)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bff_check_writes_reads_and_deletes_a_probe_object() {
+    let store = Store::start().await;
+    let database_url = crate::support::fresh_database().await;
+    let mut env = std::collections::HashMap::new();
+    store.env(&mut env);
+    let extra: Vec<(&'static str, String)> = env.into_iter().collect();
+    let (ok, report) = check(&database_url, extra.clone()).await;
+    assert!(ok, "{report}");
+    assert!(report.contains("ok    storage"), "{report}");
+    assert!(report.contains("written, read and deleted"), "{report}");
+    assert!(
+        store.objects().is_empty(),
+        "the probe is gone: {:?}",
+        store.objects()
+    );
+    let mut wrong = extra.clone();
+    wrong.retain(|(k, _)| *k != "AWS_SECRET_ACCESS_KEY");
+    wrong.push(("AWS_SECRET_ACCESS_KEY", "not-the-secret".into()));
+    let (ok, report) = check(&database_url, wrong).await;
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("FAIL  storage") && report.contains("403"),
+        "{report}"
+    );
+    let (ok, report) = check(&database_url, Vec::new()).await;
+    assert!(
+        report.contains("warn  storage") && report.contains("uploads are off"),
+        "{report}"
+    );
+    assert!(ok, "{report}");
 }

@@ -1,16 +1,19 @@
 // The example app end to end in headless Chromium (Debian's, driven by playwright-core):
-// sign up, the dashboard, a job created and completed by the worker (seen live), a job canceled
-// and refunded, a second user who sees none of it, and sign-out after which bff refuses the
-// old cookie. Run by bff's tests (tests/api/app.rs), which start bff and the built app and pass
-// APP_URL, BFF_URL, DATABASE_URL, WORKER_TOKEN, CHROMIUM and SCREENSHOTS. A failing step leaves
-// a screenshot in SCREENSHOTS.
+// sign up, the dashboard, photos chosen, previewed and uploaded straight to storage, a job made
+// of them and completed by the worker (which reads the photos and writes the result through the
+// URLs bff gave it; seen live), the result downloaded, a job canceled and refunded, a second user
+// who sees none of it, and sign-out after which bff refuses the old cookie. Run by bff's tests
+// (tests/api/app.rs), which start bff, an S3-compatible store and the built app and pass
+// APP_URL, BFF_URL, DATABASE_URL, WORKER_TOKEN, CHROMIUM, PHOTOS (a directory of demo photos and
+// a result.zip) and SCREENSHOTS. A failing step leaves a screenshot in SCREENSHOTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { chromium } from 'playwright-core';
 
-const { APP_URL, BFF_URL, DATABASE_URL, WORKER_TOKEN, CHROMIUM, SCREENSHOTS } = process.env;
+const { APP_URL, BFF_URL, DATABASE_URL, WORKER_TOKEN, CHROMIUM, SCREENSHOTS, PHOTOS } = process.env;
+const photo = (name) => `${PHOTOS}/${name}`;
 let browser;
 before(async () => {
   mkdirSync(SCREENSHOTS, { recursive: true });
@@ -62,12 +65,15 @@ async function signUp(context, name) {
   return page;
 }
 
-async function createJob(page, prompt, photos) {
+/** Fills the new-job form with `prompt` and the photo files `names` (from PHOTOS), and submits. */
+async function createJob(page, prompt, names) {
   const form = page.getByRole('region', { name: 'New job' });
   await form.getByLabel('Prompt').fill(prompt);
-  await form.getByLabel('Photos').fill(String(photos));
+  await form.getByLabel('Photos').setInputFiles(names.map(photo));
   await form.getByRole('button', { name: 'Create' }).click();
 }
+
+const one = ['sunrise.jpg'];
 
 const row = (page, prompt) => page.getByTestId('job').filter({ hasText: prompt });
 
@@ -82,35 +88,69 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
   });
 
   await step(page, 'field-errors', async () => {
-    await createJob(page, '   ', 1);
+    await createJob(page, '   ', one);
     await page.getByTestId('prompt-error').waitFor();
-    // bff's own check (the FREE plan's photos per job), shown beside its field.
-    await createJob(page, 'Too big for the plan', 11);
-    const error = page.getByTestId('count-error');
-    await error.waitFor();
-    assert.match(await error.innerText(), /at most 10 photos per job/);
+    // bff's own checks, shown beside the photos: the FREE plan's photos per job, and a type
+    // it does not take (the ZIP).
+    await createJob(page, 'Too big for the plan', Array.from({ length: 11 }, () => 'sea.png'));
+    const error = page.getByTestId('photos-error');
+    await error.getByText(/at most 10 photos per job/).waitFor();
+    await createJob(page, 'Not a photo', ['result.zip']);
+    await error.getByText(/is not accepted/).waitFor();
   });
 
-  await step(page, 'create', async () => {
-    await createJob(page, 'Brighten the sunset', 1);
+  await step(page, 'upload-and-create', async () => {
+    const form = page.getByRole('region', { name: 'New job' });
+    await form.getByLabel('Prompt').fill('Brighten the sunset');
+    await form.getByLabel('Photos').setInputFiles([photo('sunrise.jpg'), photo('sea.png')]);
+    // Previews of the chosen files, before anything is sent.
+    const previews = page.getByTestId('previews').locator('img');
+    await previews.nth(1).waitFor();
+    assert.equal(await previews.count(), 2);
+    assert.ok(await previews.nth(0).evaluate((img) => img.complete && img.naturalWidth > 0), 'the preview shows');
+    await form.getByRole('button', { name: 'Create' }).click();
     await row(page, 'Brighten the sunset').getByTestId('job-status').getByText('PENDING').waitFor();
-    await page.getByTestId('free-photos').getByText('2 free photos left').waitFor();
+    await page.getByTestId('free-photos').getByText('1 free photos left').waitFor();
+    // The job's photos, served from storage through URLs bff minted for this viewer.
+    const thumbs = row(page, 'Brighten the sunset').getByTestId('photo');
+    await thumbs.nth(1).waitFor();
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('[data-testid="photo"]')].every((img) => img.complete && img.naturalWidth > 0),
+    );
   });
 
   await step(page, 'live-completion', async () => {
-    const claimed = await worker('mutation { claimPhotoJobs(limit: 1) { id prompt } }');
-    assert.equal(claimed.claimPhotoJobs[0].prompt, 'Brighten the sunset');
+    const claimed = await worker('mutation { claimPhotoJobs(limit: 1) { id prompt photos { url fileName } } }');
+    const job = claimed.claimPhotoJobs[0];
+    assert.equal(job.prompt, 'Brighten the sunset');
+    // The worker reads the inputs through the URLs it was given...
+    assert.deepEqual(job.photos.map((p) => p.fileName), ['sunrise.jpg', 'sea.png']);
+    for (const [i, name] of ['sunrise.jpg', 'sea.png'].entries()) {
+      const bytes = Buffer.from(await (await fetch(job.photos[i].url)).arrayBuffer());
+      assert.ok(bytes.equals(readFileSync(photo(name))), `the worker reads ${name}`);
+    }
     await row(page, 'Brighten the sunset').getByTestId('job-status').getByText('PROCESSING').waitFor();
-    await worker('mutation($id: ID!) { completePhotoJob(id: $id, downloadUrl: "https://cdn.example.com/sunset.zip") { id } }', {
-      id: claimed.claimPhotoJobs[0].id,
-    });
-    // No reload: the subscription brings the new state.
+    // ...and writes the result through another.
+    const zip = readFileSync(photo('result.zip'));
+    const { createPhotoJobResultUpload: upload } = await worker(
+      'mutation($id: ID!, $size: Int!) { createPhotoJobResultUpload(id: $id, input: { contentType: "application/zip", byteSize: $size }) { url headers { name value } } }',
+      { id: job.id, size: zip.length },
+    );
+    const headers = Object.fromEntries(upload.headers.map((h) => [h.name, h.value]));
+    const put = await fetch(upload.url, { method: 'PUT', headers, body: zip });
+    assert.equal(put.status, 200);
+    await worker('mutation($id: ID!) { completePhotoJob(id: $id) { id } }', { id: job.id });
+    // No reload: the subscription brings the new state, with a download link minted for the viewer.
     await row(page, 'Brighten the sunset').getByTestId('job-status').getByText('COMPLETED').waitFor();
-    assert.equal(await row(page, 'Brighten the sunset').getByTestId('download').getAttribute('href'), 'https://cdn.example.com/sunset.zip');
+    const download = page.waitForEvent('download');
+    await row(page, 'Brighten the sunset').getByTestId('download').click();
+    const file = await download;
+    assert.equal(file.suggestedFilename(), `photo-job-${Buffer.from(job.id, 'base64url').toString().split(':')[1]}.zip`);
+    assert.ok(readFileSync(await file.path()).equals(zip), 'the result downloads');
   });
 
   await step(page, 'insufficient-credits', async () => {
-    await createJob(page, 'Too many', 5);
+    await createJob(page, 'Too many', ['sunrise.jpg', 'forest.jpg', 'sea.png']);
     const error = page.getByTestId('create-error');
     await error.waitFor();
     assert.match(await error.innerText(), /Not enough credits/);
@@ -132,7 +172,7 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
     );
     await client.end();
     await page.getByTestId('balance').getByText('10.00').waitFor(); // live: creditsChanged
-    await createJob(page, 'Paid job', 3);
+    await createJob(page, 'Paid job', ['forest.jpg', 'studio.webp', 'sea.png']);
     await row(page, 'Paid job').getByTestId('job-status').getByText('PENDING').waitFor();
     await row(page, 'Paid job').getByRole('button', { name: 'Cancel' }).click();
     await row(page, 'Paid job').getByTestId('job-status').getByText('CANCELED').waitFor();

@@ -1,25 +1,27 @@
-// Calling bff. On the server (load functions, actions) the browser's Better Auth cookie is
-// forwarded; in the browser, `credentials: 'include'` sends it to bff's origin, which must list
-// this app's origin in CORS_ALLOWED_ORIGINS.
+// Calling bff. On the server (load functions, actions) SvelteKit's `fetch` goes through
+// `handleFetch` (hooks.server.ts), which forwards the browser's Better Auth cookie to bff; in
+// the browser, `credentials: 'include'` sends it to bff's origin, which must list this app's
+// origin in CORS_ALLOWED_ORIGINS.
 import { print } from 'graphql';
 import type { TadaDocumentNode } from 'gql.tada';
+import { env } from '$env/dynamic/public';
 import type { BffResult } from './graphql';
+
+/** bff's GraphQL endpoint as browsers reach it (PUBLIC_BFF_URL). */
+export const publicBffUrl = () => `${(env.PUBLIC_BFF_URL || 'http://localhost:8080').replace(/\/+$/, '')}/graphql`;
 
 export async function bff<T, V>(
   fetcher: typeof fetch,
   url: string,
   document: TadaDocumentNode<T, V>,
   variables: V,
-  cookie?: string | null,
 ): Promise<BffResult<T>> {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    accept: 'application/graphql-response+json, application/json',
-  };
-  if (cookie) headers.cookie = cookie;
   const response = await fetcher(url, {
     method: 'POST',
-    headers,
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/graphql-response+json, application/json',
+    },
     credentials: 'include',
     body: JSON.stringify({ query: print(document), variables }),
   });

@@ -3,6 +3,7 @@ import { graphql } from './graphql';
 export const JobFields = graphql(`
   fragment JobFields on PhotoJob {
     id prompt photoCount cost status groupName downloadUrl failureReason createdAt deletedAt
+    photos { id fileName url }
   }
 `);
 
@@ -72,4 +73,10 @@ export const SubscribeToPlan = graphql(`
 
 export const CreditsUpdates = graphql(`
   subscription CreditsUpdates { creditsChanged { balance freePhotosRemaining } }
+`);
+
+export const CreatePhotoUploads = graphql(`
+  mutation CreatePhotoUploads($files: [PhotoFileInput!]!) {
+    createPhotoUploads(input: { files: $files }) { uploads { id url headers { name value } expiresAt } }
+  }
 `);

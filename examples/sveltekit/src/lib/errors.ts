@@ -6,7 +6,7 @@ export function explain(error: BffError): string {
     case 'INSUFFICIENT_CREDITS':
       return `Not enough credits for this job. ${error.message}`;
     case 'QUOTA_EXCEEDED':
-      return `Your plan's monthly photo quota is used up. ${error.message}`;
+      return `Your plan's limit is reached. ${error.message}`;
     case 'UNAUTHENTICATED':
       return 'Your session has ended: sign in again.';
     case 'RATE_LIMITED':

@@ -4,8 +4,17 @@ import { createClient, type Client } from 'graphql-ws';
 import { print } from 'graphql';
 import type { TadaDocumentNode } from 'gql.tada';
 
-export function liveClient(bffUrl: string): Client {
-  return createClient({ url: bffUrl.replace(/^http/, 'ws'), lazy: true, retryAttempts: 5 });
+/**
+ * A client that reconnects on its own; `reconnected` runs after each reconnection, because
+ * events sent while the socket was down are not replayed: read the page's data again then.
+ */
+export function liveClient(bffUrl: string, reconnected: () => void): Client {
+  return createClient({
+    url: bffUrl.replace(/^http/, 'ws'),
+    lazy: true,
+    retryAttempts: Infinity,
+    on: { connected: (_socket, _payload, wasRetry) => wasRetry && reconnected() },
+  });
 }
 
 /** Calls `next` with every event of `document`; returns the unsubscribe function. */

@@ -11,9 +11,8 @@ const STATUSES = ['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED', 'CANCELED'] as
 type Status = (typeof STATUSES)[number];
 const PAGE = 10;
 
-export const load: PageServerLoad = async ({ fetch, request, locals, url }) => {
+export const load: PageServerLoad = async ({ fetch, locals, url }) => {
   if (!locals.user) redirect(303, '/sign-in');
-  const cookie = request.headers.get('cookie');
   const status = url.searchParams.get('status');
   const group = url.searchParams.get('group');
   const filter = {
@@ -21,8 +20,8 @@ export const load: PageServerLoad = async ({ fetch, request, locals, url }) => {
     groupName: group || null,
   };
   const [dashboard, packs] = await Promise.all([
-    bff(fetch, bffUrl(), Dashboard, { first: PAGE, after: url.searchParams.get('after'), filter }, cookie),
-    bff(fetch, bffUrl(), CreditPacks, {}, cookie),
+    bff(fetch, bffUrl(), Dashboard, { first: PAGE, after: url.searchParams.get('after'), filter }),
+    bff(fetch, bffUrl(), CreditPacks, {}),
   ]);
   return {
     viewer: dashboard.data?.viewer ?? null,
@@ -33,14 +32,14 @@ export const load: PageServerLoad = async ({ fetch, request, locals, url }) => {
   };
 };
 
-/** Runs a mutation with the browser's cookie; a failure becomes the form's error. */
+/** Runs a mutation (handleFetch adds the browser's cookie); a failure becomes the form's error. */
 async function mutate<T, V>(
   event: Parameters<Actions[string]>[0],
   form: string,
   document: Parameters<typeof bff<T, V>>[2],
   variables: V,
 ) {
-  const result = await bff(event.fetch, bffUrl(), document, variables, event.request.headers.get('cookie'));
+  const result = await bff(event.fetch, bffUrl(), document, variables);
   if (result.errors.length > 0) {
     const error = result.errors[0];
     // bff names the input field a BAD_USER_INPUT is about (`extensions.field`).
@@ -54,16 +53,17 @@ export const actions: Actions = {
   create: async (event) => {
     const data = await event.request.formData();
     const prompt = String(data.get('prompt') ?? '').trim();
-    const photoCount = Number(data.get('photoCount'));
+    // The photos were uploaded by the browser (see $lib/uploads); their ids come with the form.
+    const uploadIds = data.getAll('uploadId').map(String);
     const groupName = String(data.get('groupName') ?? '').trim() || null;
     // Checked here first, next to the fields; bff checks again and has the last word.
     const fields: Record<string, string> = {};
     if (!prompt) fields.prompt = 'Describe what to do with the photos.';
-    if (!Number.isInteger(photoCount) || photoCount < 1) fields.photoCount = 'At least one photo.';
+    if (uploadIds.length === 0) fields.uploadIds = 'Choose at least one photo.';
     if (Object.keys(fields).length > 0) {
-      return fail(400, { form: 'create', fields, prompt, photoCount, groupName });
+      return fail(400, { form: 'create', fields, prompt, groupName });
     }
-    const result = await mutate(event, 'create', CreateJob, { input: { prompt, photoCount, groupName } });
+    const result = await mutate(event, 'create', CreateJob, { input: { prompt, uploadIds, groupName } });
     return result.failure ?? { form: 'create', created: true };
   },
   rename: async (event) => {
