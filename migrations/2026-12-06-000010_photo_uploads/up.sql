@@ -32,8 +32,8 @@ CREATE TABLE photo_uploads (
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT photo_uploads_result_has_job CHECK (purpose = 'PHOTO' OR photo_job_id IS NOT NULL)
 );
--- The viewer's storage in use.
-CREATE INDEX photo_uploads_user ON photo_uploads (user_id);
+-- The viewer's storage in use, summed by every session lookup: an index-only scan.
+CREATE INDEX photo_uploads_user ON photo_uploads (user_id) INCLUDE (byte_size);
 -- A job's photos in order.
 CREATE INDEX photo_uploads_job ON photo_uploads (photo_job_id, position) WHERE photo_job_id IS NOT NULL;
 -- The sweep of uploads never attached to a job.
