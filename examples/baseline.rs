@@ -2,7 +2,8 @@
 //! GraphQL and no ORM, serving the answer to the dashboard query of docs/benchmarks.md (the same JSON as
 //! bff's, which the bench checks before it measures) from the same tables with the least SQL:
 //!
-//! - `POST /dashboard`: the session, user, subscription, plans, credit account and usage in one
+//! - `POST /dashboard`: the session, user, subscription, plans, credit account and usage (photos
+//!   in the window, storage kept) in one
 //!   statement, then the ledger page and the filtered job page (its count as a subquery)
 //!   pipelined on the same connection: 3 statements in 2 round trips.
 //! - `POST /viewer`: the session lookup alone, the answer to `{ viewer { id } }`.
@@ -49,7 +50,9 @@ const LOOKUP: &str = concat!(
     ", ",
     micros!("win.end"),
     ", COALESCE((SELECT c.count FROM usage_counters c
-                  WHERE c.user_id = u.id AND c.metric = 'PHOTOS' AND c.window_start = win.start), 0)
+                  WHERE c.user_id = u.id AND c.metric = 'PHOTOS' AND c.window_start = win.start), 0),
+       e.storage_bytes_limit,
+       COALESCE((SELECT sum(pu.byte_size) FROM photo_uploads pu WHERE pu.user_id = u.id), 0)::int8
      FROM session s
      JOIN \"user\" u ON u.id = s.\"userId\"
      LEFT JOIN subscriptions sub ON sub.user_id = u.id
@@ -242,7 +245,7 @@ struct Dashboard {
     email: String,
     subscription: Subscription,
     credits: Credits,
-    usage: [Usage; 1],
+    usage: [Usage; 2],
     photo_jobs: Jobs,
 }
 
@@ -296,9 +299,9 @@ struct Entry {
 #[serde(rename_all = "camelCase")]
 struct Usage {
     metric: &'static str,
-    used: i32,
-    limit: Option<i32>,
-    remaining: Option<i32>,
+    used: i64,
+    limit: Option<i64>,
+    remaining: Option<i64>,
     window_start: String,
     window_end: String,
 }
@@ -406,14 +409,26 @@ async fn dashboard(State(app): State<Arc<App>>, headers: HeaderMap, _body: Bytes
                     .collect(),
             },
         },
-        usage: [Usage {
-            metric: "PHOTOS",
-            used,
-            limit: quota,
-            remaining: quota.map(|quota| (quota - used).max(0)),
-            window_start: time(row.get(12)),
-            window_end: time(row.get(13)),
-        }],
+        usage: [
+            Usage {
+                metric: "PHOTOS",
+                used: i64::from(used),
+                limit: quota.map(i64::from),
+                remaining: quota.map(|quota| i64::from((quota - used).max(0))),
+                window_start: time(row.get(12)),
+                window_end: time(row.get(13)),
+            },
+            Usage {
+                metric: "STORAGE_BYTES",
+                used: row.get(16),
+                limit: row.get(15),
+                remaining: row
+                    .get::<_, Option<i64>>(15)
+                    .map(|limit| (limit - row.get::<_, i64>(16)).max(0)),
+                window_start: time(row.get(12)),
+                window_end: time(row.get(13)),
+            },
+        ],
         photo_jobs: Jobs {
             total_count,
             page_info: PageInfo {
