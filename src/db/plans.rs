@@ -4,16 +4,32 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::db::schema::plans;
+use crate::db::states::db_enum;
+
+db_enum! {
+    /// A subscription plan.
+    #[graphql(name = "Plan")]
+    PlanCode {
+        /// No subscription: the free allowance, then credits at the free price.
+        Free => "FREE",
+        /// The entry paid plan.
+        Basic => "BASIC",
+        /// For professionals.
+        Pro => "PRO",
+        /// Unlimited photos.
+        Enterprise => "ENTERPRISE",
+    }
+}
 
 /// The plan every user without a subscription (or with one not in good standing) is on.
-pub const FREE: &str = "FREE";
+pub const FREE: PlanCode = PlanCode::Free;
 
 /// A plan row: its entitlements and prices.
 #[derive(Queryable, Selectable, Clone, Debug, PartialEq, Eq)]
 #[diesel(table_name = plans, check_for_backend(diesel::pg::Pg))]
 pub struct Plan {
     /// `FREE`, `BASIC`, `PRO` or `ENTERPRISE`.
-    pub code: String,
+    pub code: PlanCode,
     /// Human-readable name.
     pub name: String,
     /// Photos per usage window; `None` is unlimited.
@@ -32,7 +48,7 @@ pub struct Plan {
 
 impl Plan {
     /// The plan with this code.
-    pub async fn find(conn: &mut impl crate::db::request::Db, code: &str) -> QueryResult<Plan> {
+    pub async fn find(conn: &mut impl crate::db::request::Db, code: PlanCode) -> QueryResult<Plan> {
         plans::table
             .find(code)
             .select(Plan::as_select())
@@ -44,7 +60,7 @@ impl Plan {
     pub async fn for_price(
         conn: &mut impl crate::db::request::Db,
         price_id: &str,
-    ) -> QueryResult<Option<String>> {
+    ) -> QueryResult<Option<PlanCode>> {
         plans::table
             .filter(plans::stripe_price_id.eq(price_id))
             .select(plans::code)

@@ -10,12 +10,12 @@ pub struct UnknownState(pub String);
 /// Declares an enum, its database text per variant, diesel's `Text` mapping and GraphQL's.
 macro_rules! db_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $db:literal),+ $(,)? }) => {
-        $(#[$meta])*
         #[derive(
             async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Hash,
             diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
         )]
         #[diesel(sql_type = diesel::sql_types::Text)]
+        $(#[$meta])*
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl $name {
@@ -79,10 +79,17 @@ mod tests {
 
     /// The values a migration's `CHECK (column IN (…))` allows in `table`.
     fn allowed(table: &str, column: &str) -> Vec<String> {
-        let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-            .unwrap()
-            .map(|entry| std::fs::read_to_string(entry.unwrap().path().join("up.sql")).unwrap())
+        let mut dirs: Vec<_> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .collect();
+        dirs.sort();
+        let migrations = dirs
+            .iter()
+            .map(|dir| std::fs::read_to_string(dir.join("up.sql")).unwrap())
             .collect::<String>();
+        // The table's creation, or a later constraint added to it.
         let start = migrations
             .find(&format!("CREATE TABLE {table} ("))
             .unwrap_or_else(|| panic!("no table {table}"));
@@ -100,6 +107,31 @@ mod tests {
 
     #[test]
     fn every_enum_matches_its_columns_check_constraint() {
+        use crate::db::stripe::EventOutcome as E;
+        use crate::db::uploads::UploadPurpose as U;
+        assert_eq!(
+            allowed("photo_uploads", "purpose"),
+            values!(U::Photo, U::Result)
+        );
+        assert_eq!(
+            allowed("stripe_events", "outcome"),
+            values!(
+                E::Processing,
+                E::Applied,
+                E::Ignored,
+                E::Malformed,
+                E::UnknownCustomer,
+                E::NotACreditPack,
+                E::UnknownPack,
+                E::AwaitingPayment,
+                E::AlreadyGranted,
+                E::NoPendingPurchase,
+                E::UnknownPrice,
+                E::Stale,
+                E::NotASubscriptionInvoice,
+                E::UnknownOrStaleSubscription
+            )
+        );
         use CreditTransactionKind as K;
         use PhotoJobStatus as J;
         use PurchaseStatus as P;

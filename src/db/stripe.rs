@@ -6,12 +6,49 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+
+use crate::db::plans::PlanCode;
+use crate::db::states::db_enum;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::better_auth::users;
 use crate::db::purchases::PurchaseStatus;
 use crate::db::schema::{purchases, stripe_customers, stripe_events, subscriptions};
 use crate::db::subscriptions::SubscriptionStatus;
+
+db_enum! {
+    /// What bff did with a Stripe event (`stripe_events.outcome`).
+    EventOutcome {
+        /// Being applied (only inside its transaction).
+        Processing => "processing",
+        /// Its effect was applied.
+        Applied => "applied",
+        /// A type bff does not act on.
+        Ignored => "ignored",
+        /// Fields bff needs are missing.
+        Malformed => "malformed",
+        /// No user is known for its customer (or session).
+        UnknownCustomer => "unknown_customer",
+        /// A payment-mode Checkout Session without a credit pack.
+        NotACreditPack => "not_a_credit_pack",
+        /// A credit pack bff does not sell.
+        UnknownPack => "unknown_pack",
+        /// A Checkout Session completed but not paid yet.
+        AwaitingPayment => "awaiting_payment",
+        /// The purchase's credits were granted before.
+        AlreadyGranted => "already_granted",
+        /// A failed or expired session with no pending purchase.
+        NoPendingPurchase => "no_pending_purchase",
+        /// A subscription's price is no plan's.
+        UnknownPrice => "unknown_price",
+        /// Older than what was applied to the subscription.
+        Stale => "stale",
+        /// An invoice of no subscription.
+        NotASubscriptionInvoice => "not_a_subscription_invoice",
+        /// An invoice of an unknown subscription, or older than what was applied.
+        UnknownOrStaleSubscription => "unknown_or_stale_subscription",
+    }
+}
 
 /// Records a delivered event as being processed; `false` when its id was recorded before (a
 /// concurrent delivery waits on the first one's row, then finds it).
@@ -28,7 +65,7 @@ pub async fn record_event(
             stripe_events::type_.eq(kind),
             stripe_events::created_at.eq(created),
             stripe_events::livemode.eq(livemode),
-            stripe_events::outcome.eq("processing"),
+            stripe_events::outcome.eq(EventOutcome::Processing),
         ))
         .on_conflict_do_nothing()
         .execute(conn)
@@ -40,7 +77,7 @@ pub async fn record_event(
 pub async fn set_event_outcome(
     conn: &mut AsyncPgConnection,
     id: &str,
-    outcome: &str,
+    outcome: EventOutcome,
 ) -> QueryResult<()> {
     diesel::update(stripe_events::table.find(id))
         .set(stripe_events::outcome.eq(outcome))
@@ -240,7 +277,7 @@ pub struct Snapshot {
 pub async fn apply_snapshot(
     conn: &mut AsyncPgConnection,
     user_id: &str,
-    plan: &str,
+    plan: PlanCode,
     snapshot: &Snapshot,
     as_of: DateTime<Utc>,
 ) -> QueryResult<bool> {

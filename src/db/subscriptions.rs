@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::db::plans::{self, Plan};
+use crate::db::plans::{self, Plan, PlanCode};
 use crate::db::schema::{plans as plans_table, subscriptions};
 
 db_enum! {
@@ -37,7 +37,7 @@ pub struct Subscription {
     /// Owner.
     pub user_id: String,
     /// Plan code subscribed to.
-    pub plan: String,
+    pub plan: PlanCode,
     /// Stripe's status, upper-cased.
     pub status: SubscriptionStatus,
     /// Stripe customer id.

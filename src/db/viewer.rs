@@ -9,7 +9,7 @@ use diesel::{OptionalExtension, QueryResult};
 use diesel_async::RunQueryDsl;
 
 use crate::db::credits::CreditAccount;
-use crate::db::plans::{self, Plan};
+use crate::db::plans::{self, Plan, PlanCode};
 use crate::db::request::Db;
 use crate::db::subscriptions::{BillingState, Subscription, SubscriptionStatus};
 use crate::db::usage::{self, Window};
@@ -67,7 +67,7 @@ struct Row {
     #[diesel(sql_type = Timestamptz)]
     session_expires_at: DateTime<Utc>,
     #[diesel(sql_type = Nullable<Text>)]
-    sub_plan: Option<String>,
+    sub_plan: Option<PlanCode>,
     #[diesel(sql_type = Nullable<Text>)]
     sub_status: Option<SubscriptionStatus>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -87,7 +87,7 @@ struct Row {
     #[diesel(sql_type = Nullable<Timestamptz>)]
     sub_canceled_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Text>)]
-    plan_code: Option<String>,
+    plan_code: Option<PlanCode>,
     #[diesel(sql_type = Nullable<Text>)]
     plan_name: Option<String>,
     #[diesel(sql_type = Nullable<Int4>)]
@@ -101,7 +101,7 @@ struct Row {
     #[diesel(sql_type = Nullable<Text>)]
     plan_stripe_price_id: Option<String>,
     #[diesel(sql_type = Text)]
-    free_code: String,
+    free_code: PlanCode,
     #[diesel(sql_type = Text)]
     free_name: String,
     #[diesel(sql_type = Nullable<Int4>)]

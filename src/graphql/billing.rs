@@ -9,21 +9,9 @@ use crate::db::plans::Plan as PlanRow;
 use crate::db::states::db_enum;
 use crate::db::subscriptions::BillingState;
 use crate::db::usage::Window;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
-db_enum! {
-    /// A subscription plan.
-    Plan {
-        /// No subscription: the free allowance, then credits at the free price.
-        Free => "FREE",
-        /// The entry paid plan.
-        Basic => "BASIC",
-        /// For professionals.
-        Pro => "PRO",
-        /// Unlimited photos.
-        Enterprise => "ENTERPRISE",
-    }
-}
+pub use crate::db::plans::PlanCode as Plan;
 
 /// What a plan allows.
 #[derive(SimpleObject)]
@@ -42,7 +30,7 @@ impl Entitlements {
     /// The entitlements of a plan row.
     pub fn of(plan: &PlanRow) -> AppResult<Self> {
         Ok(Entitlements {
-            plan: Plan::from_db(&plan.code).map_err(|e| AppError::Internal(e.to_string()))?,
+            plan: plan.code,
             monthly_photo_quota: plan.monthly_photo_quota,
             price_per_photo: Decimal(plan.price_per_photo_cents),
             max_photos_per_job: plan.max_photos_per_job,
@@ -57,9 +45,8 @@ pub struct BillingSubscription(pub BillingState);
 #[Object]
 impl BillingSubscription {
     /// The plan subscribed to.
-    async fn plan(&self) -> async_graphql::Result<Plan> {
-        Ok(Plan::from_db(&self.0.subscribed_plan.code)
-            .map_err(|e| AppError::Internal(e.to_string()))?)
+    async fn plan(&self) -> Plan {
+        self.0.subscribed_plan.code
     }
     /// The subscription's state.
     async fn status(&self) -> async_graphql::Result<SubscriptionStatus> {

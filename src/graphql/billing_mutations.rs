@@ -153,7 +153,7 @@ async fn mirror(
         None => None,
     };
     if let Some(plan) = plan {
-        crate::db::stripe::apply_snapshot(conn, user_id, &plan, &snapshot, Utc::now()).await?;
+        crate::db::stripe::apply_snapshot(conn, user_id, plan, &snapshot, Utc::now()).await?;
     }
     Ok(BillingState::load(conn, user_id).await?)
 }
@@ -273,7 +273,7 @@ impl BillingMutation {
         let user = viewer(ctx).await?;
         let (client, config) = stripe(ctx)?;
         let mut conn = conn(ctx).await?;
-        let target = PlanRow::find(&mut *conn, plan.as_db())
+        let target = PlanRow::find(&mut *conn, plan)
             .await
             .map_err(AppError::from)?;
         let Some(price) = target.stripe_price_id.clone() else {

@@ -76,10 +76,10 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
         Ok(Handled::Recorded(outcome)) => {
             tracing::info!(event = %event.id, kind = %event.kind, %outcome, "Stripe event");
-            crate::metrics::stripe_event(&event.kind, &outcome);
+            crate::metrics::stripe_event(&event.kind, outcome.as_db());
             answer(
                 StatusCode::OK,
-                json!({ "received": true, "outcome": outcome }),
+                json!({ "received": true, "outcome": outcome.as_db() }),
             )
         }
         Err(error) => {

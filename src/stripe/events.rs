@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::db::credits::{Change, CreditAccount, CreditTransactionKind};
 use crate::db::plans::Plan;
 use crate::db::purchases::{CreditPack, NewPurchase, PurchaseStatus};
-use crate::db::stripe;
+use crate::db::stripe::{self, EventOutcome};
 use crate::stripe::snapshot::{Snapshot, customer_id, timestamp};
 
 /// An event as Stripe sends it (the fields bff reads).
@@ -47,7 +47,7 @@ impl Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
     /// First delivery; the outcome was recorded.
-    Recorded(String),
+    Recorded(EventOutcome),
     /// Seen before: nothing was done.
     Duplicate,
 }
@@ -59,16 +59,16 @@ pub async fn handle(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<
             return Ok(Handled::Duplicate);
         }
         let outcome = apply(conn, event).await?;
-        if outcome != "applied" {
+        if outcome != EventOutcome::Applied {
             tracing::warn!(event = %event.id, kind = %event.kind, %outcome, "Stripe event not applied");
         }
-        stripe::set_event_outcome(conn, &event.id, &outcome).await?;
+        stripe::set_event_outcome(conn, &event.id, outcome).await?;
         Ok(Handled::Recorded(outcome))
     })
     .await
 }
 
-async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<String> {
+async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<EventOutcome> {
     let object = &event.object;
     match event.kind.as_str() {
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
@@ -84,7 +84,7 @@ async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Strin
         }
         "invoice.paid" => invoice_paid(conn, object, event.created).await,
         "invoice.payment_failed" => invoice_failed(conn, object, event.created).await,
-        _ => Ok("ignored".into()),
+        _ => Ok(EventOutcome::Ignored),
     }
 }
 
@@ -110,25 +110,28 @@ async fn checkout_user(
     }
 }
 
-async fn checkout_completed(conn: &mut AsyncPgConnection, session: &Value) -> QueryResult<String> {
+async fn checkout_completed(
+    conn: &mut AsyncPgConnection,
+    session: &Value,
+) -> QueryResult<EventOutcome> {
     let Some(session_id) = session["id"].as_str() else {
-        return Ok("malformed".into());
+        return Ok(EventOutcome::Malformed);
     };
     let Some(user_id) = checkout_user(conn, session).await? else {
-        return Ok("unknown_customer".into());
+        return Ok(EventOutcome::UnknownCustomer);
     };
     if let Some(customer) = customer_id(&session["customer"]) {
         stripe::remember_customer(conn, &user_id, &customer).await?;
     }
     if session["mode"].as_str() != Some("payment") {
         // Subscriptions take effect through customer.subscription.* events.
-        return Ok("applied".into());
+        return Ok(EventOutcome::Applied);
     }
     let Some(pack) = session["metadata"]["pack"].as_str() else {
-        return Ok("not_a_credit_pack".into());
+        return Ok(EventOutcome::NotACreditPack);
     };
     let Some(credits_cents) = CreditPack::credits_of(conn, pack).await? else {
-        return Ok("unknown_pack".into());
+        return Ok(EventOutcome::UnknownPack);
     };
     NewPurchase {
         user_id: &user_id,
@@ -146,12 +149,12 @@ async fn checkout_completed(conn: &mut AsyncPgConnection, session: &Value) -> Qu
         Some("paid" | "no_payment_required")
     );
     if !paid {
-        return Ok("awaiting_payment".into());
+        return Ok(EventOutcome::AwaitingPayment);
     }
     let completed =
         stripe::complete_purchase(conn, session_id, session["payment_intent"].as_str()).await?;
     let Some((purchase_id, owner, credits)) = completed else {
-        return Ok("already_granted".into());
+        return Ok(EventOutcome::AlreadyGranted);
     };
     CreditAccount::lock(conn, &owner).await?;
     let description = format!("Credit pack {pack}");
@@ -164,28 +167,30 @@ async fn checkout_completed(conn: &mut AsyncPgConnection, session: &Value) -> Qu
         purchase_id: Some(purchase_id),
     };
     CreditAccount::apply(conn, &change).await?;
-    Ok("applied".into())
+    Ok(EventOutcome::Applied)
 }
 
-async fn checkout_failed(conn: &mut AsyncPgConnection, session: &Value) -> QueryResult<String> {
+async fn checkout_failed(
+    conn: &mut AsyncPgConnection,
+    session: &Value,
+) -> QueryResult<EventOutcome> {
     let Some(session_id) = session["id"].as_str() else {
-        return Ok("malformed".into());
+        return Ok(EventOutcome::Malformed);
     };
     Ok(if stripe::fail_pending_purchase(conn, session_id).await? {
-        "applied"
+        EventOutcome::Applied
     } else {
-        "no_pending_purchase"
-    }
-    .into())
+        EventOutcome::NoPendingPurchase
+    })
 }
 
 async fn subscription_changed(
     conn: &mut AsyncPgConnection,
     object: &Value,
     created: DateTime<Utc>,
-) -> QueryResult<String> {
+) -> QueryResult<EventOutcome> {
     let Some(snapshot) = Snapshot::from_json(object) else {
-        return Ok("malformed".into());
+        return Ok(EventOutcome::Malformed);
     };
     let mut user_id = match &snapshot.customer_id {
         Some(customer) => stripe::user_for_customer(conn, customer).await?,
@@ -201,17 +206,21 @@ async fn subscription_changed(
         user_id = Some(candidate.clone());
     }
     let Some(user_id) = user_id else {
-        return Ok("unknown_customer".into());
+        return Ok(EventOutcome::UnknownCustomer);
     };
     let Some(price) = &snapshot.price_id else {
-        return Ok("malformed".into());
+        return Ok(EventOutcome::Malformed);
     };
     let Some(plan) = Plan::for_price(conn, price).await? else {
         tracing::error!(%price, "a subscription's price is not any plan's stripe_price_id");
-        return Ok("unknown_price".into());
+        return Ok(EventOutcome::UnknownPrice);
     };
-    let written = stripe::apply_snapshot(conn, &user_id, &plan, &snapshot, created).await?;
-    Ok(if written { "applied" } else { "stale" }.into())
+    let written = stripe::apply_snapshot(conn, &user_id, plan, &snapshot, created).await?;
+    Ok(if written {
+        EventOutcome::Applied
+    } else {
+        EventOutcome::Stale
+    })
 }
 
 /// The subscription an invoice is for (older and newer API shapes).
@@ -226,36 +235,34 @@ async fn invoice_paid(
     conn: &mut AsyncPgConnection,
     invoice: &Value,
     created: DateTime<Utc>,
-) -> QueryResult<String> {
+) -> QueryResult<EventOutcome> {
     let Some(subscription) = invoice_subscription(invoice) else {
-        return Ok("not_a_subscription_invoice".into());
+        return Ok(EventOutcome::NotASubscriptionInvoice);
     };
     let period = &invoice["lines"]["data"][0]["period"];
     let (Some(start), Some(end)) = (timestamp(&period["start"]), timestamp(&period["end"])) else {
-        return Ok("malformed".into());
+        return Ok(EventOutcome::Malformed);
     };
     let renewed = stripe::renew_subscription(conn, subscription, start, end, created).await?;
     Ok(if renewed {
-        "applied"
+        EventOutcome::Applied
     } else {
-        "unknown_or_stale_subscription"
-    }
-    .into())
+        EventOutcome::UnknownOrStaleSubscription
+    })
 }
 
 async fn invoice_failed(
     conn: &mut AsyncPgConnection,
     invoice: &Value,
     created: DateTime<Utc>,
-) -> QueryResult<String> {
+) -> QueryResult<EventOutcome> {
     let Some(subscription) = invoice_subscription(invoice) else {
-        return Ok("not_a_subscription_invoice".into());
+        return Ok(EventOutcome::NotASubscriptionInvoice);
     };
     let changed = stripe::mark_past_due(conn, subscription, created).await?;
     Ok(if changed {
-        "applied"
+        EventOutcome::Applied
     } else {
-        "unknown_or_stale_subscription"
-    }
-    .into())
+        EventOutcome::UnknownOrStaleSubscription
+    })
 }

@@ -1,0 +1,1 @@
+ALTER TABLE stripe_events DROP CONSTRAINT stripe_events_outcome_known;
