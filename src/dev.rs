@@ -171,17 +171,22 @@ fn stop_cluster(cluster: &postgres::Cluster) -> StartupResult<()> {
 async fn serve(cluster_url: Option<String>, stop: &mut Stop) -> StartupResult<()> {
     // Photos go to an S3-compatible store on loopback, under .bff/storage, unless a bucket is
     // configured: the same presigned URLs and checks as in production.
+    // A directory it cannot write (a read-only container) turns photos off, said in the banner.
+    let mut storage_off = None;
     let embedded = if crate::config::dev::has_storage_url() {
         None
     } else {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        Some(
-            EmbeddedStore::start(Path::new(STORAGE_DIR), embedded::BUCKET, addr)
-                .await
-                .map_err(|e| {
-                    StartupError(format!("starting the embedded object store failed: {e}"))
-                })?,
-        )
+        match EmbeddedStore::start(Path::new(STORAGE_DIR), embedded::BUCKET, addr).await {
+            Ok(store) => Some(store),
+            Err(error) => {
+                storage_off = Some(format!(
+                    "off: the embedded store cannot use {STORAGE_DIR} ({error}); run bff dev \
+                     from a writable directory, or set BFF_STORAGE_URL"
+                ));
+                None
+            }
+        }
     };
     let storage_endpoint = embedded.as_ref().map(EmbeddedStore::endpoint);
     let config = Config::read(crate::config::dev::env(
@@ -215,7 +220,7 @@ async fn serve(cluster_url: Option<String>, stop: &mut Stop) -> StartupResult<()
             (Some(endpoint), _) =>
                 format!("kept under {STORAGE_DIR}, served by an S3-compatible store at {endpoint}"),
             (None, Some(bucket)) => format!("in s3://{}/{}", bucket.name, bucket.prefix),
-            (None, None) => "off".to_owned(),
+            (None, None) => storage_off.unwrap_or_else(|| "off".to_owned()),
         },
         email = seed::DEMO_EMAIL,
         fragment = percent_encoding::utf8_percent_encode(
