@@ -1,10 +1,24 @@
--- Money invariants. Expect no rows: each row is an account whose balance differs from the sum
--- of its ledger, or is negative. Run it any time: psql "$DATABASE_URL" -f sql/check_invariants.sql
-SELECT a.user_id,
-       a.balance_cents,
-       COALESCE(l.total_cents, 0) AS ledger_total_cents
+-- Money invariants. Expect no rows: each row names a user and what is wrong. Run it any time:
+--   psql "$DATABASE_URL" -f sql/check_invariants.sql
+-- 1. An account whose balance differs from the sum of its ledger.
+SELECT a.user_id, 'balance differs from the ledger' AS problem
 FROM credit_accounts a
 LEFT JOIN (SELECT user_id, SUM(amount_cents) AS total_cents FROM credit_ledger GROUP BY user_id) l
        USING (user_id)
 WHERE a.balance_cents <> COALESCE(l.total_cents, 0)
-   OR a.balance_cents < 0;
+UNION ALL
+-- 2. A balance below zero that no refund explains: only taking back a refunded purchase's
+--    credits may leave an account negative (spending never does).
+SELECT a.user_id, 'negative balance without a refund'
+FROM credit_accounts a
+WHERE a.balance_cents < 0
+  AND NOT EXISTS (SELECT 1 FROM credit_ledger r
+                  WHERE r.user_id = a.user_id AND r.kind = 'PURCHASE_REFUND')
+UNION ALL
+-- 3. A purchase whose credits taken back differ from its refund rows, or exceed its grant.
+SELECT p.user_id, 'purchase refunds differ from the ledger'
+FROM purchases p
+LEFT JOIN (SELECT purchase_id, -SUM(amount_cents) AS reversed_cents FROM credit_ledger
+           WHERE kind = 'PURCHASE_REFUND' GROUP BY purchase_id) r ON r.purchase_id = p.id
+WHERE p.credits_reversed_cents <> COALESCE(r.reversed_cents, 0)
+   OR p.credits_reversed_cents > p.credits_cents;

@@ -109,6 +109,7 @@ const STRIPE_EVENT_TYPES: &[&str] = &[
     "customer.subscription.deleted",
     "invoice.paid",
     "invoice.payment_failed",
+    "charge.refunded",
 ];
 
 /// Sets the pool gauges (at each scrape).

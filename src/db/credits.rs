@@ -21,6 +21,9 @@ db_enum! {
         JobRefund => "JOB_REFUND",
         /// A manual correction.
         Adjustment => "ADJUSTMENT",
+        /// Credits of a purchase taken back because its payment was refunded (in full or in
+        /// part); may take the balance below zero when the credits were already spent.
+        PurchaseRefund => "PURCHASE_REFUND",
     }
 }
 
@@ -107,13 +110,31 @@ impl CreditAccount {
         conn: &mut AsyncPgConnection,
         change: &Change<'_>,
     ) -> QueryResult<Option<i64>> {
+        Self::write(conn, change, 0).await
+    }
+
+    /// Takes credits back (`change.amount_cents` < 0) whatever the balance, in the caller's
+    /// transaction: a refunded purchase's credits that were already spent leave the balance
+    /// below zero rather than vanishing. Returns the new balance.
+    pub async fn take_back(conn: &mut AsyncPgConnection, change: &Change<'_>) -> QueryResult<i64> {
+        Self::write(conn, change, i64::MIN)
+            .await?
+            .ok_or(diesel::result::Error::NotFound)
+    }
+
+    /// Applies `change` unless the balance would end below `floor`.
+    async fn write(
+        conn: &mut AsyncPgConnection,
+        change: &Change<'_>,
+        floor: i64,
+    ) -> QueryResult<Option<i64>> {
         diesel::insert_into(credit_accounts::table)
             .values(credit_accounts::user_id.eq(change.user_id))
             .on_conflict_do_nothing()
             .execute(conn)
             .await?;
         let balance: Option<i64> = diesel::update(credit_accounts::table.find(change.user_id))
-            .filter((credit_accounts::balance_cents + change.amount_cents).ge(0))
+            .filter((credit_accounts::balance_cents + change.amount_cents).ge(floor))
             .set((
                 credit_accounts::balance_cents
                     .eq(credit_accounts::balance_cents + change.amount_cents),

@@ -17,8 +17,10 @@ db_enum! {
         Completed => "COMPLETED",
         /// The payment failed or the checkout expired.
         Failed => "FAILED",
-        /// Refunded.
+        /// Refunded in full: its credits were taken back.
         Refunded => "REFUNDED",
+        /// Refunded in part: the same share of its credits was taken back.
+        PartiallyRefunded => "PARTIALLY_REFUNDED",
     }
 }
 
@@ -86,6 +88,10 @@ pub struct Purchase {
     pub created_at: DateTime<Utc>,
     /// Paid.
     pub completed_at: Option<DateTime<Utc>>,
+    /// What Stripe refunded of the payment, in the currency's minor unit (cumulative).
+    pub refunded_amount_cents: i64,
+    /// Credits taken back for refunds, in cents.
+    pub credits_reversed_cents: i64,
 }
 
 /// A purchase to record when its Checkout Session is created.

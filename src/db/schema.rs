@@ -103,6 +103,17 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamptz,
         completed_at -> Nullable<Timestamptz>,
+        refunded_amount_cents -> Int8,
+        credits_reversed_cents -> Int8,
+    }
+}
+
+diesel::table! {
+    stripe_payment_refunds (payment_intent_id) {
+        payment_intent_id -> Text,
+        amount_cents -> Int8,
+        refunded_cents -> Int8,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -184,6 +195,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     stripe_customers,
     stripe_events,
     storage_deletions,
+    stripe_payment_refunds,
     subscriptions,
     usage_counters,
 );

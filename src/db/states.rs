@@ -94,7 +94,16 @@ mod tests {
             .find(&format!("CREATE TABLE {table} ("))
             .unwrap_or_else(|| panic!("no table {table}"));
         let check = format!("CHECK ({column} IN (");
-        let at = start + migrations[start..].find(&check).expect("a CHECK") + check.len();
+        let mut at = start + migrations[start..].find(&check).expect("a CHECK") + check.len();
+        // A later migration may replace it: the last `ALTER TABLE {table} … CHECK ({column} IN (`.
+        let alter = format!("ALTER TABLE {table} ADD CONSTRAINT");
+        for (position, _) in migrations.match_indices(&alter) {
+            let statement =
+                &migrations[position..position + migrations[position..].find(';').unwrap()];
+            if let Some(offset) = statement.find(&check) {
+                at = at.max(position + offset + check.len());
+            }
+        }
         let list = &migrations[at..at + migrations[at..].find(')').unwrap()];
         list.split(',')
             .map(|value| value.trim().trim_matches('\'').to_owned())
@@ -129,7 +138,9 @@ mod tests {
                 E::UnknownPrice,
                 E::Stale,
                 E::NotASubscriptionInvoice,
-                E::UnknownOrStaleSubscription
+                E::UnknownOrStaleSubscription,
+                E::AwaitingPurchase,
+                E::SubscriptionPayment
             )
         );
         use CreditTransactionKind as K;
@@ -153,12 +164,19 @@ mod tests {
                 K::Grant,
                 K::JobCharge,
                 K::JobRefund,
-                K::Adjustment
+                K::Adjustment,
+                K::PurchaseRefund
             )
         );
         assert_eq!(
             allowed("purchases", "status"),
-            values!(P::Pending, P::Completed, P::Failed, P::Refunded)
+            values!(
+                P::Pending,
+                P::Completed,
+                P::Failed,
+                P::Refunded,
+                P::PartiallyRefunded
+            )
         );
         assert_eq!(
             allowed("subscriptions", "status"),

@@ -12,8 +12,10 @@ use crate::db::states::db_enum;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::better_auth::users;
-use crate::db::purchases::PurchaseStatus;
-use crate::db::schema::{purchases, stripe_customers, stripe_events, subscriptions};
+use crate::db::purchases::{Purchase, PurchaseStatus};
+use crate::db::schema::{
+    purchases, stripe_customers, stripe_events, stripe_payment_refunds, subscriptions,
+};
 use crate::db::subscriptions::SubscriptionStatus;
 
 db_enum! {
@@ -47,6 +49,11 @@ db_enum! {
         NotASubscriptionInvoice => "not_a_subscription_invoice",
         /// An invoice of an unknown subscription, or older than what was applied.
         UnknownOrStaleSubscription => "unknown_or_stale_subscription",
+        /// A refund of a payment bff has no purchase for yet: kept, applied when it completes.
+        AwaitingPurchase => "awaiting_purchase",
+        /// A refund of a subscription payment: recorded; access follows the subscription's
+        /// own events.
+        SubscriptionPayment => "subscription_payment",
     }
 }
 
@@ -151,7 +158,8 @@ pub async fn complete_purchase(
     diesel::update(
         purchases::table
             .filter(purchases::stripe_checkout_session_id.eq(checkout_session_id))
-            .filter(purchases::status.ne(PurchaseStatus::Completed)),
+            // Once paid (and perhaps refunded since), a purchase never completes again.
+            .filter(purchases::status.eq_any([PurchaseStatus::Pending, PurchaseStatus::Failed])),
     )
     .set((
         purchases::status.eq(PurchaseStatus::Completed),
@@ -314,4 +322,85 @@ pub async fn apply_snapshot(
     .execute(conn)
     .await?;
     Ok(written > 0)
+}
+
+/// Takes the lock of payment `payment_intent` (a row of `stripe_payment_refunds`, created with
+/// nothing refunded if missing) until the transaction ends, and records `refunded` of `amount`
+/// when given (the largest cumulative amount seen stays). A refund and the completion of the
+/// purchase it refunds take this lock first, so whichever comes second sees the other.
+pub async fn lock_payment(
+    conn: &mut AsyncPgConnection,
+    payment_intent: &str,
+    amount: i64,
+    refunded: i64,
+) -> QueryResult<()> {
+    use diesel::sql_types::{BigInt, Text};
+    diesel::sql_query(
+        "INSERT INTO stripe_payment_refunds AS r (payment_intent_id, amount_cents, refunded_cents) \
+         VALUES ($1, $2, $3) \
+         ON CONFLICT (payment_intent_id) DO UPDATE SET \
+             refunded_cents = GREATEST(r.refunded_cents, EXCLUDED.refunded_cents), \
+             amount_cents = GREATEST(r.amount_cents, EXCLUDED.amount_cents), updated_at = now()",
+    )
+    .bind::<Text, _>(payment_intent)
+    .bind::<BigInt, _>(amount.max(0))
+    .bind::<BigInt, _>(refunded.max(0))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// What Stripe refunded of payment `payment_intent`: (amount, refunded), if anything was said.
+pub async fn refunded_of(
+    conn: &mut AsyncPgConnection,
+    payment_intent: &str,
+) -> QueryResult<Option<(i64, i64)>> {
+    stripe_payment_refunds::table
+        .find(payment_intent)
+        .select((
+            stripe_payment_refunds::amount_cents,
+            stripe_payment_refunds::refunded_cents,
+        ))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The paid purchase (completed, or refunded in part or in full) of payment `payment_intent`,
+/// locked until the transaction ends.
+pub async fn paid_purchase(
+    conn: &mut AsyncPgConnection,
+    payment_intent: &str,
+) -> QueryResult<Option<Purchase>> {
+    purchases::table
+        .filter(purchases::stripe_payment_intent_id.eq(payment_intent))
+        .filter(purchases::status.eq_any([
+            PurchaseStatus::Completed,
+            PurchaseStatus::PartiallyRefunded,
+            PurchaseStatus::Refunded,
+        ]))
+        .select(Purchase::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Records a purchase's refund: the money refunded, the credits taken back, its status.
+pub async fn set_purchase_refund(
+    conn: &mut AsyncPgConnection,
+    purchase_id: i64,
+    refunded_amount_cents: i64,
+    credits_reversed_cents: i64,
+    status: PurchaseStatus,
+) -> QueryResult<()> {
+    diesel::update(purchases::table.find(purchase_id))
+        .set((
+            purchases::refunded_amount_cents.eq(refunded_amount_cents),
+            purchases::credits_reversed_cents.eq(credits_reversed_cents),
+            purchases::status.eq(status),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
 }

@@ -41,6 +41,15 @@ impl Purchase {
     async fn status(&self) -> async_graphql::Result<PurchaseStatus> {
         Ok(self.0.status)
     }
+    /// What Stripe refunded of the payment, in `currency` (0 when nothing).
+    async fn refunded_amount(&self) -> Decimal {
+        Decimal(self.0.refunded_amount_cents)
+    }
+    /// The credits taken back because of refunds: all of them for a full refund, the refunded
+    /// share (rounded down) for a partial one.
+    async fn credits_reversed(&self) -> Decimal {
+        Decimal(self.0.credits_reversed_cents)
+    }
     /// When checkout started.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -83,6 +83,7 @@ async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Event
             subscription_changed(conn, object, event.created).await
         }
         "invoice.paid" => invoice_paid(conn, object, event.created).await,
+        "charge.refunded" => charge_refunded(conn, object).await,
         "invoice.payment_failed" => invoice_failed(conn, object, event.created).await,
         _ => Ok(EventOutcome::Ignored),
     }
@@ -151,12 +152,20 @@ async fn checkout_completed(
     if !paid {
         return Ok(EventOutcome::AwaitingPayment);
     }
-    let completed =
-        stripe::complete_purchase(conn, session_id, session["payment_intent"].as_str()).await?;
+    // The payment's lock, then the account's: the order every refund takes them in.
+    let payment_intent = session["payment_intent"].as_str();
+    if let Some(payment_intent) = payment_intent {
+        let amount = session["amount_total"].as_i64().unwrap_or(0);
+        stripe::lock_payment(conn, payment_intent, amount, 0).await?;
+    }
+    CreditAccount::lock(conn, &user_id).await?;
+    let completed = stripe::complete_purchase(conn, session_id, payment_intent).await?;
     let Some((purchase_id, owner, credits)) = completed else {
         return Ok(EventOutcome::AlreadyGranted);
     };
-    CreditAccount::lock(conn, &owner).await?;
+    if owner != user_id {
+        CreditAccount::lock(conn, &owner).await?;
+    }
     let description = format!("Credit pack {pack}");
     let change = Change {
         user_id: &owner,
@@ -167,7 +176,107 @@ async fn checkout_completed(
         purchase_id: Some(purchase_id),
     };
     CreditAccount::apply(conn, &change).await?;
+    // A refund that arrived before this completion is applied now, after the grant.
+    if let Some(payment_intent) = payment_intent {
+        take_back_refunded(conn, payment_intent).await?;
+    }
     Ok(EventOutcome::Applied)
+}
+
+/// The credits to take back of a purchase of `credits` paid `paid` when `refunded` of it was
+/// refunded: all of them for a full refund, else the same share rounded down (a partial refund
+/// never takes back more than its share, and the total never more than the pack gave).
+pub fn credits_to_take_back(credits: i64, paid: i64, refunded: i64) -> i64 {
+    if refunded <= 0 {
+        0
+    } else if paid <= 0 || refunded >= paid {
+        credits
+    } else {
+        i64::try_from(i128::from(credits) * i128::from(refunded) / i128::from(paid))
+            .unwrap_or(credits)
+    }
+}
+
+/// `charge.refunded`: Stripe's cumulative `amount_refunded` of a payment. Recorded under the
+/// payment's lock, then the purchase's credits are taken back in proportion — or later, when
+/// the purchase completes. A subscription invoice's charge changes no credits: access follows
+/// the subscription's own events.
+async fn charge_refunded(
+    conn: &mut AsyncPgConnection,
+    charge: &Value,
+) -> QueryResult<EventOutcome> {
+    let (Some(payment_intent), Some(amount), Some(refunded)) = (
+        charge["payment_intent"].as_str(),
+        charge["amount"].as_i64(),
+        charge["amount_refunded"].as_i64(),
+    ) else {
+        return Ok(EventOutcome::Malformed);
+    };
+    if charge["invoice"].as_str().is_some() {
+        tracing::warn!(%payment_intent, refunded, "a subscription payment was refunded");
+        return Ok(EventOutcome::SubscriptionPayment);
+    }
+    stripe::lock_payment(conn, payment_intent, amount, refunded).await?;
+    Ok(if take_back_refunded(conn, payment_intent).await? {
+        EventOutcome::Applied
+    } else {
+        EventOutcome::AwaitingPurchase
+    })
+}
+
+/// Takes back what is refunded of payment `payment_intent` and not yet taken back, under the
+/// owner's account lock (the caller holds the payment's); `false` when no paid purchase is
+/// known for it yet.
+async fn take_back_refunded(
+    conn: &mut AsyncPgConnection,
+    payment_intent: &str,
+) -> QueryResult<bool> {
+    let Some((amount, refunded)) = stripe::refunded_of(conn, payment_intent).await? else {
+        return Ok(false);
+    };
+    let Some(purchase) = stripe::paid_purchase(conn, payment_intent).await? else {
+        return Ok(false);
+    };
+    CreditAccount::lock(conn, &purchase.user_id).await?;
+    let paid = if purchase.amount_cents > 0 {
+        purchase.amount_cents
+    } else {
+        amount
+    };
+    let target = credits_to_take_back(purchase.credits_cents, paid, refunded);
+    let delta = target - purchase.credits_reversed_cents;
+    if delta > 0 {
+        let description = if refunded >= paid {
+            format!("Refund: credit pack {}", purchase.pack)
+        } else {
+            format!("Partial refund: credit pack {}", purchase.pack)
+        };
+        let change = Change {
+            user_id: &purchase.user_id,
+            kind: CreditTransactionKind::PurchaseRefund,
+            amount_cents: -delta,
+            description: &description,
+            photo_job_id: None,
+            purchase_id: Some(purchase.id),
+        };
+        CreditAccount::take_back(conn, &change).await?;
+    }
+    let status = if refunded >= paid {
+        PurchaseStatus::Refunded
+    } else if refunded > 0 {
+        PurchaseStatus::PartiallyRefunded
+    } else {
+        PurchaseStatus::Completed
+    };
+    stripe::set_purchase_refund(
+        conn,
+        purchase.id,
+        refunded.max(purchase.refunded_amount_cents),
+        target.max(purchase.credits_reversed_cents),
+        status,
+    )
+    .await?;
+    Ok(true)
 }
 
 async fn checkout_failed(

@@ -18,6 +18,7 @@ mod outage;
 mod pagination;
 mod persisted;
 mod photo_jobs;
+mod refunds;
 mod schema;
 mod statements;
 mod stripe;

@@ -153,7 +153,9 @@ pub async fn create(
 
     let free = (free_allowance - account.free_photos_used).clamp(0, input.photo_count);
     let cost_cents = i64::from(input.photo_count - free) * plan.price_per_photo_cents;
-    if cost_cents > account.balance_cents {
+    // A paid job needs a balance that covers it; a free one (the allowance) does not, even
+    // below zero (a refund of credits already spent).
+    if cost_cents > 0 && cost_cents > account.balance_cents {
         return Err(MoneyError::InsufficientCredits {
             cost_cents,
             balance_cents: account.balance_cents,
