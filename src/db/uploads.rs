@@ -150,6 +150,22 @@ pub async fn photos_of_job(
         .await
 }
 
+/// The photos of `owner`'s jobs `job_ids`, by job and in order: one statement for a page.
+pub async fn photos_of_jobs(
+    conn: &mut impl crate::db::request::Db,
+    owner: &str,
+    job_ids: &[i64],
+) -> QueryResult<Vec<Upload>> {
+    photo_uploads::table
+        .filter(photo_uploads::user_id.eq(owner))
+        .filter(photo_uploads::photo_job_id.eq_any(job_ids))
+        .filter(photo_uploads::purpose.eq(UploadPurpose::Photo))
+        .order((photo_uploads::photo_job_id, photo_uploads::position))
+        .select(Upload::as_select())
+        .load(conn)
+        .await
+}
+
 /// The result upload of `owner`'s job `job_id`, if the worker asked for one.
 pub async fn result_of_job(
     conn: &mut AsyncPgConnection,

@@ -76,7 +76,7 @@ impl Subscription {
         let subscriber = live.subscribe().await.map_err(AppError::from)?;
         Ok(stream(live.events(subscriber, move |event| match event {
             Event::Job(state) if only.is_none_or(|id| id == state.job.id) => {
-                Some(PhotoJob(state.job.clone(), state.deleted_at))
+                Some(PhotoJob(state.job.clone(), state.deleted_at, None))
             }
             _ => None,
         })))

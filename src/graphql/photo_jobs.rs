@@ -1,27 +1,31 @@
 //! Photo jobs as the viewer sees them.
 
+use std::collections::HashMap;
+
 pub use crate::db::photo_jobs::PhotoJobStatus;
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
 use super::connection::{Totals, arguments, connection, page};
-use super::context::read;
+use super::context::{self, read};
 use super::ids::{Kind, global_id};
 use super::scalars::Decimal;
 use super::uploads::{self, Photo};
 use crate::db::photo_jobs::money::{MoneyError, Operation};
 use crate::db::photo_jobs::{Filter, PhotoJob as Row};
+use crate::db::uploads::{self as UploadRow, Upload};
 use crate::error::{AppError, AppResult};
 
 /// Longest group name, in characters.
 pub const MAX_GROUP_NAME: usize = 140;
 
-/// A request to process a batch of photos with a prompt.
-pub struct PhotoJob(pub Row, pub Option<DateTime<Utc>>);
+/// A request to process a batch of photos with a prompt: the row, when it was deleted (in the
+/// event that tells of it), and its photos when the page that holds it read them at once.
+pub struct PhotoJob(pub Row, pub Option<DateTime<Utc>>, pub Option<Vec<Upload>>);
 
 impl From<Row> for PhotoJob {
     fn from(row: Row) -> Self {
-        PhotoJob(row, None)
+        PhotoJob(row, None, None)
     }
 }
 
@@ -66,6 +70,9 @@ impl PhotoJob {
     /// The photos the job processes, in order, each with a presigned `GET` minted for this
     /// response (empty without storage, and for jobs created with a bare `photoCount`).
     async fn photos(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Photo>> {
+        if let Some(photos) = &self.2 {
+            return Ok(photos.iter().cloned().map(Photo).collect());
+        }
         Ok(uploads::photos_of_job(ctx, &self.0.user_id, self.0.id).await?)
     }
     /// The viewer's label for organising jobs (at most 140 characters).
@@ -178,7 +185,30 @@ pub async fn list(
             None,
         )
     };
-    let (edges, info) = page(rows, first, after, Row::cursor, PhotoJob::from);
+    // With `photos` selected, the page's photos are one statement, not one per job.
+    let look = ctx.look_ahead();
+    let wants_photos = look.field("nodes").field("photos").exists()
+        || look.field("edges").field("node").field("photos").exists();
+    let photos: Option<HashMap<i64, Vec<Upload>>> =
+        if wants_photos && context::photos(ctx)?.store().is_some() {
+            let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+            let mut by_job: HashMap<i64, Vec<Upload>> = HashMap::new();
+            for upload in UploadRow::photos_of_jobs(&mut &**conn, user_id, &ids).await? {
+                if let Some(job) = upload.photo_job_id {
+                    by_job.entry(job).or_default().push(upload);
+                }
+            }
+            Some(by_job)
+        } else {
+            None
+        };
+    let with_photos = |row: Row| {
+        let mine = photos
+            .as_ref()
+            .map(|all| all.get(&row.id).cloned().unwrap_or_default());
+        PhotoJob(row, None, mine)
+    };
+    let (edges, info) = page(rows, first, after, Row::cursor, with_photos);
     let totals = PhotoJobTotals {
         user_id: user_id.to_owned(),
         filter,

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::support::TestApp;
 
 /// The statements `operation` sent, summed over its runs, from the metrics endpoint.
-async fn statements(app: &TestApp, operation: &str) -> f64 {
+pub async fn statements(app: &TestApp, operation: &str) -> f64 {
     bff::metrics::install();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

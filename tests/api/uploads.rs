@@ -859,3 +859,52 @@ async fn bff_check_writes_reads_and_deletes_a_probe_object() {
     );
     assert!(ok, "{report}");
 }
+
+#[tokio::test]
+async fn a_page_of_jobs_reads_all_their_photos_in_one_statement() {
+    bff::metrics::install();
+    let (app, _store) = app_with_store().await;
+    let user = app.user("Paged").await;
+    grant(&app, &user, 10_000).await;
+    let page = |name: &str| {
+        format!(
+            "query {name} {{ viewer {{ photoJobs(first: 10) {{ nodes {{ id photos {{ fileName url }} }} }} }} }}"
+        )
+    };
+    let ids = uploaded(&app, &user, &[("a.jpg", "image/jpeg", JPEG)]).await;
+    assert!(create_job(&app, &user, &ids).await.get("errors").is_none());
+    let one = app
+        .query_as(&user, &page("PhotosPageOfOne"), json!({}))
+        .await;
+    assert_eq!(
+        one["data"]["viewer"]["photoJobs"]["nodes"][0]["photos"][0]["fileName"],
+        "a.jpg"
+    );
+    for _ in 0..3 {
+        let ids = uploaded(
+            &app,
+            &user,
+            &[("b.png", "image/png", PNG), ("c.png", "image/png", PNG)],
+        )
+        .await;
+        assert!(create_job(&app, &user, &ids).await.get("errors").is_none());
+    }
+    let four = app
+        .query_as(&user, &page("PhotosPageOfFour"), json!({}))
+        .await;
+    let nodes = four["data"]["viewer"]["photoJobs"]["nodes"]
+        .as_array()
+        .unwrap();
+    assert_eq!(nodes.len(), 4);
+    assert_eq!(nodes[0]["photos"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        nodes[3]["photos"][0]["fileName"], "a.jpg",
+        "each job its own photos"
+    );
+    let counted = crate::statements::statements;
+    assert_eq!(
+        counted(&app, "PhotosPageOfFour").await,
+        counted(&app, "PhotosPageOfOne").await,
+        "the photos of a page are one statement however many jobs it holds"
+    );
+}
