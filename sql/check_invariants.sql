@@ -7,13 +7,13 @@ LEFT JOIN (SELECT user_id, SUM(amount_cents) AS total_cents FROM credit_ledger G
        USING (user_id)
 WHERE a.balance_cents <> COALESCE(l.total_cents, 0)
 UNION ALL
--- 2. A balance below zero that no refund explains: only taking back a refunded purchase's
+-- 2. A balance below zero that no refund or dispute explains: only taking back a purchase's
 --    credits may leave an account negative (spending never does).
-SELECT a.user_id, 'negative balance without a refund'
+SELECT a.user_id, 'negative balance without a refund or dispute'
 FROM credit_accounts a
 WHERE a.balance_cents < 0
   AND NOT EXISTS (SELECT 1 FROM credit_ledger r
-                  WHERE r.user_id = a.user_id AND r.kind = 'PURCHASE_REFUND')
+                  WHERE r.user_id = a.user_id AND r.kind IN ('PURCHASE_REFUND', 'DISPUTE_HOLD'))
 UNION ALL
 -- 3. A purchase whose credits taken back differ from its refund rows, or exceed its grant.
 SELECT p.user_id, 'purchase refunds differ from the ledger'
@@ -21,4 +21,19 @@ FROM purchases p
 LEFT JOIN (SELECT purchase_id, -SUM(amount_cents) AS reversed_cents FROM credit_ledger
            WHERE kind = 'PURCHASE_REFUND' GROUP BY purchase_id) r ON r.purchase_id = p.id
 WHERE p.credits_reversed_cents <> COALESCE(r.reversed_cents, 0)
-   OR p.credits_reversed_cents > p.credits_cents;
+   OR p.credits_reversed_cents > p.credits_cents
+UNION ALL
+-- 4. A payment whose dispute holds or releases differ from the ledger.
+SELECT p.user_id, 'dispute holds differ from the ledger'
+FROM purchases p
+JOIN (SELECT payment_intent_id,
+             SUM(held_cents) FILTER (WHERE hold_applied) AS held,
+             SUM(held_cents) FILTER (WHERE released) AS released
+      FROM stripe_disputes GROUP BY payment_intent_id) d
+  ON d.payment_intent_id = p.stripe_payment_intent_id
+LEFT JOIN (SELECT purchase_id,
+                  -SUM(amount_cents) FILTER (WHERE kind = 'DISPUTE_HOLD') AS held,
+                  SUM(amount_cents) FILTER (WHERE kind = 'DISPUTE_RELEASE') AS released
+           FROM credit_ledger GROUP BY purchase_id) l ON l.purchase_id = p.id
+WHERE COALESCE(d.held, 0) <> COALESCE(l.held, 0)
+   OR COALESCE(d.released, 0) <> COALESCE(l.released, 0);

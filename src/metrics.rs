@@ -110,6 +110,8 @@ const STRIPE_EVENT_TYPES: &[&str] = &[
     "invoice.paid",
     "invoice.payment_failed",
     "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.closed",
 ];
 
 /// Sets the pool gauges (at each scrape).

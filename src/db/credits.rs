@@ -24,6 +24,10 @@ db_enum! {
         /// Credits of a purchase taken back because its payment was refunded (in full or in
         /// part); may take the balance below zero when the credits were already spent.
         PurchaseRefund => "PURCHASE_REFUND",
+        /// A purchase's remaining credits taken out of use while its payment is disputed.
+        DisputeHold => "DISPUTE_HOLD",
+        /// A won dispute's held credits given back.
+        DisputeRelease => "DISPUTE_RELEASE",
     }
 }
 

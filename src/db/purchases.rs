@@ -21,6 +21,10 @@ db_enum! {
         Refunded => "REFUNDED",
         /// Refunded in part: the same share of its credits was taken back.
         PartiallyRefunded => "PARTIALLY_REFUNDED",
+        /// Its payment is disputed: the remaining credits are held until the dispute closes.
+        Disputed => "DISPUTED",
+        /// The dispute was lost: the held credits stay taken.
+        DisputeLost => "DISPUTE_LOST",
     }
 }
 

@@ -109,6 +109,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    stripe_disputes (id) {
+        id -> Text,
+        payment_intent_id -> Text,
+        status -> Text,
+        amount_cents -> Int8,
+        held_cents -> Int8,
+        hold_applied -> Bool,
+        released -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     stripe_payment_refunds (payment_intent_id) {
         payment_intent_id -> Text,
         amount_cents -> Int8,
@@ -195,6 +209,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     stripe_customers,
     stripe_events,
     storage_deletions,
+    stripe_disputes,
     stripe_payment_refunds,
     subscriptions,
     usage_counters,

@@ -116,8 +116,13 @@ mod tests {
 
     #[test]
     fn every_enum_matches_its_columns_check_constraint() {
+        use crate::db::stripe::DisputeStatus as D;
         use crate::db::stripe::EventOutcome as E;
         use crate::db::uploads::UploadPurpose as U;
+        assert_eq!(
+            allowed("stripe_disputes", "status"),
+            values!(D::Open, D::Won, D::Lost)
+        );
         assert_eq!(
             allowed("photo_uploads", "purpose"),
             values!(U::Photo, U::Result)
@@ -165,7 +170,9 @@ mod tests {
                 K::JobCharge,
                 K::JobRefund,
                 K::Adjustment,
-                K::PurchaseRefund
+                K::PurchaseRefund,
+                K::DisputeHold,
+                K::DisputeRelease
             )
         );
         assert_eq!(
@@ -175,7 +182,9 @@ mod tests {
                 P::Completed,
                 P::Failed,
                 P::Refunded,
-                P::PartiallyRefunded
+                P::PartiallyRefunded,
+                P::Disputed,
+                P::DisputeLost
             )
         );
         assert_eq!(

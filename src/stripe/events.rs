@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::db::credits::{Change, CreditAccount, CreditTransactionKind};
 use crate::db::plans::Plan;
 use crate::db::purchases::{CreditPack, NewPurchase, PurchaseStatus};
-use crate::db::stripe::{self, EventOutcome};
+use crate::db::stripe::{self, DisputeStatus, EventOutcome};
 use crate::stripe::snapshot::{Snapshot, customer_id, timestamp};
 
 /// An event as Stripe sends it (the fields bff reads).
@@ -84,6 +84,8 @@ async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Event
         }
         "invoice.paid" => invoice_paid(conn, object, event.created).await,
         "charge.refunded" => charge_refunded(conn, object).await,
+        "charge.dispute.created" => dispute_changed(conn, object, false).await,
+        "charge.dispute.closed" => dispute_changed(conn, object, true).await,
         "invoice.payment_failed" => invoice_failed(conn, object, event.created).await,
         _ => Ok(EventOutcome::Ignored),
     }
@@ -178,7 +180,7 @@ async fn checkout_completed(
     CreditAccount::apply(conn, &change).await?;
     // A refund that arrived before this completion is applied now, after the grant.
     if let Some(payment_intent) = payment_intent {
-        take_back_refunded(conn, payment_intent).await?;
+        settle(conn, payment_intent).await?;
     }
     Ok(EventOutcome::Applied)
 }
@@ -217,51 +219,96 @@ async fn charge_refunded(
         return Ok(EventOutcome::SubscriptionPayment);
     }
     stripe::lock_payment(conn, payment_intent, amount, refunded).await?;
-    Ok(if take_back_refunded(conn, payment_intent).await? {
+    Ok(if settle(conn, payment_intent).await? {
         EventOutcome::Applied
     } else {
         EventOutcome::AwaitingPurchase
     })
 }
 
-/// Takes back what is refunded of payment `payment_intent` and not yet taken back, under the
-/// owner's account lock (the caller holds the payment's); `false` when no paid purchase is
-/// known for it yet.
-async fn take_back_refunded(
-    conn: &mut AsyncPgConnection,
-    payment_intent: &str,
-) -> QueryResult<bool> {
-    let Some((amount, refunded)) = stripe::refunded_of(conn, payment_intent).await? else {
-        return Ok(false);
-    };
+/// Settles the purchase paid by `payment_intent` with what Stripe said of the payment, under
+/// the owner's account lock (the caller holds the payment's): takes back what is refunded and
+/// not yet taken back, holds the remaining credits for each open (or lost) dispute not yet held,
+/// gives back the hold of each won one, and sets the purchase's status. Each step happens once
+/// whatever the order of the events; `false` when no paid purchase is known for it yet.
+async fn settle(conn: &mut AsyncPgConnection, payment_intent: &str) -> QueryResult<bool> {
+    let (amount, refunded) = stripe::refunded_of(conn, payment_intent)
+        .await?
+        .unwrap_or((0, 0));
     let Some(purchase) = stripe::paid_purchase(conn, payment_intent).await? else {
         return Ok(false);
     };
     CreditAccount::lock(conn, &purchase.user_id).await?;
+    let change = |kind, amount_cents, description: &'static str| Change {
+        user_id: &purchase.user_id,
+        kind,
+        amount_cents,
+        description,
+        photo_job_id: None,
+        purchase_id: Some(purchase.id),
+    };
     let paid = if purchase.amount_cents > 0 {
         purchase.amount_cents
     } else {
         amount
     };
     let target = credits_to_take_back(purchase.credits_cents, paid, refunded);
+    let reversed = target.max(purchase.credits_reversed_cents);
     let delta = target - purchase.credits_reversed_cents;
     if delta > 0 {
         let description = if refunded >= paid {
-            format!("Refund: credit pack {}", purchase.pack)
+            "Refund: credit pack"
         } else {
-            format!("Partial refund: credit pack {}", purchase.pack)
+            "Partial refund: credit pack"
         };
-        let change = Change {
-            user_id: &purchase.user_id,
-            kind: CreditTransactionKind::PurchaseRefund,
-            amount_cents: -delta,
-            description: &description,
-            photo_job_id: None,
-            purchase_id: Some(purchase.id),
-        };
-        CreditAccount::take_back(conn, &change).await?;
+        CreditAccount::take_back(
+            conn,
+            &change(CreditTransactionKind::PurchaseRefund, -delta, description),
+        )
+        .await?;
     }
-    let status = if refunded >= paid {
+    let disputes = stripe::disputes_of(conn, payment_intent).await?;
+    let mut held: i64 = disputes
+        .iter()
+        .filter(|d| d.hold_applied && !d.released)
+        .map(|d| d.held_cents)
+        .sum();
+    for dispute in &disputes {
+        let wants_hold = dispute.status != DisputeStatus::Won;
+        if wants_hold && !dispute.hold_applied {
+            let hold = (purchase.credits_cents - reversed - held).max(0);
+            if hold > 0 {
+                CreditAccount::take_back(
+                    conn,
+                    &change(
+                        CreditTransactionKind::DisputeHold,
+                        -hold,
+                        "Dispute: credits held",
+                    ),
+                )
+                .await?;
+            }
+            held += hold;
+            stripe::set_dispute_hold(conn, &dispute.id, hold, false).await?;
+        } else if dispute.status == DisputeStatus::Won && dispute.hold_applied && !dispute.released
+        {
+            if dispute.held_cents > 0 {
+                let release = change(
+                    CreditTransactionKind::DisputeRelease,
+                    dispute.held_cents,
+                    "Dispute won: credits released",
+                );
+                CreditAccount::apply(conn, &release).await?;
+            }
+            held -= dispute.held_cents;
+            stripe::set_dispute_hold(conn, &dispute.id, dispute.held_cents, true).await?;
+        }
+    }
+    let status = if disputes.iter().any(|d| d.status == DisputeStatus::Lost) {
+        PurchaseStatus::DisputeLost
+    } else if disputes.iter().any(|d| d.status == DisputeStatus::Open) {
+        PurchaseStatus::Disputed
+    } else if refunded >= paid && refunded > 0 {
         PurchaseStatus::Refunded
     } else if refunded > 0 {
         PurchaseStatus::PartiallyRefunded
@@ -272,11 +319,42 @@ async fn take_back_refunded(
         conn,
         purchase.id,
         refunded.max(purchase.refunded_amount_cents),
-        target.max(purchase.credits_reversed_cents),
+        reversed,
         status,
     )
     .await?;
     Ok(true)
+}
+
+/// `charge.dispute.created` / `charge.dispute.closed`: the dispute recorded under the payment's
+/// lock, then the purchase settled (or later, when it completes). A dispute of a payment bff has
+/// no purchase for (a subscription's) is recorded and logged; access follows the subscription's
+/// own events.
+async fn dispute_changed(
+    conn: &mut AsyncPgConnection,
+    dispute: &Value,
+    closed: bool,
+) -> QueryResult<EventOutcome> {
+    let (Some(id), Some(payment_intent)) =
+        (dispute["id"].as_str(), dispute["payment_intent"].as_str())
+    else {
+        return Ok(EventOutcome::Malformed);
+    };
+    let status = match (closed, dispute["status"].as_str()) {
+        (true, Some("won" | "warning_closed")) => DisputeStatus::Won,
+        (true, Some("lost")) => DisputeStatus::Lost,
+        (true, _) => return Ok(EventOutcome::Malformed),
+        (false, _) => DisputeStatus::Open,
+    };
+    let amount = dispute["amount"].as_i64().unwrap_or(0);
+    stripe::lock_payment(conn, payment_intent, amount, 0).await?;
+    stripe::record_dispute(conn, id, payment_intent, status, amount).await?;
+    tracing::warn!(dispute = %id, %payment_intent, %status, "a payment is disputed");
+    Ok(if settle(conn, payment_intent).await? {
+        EventOutcome::Applied
+    } else {
+        EventOutcome::AwaitingPurchase
+    })
 }
 
 async fn checkout_failed(
