@@ -197,7 +197,13 @@ impl PhotoJobMutation {
                 money::create(conn, &user_id, &order, allowance).await
             })
             .await
-            .map_err(AppError::from)?;
+            .map_err(|error| match (AppError::from(error), &upload_ids) {
+                // The photos were named by uploadIds: the plan's limit is about that field.
+                (AppError::InvalidField { field, message }, Some(_)) if field == "photoCount" => {
+                    AppError::invalid_field("uploadIds", message)
+                }
+                (error, _) => error,
+            })?;
         Ok(CreatePhotoJobPayload {
             photo_job: job.into(),
             credits: CreditAccount {

@@ -239,11 +239,19 @@ async fn settle(conn: &mut AsyncPgConnection, payment_intent: &str) -> QueryResu
         return Ok(false);
     };
     CreditAccount::lock(conn, &purchase.user_id).await?;
-    let change = |kind, amount_cents, description: &'static str| Change {
+    // Every row names its pack: "Refund: credit pack MEDIUM".
+    let texts = [
+        "Refund: credit pack",
+        "Partial refund: credit pack",
+        "Dispute: credits held of credit pack",
+        "Dispute won: credits released of credit pack",
+    ]
+    .map(|text| format!("{text} {}", purchase.pack));
+    let change = |kind, amount_cents, description: usize| Change {
         user_id: &purchase.user_id,
         kind,
         amount_cents,
-        description,
+        description: &texts[description],
         photo_job_id: None,
         purchase_id: Some(purchase.id),
     };
@@ -256,11 +264,7 @@ async fn settle(conn: &mut AsyncPgConnection, payment_intent: &str) -> QueryResu
     let reversed = target.max(purchase.credits_reversed_cents);
     let delta = target - purchase.credits_reversed_cents;
     if delta > 0 {
-        let description = if refunded >= paid {
-            "Refund: credit pack"
-        } else {
-            "Partial refund: credit pack"
-        };
+        let description = if refunded >= paid { 0 } else { 1 };
         CreditAccount::take_back(
             conn,
             &change(CreditTransactionKind::PurchaseRefund, -delta, description),
@@ -280,11 +284,7 @@ async fn settle(conn: &mut AsyncPgConnection, payment_intent: &str) -> QueryResu
             if hold > 0 {
                 CreditAccount::take_back(
                     conn,
-                    &change(
-                        CreditTransactionKind::DisputeHold,
-                        -hold,
-                        "Dispute: credits held",
-                    ),
+                    &change(CreditTransactionKind::DisputeHold, -hold, 2),
                 )
                 .await?;
             }
@@ -293,11 +293,7 @@ async fn settle(conn: &mut AsyncPgConnection, payment_intent: &str) -> QueryResu
         } else if dispute.status == DisputeStatus::Won && dispute.hold_applied && !dispute.released
         {
             if dispute.held_cents > 0 {
-                let release = change(
-                    CreditTransactionKind::DisputeRelease,
-                    dispute.held_cents,
-                    "Dispute won: credits released",
-                );
+                let release = change(CreditTransactionKind::DisputeRelease, dispute.held_cents, 3);
                 CreditAccount::apply(conn, &release).await?;
             }
             held -= dispute.held_cents;

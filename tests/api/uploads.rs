@@ -908,3 +908,27 @@ async fn a_page_of_jobs_reads_all_their_photos_in_one_statement() {
         "the photos of a page are one statement however many jobs it holds"
     );
 }
+
+#[tokio::test]
+async fn more_uploads_than_the_plan_allows_per_job_are_refused_naming_upload_ids() {
+    let (app, _store) = app_with_store().await;
+    let user = app.user("Greedy").await;
+    grant(&app, &user, 10_000).await;
+    let five: Vec<(&str, &str, &[u8])> = vec![("p.png", "image/png", PNG); 5];
+    let mut ids = uploaded(&app, &user, &five).await;
+    ids.extend(uploaded(&app, &user, &five).await);
+    ids.extend(uploaded(&app, &user, &five[..1]).await);
+    let body = create_job(&app, &user, &ids).await;
+    assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"], "uploadIds",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 10 photos per job")
+    );
+    assert_eq!(state(&app, &user).await.0, 0, "no job");
+}
