@@ -91,6 +91,7 @@ async fn the_sveltekit_example_works_end_to_end_in_a_browser() {
         env.insert("BETTER_AUTH_URL", app_origin.clone());
         env.insert("SERVICE_JWT_SECRET", worker_secret.into());
         env.insert("STRIPE_SECRET_KEY", "sk_test_fake".into());
+        env.insert("STRIPE_WEBHOOK_SECRET", "whsec_e2e_secret".into());
         env.insert("STRIPE_API_BASE", stripe.url.clone());
     })
     .await;
@@ -132,6 +133,7 @@ async fn the_sveltekit_example_works_end_to_end_in_a_browser() {
         ("BFF_URL", format!("http://{}", bff.addr)),
         ("DATABASE_URL", database_url.clone()),
         ("WORKER_TOKEN", token),
+        ("WEBHOOK_SECRET", "whsec_e2e_secret".to_owned()),
         ("CHROMIUM", chromium),
         ("SCREENSHOTS", screenshots.display().to_string()),
         (

@@ -8,11 +8,12 @@
 // a result.zip) and SCREENSHOTS. A failing step leaves a screenshot in SCREENSHOTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { chromium } from 'playwright-core';
 
-const { APP_URL, BFF_URL, DATABASE_URL, WORKER_TOKEN, CHROMIUM, SCREENSHOTS, PHOTOS } = process.env;
+const { APP_URL, BFF_URL, DATABASE_URL, WORKER_TOKEN, CHROMIUM, SCREENSHOTS, PHOTOS, WEBHOOK_SECRET } = process.env;
 const photo = (name) => `${PHOTOS}/${name}`;
 let browser;
 before(async () => {
@@ -31,6 +32,20 @@ async function step(page, name, body) {
     error.message += `\n(screenshot: ${file})`;
     throw error;
   }
+}
+
+/** Delivers a Stripe event to bff signed as Stripe signs it. */
+async function stripeEvent(type, object) {
+  const payload = JSON.stringify({ id: `evt_${type}_${Date.now()}`, type, created: Math.floor(Date.now() / 1000), data: { object } });
+  const t = Math.floor(Date.now() / 1000);
+  const v1 = createHmac('sha256', WEBHOOK_SECRET).update(`${t}.${payload}`).digest('hex');
+  const response = await fetch(`${BFF_URL}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'stripe-signature': `t=${t},v1=${v1}` },
+    body: payload,
+  });
+  const body = await response.json();
+  assert.equal(body.outcome, 'applied', JSON.stringify(body));
 }
 
 async function worker(query, variables) {
@@ -191,6 +206,39 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
       await page.waitForURL(/^https:\/\/checkout\.stripe\.test\/c\/pay\/cs_/);
       await page.goto(`${APP_URL}/`);
     }
+  });
+
+  await step(page, 'paid-then-refunded', async () => {
+    // Stripe completes the checkout the app started, then support refunds it: the purchase shows
+    // each state, and the credits come and go (live, through creditsChanged).
+    await page.getByTestId('purchases').getByText('Awaiting payment').first().waitFor();
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    await client.connect();
+    const email = await page.getByTestId('signed-in-as').innerText();
+    const { rows } = await client.query(
+      `SELECT p.stripe_checkout_session_id AS session, p.user_id, p.pack, p.amount_cents
+       FROM purchases p JOIN "user" u ON u.id = p.user_id
+       WHERE u.email = $1 AND p.pack = 'SMALL' ORDER BY p.id DESC LIMIT 1`,
+      [email],
+    );
+    await client.end();
+    const { session, user_id: userId } = rows[0];
+    const amount = Number(rows[0].amount_cents); // BIGINT arrives as a string
+    const before = await page.getByTestId('balance').innerText();
+    await stripeEvent('checkout.session.completed', {
+      id: session, object: 'checkout.session', mode: 'payment', client_reference_id: userId,
+      payment_status: 'paid', payment_intent: `pi_${session}`, amount_total: amount, currency: 'usd',
+      metadata: { pack: 'SMALL', user_id: userId },
+    });
+    await page.getByTestId('purchases').getByText('Paid').first().waitFor();
+    assert.notEqual(await page.getByTestId('balance').innerText(), before);
+    await stripeEvent('charge.refunded', {
+      id: `ch_${session}`, object: 'charge', payment_intent: `pi_${session}`, amount, amount_refunded: amount,
+      currency: 'usd',
+    });
+    await page.getByTestId('purchases').getByText('Refunded').first().waitFor();
+    await page.getByTestId('balance').getByText(before).waitFor();
+    await page.getByTestId('ledger').getByText('PURCHASE_REFUND').waitFor();
   });
 
   await step(page, 'second-user', async () => {

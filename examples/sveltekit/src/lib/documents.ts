@@ -18,6 +18,7 @@ export const Dashboard = graphql(
         transactions(first: 5) { nodes { id kind amount description createdAt } }
       }
       usage { metric used limit remaining windowEnd }
+      purchases(first: 5) { nodes { id pack status amount currency refundedAmount creditsReversed } }
       photoJobs(first: $first, after: $after, filter: $filter) {
         totalCount
         pageInfo { hasNextPage endCursor }
