@@ -41,7 +41,7 @@ pub mod code {
 pub const INTERNAL_MESSAGE: &str = "Internal server error";
 /// The message of a transient failure.
 pub const UNAVAILABLE_MESSAGE: &str =
-    "The service is briefly unavailable (database busy or unreachable); try again";
+    "The service is briefly unavailable (database or photo storage busy or unreachable); try again";
 /// Seconds a client should wait before retrying a transient failure.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
 

@@ -52,7 +52,7 @@ pub fn page<R, N>(
     first: i64,
     after: Option<Cursor>,
     cursor: impl Fn(&R) -> Cursor,
-    node: impl Fn(R) -> N,
+    mut node: impl FnMut(R) -> N,
 ) -> (Vec<(String, N)>, PageInfo) {
     let has_next_page = rows.len() as i64 > first;
     rows.truncate(usize::try_from(first).unwrap_or(0));

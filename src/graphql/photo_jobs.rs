@@ -189,7 +189,7 @@ pub async fn list(
     let look = ctx.look_ahead();
     let wants_photos = look.field("nodes").field("photos").exists()
         || look.field("edges").field("node").field("photos").exists();
-    let photos: Option<HashMap<i64, Vec<Upload>>> =
+    let mut photos: Option<HashMap<i64, Vec<Upload>>> =
         if wants_photos && context::photos(ctx)?.store().is_some() {
             let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
             let mut by_job: HashMap<i64, Vec<Upload>> = HashMap::new();
@@ -204,8 +204,8 @@ pub async fn list(
         };
     let with_photos = |row: Row| {
         let mine = photos
-            .as_ref()
-            .map(|all| all.get(&row.id).cloned().unwrap_or_default());
+            .as_mut()
+            .map(|all| all.remove(&row.id).unwrap_or_default());
         PhotoJob(row, None, mine)
     };
     let (edges, info) = page(rows, first, after, Row::cursor, with_photos);

@@ -325,7 +325,7 @@ async fn health_readiness_request_ids_and_masked_internal_errors() {
     let error = &body["errors"][0];
     assert_eq!(
         error["message"],
-        "The service is briefly unavailable (database busy or unreachable); try again",
+        "The service is briefly unavailable (database or photo storage busy or unreachable); try again",
         "{body}"
     );
     assert_eq!(error["extensions"]["code"], "SERVICE_UNAVAILABLE");

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bff::auth::service::issue;
 use bff::storage::embedded::{self, EmbeddedStore};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -14,8 +13,8 @@ use serde_json::{Value, json};
 
 use crate::photo_jobs::{grant, invariant_violations, state};
 use crate::support::{TestApp, TestUser, first_code};
+use crate::worker::{KEY, as_worker};
 
-const KEY: &str = "service-secret-for-tests-0123456789abcdef";
 const JPEG: &[u8] = include_bytes!("../../src/dev/demo/sunrise.jpg");
 const PNG: &[u8] = include_bytes!("../../src/dev/demo/sea.png");
 const ZIP: &[u8] = include_bytes!("../../src/dev/demo/result.zip");
@@ -116,22 +115,6 @@ pub async fn app_with_store() -> (TestApp, Store) {
     let store = Store::start().await;
     let app = TestApp::spawn_with(|env| store.test_env(env)).await;
     (app, store)
-}
-
-fn service() -> Vec<(&'static str, String)> {
-    vec![(
-        "authorization",
-        format!(
-            "Bearer {}",
-            issue(KEY.as_bytes(), "photo-worker", 300).unwrap()
-        ),
-    )]
-}
-
-async fn as_worker(app: &TestApp, query: &str, variables: Value) -> Value {
-    let (status, body) = app.post(query, variables, &service()).await;
-    assert_eq!(status, 200, "{body}");
-    body
 }
 
 /// Creates a job of `ids` for `user`; the response.
@@ -931,4 +914,86 @@ async fn more_uploads_than_the_plan_allows_per_job_are_refused_naming_upload_ids
             .contains("at most 10 photos per job")
     );
     assert_eq!(state(&app, &user).await.0, 0, "no job");
+}
+
+#[tokio::test]
+async fn a_result_is_checked_and_a_second_result_upload_replaces_the_first() {
+    let (app, store) = app_with_store().await;
+    let user = app.user("Worked").await;
+    grant(&app, &user, 1_000).await;
+    let ids = uploaded(&app, &user, &[("a.jpg", "image/jpeg", JPEG)]).await;
+    assert!(create_job(&app, &user, &ids).await.get("errors").is_none());
+    let claimed = as_worker(&app, "mutation { claimPhotoJobs { id } }", json!({})).await;
+    let job_id = claimed["data"]["claimPhotoJobs"][0]["id"].clone();
+    let result = "mutation($id: ID!, $type: String!, $size: Int!) { createPhotoJobResultUpload(id: $id, input: { contentType: $type, byteSize: $size }) { url headers { name value } } }";
+    let ask = |kind: &'static str, size: usize| json!({ "id": job_id, "type": kind, "size": size });
+    // Bad input names its field and creates nothing.
+    for (variables, field) in [
+        (ask("text/plain", 10), "contentType"),
+        (ask("application/zip", 0), "byteSize"),
+        (ask("application/zip", 1_073_741_825), "byteSize"),
+    ] {
+        let body = as_worker(&app, result, variables).await;
+        assert_eq!(first_code(&body), "BAD_USER_INPUT", "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+    }
+    assert_eq!(upload_rows(&app).await, 1, "only the photo");
+    // A ZIP's length of other bytes: the store takes it, completePhotoJob does not.
+    let first = as_worker(&app, result, ask("application/zip", ZIP.len())).await;
+    let upload = &first["data"]["createPhotoJobResultUpload"];
+    assert_eq!(put(upload, &vec![b'x'; ZIP.len()]).await, 200);
+    let complete = "mutation($id: ID!) { completePhotoJob(id: $id) { status } }";
+    let refused = as_worker(&app, complete, json!({ "id": job_id })).await;
+    assert_eq!(first_code(&refused), "BAD_USER_INPUT", "{refused}");
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not application/zip")
+    );
+    // Asking again replaces the first result, whose object is then deleted.
+    let second = as_worker(&app, result, ask("application/zip", ZIP.len())).await;
+    assert_eq!(
+        put(&second["data"]["createPhotoJobResultUpload"], ZIP).await,
+        200
+    );
+    assert_eq!(store.objects().len(), 3);
+    assert_eq!(deletions_due(&app).await, 1);
+    eventually("the first result's deletion", async || {
+        store.objects().len() == 2
+    })
+    .await;
+    let done = as_worker(&app, complete, json!({ "id": job_id })).await;
+    assert_eq!(
+        done["data"]["completePhotoJob"]["status"], "COMPLETED",
+        "{done}"
+    );
+}
+
+#[tokio::test]
+async fn without_storage_upload_ids_and_result_uploads_say_so() {
+    let app = TestApp::spawn_with(|env| {
+        env.insert("SERVICE_JWT_SECRET", KEY.into());
+    })
+    .await;
+    let user = app.user("NoStore").await;
+    let id = bff::graphql::ids::global_id(bff::graphql::ids::Kind::PhotoUpload, 1);
+    let body = create_job(&app, &user, &[id.0]).await;
+    assert_eq!(first_code(&body), "SERVICE_UNAVAILABLE", "{body}");
+    let job = bff::graphql::ids::global_id(bff::graphql::ids::Kind::PhotoJob, 1);
+    let result = as_worker(
+        &app,
+        "mutation($id: ID!) { createPhotoJobResultUpload(id: $id, input: { contentType: \"application/zip\", byteSize: 10 }) { url } }",
+        json!({ "id": job.0 }),
+    )
+    .await;
+    assert_eq!(first_code(&result), "SERVICE_UNAVAILABLE", "{result}");
+    let complete = as_worker(
+        &app,
+        "mutation($id: ID!) { completePhotoJob(id: $id) { id } }",
+        json!({ "id": job.0 }),
+    )
+    .await;
+    assert_eq!(first_code(&complete), "BAD_USER_INPUT", "{complete}");
+    assert_eq!(complete["errors"][0]["extensions"]["field"], "downloadUrl");
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::photo_jobs::{grant, invariant_violations, new_job, race, race_with, state};
 use crate::support::{TestApp, first_code};
 
-const KEY: &str = "service-secret-for-tests-0123456789abcdef";
+pub(crate) const KEY: &str = "service-secret-for-tests-0123456789abcdef";
 const CLAIM: &str =
     "mutation($limit: Int!) { claimPhotoJobs(limit: $limit) { id status startedAt photoCount } }";
 const COMPLETE: &str = "mutation($id: ID!, $url: String!) { completePhotoJob(id: $id, downloadUrl: $url) { id status downloadUrl } }";
@@ -27,7 +27,7 @@ async fn app() -> TestApp {
     .await
 }
 
-fn service() -> Vec<(&'static str, String)> {
+pub(crate) fn service() -> Vec<(&'static str, String)> {
     vec![(
         "authorization",
         format!(
@@ -37,7 +37,8 @@ fn service() -> Vec<(&'static str, String)> {
     )]
 }
 
-async fn as_worker(app: &TestApp, query: &str, variables: Value) -> Value {
+/// Runs `query` with a service token, asserting HTTP 200.
+pub(crate) async fn as_worker(app: &TestApp, query: &str, variables: Value) -> Value {
     let (status, body) = app.post(query, variables, &service()).await;
     assert_eq!(status, 200, "{body}");
     body
