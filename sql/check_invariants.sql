@@ -36,4 +36,16 @@ LEFT JOIN (SELECT purchase_id,
                   SUM(amount_cents) FILTER (WHERE kind = 'DISPUTE_RELEASE') AS released
            FROM credit_ledger GROUP BY purchase_id) l ON l.purchase_id = p.id
 WHERE COALESCE(d.held, 0) <> COALESCE(l.held, 0)
-   OR COALESCE(d.released, 0) <> COALESCE(l.released, 0);
+   OR COALESCE(d.released, 0) <> COALESCE(l.released, 0)
+UNION ALL
+-- 5. A purchase refunded beyond what was paid, or taking back a negative amount.
+SELECT p.user_id, 'purchase refunded beyond its payment'
+FROM purchases p
+WHERE (p.amount_cents > 0 AND p.refunded_amount_cents > p.amount_cents) OR p.credits_reversed_cents < 0
+UNION ALL
+-- 6. A canceled or failed job whose charge was not refunded in full, exactly once.
+SELECT j.user_id, 'a canceled or failed job was not refunded'
+FROM photo_jobs j
+LEFT JOIN (SELECT photo_job_id, SUM(amount_cents) AS refunded_cents FROM credit_ledger
+           WHERE kind = 'JOB_REFUND' GROUP BY photo_job_id) r ON r.photo_job_id = j.id
+WHERE j.status IN ('CANCELED', 'FAILED') AND j.cost_cents <> COALESCE(r.refunded_cents, 0);

@@ -121,8 +121,12 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
                 Level::Ok,
                 "stripe",
                 format!(
-                    "API key and webhook secret set (API {})",
-                    config.stripe.api_base
+                    "API key and webhook secret set (API {}); {}",
+                    config.stripe.api_base,
+                    config.stripe.sync_interval.map_or(
+                        "the periodic Stripe sync is off".to_owned(),
+                        |every| format!("serve syncs missed events every {} s", every.as_secs())
+                    )
                 ),
             ),
             (None, None) => finding(

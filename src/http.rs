@@ -50,6 +50,19 @@ pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
     let pipeline = Pipeline::new(config, pool.clone()).map_err(StartupError)?;
     let hub = crate::live::start(crate::db::pool::options(&config.database)?);
     tokio::spawn(crate::sweeper::sweep_leases(pool.clone(), config.jobs));
+    match (&config.stripe.secret_key, config.stripe.sync_interval) {
+        (Some(_), Some(interval)) => {
+            tokio::spawn(crate::stripe::sync::periodic(
+                crate::db::pool::options(&config.database)?,
+                crate::stripe::StripeClient::new(&config.stripe),
+                interval,
+            ));
+        }
+        (None, Some(_)) => {
+            tracing::info!("the Stripe sync is off: STRIPE_SECRET_KEY is not set");
+        }
+        _ => {}
+    }
     match pipeline.photos().store() {
         Some(store) => {
             tracing::info!(store = %store.describe(), "photo uploads are on");

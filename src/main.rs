@@ -1,5 +1,5 @@
 //! The `bff` command: `serve`, `migrate`, `check`, `healthcheck`, `schema`, `dev`,
-//! `service-token`.
+//! `service-token`, `stripe sync`.
 
 #![forbid(unsafe_code)]
 
@@ -54,6 +54,26 @@ enum Command {
         /// The token's subject (who the worker is, in logs).
         #[arg(long, default_value = "photo-worker")]
         subject: String,
+    },
+    /// Stripe operations.
+    Stripe {
+        #[command(subcommand)]
+        command: StripeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StripeCommand {
+    /// Apply every Stripe event a webhook never delivered: lists Stripe's events of the types
+    /// bff handles since the last successful sync (or over Stripe's 30 days) and applies the
+    /// ones never processed, exactly once. Safe at any time; one process at a time.
+    #[command(
+        after_help = "Reads DATABASE_URL, DATABASE_CA_CERT, STRIPE_SECRET_KEY and STRIPE_API_BASE."
+    )]
+    Sync {
+        /// List Stripe's whole 30 days, not only since the last successful sync.
+        #[arg(long)]
+        full: bool,
     },
 }
 
@@ -117,6 +137,9 @@ fn main() -> ExitCode {
         }
         Command::ServiceToken { ttl, subject } => service_token(ttl, &subject),
         Command::Healthcheck => healthcheck(),
+        Command::Stripe {
+            command: StripeCommand::Sync { full },
+        } => runtime().and_then(|rt| rt.block_on(stripe_sync(full))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -188,6 +211,48 @@ async fn migrate() -> StartupResult<()> {
         for version in applied {
             println!("bff migrate: applied {version}");
         }
+    }
+    Ok(())
+}
+
+async fn stripe_sync(full: bool) -> StartupResult<()> {
+    use bff::stripe::sync::{self, SyncError};
+    let mut env = Env::process();
+    let database = bff::config::database::Database::read(&mut env);
+    let stripe = bff::config::stripe::Stripe::read(&mut env, "http://localhost");
+    let (database, stripe) = env.finish((database, stripe)).map_err(config_errors)?;
+    if stripe.secret_key.is_none() {
+        return Err(StartupError(
+            "STRIPE_SECRET_KEY is not set: the sync reads Stripe's event list with it".into(),
+        ));
+    }
+    let client = bff::stripe::StripeClient::new(&stripe);
+    let mut conn =
+        bff::db::connect_with(database.url.expose_secret(), database.ca_cert.as_deref()).await?;
+    let report = match sync::run(&mut conn, &client, full, false).await {
+        Err(SyncError::Busy) => {
+            println!("bff stripe sync: another sync is running; waiting for it to finish");
+            sync::run(&mut conn, &client, full, true).await
+        }
+        other => other,
+    }
+    .map_err(|e| StartupError(format!("the Stripe sync failed: {e}")))?;
+    for (id, kind, outcome) in &report.recovered {
+        println!("bff stripe sync: applied {id} ({kind}): {outcome}");
+    }
+    let counts = &report.counts;
+    println!(
+        "bff stripe sync: listed {} event(s) created since {}; recovered {}, {} processed before",
+        counts.listed,
+        report.since.format("%Y-%m-%dT%H:%M:%SZ"),
+        counts.recovered,
+        counts.listed - counts.recovered - counts.failed,
+    );
+    if counts.failed > 0 {
+        return Err(StartupError(format!(
+            "{} event(s) could not be applied; the next sync retries them",
+            counts.failed
+        )));
     }
     Ok(())
 }

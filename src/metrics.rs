@@ -10,6 +10,9 @@
 //! | `bff_db_pool_connections` | `state`: `idle`, `in_use`; plus `bff_db_pool_max` and `bff_db_pool_waiting` |
 //! | `bff_db_errors_total` | `kind`: `connection` (could not connect), `query` (a statement failed), `pool_timeout`, `transient` (a statement cancelled or a connection lost: answered SERVICE_UNAVAILABLE) |
 //! | `bff_stripe_webhook_events_total` | `type` (known event types, else `other`), `outcome` |
+//! | `bff_stripe_sync_runs_total` | `outcome`: `ok`, `failed` (Stripe or the database failed, or an event could not be applied) |
+//! | `bff_stripe_sync_events_recovered_total` | none: events a sync applied that no webhook had delivered |
+//! | `bff_stripe_sync_last_success_timestamp_seconds` | none: when the last successful sync of any process started (Unix time) |
 //! | `bff_storage_deletions_total` | `outcome`: `deleted`, `failed` (retried later) |
 //! | `bff_uploads_expired_total` | none: uploads no job claimed in time, deleted |
 //! | `bff_build_info` | `version`: always 1 |
@@ -98,22 +101,6 @@ pub fn db_error(kind: &'static str) {
     metrics::counter!("bff_db_errors_total", "kind" => kind).increment(1);
 }
 
-/// The Stripe event types bff acts on; others are labelled `other`.
-const STRIPE_EVENT_TYPES: &[&str] = &[
-    "checkout.session.completed",
-    "checkout.session.async_payment_succeeded",
-    "checkout.session.async_payment_failed",
-    "checkout.session.expired",
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "invoice.paid",
-    "invoice.payment_failed",
-    "charge.refunded",
-    "charge.dispute.created",
-    "charge.dispute.closed",
-];
-
 /// Sets the pool gauges (at each scrape).
 pub fn pool(idle: usize, in_use: usize, max: usize, waiting: usize) {
     metrics::gauge!("bff_db_pool_connections", "state" => "idle").set(idle as f64);
@@ -125,13 +112,25 @@ pub fn pool(idle: usize, in_use: usize, max: usize, waiting: usize) {
 /// Counts one Stripe webhook event by type and outcome (`applied`, `duplicate`, `error`, or
 /// why it was not applied).
 pub fn stripe_event(event_type: &str, outcome: &str) {
-    let event_type = STRIPE_EVENT_TYPES
+    let event_type = crate::stripe::handled::HANDLED
         .iter()
         .find(|t| **t == event_type)
         .copied()
         .unwrap_or("other");
     metrics::counter!("bff_stripe_webhook_events_total", "type" => event_type, "outcome" => outcome.to_owned())
         .increment(1);
+}
+
+/// Counts one Stripe sync run (`ok`, `failed`) and the events it recovered.
+pub fn stripe_sync(outcome: &'static str, recovered: usize) {
+    metrics::counter!("bff_stripe_sync_runs_total", "outcome" => outcome).increment(1);
+    metrics::counter!("bff_stripe_sync_events_recovered_total").increment(recovered as u64);
+}
+
+/// Sets when the last successful Stripe sync (of any process) started.
+pub fn stripe_sync_last_success(started: chrono::DateTime<chrono::Utc>) {
+    metrics::gauge!("bff_stripe_sync_last_success_timestamp_seconds")
+        .set(started.timestamp() as f64);
 }
 
 /// Counts objects the storage sweeper deleted, or failed to delete (`deleted`, `failed`).

@@ -5,7 +5,9 @@
 
 pub mod client;
 pub mod events;
+pub mod handled;
 pub mod signature;
 pub mod snapshot;
+pub mod sync;
 
 pub use client::{StripeClient, StripeError};

@@ -1,5 +1,6 @@
 //! Stripe: `STRIPE_SECRET_KEY`, `STRIPE_WEBHOOK_SECRET`, `STRIPE_API_BASE`,
-//! `STRIPE_SUCCESS_URL`, `STRIPE_CANCEL_URL`, `STRIPE_PORTAL_RETURN_URL`.
+//! `STRIPE_SUCCESS_URL`, `STRIPE_CANCEL_URL`, `STRIPE_PORTAL_RETURN_URL`,
+//! `BFF_STRIPE_SYNC_INTERVAL_SECONDS`.
 
 use secrecy::SecretString;
 
@@ -42,6 +43,15 @@ pub const PORTAL_RETURN_URL: Variable = Variable::optional(
     "{BETTER_AUTH_URL}/billing",
 );
 
+/// `BFF_STRIPE_SYNC_INTERVAL_SECONDS`.
+pub const SYNC_INTERVAL_SECONDS: Variable = Variable::number(
+    "BFF_STRIPE_SYNC_INTERVAL_SECONDS",
+    "how often serve reconciles with Stripe's event list (one instance at a time; 0 turns it off; needs STRIPE_SECRET_KEY)",
+    900,
+    0,
+    86_400,
+);
+
 /// The variables of this module.
 pub const VARIABLES: &[Variable] = &[
     SECRET_KEY,
@@ -50,6 +60,7 @@ pub const VARIABLES: &[Variable] = &[
     SUCCESS_URL,
     CANCEL_URL,
     PORTAL_RETURN_URL,
+    SYNC_INTERVAL_SECONDS,
 ];
 
 /// How bff talks to Stripe.
@@ -67,6 +78,8 @@ pub struct Stripe {
     pub cancel_url: String,
     /// The billing portal's return URL.
     pub portal_return_url: String,
+    /// How often `serve` runs the Stripe sync; `None` when off.
+    pub sync_interval: Option<std::time::Duration>,
 }
 
 fn url(value: &str) -> Result<String, String> {
@@ -121,6 +134,9 @@ impl Stripe {
             portal_return_url: env
                 .parse(&PORTAL_RETURN_URL, url)
                 .unwrap_or_else(|| format!("{app}/billing")),
+            sync_interval: Some(env.number(&SYNC_INTERVAL_SECONDS))
+                .filter(|seconds| *seconds > 0)
+                .map(std::time::Duration::from_secs),
         }
     }
 }

@@ -109,12 +109,14 @@ pub struct Change<'a> {
 impl CreditAccount {
     /// Applies `change` to the balance and appends its ledger row, in the caller's
     /// transaction. The conditional update is atomic, so concurrent spends can never take the
-    /// balance below zero; `None` means the balance does not cover the change (nothing written).
+    /// balance below zero; `None` means the balance does not cover a spend (nothing written).
+    /// Credits coming in (`amount_cents` > 0) always apply, also to a negative balance.
     pub async fn apply(
         conn: &mut AsyncPgConnection,
         change: &Change<'_>,
     ) -> QueryResult<Option<i64>> {
-        Self::write(conn, change, 0).await
+        let floor = if change.amount_cents < 0 { 0 } else { i64::MIN };
+        Self::write(conn, change, floor).await
     }
 
     /// Takes credits back (`change.amount_cents` < 0) whatever the balance, in the caller's

@@ -123,6 +123,30 @@ diesel::table! {
 }
 
 diesel::table! {
+    stripe_refunds (id) {
+        id -> Text,
+        payment_intent_id -> Text,
+        amount_cents -> Int8,
+        status -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    stripe_syncs (id) {
+        id -> Int8,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        listed_since -> Timestamptz,
+        succeeded -> Bool,
+        events_listed -> Int4,
+        events_recovered -> Int4,
+        events_failed -> Int4,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     stripe_payment_refunds (payment_intent_id) {
         payment_intent_id -> Text,
         amount_cents -> Int8,
@@ -211,6 +235,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     storage_deletions,
     stripe_disputes,
     stripe_payment_refunds,
+    stripe_refunds,
+    stripe_syncs,
     subscriptions,
     usage_counters,
 );

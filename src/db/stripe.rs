@@ -7,6 +7,9 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+pub mod refunds;
+pub mod syncs;
+
 use crate::db::plans::PlanCode;
 use crate::db::states::db_enum;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

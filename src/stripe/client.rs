@@ -128,7 +128,25 @@ impl StripeClient {
 
     /// `GET /v1/{path}`.
     pub async fn get(&self, path: &str) -> Result<Value, StripeError> {
-        self.send(self.http.get(format!("{}/v1/{path}", self.base)))
-            .await
+        self.get_with(path, &[]).await
+    }
+
+    /// `GET /v1/{path}` with query parameters (`types[]` may repeat).
+    pub async fn get_with(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, StripeError> {
+        self.send(
+            self.http
+                .get(format!("{}/v1/{path}", self.base))
+                .query(query),
+        )
+        .await
+    }
+
+    /// Whether an API key is configured.
+    pub fn configured(&self) -> bool {
+        self.key.is_some()
     }
 }

@@ -12,8 +12,11 @@ use serde_json::Value;
 use crate::db::credits::{Change, CreditAccount, CreditTransactionKind};
 use crate::db::plans::Plan;
 use crate::db::purchases::{CreditPack, NewPurchase, PurchaseStatus};
+use crate::db::stripe::refunds::{self, RefundStatus};
 use crate::db::stripe::{self, DisputeStatus, EventOutcome};
 use crate::stripe::snapshot::{Snapshot, customer_id, timestamp};
+
+pub use super::handled::HANDLED;
 
 /// An event as Stripe sends it (the fields bff reads).
 #[derive(Debug, Clone)]
@@ -84,6 +87,9 @@ async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Event
         }
         "invoice.paid" => invoice_paid(conn, object, event.created).await,
         "charge.refunded" => charge_refunded(conn, object).await,
+        "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
+            refund_changed(conn, object).await
+        }
         "charge.dispute.created" => dispute_changed(conn, object, false).await,
         "charge.dispute.closed" => dispute_changed(conn, object, true).await,
         "invoice.payment_failed" => invoice_failed(conn, object, event.created).await,
@@ -219,6 +225,47 @@ async fn charge_refunded(
         return Ok(EventOutcome::SubscriptionPayment);
     }
     stripe::lock_payment(conn, payment_intent, amount, refunded).await?;
+    // Older API versions list the charge's refunds: each is recorded as a refund event would.
+    if let Some(list) = charge["refunds"]["data"].as_array() {
+        for refund in list {
+            if let (Some(id), Some(amount), Some(status)) = (
+                refund["id"].as_str(),
+                refund["amount"].as_i64(),
+                refund["status"]
+                    .as_str()
+                    .and_then(RefundStatus::from_stripe),
+            ) {
+                refunds::record(conn, id, payment_intent, amount, status).await?;
+            }
+        }
+    }
+    settled(conn, payment_intent).await
+}
+
+/// `refund.created` / `refund.updated` / `refund.failed` (and the older
+/// `charge.refund.updated`): one refund and where it is, recorded under the payment's lock; a
+/// refund that failed gives back the credits it took.
+async fn refund_changed(conn: &mut AsyncPgConnection, refund: &Value) -> QueryResult<EventOutcome> {
+    let (Some(id), Some(payment_intent), Some(amount), Some(status)) = (
+        refund["id"].as_str(),
+        refund["payment_intent"].as_str(),
+        refund["amount"].as_i64(),
+        refund["status"]
+            .as_str()
+            .and_then(RefundStatus::from_stripe),
+    ) else {
+        return Ok(EventOutcome::Malformed);
+    };
+    stripe::lock_payment(conn, payment_intent, 0, 0).await?;
+    refunds::record(conn, id, payment_intent, amount, status).await?;
+    if status == RefundStatus::Failed {
+        tracing::warn!(refund = %id, %payment_intent, amount, "a refund failed");
+    }
+    settled(conn, payment_intent).await
+}
+
+/// Settles the purchase of `payment_intent`: applied, or waiting for its purchase.
+async fn settled(conn: &mut AsyncPgConnection, payment_intent: &str) -> QueryResult<EventOutcome> {
     Ok(if settle(conn, payment_intent).await? {
         EventOutcome::Applied
     } else {
@@ -232,9 +279,10 @@ async fn charge_refunded(
 /// gives back the hold of each won one, and sets the purchase's status. Each step happens once
 /// whatever the order of the events; `false` when no paid purchase is known for it yet.
 async fn settle(conn: &mut AsyncPgConnection, payment_intent: &str) -> QueryResult<bool> {
-    let (amount, refunded) = stripe::refunded_of(conn, payment_intent)
+    let (amount, charge_refunded) = stripe::refunded_of(conn, payment_intent)
         .await?
         .unwrap_or((0, 0));
+    let refunded = refunds::refunded_now(conn, payment_intent, charge_refunded).await?;
     let Some(purchase) = stripe::paid_purchase(conn, payment_intent).await? else {
         return Ok(false);
     };
@@ -245,6 +293,7 @@ async fn settle(conn: &mut AsyncPgConnection, payment_intent: &str) -> QueryResu
         "Partial refund: credit pack",
         "Dispute: credits held of credit pack",
         "Dispute won: credits released of credit pack",
+        "Refund failed: credits returned of credit pack",
     ]
     .map(|text| format!("{text} {}", purchase.pack));
     let change = |kind, amount_cents, description: usize| Change {
@@ -260,9 +309,10 @@ async fn settle(conn: &mut AsyncPgConnection, payment_intent: &str) -> QueryResu
     } else {
         amount
     };
-    let target = credits_to_take_back(purchase.credits_cents, paid, refunded);
-    let reversed = target.max(purchase.credits_reversed_cents);
-    let delta = target - purchase.credits_reversed_cents;
+    // What is refunded now decides what is taken back: a refund that failed gives back its
+    // share (a PURCHASE_REFUND row with a positive amount).
+    let reversed = credits_to_take_back(purchase.credits_cents, paid, refunded);
+    let delta = reversed - purchase.credits_reversed_cents;
     if delta > 0 {
         let description = if refunded >= paid { 0 } else { 1 };
         CreditAccount::take_back(
@@ -270,6 +320,9 @@ async fn settle(conn: &mut AsyncPgConnection, payment_intent: &str) -> QueryResu
             &change(CreditTransactionKind::PurchaseRefund, -delta, description),
         )
         .await?;
+    } else if delta < 0 {
+        let given_back = change(CreditTransactionKind::PurchaseRefund, -delta, 4);
+        CreditAccount::apply(conn, &given_back).await?;
     }
     let disputes = stripe::disputes_of(conn, payment_intent).await?;
     let mut held: i64 = disputes
@@ -311,14 +364,7 @@ async fn settle(conn: &mut AsyncPgConnection, payment_intent: &str) -> QueryResu
     } else {
         PurchaseStatus::Completed
     };
-    stripe::set_purchase_refund(
-        conn,
-        purchase.id,
-        refunded.max(purchase.refunded_amount_cents),
-        reversed,
-        status,
-    )
-    .await?;
+    stripe::set_purchase_refund(conn, purchase.id, refunded, reversed, status).await?;
     Ok(true)
 }
 
@@ -346,11 +392,7 @@ async fn dispute_changed(
     stripe::lock_payment(conn, payment_intent, amount, 0).await?;
     stripe::record_dispute(conn, id, payment_intent, status, amount).await?;
     tracing::warn!(dispute = %id, %payment_intent, %status, "a payment is disputed");
-    Ok(if settle(conn, payment_intent).await? {
-        EventOutcome::Applied
-    } else {
-        EventOutcome::AwaitingPurchase
-    })
+    settled(conn, payment_intent).await
 }
 
 async fn checkout_failed(

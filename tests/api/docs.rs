@@ -122,3 +122,21 @@ fn the_readme_starts_with_what_bff_is_and_the_two_commands() {
     );
     assert!(root().join("LICENSE").is_file());
 }
+
+#[test]
+fn the_stripe_guide_names_every_event_bff_handles_in_the_endpoint_setup() {
+    let guide = std::fs::read_to_string(root().join("docs/stripe.md")).unwrap();
+    let setup = &guide[guide
+        .find("Add a webhook endpoint")
+        .expect("the setup step")..];
+    for kind in bff::stripe::events::HANDLED {
+        assert!(
+            setup.contains(&format!("`{kind}`")),
+            "docs/stripe.md's step 3 omits {kind}"
+        );
+        assert!(
+            guide[..guide.find("## Connecting").unwrap()].contains(kind),
+            "docs/stripe.md's table omits {kind}"
+        );
+    }
+}

@@ -23,6 +23,7 @@ mod schema;
 mod statements;
 mod stripe;
 mod stripe_fake;
+mod stripe_sync;
 mod support;
 mod tls;
 mod traces;

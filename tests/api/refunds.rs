@@ -129,21 +129,37 @@ async fn spent_credits_leave_the_balance_negative_and_paid_jobs_are_refused() {
     let user = app.user("Spender").await;
     outcome(&app, &completed("evt_c", "cs_spend", &user)).await;
     // 10 photos on FREE: 3 from the allowance, 7 × 0.50 = 3.50 of credits.
-    let create = "mutation($n: Int!) { createPhotoJob(input: { prompt: \"p\", photoCount: $n }) { photoJob { cost } } }";
+    let create = "mutation($n: Int!) { createPhotoJob(input: { prompt: \"p\", photoCount: $n }) { photoJob { id cost } } }";
     let job = app.query_as(&user, create, json!({ "n": 10 })).await;
     assert_eq!(
         job["data"]["createPhotoJob"]["photoJob"]["cost"], "3.50",
         "{job}"
+    );
+    let second = app.query_as(&user, create, json!({ "n": 2 })).await;
+    assert_eq!(
+        second["data"]["createPhotoJob"]["photoJob"]["cost"], "1.00",
+        "{second}"
     );
     assert_eq!(
         outcome(&app, &refunded("evt_r", "cs_spend", 1000)).await,
         "applied"
     );
     let seen = purchase(&app, &user).await;
-    assert_eq!(seen["credits"]["balance"], "-3.50", "shown as it is");
+    assert_eq!(seen["credits"]["balance"], "-4.50", "shown as it is");
     let refused = app.query_as(&user, create, json!({ "n": 1 })).await;
     assert_eq!(first_code(&refused), "INSUFFICIENT_CREDITS", "{refused}");
-    assert_eq!(state(&app, &user).await.0, 1, "no second job");
+    assert_eq!(state(&app, &user).await.0, 2, "no third job");
+    // Credits coming in count while the balance stays negative: a job's refund.
+    let id = second["data"]["createPhotoJob"]["photoJob"]["id"].clone();
+    let cancel = "mutation($id: ID!) { cancelPhotoJob(id: $id) { status } }";
+    let canceled = app.query_as(&user, cancel, json!({ "id": id })).await;
+    assert_eq!(
+        canceled["data"]["cancelPhotoJob"]["status"], "CANCELED",
+        "{canceled}"
+    );
+    assert_eq!(purchase(&app, &user).await["credits"]["balance"], "-3.50");
+    outcome(&app, &completed("evt_c2", "cs_spend_again", &user)).await;
+    assert_eq!(purchase(&app, &user).await["credits"]["balance"], "21.50");
     assert_eq!(invariant_violations(&mut app.db().await).await, 0);
 }
 
@@ -361,5 +377,145 @@ async fn dispute_events_in_any_order_and_redelivered_hold_once() {
         ledger(&app, &other).await,
         [("PURCHASE".into(), 2500), ("DISPUTE_HOLD".into(), -2500)]
     );
+    assert_eq!(invariant_violations(&mut app.db().await).await, 0);
+}
+
+/// A `refund.*` event of refund `refund` of the payment of session `session`.
+fn refund_event(
+    id: &str,
+    kind: &str,
+    refund: &str,
+    session: &str,
+    amount: i64,
+    status: &str,
+) -> Value {
+    event(
+        id,
+        kind,
+        1_790_000_200,
+        json!({
+            "id": refund, "object": "refund", "amount": amount, "currency": "usd", "status": status,
+            "charge": format!("ch_{session}"), "payment_intent": format!("pi_{session}"),
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_refund_that_fails_gives_its_credits_back_in_any_order() {
+    let (app, _) = billing_app().await;
+    // Only refund.* events: the pending refund takes the pack, its failure gives it back, and a
+    // late `created` does not take it again.
+    let only = app.user("OnlyRefundEvents").await;
+    outcome(&app, &completed("evt_c1", "cs_only", &only)).await;
+    let created = refund_event(
+        "evt_re1",
+        "refund.created",
+        "re_1",
+        "cs_only",
+        1000,
+        "pending",
+    );
+    assert_eq!(outcome(&app, &created).await, "applied");
+    assert_eq!(
+        purchase(&app, &only).await["purchases"]["nodes"][0]["status"],
+        "REFUNDED"
+    );
+    let failed = refund_event(
+        "evt_re2",
+        "refund.failed",
+        "re_1",
+        "cs_only",
+        1000,
+        "failed",
+    );
+    assert_eq!(redeliver(&app, &failed, 20).await, 1);
+    let late = refund_event(
+        "evt_re3",
+        "refund.updated",
+        "re_1",
+        "cs_only",
+        1000,
+        "pending",
+    );
+    assert_eq!(outcome(&app, &late).await, "applied");
+    assert_eq!(
+        purchase(&app, &only).await["purchases"]["nodes"][0],
+        json!({ "status": "COMPLETED", "amount": "10.00", "refundedAmount": "0.00", "credits": "25.00", "creditsReversed": "0.00" })
+    );
+    assert_eq!(
+        ledger(&app, &only).await,
+        [
+            ("PURCHASE".into(), 2500),
+            ("PURCHASE_REFUND".into(), -2500),
+            ("PURCHASE_REFUND".into(), 2500)
+        ]
+    );
+
+    // charge.refunded (cumulative 4.00) and the refund's failure, the failure first: nothing is
+    // taken; then a second refund of 2.00 succeeds and only its share is taken.
+    let both = app.user("BothKinds").await;
+    outcome(&app, &completed("evt_c2", "cs_both", &both)).await;
+    let failed = refund_event("evt_b1", "refund.failed", "re_b1", "cs_both", 400, "failed");
+    assert_eq!(outcome(&app, &failed).await, "applied");
+    assert_eq!(
+        outcome(&app, &refunded("evt_b2", "cs_both", 400)).await,
+        "applied"
+    );
+    assert_eq!(purchase(&app, &both).await["credits"]["balance"], "25.00");
+    let second = refund_event(
+        "evt_b3",
+        "refund.updated",
+        "re_b2",
+        "cs_both",
+        200,
+        "succeeded",
+    );
+    assert_eq!(outcome(&app, &second).await, "applied");
+    // Stripe's cumulative figure counts the failed refund too: 6.00, less 4.00 failed.
+    assert_eq!(
+        outcome(&app, &refunded("evt_b4", "cs_both", 600)).await,
+        "applied"
+    );
+    let seen = purchase(&app, &both).await;
+    assert_eq!(seen["credits"]["balance"], "20.00", "{seen}");
+    assert_eq!(
+        seen["purchases"]["nodes"][0]["status"],
+        "PARTIALLY_REFUNDED"
+    );
+    assert_eq!(seen["purchases"]["nodes"][0]["refundedAmount"], "2.00");
+    assert_eq!(invariant_violations(&mut app.db().await).await, 0);
+}
+
+#[tokio::test]
+async fn a_charge_listing_its_refunds_records_each_of_them() {
+    let (app, _) = billing_app().await;
+    let user = app.user("OlderApiVersion").await;
+    outcome(&app, &completed("evt_c", "cs_list", &user)).await;
+    let mut charge = refunded("evt_r", "cs_list", 500);
+    charge["data"]["object"]["refunds"] = json!({ "object": "list", "data": [
+        { "id": "re_l1", "object": "refund", "amount": 500, "status": "succeeded", "payment_intent": "pi_cs_list" },
+    ] });
+    assert_eq!(outcome(&app, &charge).await, "applied");
+    assert_eq!(purchase(&app, &user).await["credits"]["balance"], "12.50");
+    // The bank sends the money back: the refund fails and the credits return.
+    let failed = refund_event(
+        "evt_f",
+        "charge.refund.updated",
+        "re_l1",
+        "cs_list",
+        500,
+        "failed",
+    );
+    assert_eq!(outcome(&app, &failed).await, "applied");
+    assert_eq!(purchase(&app, &user).await["credits"]["balance"], "25.00");
+    let malformed = refund_event(
+        "evt_m",
+        "refund.updated",
+        "re_l2",
+        "cs_list",
+        500,
+        "unheard_of",
+    );
+    assert_eq!(outcome(&app, &malformed).await, "malformed");
     assert_eq!(invariant_violations(&mut app.db().await).await, 0);
 }

@@ -20,6 +20,9 @@ pub async fn billing_app() -> (TestApp, FakeStripe) {
         env.insert("STRIPE_SECRET_KEY", "sk_test_fake".into());
         env.insert("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.into());
         env.insert("STRIPE_API_BASE", url);
+        // No background sync: these tests count events and ledger rows as webhooks leave them.
+        // tests/api/stripe_sync.rs turns it on and checks it.
+        env.insert("BFF_STRIPE_SYNC_INTERVAL_SECONDS", "0".into());
     })
     .await;
     app.db()

@@ -1,12 +1,14 @@
 //! A local fake of the few Stripe API endpoints bff calls (Stripe itself cannot run here).
 //! It records every request, honours idempotency keys like Stripe, keeps subscriptions so
-//! updates can be read back, and can be told to fail the next call.
+//! updates can be read back, lists the events published to it as `GET /v1/events` does
+//! (newest first, `created[gte]`, `types[]`, `limit`, `starting_after`), and can be told to
+//! fail the next call.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -32,6 +34,7 @@ struct Inner {
     subscriptions: HashMap<String, Value>,
     fail_next: Option<(u16, Value)>,
     sessions: usize,
+    events: Vec<Value>,
 }
 
 /// The fake, listening on a loopback port.
@@ -53,8 +56,13 @@ fn amount(price: &str) -> i64 {
 }
 
 impl FakeStripe {
-    /// Starts the fake.
+    /// Starts the fake on a free loopback port.
     pub async fn start() -> FakeStripe {
+        Self::start_on(0).await
+    }
+
+    /// Starts the fake on loopback port `port` (0: any free one).
+    pub async fn start_on(port: u16) -> FakeStripe {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let app = Router::new()
             .route("/v1/checkout/sessions", post(create_checkout))
@@ -63,8 +71,13 @@ impl FakeStripe {
                 get(get_subscription).post(update_subscription),
             )
             .route("/v1/billing_portal/sessions", post(create_portal))
+            .route("/v1/events", get(list_events))
+            // The fake's own: publishes an event to the list (by hand, or from another process).
+            .route("/fake/events", post(publish_event))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -85,6 +98,11 @@ impl FakeStripe {
             .unwrap()
             .subscriptions
             .insert(id, subscription);
+    }
+
+    /// Makes an event exist in Stripe's list (whether or not a webhook delivers it).
+    pub fn publish(&self, event: &Value) {
+        self.inner.lock().unwrap().events.push(event.clone());
     }
 
     /// The next call answers `status` with Stripe's error body.
@@ -231,4 +249,98 @@ async fn create_portal(
         return early;
     }
     Json(json!({ "object": "billing_portal.session", "url": format!("https://billing.stripe.test/p/session/{}", form.get("customer").cloned().unwrap_or_default()) })).into_response()
+}
+
+/// Decodes `application/x-www-form-urlencoded` pairs (repeated keys kept).
+fn pairs(query: &str) -> Vec<(String, String)> {
+    let decode = |text: &str| {
+        let bytes = text.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+            match (bytes[i], hex) {
+                (b'%', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (byte, _) => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).unwrap()
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key), decode(value))
+        })
+        .collect()
+}
+
+async fn list_events(
+    State(inner): Shared,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = pairs(query.as_deref().unwrap_or(""));
+    let mut inner = inner.lock().unwrap();
+    if let Some(early) = begin(
+        &mut inner,
+        "GET /v1/events".into(),
+        &headers,
+        query.iter().cloned().collect(),
+    ) {
+        return early;
+    }
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let types: Vec<&String> = query
+        .iter()
+        .filter(|(k, _)| k == "types[]")
+        .map(|(_, v)| v)
+        .collect();
+    let since: i64 = param("created[gte]").map_or(0, |v| v.parse().unwrap());
+    let limit: usize = param("limit").map_or(10, |v| v.parse().unwrap());
+    assert!((1..=100).contains(&limit), "Stripe's limit is 1 to 100");
+    assert!(types.len() <= 20, "Stripe takes at most 20 types");
+    let mut events: Vec<&Value> = inner
+        .events
+        .iter()
+        .filter(|e| e["created"].as_i64().unwrap() >= since)
+        .filter(|e| types.is_empty() || types.iter().any(|t| e["type"] == t.as_str()))
+        .collect();
+    // Newest first; events of one second in the order they were published, reversed.
+    events.reverse();
+    events.sort_by_key(|e| std::cmp::Reverse(e["created"].as_i64().unwrap()));
+    if let Some(after) = param("starting_after") {
+        let at = events
+            .iter()
+            .position(|e| e["id"] == after.as_str())
+            .expect("a listed event");
+        events.drain(..=at);
+    }
+    let has_more = events.len() > limit;
+    events.truncate(limit);
+    Json(json!({ "object": "list", "url": "/v1/events", "has_more": has_more, "data": events }))
+        .into_response()
+}
+
+async fn publish_event(State(inner): Shared, Json(event): Json<Value>) -> Response {
+    assert!(
+        event["id"].is_string() && event["created"].is_i64(),
+        "an event"
+    );
+    inner.lock().unwrap().events.push(event);
+    StatusCode::NO_CONTENT.into_response()
 }

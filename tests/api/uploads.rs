@@ -12,7 +12,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
 use crate::photo_jobs::{grant, invariant_violations, state};
-use crate::support::{TestApp, TestUser, first_code};
+use crate::support::{TestApp, TestUser, eventually, first_code};
 use crate::worker::{KEY, as_worker};
 
 const JPEG: &[u8] = include_bytes!("../../src/dev/demo/sunrise.jpg");
@@ -606,16 +606,6 @@ async fn deletions_due(app: &TestApp) -> i64 {
         .execute(&mut conn)
         .await
         .unwrap() as i64
-}
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what} did not happen within 10 s");
 }
 
 /// A `bff serve` process on `database_url` using `store`.

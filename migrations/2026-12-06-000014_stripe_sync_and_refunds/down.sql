@@ -1,0 +1,2 @@
+DROP TABLE stripe_refunds;
+DROP TABLE stripe_syncs;
