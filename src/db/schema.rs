@@ -207,6 +207,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    subscription_history (id) {
+        id -> Int8,
+        user_id -> Text,
+        stripe_subscription_id -> Nullable<Text>,
+        kind -> Text,
+        stripe_object_id -> Text,
+        amount_cents -> Int8,
+        currency -> Text,
+        occurred_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     usage_counters (id) {
         id -> Int8,
         user_id -> Text,
@@ -237,6 +250,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     stripe_payment_refunds,
     stripe_refunds,
     stripe_syncs,
+    subscription_history,
     subscriptions,
     usage_counters,
 );

@@ -118,6 +118,16 @@ mod tests {
     fn every_enum_matches_its_columns_check_constraint() {
         use crate::db::stripe::DisputeStatus as D;
         use crate::db::stripe::EventOutcome as E;
+        use crate::db::stripe::refunds::RefundStatus as R;
+        use crate::db::subscriptions::history::HistoryKind as H;
+        assert_eq!(
+            allowed("stripe_refunds", "status"),
+            values!(R::Pending, R::Succeeded, R::Failed)
+        );
+        assert_eq!(
+            allowed("subscription_history", "kind"),
+            values!(H::InvoicePaid, H::PaymentFailed, H::PaymentRefunded)
+        );
         use crate::db::uploads::UploadPurpose as U;
         assert_eq!(
             allowed("stripe_disputes", "status"),

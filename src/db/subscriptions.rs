@@ -1,5 +1,7 @@
 //! Billing subscriptions (one per user) and the plan in force.
 
+pub mod history;
+
 use crate::db::states::db_enum;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

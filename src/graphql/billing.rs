@@ -1,15 +1,17 @@
 //! The viewer's subscription, entitlements and usage.
 
 pub use crate::db::subscriptions::SubscriptionStatus;
-use async_graphql::{Object, SimpleObject};
+use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::context::{conn, viewer_id};
 use super::scalars::Decimal;
 use crate::db::plans::Plan as PlanRow;
 use crate::db::states::db_enum;
 use crate::db::subscriptions::BillingState;
+use crate::db::subscriptions::history::{self, HistoryKind as BillingHistoryKind};
 use crate::db::usage::Window;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 pub use crate::db::plans::PlanCode as Plan;
 
@@ -83,6 +85,44 @@ impl BillingSubscription {
     async fn entitlements(&self) -> async_graphql::Result<Entitlements> {
         Ok(Entitlements::of(&self.0.effective_plan)?)
     }
+    /// What happened to the subscription's money, newest first: invoices paid and failed, and
+    /// refunds of invoice payments. Access follows the subscription's status, not these.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many entries, newest first (1 to 100).", default = 20)] first: i32,
+    ) -> async_graphql::Result<Vec<BillingHistoryEntry>> {
+        if !(1..=100).contains(&first) {
+            return Err(AppError::BadUserInput("first must be from 1 to 100".into()).into());
+        }
+        let user_id = viewer_id(ctx).await?;
+        let mut conn = conn(ctx).await?;
+        let rows = history::of_user(&mut conn, &user_id, i64::from(first))
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| BillingHistoryEntry {
+                kind: row.kind,
+                amount: Decimal(row.amount_cents),
+                currency: row.currency,
+                occurred_at: row.occurred_at,
+            })
+            .collect())
+    }
+}
+
+/// One entry of a subscription's billing history.
+#[derive(SimpleObject)]
+pub struct BillingHistoryEntry {
+    /// What happened.
+    pub kind: BillingHistoryKind,
+    /// The invoice's amount; for a refund, all of the payment refunded so far.
+    pub amount: Decimal,
+    /// ISO 4217 currency code, lower-case as Stripe writes it (`usd`).
+    pub currency: String,
+    /// When Stripe reported it.
+    pub occurred_at: DateTime<Utc>,
 }
 
 db_enum! {

@@ -43,6 +43,7 @@ pub const MAX_PAGE: u64 = 100;
 /// Fields that query the database, as `Type.field`; every root mutation field and every
 /// connection's `totalCount` do too. Kept beside the resolvers' behaviour by a test.
 pub const DATABASE_FIELDS: &[&str] = &[
+    "BillingSubscription.history",
     "Query.viewer",
     "Query.creditPacks",
     "Query.node",

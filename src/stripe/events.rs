@@ -14,6 +14,7 @@ use crate::db::plans::Plan;
 use crate::db::purchases::{CreditPack, NewPurchase, PurchaseStatus};
 use crate::db::stripe::refunds::{self, RefundStatus};
 use crate::db::stripe::{self, DisputeStatus, EventOutcome};
+use crate::db::subscriptions::history::{self, HistoryKind};
 use crate::stripe::snapshot::{Snapshot, customer_id, timestamp};
 
 pub use super::handled::HANDLED;
@@ -86,7 +87,7 @@ async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Event
             subscription_changed(conn, object, event.created).await
         }
         "invoice.paid" => invoice_paid(conn, object, event.created).await,
-        "charge.refunded" => charge_refunded(conn, object).await,
+        "charge.refunded" => charge_refunded(conn, object, event.created).await,
         "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
             refund_changed(conn, object).await
         }
@@ -212,6 +213,7 @@ pub fn credits_to_take_back(credits: i64, paid: i64, refunded: i64) -> i64 {
 async fn charge_refunded(
     conn: &mut AsyncPgConnection,
     charge: &Value,
+    created: DateTime<Utc>,
 ) -> QueryResult<EventOutcome> {
     let (Some(payment_intent), Some(amount), Some(refunded)) = (
         charge["payment_intent"].as_str(),
@@ -222,6 +224,18 @@ async fn charge_refunded(
     };
     if charge["invoice"].as_str().is_some() {
         tracing::warn!(%payment_intent, refunded, "a subscription payment was refunded");
+        if let (Some(id), Some(customer)) =
+            (charge["id"].as_str(), customer_id(&charge["customer"]))
+        {
+            let entry = history::Entry {
+                kind: HistoryKind::PaymentRefunded,
+                stripe_object_id: id,
+                amount_cents: refunded,
+                currency: charge["currency"].as_str().unwrap_or("usd"),
+                occurred_at: created,
+            };
+            history::record_for_customer(conn, &customer, &entry).await?;
+        }
         return Ok(EventOutcome::SubscriptionPayment);
     }
     stripe::lock_payment(conn, payment_intent, amount, refunded).await?;
@@ -456,6 +470,31 @@ fn invoice_subscription(invoice: &Value) -> Option<&str> {
         .or_else(|| invoice["lines"]["data"][0]["subscription"].as_str())
 }
 
+/// Writes an invoice on its subscription's history (whether or not the event is stale for the
+/// subscription's state: the payment happened either way).
+async fn invoice_history(
+    conn: &mut AsyncPgConnection,
+    invoice: &Value,
+    subscription: &str,
+    kind: HistoryKind,
+    amount_field: &str,
+    created: DateTime<Utc>,
+) -> QueryResult<()> {
+    let Some(id) = invoice["id"].as_str() else {
+        return Ok(());
+    };
+    let entry = history::Entry {
+        kind,
+        stripe_object_id: id,
+        amount_cents: invoice[amount_field].as_i64().unwrap_or(0),
+        currency: invoice["currency"].as_str().unwrap_or("usd"),
+        occurred_at: created,
+    };
+    history::record_for_subscription(conn, subscription, &entry)
+        .await
+        .map(drop)
+}
+
 async fn invoice_paid(
     conn: &mut AsyncPgConnection,
     invoice: &Value,
@@ -468,6 +507,15 @@ async fn invoice_paid(
     let (Some(start), Some(end)) = (timestamp(&period["start"]), timestamp(&period["end"])) else {
         return Ok(EventOutcome::Malformed);
     };
+    invoice_history(
+        conn,
+        invoice,
+        subscription,
+        HistoryKind::InvoicePaid,
+        "amount_paid",
+        created,
+    )
+    .await?;
     let renewed = stripe::renew_subscription(conn, subscription, start, end, created).await?;
     Ok(if renewed {
         EventOutcome::Applied
@@ -484,6 +532,15 @@ async fn invoice_failed(
     let Some(subscription) = invoice_subscription(invoice) else {
         return Ok(EventOutcome::NotASubscriptionInvoice);
     };
+    invoice_history(
+        conn,
+        invoice,
+        subscription,
+        HistoryKind::PaymentFailed,
+        "amount_due",
+        created,
+    )
+    .await?;
     let changed = stripe::mark_past_due(conn, subscription, created).await?;
     Ok(if changed {
         EventOutcome::Applied

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
 use crate::photo_jobs::{invariant_violations, state};
-use crate::stripe::{billing_app, deliver, event, paid_checkout, redeliver};
+use crate::stripe::{billing_app, deliver, event, paid_checkout, redeliver, subscription};
 use crate::support::{TestApp, TestUser, first_code};
 
 const PURCHASES: &str = "{ viewer { credits { balance } purchases { nodes { status amount refundedAmount credits creditsReversed } } } }";
@@ -518,4 +518,83 @@ async fn a_charge_listing_its_refunds_records_each_of_them() {
     );
     assert_eq!(outcome(&app, &malformed).await, "malformed");
     assert_eq!(invariant_violations(&mut app.db().await).await, 0);
+}
+
+#[tokio::test]
+async fn subscription_payments_and_their_refunds_are_on_the_history_and_change_no_access() {
+    let (app, _) = billing_app().await;
+    let user = app.user("Subscriber").await;
+    let other = app.user("Other").await;
+    let snapshot = subscription("sub_h", "cus_h", &user, "price_pro", "active", false);
+    let created = event(
+        "evt_s",
+        "customer.subscription.created",
+        1_790_000_000,
+        snapshot,
+    );
+    assert_eq!(outcome(&app, &created).await, "applied");
+    let invoice = json!({ "id": "in_h1", "object": "invoice", "subscription": "sub_h", "customer": "cus_h",
+        "amount_due": 2900, "amount_paid": 2900, "currency": "usd",
+        "lines": { "data": [{ "period": { "start": 1_790_000_000, "end": 1_792_592_000 } }] } });
+    let failed = event(
+        "evt_f",
+        "invoice.payment_failed",
+        1_790_000_100,
+        invoice.clone(),
+    );
+    assert_eq!(outcome(&app, &failed).await, "applied");
+    let paid = event("evt_p", "invoice.paid", 1_790_000_200, invoice.clone());
+    assert_eq!(outcome(&app, &paid).await, "applied");
+    // The same invoice reported again under another event id: still one entry.
+    let again = event("evt_p2", "invoice.paid", 1_790_000_200, invoice);
+    outcome(&app, &again).await;
+    let charge = |id: &str, refunded: i64, at: i64| {
+        event(
+            id,
+            "charge.refunded",
+            at,
+            json!({
+            "id": "ch_h1", "object": "charge", "invoice": "in_h1", "customer": "cus_h",
+            "payment_intent": "pi_h1", "amount": 2900, "amount_refunded": refunded, "currency": "usd" }),
+        )
+    };
+    assert_eq!(
+        outcome(&app, &charge("evt_r1", 1000, 1_790_000_300)).await,
+        "subscription_payment"
+    );
+    assert_eq!(
+        outcome(&app, &charge("evt_r2", 2900, 1_790_000_400)).await,
+        "subscription_payment"
+    );
+    // An older partial refund delivered late does not shrink the cumulative amount.
+    assert_eq!(
+        outcome(&app, &charge("evt_r0", 500, 1_790_000_250)).await,
+        "subscription_payment"
+    );
+
+    let query = "{ viewer { credits { balance } subscription { plan status history { kind amount currency occurredAt } } } }";
+    let seen = app.query_as(&user, query, json!({})).await;
+    let at = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap().to_rfc3339();
+    assert_eq!(
+        seen["data"]["viewer"],
+        json!({ "credits": { "balance": "0.00" }, "subscription": { "plan": "PRO", "status": "ACTIVE", "history": [
+            { "kind": "PAYMENT_REFUNDED", "amount": "29.00", "currency": "usd", "occurredAt": at(1_790_000_400) },
+            { "kind": "INVOICE_PAID", "amount": "29.00", "currency": "usd", "occurredAt": at(1_790_000_200) },
+            { "kind": "PAYMENT_FAILED", "amount": "29.00", "currency": "usd", "occurredAt": at(1_790_000_100) },
+        ] } }),
+        "access follows the subscription's events; the refund is history"
+    );
+    let theirs = app.query_as(&other, query, json!({})).await;
+    assert_eq!(
+        theirs["data"]["viewer"]["subscription"]["history"],
+        json!([])
+    );
+    let bad = app
+        .query_as(
+            &user,
+            "{ viewer { subscription { history(first: 0) { kind } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(first_code(&bad), "BAD_USER_INPUT", "{bad}");
 }

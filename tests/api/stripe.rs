@@ -84,7 +84,7 @@ pub fn paid_checkout(session: &str, user: &TestUser, pack: &str) -> Value {
     })
 }
 
-fn subscription(
+pub fn subscription(
     id: &str,
     customer: &str,
     user: &TestUser,
