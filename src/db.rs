@@ -3,6 +3,7 @@
 //! statement bff sends lives here. Nothing here knows GraphQL or HTTP: the money path returns
 //! its own error type ([`photo_jobs::money::MoneyError`]), which the GraphQL layer words.
 
+pub mod account;
 pub mod better_auth;
 pub mod connect;
 pub mod credits;

@@ -18,6 +18,8 @@ pub mod code {
     pub const NOT_FOUND: &str = "NOT_FOUND";
     /// The request's input is invalid.
     pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    /// The session is too old for this (deleting the account): sign in again.
+    pub const FRESH_SESSION_REQUIRED: &str = "FRESH_SESSION_REQUIRED";
     /// Not enough credits for the operation.
     pub const INSUFFICIENT_CREDITS: &str = "INSUFFICIENT_CREDITS";
     /// The plan's quota for the usage window is used up.
@@ -78,6 +80,9 @@ pub enum AppError {
         /// What is wrong with it.
         message: String,
     },
+    /// See [`code::FRESH_SESSION_REQUIRED`].
+    #[error("{0}")]
+    FreshSessionRequired(String),
     /// See [`code::INSUFFICIENT_CREDITS`].
     #[error("{0}")]
     InsufficientCredits(String),
@@ -117,6 +122,7 @@ impl AppError {
             AppError::Forbidden(_) => code::FORBIDDEN,
             AppError::NotFound(_) | AppError::NotFoundAt { .. } => code::NOT_FOUND,
             AppError::BadUserInput(_) | AppError::InvalidField { .. } => code::BAD_USER_INPUT,
+            AppError::FreshSessionRequired(_) => code::FRESH_SESSION_REQUIRED,
             AppError::InsufficientCredits(_) => code::INSUFFICIENT_CREDITS,
             AppError::QuotaExceeded(_) => code::QUOTA_EXCEEDED,
             AppError::Conflict(_) => code::CONFLICT,

@@ -4,6 +4,7 @@
 //! merged per domain. [`schema`] returns the schema with no data attached: the server's
 //! pipeline adds the pool and settings, `bff schema` prints it bare.
 
+pub mod account;
 pub mod billing;
 pub mod billing_mutations;
 pub mod connection;
@@ -33,6 +34,7 @@ pub struct Mutation(
     uploads::UploadMutation,
     billing_mutations::BillingMutation,
     worker::WorkerMutation,
+    account::AccountMutation,
 );
 
 /// Deepest selection a document may have (GraphiQL's introspection query needs 13). What a

@@ -50,6 +50,12 @@ pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
     let pipeline = Pipeline::new(config, pool.clone()).map_err(StartupError)?;
     let hub = crate::live::start(crate::db::pool::options(&config.database)?);
     tokio::spawn(crate::sweeper::sweep_leases(pool.clone(), config.jobs));
+    if config.stripe.secret_key.is_some() {
+        tokio::spawn(crate::sweeper::sweep_account_cleanups(
+            pool.clone(),
+            crate::stripe::StripeClient::new(&config.stripe),
+        ));
+    }
     match (&config.stripe.secret_key, config.stripe.sync_interval) {
         (Some(_), Some(interval)) => {
             tokio::spawn(crate::stripe::sync::periodic(
@@ -76,9 +82,11 @@ pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
             "photo uploads are off (BFF_STORAGE_URL is unset): jobs take a bare photoCount"
         ),
     }
+    let connections = ws::registry::Registry::new(config.live, pool.clone());
+    tokio::spawn(connections.clone().close_deleted(hub.clone()));
     let state = AppState {
         pipeline: Arc::new(pipeline),
-        connections: ws::registry::Registry::new(config.live, pool.clone()),
+        connections,
         pool,
         stripe_webhook_secret: config.stripe.webhook_secret.clone(),
         trusted_proxies: config.server.trusted_proxies.clone().into(),

@@ -13,6 +13,8 @@
 //! | `bff_stripe_sync_runs_total` | `outcome`: `ok`, `failed` (Stripe or the database failed, or an event could not be applied) |
 //! | `bff_stripe_sync_events_recovered_total` | none: events a sync applied that no webhook had delivered |
 //! | `bff_stripe_sync_last_success_timestamp_seconds` | none: when the last successful sync of any process started (Unix time) |
+//! | `bff_accounts_deleted_total` | none: accounts deleted through `deleteAccount` |
+//! | `bff_account_cleanups_total` | `action` (`CANCEL_SUBSCRIPTION`, `DELETE_CUSTOMER`), `outcome` (`done`, `failed`: retried later) |
 //! | `bff_storage_deletions_total` | `outcome`: `deleted`, `failed` (retried later) |
 //! | `bff_uploads_expired_total` | none: uploads no job claimed in time, deleted |
 //! | `bff_build_info` | `version`: always 1 |
@@ -131,6 +133,17 @@ pub fn stripe_sync(outcome: &'static str, recovered: usize) {
 pub fn stripe_sync_last_success(started: chrono::DateTime<chrono::Utc>) {
     metrics::gauge!("bff_stripe_sync_last_success_timestamp_seconds")
         .set(started.timestamp() as f64);
+}
+
+/// Counts one account deleted through `deleteAccount`.
+pub fn account_deleted() {
+    metrics::counter!("bff_accounts_deleted_total").increment(1);
+}
+
+/// Counts clean-ups after account deletions by action and outcome (`done`, `failed`).
+pub fn account_cleanup(action: &'static str, outcome: &'static str) {
+    metrics::counter!("bff_account_cleanups_total", "action" => action, "outcome" => outcome)
+        .increment(1);
 }
 
 /// Counts objects the storage sweeper deleted, or failed to delete (`deleted`, `failed`).

@@ -109,6 +109,7 @@ impl Pipeline {
         let schema = |mode| {
             let builder = crate::graphql::schema()
                 .data(config.jobs)
+                .data(config.auth.fresh_session)
                 .data(photos.clone())
                 .data(stripe.clone())
                 .data(config.stripe.clone())

@@ -10,6 +10,7 @@ use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
 
 use crate::config::jobs::Jobs;
+use crate::db::account::{self, CleanupAction};
 use crate::db::pool::DbPool;
 use crate::db::uploads;
 use crate::storage::Store;
@@ -45,6 +46,12 @@ pub const STORAGE_SWEEP_PERIOD: Duration = Duration::from_secs(2);
 const DELETION_LEASE: Duration = Duration::from_secs(120);
 /// The longest wait between two attempts at one deletion.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// The wait after attempt `attempts` failed: 2 s, 4 s, … at most [`MAX_BACKOFF`].
+fn backoff(attempts: i32) -> Duration {
+    let exponent = u32::try_from(attempts.clamp(1, 12)).unwrap_or(12);
+    (Duration::from_secs(1) * 2u32.pow(exponent)).min(MAX_BACKOFF)
+}
 
 /// Sweeps storage forever (spawn it): deletes uploads no job claimed within `unattached`
 /// (which queues their objects), then deletes the queued objects that are due. A deletion
@@ -93,8 +100,7 @@ pub async fn sweep_storage_once(
                 }
                 Err(error) => {
                     failed += 1;
-                    let exponent = u32::try_from(deletion.attempts.clamp(1, 12)).unwrap_or(12);
-                    let backoff = (Duration::from_secs(1) * 2u32.pow(exponent)).min(MAX_BACKOFF);
+                    let backoff = backoff(deletion.attempts);
                     uploads::deletion_failed(conn, deletion.id, &error.to_string(), backoff)
                         .await?;
                     tracing::warn!(key = %deletion.object_key, attempts = deletion.attempts, %error, "deleting an object failed; will retry");
@@ -108,4 +114,64 @@ pub async fn sweep_storage_once(
         }
     }
     Ok((expired, deleted))
+}
+
+/// How often the account clean-up sweeper looks for work.
+pub const CLEANUP_SWEEP_PERIOD: Duration = Duration::from_secs(2);
+
+/// Does the Stripe clean-up of deleted accounts forever (spawn it): cancels their subscriptions
+/// and deletes their customers. Stripe answering 404 (already gone) counts as done; any other
+/// failure (Stripe down, a key without the permission) is retried with a growing backoff
+/// (2 s, 4 s, … at most an hour). Nothing is lost: the queue is a table written by the
+/// deletion's transaction.
+pub async fn sweep_account_cleanups(pool: DbPool, stripe: crate::stripe::StripeClient) {
+    let mut ticks = tokio::time::interval(CLEANUP_SWEEP_PERIOD);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Ok(mut conn) = pool.get().await else {
+            continue;
+        };
+        if let Err(error) = sweep_account_cleanups_once(&mut conn, &stripe).await {
+            tracing::warn!(%error, "sweeping account clean-ups failed");
+        }
+    }
+}
+
+/// One pass of [`sweep_account_cleanups`]: how many clean-ups were done.
+pub async fn sweep_account_cleanups_once(
+    conn: &mut AsyncPgConnection,
+    stripe: &crate::stripe::StripeClient,
+) -> QueryResult<usize> {
+    let mut done = 0;
+    loop {
+        let due = account::claim_cleanups(conn, 20, DELETION_LEASE).await?;
+        if due.is_empty() {
+            return Ok(done);
+        }
+        let mut failed = 0;
+        for cleanup in &due {
+            let path = match cleanup.action {
+                CleanupAction::CancelSubscription => format!("subscriptions/{}", cleanup.stripe_id),
+                CleanupAction::DeleteCustomer => format!("customers/{}", cleanup.stripe_id),
+            };
+            match stripe.delete(&path).await {
+                Ok(_) | Err(crate::stripe::StripeError::Api { status: 404, .. }) => {
+                    account::cleanup_done(conn, cleanup.id).await?;
+                    crate::metrics::account_cleanup(cleanup.action.as_db(), "done");
+                    done += 1;
+                }
+                Err(error) => {
+                    failed += 1;
+                    let backoff = backoff(cleanup.attempts);
+                    account::cleanup_failed(conn, cleanup.id, &error.to_string(), backoff).await?;
+                    crate::metrics::account_cleanup(cleanup.action.as_db(), "failed");
+                    tracing::warn!(action = %cleanup.action, attempts = cleanup.attempts, %error, "a Stripe clean-up after an account deletion failed; will retry");
+                }
+            }
+        }
+        if failed > 0 {
+            return Ok(done);
+        }
+    }
 }

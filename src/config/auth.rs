@@ -30,8 +30,23 @@ pub const SERVICE_JWT_SECRET: Variable = Variable::optional(
     "no worker access",
 );
 
+/// `BFF_FRESH_SESSION_SECONDS`.
+pub const FRESH_SESSION_SECONDS: Variable = Variable::number(
+    "BFF_FRESH_SESSION_SECONDS",
+    "how recent a sign-in deleteAccount needs (Better Auth's freshAge: the session's createdAt)",
+    86_400,
+    60,
+    2_592_000,
+);
+
 /// The variables of this module.
-pub const VARIABLES: &[Variable] = &[SECRET, URL, SESSION_COOKIE, SERVICE_JWT_SECRET];
+pub const VARIABLES: &[Variable] = &[
+    SECRET,
+    URL,
+    SESSION_COOKIE,
+    SERVICE_JWT_SECRET,
+    FRESH_SESSION_SECONDS,
+];
 
 /// How credentials are checked.
 #[derive(Clone, Debug)]
@@ -44,7 +59,13 @@ pub struct Auth {
     pub session_cookie: String,
     /// Key of service tokens for internal workers; `None` disables worker operations.
     pub service_jwt_secret: Option<SecretString>,
+    /// How recent a session must be to delete the account.
+    pub fresh_session: FreshSession,
 }
+
+/// How recent a session must be to delete the account (schema data for `deleteAccount`).
+#[derive(Clone, Copy, Debug)]
+pub struct FreshSession(pub std::time::Duration);
 
 /// The session cookie's name as Better Auth derives it from its base URL.
 pub fn default_session_cookie(better_auth_url: &str) -> String {
@@ -87,6 +108,9 @@ impl Auth {
             url,
             session_cookie,
             service_jwt_secret: read_service_secret(env),
+            fresh_session: FreshSession(std::time::Duration::from_secs(
+                env.number(&FRESH_SESSION_SECONDS),
+            )),
         }
     }
 }

@@ -40,6 +40,11 @@ pub enum Change {
         /// Owner.
         user_id: String,
     },
+    /// The user was deleted: their live connections close.
+    Gone {
+        /// Who.
+        user_id: String,
+    },
 }
 
 #[derive(serde::Deserialize)]
@@ -57,6 +62,7 @@ impl Change {
             ("job", Some(id)) => Some(Change::Job { user_id: u, id }),
             ("credits", _) => Some(Change::Credits { user_id: u }),
             ("billing", _) => Some(Change::Billing { user_id: u }),
+            ("gone", _) => Some(Change::Gone { user_id: u }),
             _ => None,
         }
     }
@@ -66,7 +72,8 @@ impl Change {
         match self {
             Change::Job { user_id, .. }
             | Change::Credits { user_id }
-            | Change::Billing { user_id } => user_id,
+            | Change::Billing { user_id }
+            | Change::Gone { user_id } => user_id,
         }
     }
 }

@@ -35,6 +35,7 @@ pub struct Hub {
     started: Once,
     start: Starter,
     listening: watch::Sender<bool>,
+    gone: broadcast::Sender<String>,
 }
 
 impl Hub {
@@ -45,6 +46,7 @@ impl Hub {
             started: Once::new(),
             start: Box::new(start),
             listening: watch::Sender::new(false),
+            gone: broadcast::channel(EVENTS_BUFFERED).0,
         })
     }
 
@@ -89,6 +91,17 @@ impl Hub {
     /// Whether `user_id` has subscribers in this process.
     pub fn has_subscribers(&self, user_id: &str) -> bool {
         self.lock().contains_key(user_id)
+    }
+
+    /// Says that `user_id` was deleted (the listener calls this), to whoever listens for it
+    /// (the WebSocket registry, which closes their connections).
+    pub fn gone(&self, user_id: &str) {
+        let _ = self.gone.send(user_id.to_owned());
+    }
+
+    /// Hears of deleted users (see [`Hub::gone`]).
+    pub fn on_gone(&self) -> broadcast::Receiver<String> {
+        self.gone.subscribe()
     }
 
     /// Hands `event` to `user_id`'s subscribers.

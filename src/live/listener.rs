@@ -135,7 +135,9 @@ async fn deliver(
                 let changes: Vec<Change> = batch
                     .iter()
                     .filter_map(|n| Change::parse(&n.payload))
-                    .filter(|c| hub.has_subscribers(c.user_id()))
+                    .filter(|c| {
+                        matches!(c, Change::Gone { .. }) || hub.has_subscribers(c.user_id())
+                    })
                     .collect();
                 reload_and_publish(hub, conn, changes).await
             }
@@ -164,6 +166,7 @@ async fn reload_and_publish(
             Change::Job { user_id, id } => jobs.push((user_id, id)),
             Change::Credits { user_id } => credits.push(user_id),
             Change::Billing { user_id } => billing.push(user_id),
+            Change::Gone { user_id } => hub.gone(&user_id),
         }
     }
     if !jobs.is_empty() {

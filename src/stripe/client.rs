@@ -145,6 +145,12 @@ impl StripeClient {
         .await
     }
 
+    /// `DELETE /v1/{path}`.
+    pub async fn delete(&self, path: &str) -> Result<Value, StripeError> {
+        self.send(self.http.delete(format!("{}/v1/{path}", self.base)))
+            .await
+    }
+
     /// Whether an API key is configured.
     pub fn configured(&self) -> bool {
         self.key.is_some()

@@ -1,6 +1,7 @@
 //! bff's integration tests: the real server over HTTP against real PostgreSQL.
 
 mod abuse;
+mod account;
 mod app;
 mod architecture;
 mod auth;

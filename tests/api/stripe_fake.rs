@@ -35,6 +35,8 @@ struct Inner {
     fail_next: Option<(u16, Value)>,
     sessions: usize,
     events: Vec<Value>,
+    down: bool,
+    customers_deleted: Vec<String>,
 }
 
 /// The fake, listening on a loopback port.
@@ -68,8 +70,11 @@ impl FakeStripe {
             .route("/v1/checkout/sessions", post(create_checkout))
             .route(
                 "/v1/subscriptions/{id}",
-                get(get_subscription).post(update_subscription),
+                get(get_subscription)
+                    .post(update_subscription)
+                    .delete(cancel_subscription),
             )
+            .route("/v1/customers/{id}", axum::routing::delete(delete_customer))
             .route("/v1/billing_portal/sessions", post(create_portal))
             .route("/v1/events", get(list_events))
             // The fake's own: publishes an event to the list (by hand, or from another process).
@@ -105,6 +110,21 @@ impl FakeStripe {
         self.inner.lock().unwrap().events.push(event.clone());
     }
 
+    /// While down, every API call answers 503.
+    pub fn set_down(&self, down: bool) {
+        self.inner.lock().unwrap().down = down;
+    }
+
+    /// A subscription as Stripe holds it now.
+    pub fn subscription(&self, id: &str) -> Option<Value> {
+        self.inner.lock().unwrap().subscriptions.get(id).cloned()
+    }
+
+    /// The customers deleted so far.
+    pub fn customers_deleted(&self) -> Vec<String> {
+        self.inner.lock().unwrap().customers_deleted.clone()
+    }
+
     /// The next call answers `status` with Stripe's error body.
     pub fn fail_next(&self, status: u16, kind: &str, message: &str) {
         self.inner.lock().unwrap().fail_next = Some((
@@ -137,6 +157,10 @@ fn begin(
     };
     let key = recorded.idempotency_key.clone();
     inner.requests.push(recorded);
+    if inner.down {
+        let body = json!({ "error": { "type": "api_error", "message": "Stripe is down (fake)" } });
+        return Some((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
+    }
     if let Some((status, body)) = inner.fail_next.take() {
         return Some((StatusCode::from_u16(status).unwrap(), Json(body)).into_response());
     }
@@ -343,4 +367,43 @@ async fn publish_event(State(inner): Shared, Json(event): Json<Value>) -> Respon
     );
     inner.lock().unwrap().events.push(event);
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn cancel_subscription(
+    State(inner): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    if let Some(early) = begin(
+        &mut inner,
+        format!("DELETE /v1/subscriptions/{id}"),
+        &headers,
+        HashMap::new(),
+    ) {
+        return early;
+    }
+    let Some(subscription) = inner.subscriptions.get_mut(&id) else {
+        return (StatusCode::NOT_FOUND, Json(json!({ "error": { "type": "invalid_request_error", "code": "resource_missing", "message": "No such subscription" } }))).into_response();
+    };
+    subscription["status"] = json!("canceled");
+    Json(subscription.clone()).into_response()
+}
+
+async fn delete_customer(
+    State(inner): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    if let Some(early) = begin(
+        &mut inner,
+        format!("DELETE /v1/customers/{id}"),
+        &headers,
+        HashMap::new(),
+    ) {
+        return early;
+    }
+    inner.customers_deleted.push(id.clone());
+    Json(json!({ "id": id, "object": "customer", "deleted": true })).into_response()
 }

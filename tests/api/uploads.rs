@@ -79,7 +79,7 @@ impl Store {
     }
 
     /// [`Store::env`], a worker key and no free photos: what these tests run with.
-    fn test_env(&self, env: &mut std::collections::HashMap<&'static str, String>) {
+    pub fn test_env(&self, env: &mut std::collections::HashMap<&'static str, String>) {
         self.env(env);
         env.insert("SERVICE_JWT_SECRET", KEY.into());
         env.insert("FREE_PHOTO_ALLOWANCE", "0".into());
@@ -598,7 +598,7 @@ async fn a_storage_outage_during_create_photo_job_charges_nothing() {
 }
 
 /// Makes every queued deletion due now (as if the upload URLs had expired).
-async fn deletions_due(app: &TestApp) -> i64 {
+pub async fn deletions_due(app: &TestApp) -> i64 {
     use bff::db::schema::storage_deletions;
     let mut conn = app.db().await;
     diesel::update(storage_deletions::table)

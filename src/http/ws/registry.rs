@@ -69,6 +69,20 @@ impl Registry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Closes the connections of users `hub` hears were deleted, at once (spawn it): each such
+    /// news checks every connection's credential, as the periodic check does.
+    pub async fn close_deleted(self: Arc<Self>, hub: Arc<crate::live::hub::Hub>) {
+        let mut gone = hub.on_gone();
+        loop {
+            match gone.recv().await {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    self.check().await;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
     /// Checks every signed-in connection's credential once, and revokes the dead ones.
     async fn check(&self) {
         let credentials: Vec<(u64, Credential)> = self
