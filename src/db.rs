@@ -7,6 +7,7 @@ pub mod account;
 pub mod better_auth;
 pub mod connect;
 pub mod credits;
+pub mod export;
 pub mod instrumentation;
 pub mod live;
 pub mod migrate;

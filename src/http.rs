@@ -10,6 +10,8 @@
 //! | `POST /webhooks/stripe` | Stripe events, signature-verified and applied exactly once |
 
 pub mod client;
+pub mod export;
+pub mod export_limits;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
@@ -92,6 +94,7 @@ pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
         trusted_proxies: config.server.trusted_proxies.clone().into(),
         hub,
         cors_allowed_origins: config.server.cors_allowed_origins.clone().into(),
+        exports: Arc::default(),
     };
 
     let mut app = Router::new()
@@ -105,6 +108,7 @@ pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
             "/webhooks/stripe",
             post(webhooks::stripe).layer(RequestBodyLimitLayer::new(webhooks::MAX_WEBHOOK_BYTES)),
         )
+        .route("/account/export", get(export::export))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
     if config.is_development() {

@@ -214,6 +214,34 @@ impl Pipeline {
         Ok(response)
     }
 
+    /// The viewer of a plain HTTP request (the account export): their user id. A credential
+    /// that signs nobody in (or a service token) pays [`FAILED_AUTH_COST`] from the client
+    /// address's bucket, as on `/graphql`; the caller applies its own limit to the viewer.
+    pub async fn viewer_of(
+        &self,
+        credentials: &HeaderMap,
+        address: Option<IpAddr>,
+    ) -> Result<String, ViewerRefusal> {
+        let by_address = Key::Address(address.unwrap_or(Ipv4Addr::UNSPECIFIED.into()));
+        let auth = RequestAuth::from_headers(credentials, &self.auth).lean(true);
+        let db = RequestDb::new(self.pool.clone());
+        let identity = if matches!(auth.service(), ServiceCredential::Absent) {
+            auth.identify(&db).await
+        } else {
+            Identity::Failed
+        };
+        match identity {
+            Identity::Viewer(user_id) => Ok(user_id),
+            Identity::Unknown => Err(ViewerRefusal::Unavailable),
+            Identity::Anonymous => Err(ViewerRefusal::Unauthenticated),
+            Identity::Failed | Identity::Service => {
+                self.charge(&by_address, FAILED_AUTH_COST)
+                    .map_err(ViewerRefusal::RateLimited)?;
+                Err(ViewerRefusal::Unauthenticated)
+            }
+        }
+    }
+
     /// Signs a WebSocket connection in with `credentials` (one attempt, paid from the client
     /// address's bucket; a failed one as much as a failed HTTP authentication). Service tokens
     /// never subscribe.
@@ -401,6 +429,17 @@ impl Pipeline {
             None => Ok(()),
         }
     }
+}
+
+/// Why [`Pipeline::viewer_of`] found no viewer.
+#[derive(Debug)]
+pub enum ViewerRefusal {
+    /// No credential, or one that signs nobody in.
+    Unauthenticated,
+    /// The client address's bucket is empty (failed authentications): wait this long.
+    RateLimited(Duration),
+    /// The session could not be looked up (the database is unreachable).
+    Unavailable,
 }
 
 /// Refuses an operation its transport does not carry. An unknown operation passes: async-graphql

@@ -26,6 +26,8 @@ pub struct AppState {
     pub connections: Arc<Registry>,
     /// Origins whose cookies count (`CORS_ALLOWED_ORIGINS`), for WebSocket upgrades.
     pub cors_allowed_origins: Arc<[String]>,
+    /// The account export's limits.
+    pub exports: Arc<super::export_limits::Exports>,
 }
 
 impl AppState {

@@ -132,7 +132,7 @@ async fn found(conn: &mut AsyncPgConnection, needles: &[&str]) -> Vec<String> {
 }
 
 /// A server with photo storage and the Stripe fake (clean-up sweeps every 2 s).
-async fn app_with_store_and_stripe() -> (TestApp, Store, FakeStripe) {
+pub(crate) async fn app_with_store_and_stripe() -> (TestApp, Store, FakeStripe) {
     let store = Store::start().await;
     let fake = FakeStripe::start().await;
     let url = fake.url.clone();
@@ -161,7 +161,13 @@ async fn app_with_store_and_stripe() -> (TestApp, Store, FakeStripe) {
 /// Gives `user` a rich history: a subscription with a paid invoice, a credit pack partly
 /// refunded, a photo job made of an upload, another upload waiting, and a verification row.
 /// `tag` names files and prompts; `n` names the Stripe objects (random ids in real life).
-async fn rich_history(app: &TestApp, fake: &FakeStripe, user: &TestUser, tag: &str, n: u8) {
+pub(crate) async fn rich_history(
+    app: &TestApp,
+    fake: &FakeStripe,
+    user: &TestUser,
+    tag: &str,
+    n: u8,
+) {
     let customer = format!("cus_{n}");
     let sub = format!("sub_{n}");
     let snapshot = subscription(&sub, &customer, user, "price_pro", "active", false);

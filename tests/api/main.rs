@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod config;
 mod docs;
+mod export;
 mod front_door;
 mod http;
 mod interop;

@@ -268,3 +268,63 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
   });
   await context.close();
 });
+
+/** What bff says of `viewer` for a Better Auth session cookie. */
+async function viewerFor(cookie) {
+  const response = await fetch(`${BFF_URL}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie: `${cookie.name}=${cookie.value}` },
+    body: JSON.stringify({ query: '{ viewer { id } }' }),
+  });
+  return (await response.json()).data.viewer;
+}
+
+test('a person downloads their data, then deletes their account after signing in again', async () => {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await signUp(context, 'Ada');
+  const email = await page.getByTestId('signed-in-as').innerText();
+  const sessionCookie = async () => (await context.cookies()).find((c) => c.name === 'better-auth.session_token');
+
+  await step(page, 'download-my-data', async () => {
+    await page.getByRole('link', { name: 'Account' }).click();
+    await page.waitForURL(`${APP_URL}/account`);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export').click()]);
+    assert.match(download.suggestedFilename(), /^bff-export-\d{4}-\d{2}-\d{2}\.json$/);
+    const doc = JSON.parse(readFileSync(await download.path(), 'utf8'));
+    assert.equal(doc.format, 'bff-export/1');
+    assert.equal(doc.user.email, email);
+    assert.equal(doc.user.name, 'Ada');
+    assert.deepEqual(doc.photoJobs, []);
+    assert.equal(JSON.stringify(doc).includes((await sessionCookie()).value.split('.')[0]), false, 'no session token');
+  });
+
+  await step(page, 'stale-session-is-asked-to-sign-in-again', async () => {
+    // Better Auth's freshAge: a session older than a day may not delete the account.
+    const token = decodeURIComponent((await sessionCookie()).value).split('.')[0];
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    await client.connect();
+    await client.query(`UPDATE session SET "createdAt" = now() - interval '2 days' WHERE token = $1`, [token]);
+    await client.end();
+    await page.getByLabel('Type your email to confirm').fill(email);
+    await page.getByRole('button', { name: 'Delete my account' }).click();
+    await page.getByTestId('delete-error').getByText('sign in again before deleting').waitFor();
+    assert.ok(await viewerFor(await sessionCookie()), 'nothing was deleted');
+  });
+
+  await step(page, 'sign-in-again-and-delete', async () => {
+    await page.getByRole('link', { name: 'Sign in again' }).click();
+    await page.waitForURL(/\/sign-in\?redirectTo=/, { waitUntil: 'networkidle' });
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${APP_URL}/account`, { waitUntil: 'networkidle' });
+    const cookie = await sessionCookie();
+    assert.ok(await viewerFor(cookie), 'the new session signs in');
+    await page.getByLabel('Type your email to confirm').fill(email.toUpperCase());
+    await page.getByRole('button', { name: 'Delete my account' }).click();
+    await page.waitForURL(`${APP_URL}/sign-in?deleted=1`);
+    await page.getByTestId('deleted').waitFor();
+    assert.equal(await viewerFor(cookie), null, "the deleted person's cookie answers viewer: null");
+  });
+  await context.close();
+});

@@ -81,3 +81,7 @@ export const CreatePhotoUploads = graphql(`
     createPhotoUploads(input: { files: $files }) { uploads { id url headers { name value } expiresAt } }
   }
 `);
+
+export const DeleteAccount = graphql(`
+  mutation DeleteAccount($email: String!) { deleteAccount(input: { confirmEmail: $email }) { deletedAt } }
+`);

@@ -7,6 +7,8 @@ export function explain(error: BffError): string {
       return `Not enough credits for this job. ${error.message}`;
     case 'QUOTA_EXCEEDED':
       return `Your plan's limit is reached. ${error.message}`;
+    case 'FRESH_SESSION_REQUIRED':
+      return 'For your safety, sign in again before deleting your account.';
     case 'UNAUTHENTICATED':
       return 'Your session has ended: sign in again.';
     case 'RATE_LIMITED':

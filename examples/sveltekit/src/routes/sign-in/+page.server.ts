@@ -4,7 +4,7 @@ import { auth } from '$lib/server/auth';
 import type { Actions } from './$types';
 
 export const actions: Actions = {
-  default: async ({ request }) => {
+  default: async ({ request, url }) => {
     const data = await request.formData();
     const email = String(data.get('email') ?? '').trim();
     const password = String(data.get('password') ?? '');
@@ -14,6 +14,8 @@ export const actions: Actions = {
       const message = error instanceof APIError ? error.message : 'Could not sign in.';
       return fail(400, { email, message });
     }
-    redirect(303, '/');
+    // Back where the person was asked to sign in (a path of this app only).
+    const to = url.searchParams.get('redirectTo') ?? '/';
+    redirect(303, to.startsWith('/') && !to.startsWith('//') ? to : '/');
   },
 };
