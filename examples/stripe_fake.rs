@@ -7,8 +7,11 @@
 //! $ bff stripe sync
 //! ```
 //!
-//! It answers Checkout Sessions, subscriptions, billing-portal sessions and `GET /v1/events`
-//! (the events POSTed to `/fake/events`). Loopback only; nothing is kept.
+//! It answers Checkout Sessions, subscriptions (read, update, cancel), customer deletion,
+//! billing-portal sessions and `GET /v1/events` (the events POSTed to `/fake/events`). Its own
+//! routes: `POST /fake/events`, `POST /fake/subscriptions` (make one exist), `POST /fake/down` and
+//! `/fake/up` (every API call answers 503 meanwhile), `GET /fake/state`. Loopback only; nothing
+//! is kept.
 
 #![forbid(unsafe_code)]
 

@@ -39,7 +39,7 @@ impl EmbeddedStore {
         let service = builder.build();
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let task = tokio::spawn(accept(listener, service));
+        let task = tokio::spawn(accept(listener, service, root.to_owned()));
         Ok(EmbeddedStore { addr, task })
     }
 
@@ -65,15 +65,17 @@ impl Drop for EmbeddedStore {
     }
 }
 
-async fn accept(listener: TcpListener, service: S3Service) {
+async fn accept(listener: TcpListener, service: S3Service, root: std::path::PathBuf) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let Ok((socket, _)) = listener.accept().await else {
             continue;
         };
         let service = service.clone();
+        let root = root.clone();
         connections.spawn(async move {
-            let handler = service_fn(move |request| respond(service.clone(), request));
+            let handler =
+                service_fn(move |request| respond(service.clone(), request, root.clone()));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(socket), handler)
                 .await;
@@ -86,9 +88,12 @@ async fn accept(listener: TcpListener, service: S3Service) {
 async fn respond(
     service: S3Service,
     request: hyper::Request<Incoming>,
+    root: std::path::PathBuf,
 ) -> Result<hyper::Response<Body>, s3s::HttpError> {
     use hyper::header::{self, HeaderValue};
     let origin = request.headers().get(header::ORIGIN).cloned();
+    let deleted =
+        (request.method() == hyper::Method::DELETE).then(|| request.uri().path().to_owned());
     let mut response = if request.method() == hyper::Method::OPTIONS {
         let mut response = hyper::Response::new(Body::empty());
         *response.status_mut() = hyper::StatusCode::NO_CONTENT;
@@ -109,6 +114,11 @@ async fn respond(
     } else {
         hyper::service::Service::call(&service, request).await?
     };
+    if let Some(path) = deleted
+        && response.status().is_success()
+    {
+        forget_metadata(&root, &path);
+    }
     if let Some(origin) = origin {
         let headers = response.headers_mut();
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -119,4 +129,20 @@ async fn respond(
         headers.insert(header::VARY, HeaderValue::from_static("origin"));
     }
     Ok(response)
+}
+
+/// Removes what s3s-fs 0.14 keeps beside an object after deleting it: its `.metadata.json` and
+/// `.internal.json` files, which name the key (and so whose object it was).
+fn forget_metadata(root: &Path, path: &str) {
+    use base64::Engine;
+    let path =
+        percent_encoding::percent_decode_str(path.trim_start_matches('/')).decode_utf8_lossy();
+    let Some((bucket, key)) = path.split_once('/') else {
+        return;
+    };
+    let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    for suffix in ["metadata.json", "internal.json"] {
+        let file = format!(".bucket-{}.object-{}.{suffix}", encode(bucket), encode(key));
+        let _ = std::fs::remove_file(root.join(file));
+    }
 }

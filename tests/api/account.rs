@@ -353,6 +353,10 @@ async fn a_deleted_account_leaves_only_an_anonymous_money_trail_and_nothing_else
         "{:?}",
         store.objects()
     );
+    // Not even the store's metadata files name her objects any more.
+    let keys = store.metadata_keys();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().all(|k| k.contains(&bystander.id)), "{keys:?}");
 
     let mut conn = app.db().await;
     assert_eq!(

@@ -79,6 +79,10 @@ impl FakeStripe {
             .route("/v1/events", get(list_events))
             // The fake's own: publishes an event to the list (by hand, or from another process).
             .route("/fake/events", post(publish_event))
+            .route("/fake/subscriptions", post(put_subscription))
+            .route("/fake/down", post(go_down))
+            .route("/fake/up", post(come_up))
+            .route("/fake/state", get(fake_state))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
@@ -406,4 +410,34 @@ async fn delete_customer(
     }
     inner.customers_deleted.push(id.clone());
     Json(json!({ "id": id, "object": "customer", "deleted": true })).into_response()
+}
+
+async fn put_subscription(State(inner): Shared, Json(subscription): Json<Value>) -> Response {
+    let id = subscription["id"]
+        .as_str()
+        .expect("a subscription id")
+        .to_owned();
+    inner.lock().unwrap().subscriptions.insert(id, subscription);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn go_down(State(inner): Shared) -> Response {
+    inner.lock().unwrap().down = true;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn come_up(State(inner): Shared) -> Response {
+    inner.lock().unwrap().down = false;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn fake_state(State(inner): Shared) -> Response {
+    let inner = inner.lock().unwrap();
+    Json(json!({
+        "down": inner.down,
+        "customersDeleted": inner.customers_deleted,
+        "subscriptions": inner.subscriptions,
+        "requests": inner.requests.iter().map(|r| r.route.clone()).collect::<Vec<_>>(),
+    }))
+    .into_response()
 }

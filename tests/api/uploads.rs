@@ -85,6 +85,28 @@ impl Store {
         env.insert("FREE_PHOTO_ALLOWANCE", "0".into());
     }
 
+    /// The keys the store keeps metadata files for (s3s-fs writes two beside each object).
+    pub fn metadata_keys(&self) -> Vec<String> {
+        use base64::Engine;
+        let mut keys: Vec<String> = std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let object = name.strip_prefix(".bucket-")?.split(".object-").nth(1)?;
+                let encoded = object.split('.').next()?;
+                let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(encoded)
+                    .ok()?;
+                String::from_utf8(key).ok()
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
     /// The files the store holds (relative paths), its own metadata aside.
     pub fn objects(&self) -> Vec<String> {
         fn walk(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<String>) {
