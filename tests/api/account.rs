@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::live::Client;
 use crate::photo_jobs::{grant, invariant_violations};
-use crate::stripe::{deliver, event, paid_checkout, subscription};
+use crate::stripe::{billing_env, deliver, event, paid_checkout, set_prices, subscription};
 use crate::stripe_fake::FakeStripe;
 use crate::support::{TestApp, TestUser, first_code};
 use crate::uploads::{Store, deletions_due, uploaded};
@@ -135,26 +135,12 @@ async fn found(conn: &mut AsyncPgConnection, needles: &[&str]) -> Vec<String> {
 pub(crate) async fn app_with_store_and_stripe() -> (TestApp, Store, FakeStripe) {
     let store = Store::start().await;
     let fake = FakeStripe::start().await;
-    let url = fake.url.clone();
     let app = TestApp::spawn_with(|env| {
         store.test_env(env);
-        env.insert("STRIPE_SECRET_KEY", "sk_test_fake".into());
-        env.insert(
-            "STRIPE_WEBHOOK_SECRET",
-            "whsec_test_secret_for_vectors".into(),
-        );
-        env.insert("STRIPE_API_BASE", url);
-        env.insert("BFF_STRIPE_SYNC_INTERVAL_SECONDS", "0".into());
+        billing_env(env, &fake);
     })
     .await;
-    app.db()
-        .await
-        .batch_execute(
-            "UPDATE credit_packs SET stripe_price_id = 'price_' || lower(code); \
-             UPDATE plans SET stripe_price_id = 'price_' || lower(code) WHERE code <> 'FREE';",
-        )
-        .await
-        .unwrap();
+    set_prices(&app).await;
     (app, store, fake)
 }
 

@@ -7,14 +7,14 @@ use crate::stripe::{billing_app, deliver, event, paid_checkout};
 use crate::support::TestApp;
 
 /// Starts the metrics listener for `app`'s pool; returns its address.
-async fn metrics_listener(app: &TestApp) -> std::net::SocketAddr {
+pub async fn metrics_listener(app: &TestApp) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(bff::http::metrics::serve(listener, app.pool.clone()));
     addr
 }
 
-async fn scrape(app: &TestApp, addr: std::net::SocketAddr) -> String {
+pub async fn scrape(app: &TestApp, addr: std::net::SocketAddr) -> String {
     let response = app
         .client
         .get(format!("http://{addr}/metrics"))
@@ -32,7 +32,7 @@ async fn scrape(app: &TestApp, addr: std::net::SocketAddr) -> String {
 }
 
 /// The value of the series `name{labels}` (labels in the exporter's order), or 0.
-fn value(text: &str, series: &str) -> f64 {
+pub fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)

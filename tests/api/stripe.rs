@@ -15,16 +15,23 @@ const WEBHOOK_SECRET: &str = "whsec_test_secret_for_vectors";
 
 pub async fn billing_app() -> (TestApp, FakeStripe) {
     let fake = FakeStripe::start().await;
-    let url = fake.url.clone();
-    let app = TestApp::spawn_with(|env| {
-        env.insert("STRIPE_SECRET_KEY", "sk_test_fake".into());
-        env.insert("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.into());
-        env.insert("STRIPE_API_BASE", url);
-        // No background sync: these tests count events and ledger rows as webhooks leave them.
-        // tests/api/stripe_sync.rs turns it on and checks it.
-        env.insert("BFF_STRIPE_SYNC_INTERVAL_SECONDS", "0".into());
-    })
-    .await;
+    let app = TestApp::spawn_with(|env| billing_env(env, &fake)).await;
+    set_prices(&app).await;
+    (app, fake)
+}
+
+/// Points bff at `fake` with the test webhook secret. No background sync: these tests count
+/// events and ledger rows as webhooks leave them (tests/api/stripe_sync.rs turns it on and
+/// checks it).
+pub fn billing_env(env: &mut std::collections::HashMap<&'static str, String>, fake: &FakeStripe) {
+    env.insert("STRIPE_SECRET_KEY", "sk_test_fake".into());
+    env.insert("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.into());
+    env.insert("STRIPE_API_BASE", fake.url.clone());
+    env.insert("BFF_STRIPE_SYNC_INTERVAL_SECONDS", "0".into());
+}
+
+/// Gives the credit packs and paid plans the fake's price ids.
+pub async fn set_prices(app: &TestApp) {
     app.db()
         .await
         .batch_execute(
@@ -33,7 +40,6 @@ pub async fn billing_app() -> (TestApp, FakeStripe) {
         )
         .await
         .unwrap();
-    (app, fake)
 }
 
 /// POSTs `payload` to the webhook with `signature` as `Stripe-Signature`.

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use serde_json::{Value, json};
 
+use crate::metrics::{metrics_listener, scrape, value};
 use crate::photo_jobs::invariant_violations;
 use crate::stripe::{billing_app, deliver, event, paid_checkout};
 use crate::stripe_fake::FakeStripe;
@@ -272,9 +273,7 @@ async fn serve_runs_the_sync_periodically_and_reports_it() {
         .await
         .unwrap();
     // The recorder is installed with the metrics listener: before the sync runs.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(bff::http::metrics::serve(listener, app.pool.clone()));
+    let addr = metrics_listener(&app).await;
     let user = app.user("Periodic").await;
     fake.publish(&event(
         "evt_periodic",
@@ -300,25 +299,8 @@ async fn serve_runs_the_sync_periodically_and_reports_it() {
     assert_eq!(runs.iter().map(|r| r.4).sum::<i32>(), 1, "{runs:?}");
     assert_eq!(balance(&app, &user).await, "25.00");
 
-    let text = app
-        .client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |name: &str| {
-        text.lines()
-            .find_map(|line| {
-                line.strip_prefix(name)?
-                    .strip_prefix(' ')?
-                    .parse::<f64>()
-                    .ok()
-            })
-            .unwrap_or(0.0)
-    };
+    let text = scrape(&app, addr).await;
+    let value = |name: &str| value(&text, name);
     assert!(
         value("bff_stripe_sync_events_recovered_total") >= 1.0,
         "{text}"
