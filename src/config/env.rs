@@ -178,9 +178,39 @@ impl<'a> Env<'a> {
 
     /// The value of a variable, or its default value; `None` when it is unset and has none
     /// (a required one is then recorded as missing).
+    ///
+    /// `{NAME}_FILE` names a file holding the value instead (how Docker and Kubernetes mount
+    /// secrets); its content is trimmed. Setting both is an error, and so is a file that cannot
+    /// be read or is empty (the error names the variable and the path, never the content).
     pub fn text(&mut self, variable: &Variable) -> Option<String> {
-        if let Some(value) = self.get(variable.name) {
-            return Some(value);
+        let file_variable = format!("{}_FILE", variable.name);
+        match (self.get(variable.name), self.get(&file_variable)) {
+            (Some(_), Some(_)) => {
+                self.fail(
+                    variable,
+                    format!("set {} or {file_variable}, not both", variable.name),
+                );
+                return None;
+            }
+            (Some(value), None) => return Some(value),
+            (None, Some(path)) => {
+                let read = std::fs::read_to_string(&path).map(|text| text.trim().to_owned());
+                return match read {
+                    Ok(value) if !value.is_empty() => Some(value),
+                    Ok(_) => {
+                        self.fail(variable, format!("{file_variable}: {path} is empty"));
+                        None
+                    }
+                    Err(error) => {
+                        self.fail(
+                            variable,
+                            format!("{file_variable}: cannot read {path}: {error}"),
+                        );
+                        None
+                    }
+                };
+            }
+            (None, None) => {}
         }
         match variable.default {
             Default::Required(hint) => {

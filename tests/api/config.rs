@@ -225,3 +225,65 @@ fn every_variable_is_in_env_example() {
         assert!(example.contains(name), "{name} missing from .env.example");
     }
 }
+
+#[test]
+fn secrets_can_come_from_files_as_docker_and_kubernetes_mount_them() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("better_auth_secret");
+    std::fs::write(&secret, "a-secret-from-a-file-0123456789abcdef\n").unwrap();
+    let url = dir.join("database_url");
+    std::fs::write(&url, "postgres://from-a-file/bff\n").unwrap();
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let (secret, url, empty) = (
+        secret.display().to_string(),
+        url.display().to_string(),
+        empty.display().to_string(),
+    );
+
+    let config = load(&[
+        ("DATABASE_URL_FILE", &url),
+        ("BETTER_AUTH_SECRET_FILE", &secret),
+        ("BETTER_AUTH_URL", "http://localhost:5173"),
+    ])
+    .unwrap();
+    use secrecy::ExposeSecret;
+    assert_eq!(
+        config.auth.secret.expose_secret(),
+        "a-secret-from-a-file-0123456789abcdef"
+    );
+    assert_eq!(
+        config.database.url.expose_secret(),
+        "postgres://from-a-file/bff"
+    );
+
+    let both = with(("BETTER_AUTH_SECRET_FILE", &secret))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        both.contains("BETTER_AUTH_SECRET or BETTER_AUTH_SECRET_FILE, not both"),
+        "{both}"
+    );
+    let missing = load(&[
+        ("DATABASE_URL", "postgres://localhost/bff"),
+        ("BETTER_AUTH_SECRET_FILE", "/nonexistent/secret"),
+        ("BETTER_AUTH_URL", "http://localhost:5173"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        missing.contains("BETTER_AUTH_SECRET_FILE: cannot read /nonexistent/secret"),
+        "{missing}"
+    );
+    let blank = load(&[
+        ("DATABASE_URL", "postgres://localhost/bff"),
+        ("BETTER_AUTH_SECRET_FILE", &empty),
+        ("BETTER_AUTH_URL", "http://localhost:5173"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(blank.contains("is empty"), "{blank}");
+    assert!(!blank.contains("0123456789abcdef"), "never the content");
+}
