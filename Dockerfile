@@ -8,6 +8,10 @@
 # debootstrap where no image registry is reachable, and passes them in.
 ARG RUST_IMAGE=docker.io/library/rust:1-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+# The commit built (`git rev-parse --short=12 HEAD`; .git is not in the build context):
+# `bff --version` and the image's labels name it.
+ARG BFF_COMMIT=unknown
+ARG BFF_VERSION=0.1.0
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
@@ -19,14 +23,22 @@ RUN mkdir src \
  && cargo build --release --locked \
  && rm -rf src
 # Then bff itself (migrations and GraphiQL's assets are compiled into the binary).
+COPY build.rs ./
 COPY src src
 COPY migrations migrations
 COPY assets assets
+ARG BFF_COMMIT
 RUN touch src/main.rs src/lib.rs \
- && cargo build --release --locked \
+ && BFF_COMMIT=${BFF_COMMIT} cargo build --release --locked \
  && strip target/release/bff
 
 FROM ${RUNTIME_IMAGE}
+ARG BFF_COMMIT
+ARG BFF_VERSION
+LABEL org.opencontainers.image.title="bff" \
+      org.opencontainers.image.description="GraphQL backend-for-frontend for the photo app: Better Auth sessions, Stripe billing, credits and photo jobs" \
+      org.opencontainers.image.version="${BFF_VERSION}" \
+      org.opencontainers.image.revision="${BFF_COMMIT}"
 COPY --from=build /src/target/release/bff /usr/local/bin/bff
 # distroless's "nonroot" user; any non-zero uid works, the image needs no home.
 USER 65532:65532

@@ -19,7 +19,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// GraphQL backend-for-frontend for the photo app: serves the Better Auth viewer's billing,
 /// usage, credits and photo jobs.
 #[derive(Parser)]
-#[command(name = "bff", version, after_help = environment_help(), propagate_version = true)]
+#[command(
+    name = "bff",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("BFF_COMMIT"), ")"),
+    after_help = environment_help(),
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

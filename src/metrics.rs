@@ -17,7 +17,7 @@
 //! | `bff_account_cleanups_total` | `action` (`CANCEL_SUBSCRIPTION`, `DELETE_CUSTOMER`), `outcome` (`done`, `failed`: retried later) |
 //! | `bff_storage_deletions_total` | `outcome`: `deleted`, `failed` (retried later) |
 //! | `bff_uploads_expired_total` | none: uploads no job claimed in time, deleted |
-//! | `bff_build_info` | `version`: always 1 |
+//! | `bff_build_info` | `version`, `commit`: always 1 |
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::HashSet;
@@ -46,7 +46,7 @@ pub fn install() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
         }
-        metrics::gauge!("bff_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        metrics::gauge!("bff_build_info", "version" => env!("CARGO_PKG_VERSION"), "commit" => env!("BFF_COMMIT")).set(1.0);
         handle
     })
 }

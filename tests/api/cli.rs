@@ -227,10 +227,20 @@ fn help_lists_every_command_and_every_variable_with_its_default() {
     }
     let serve = bff().args(["serve", "--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&serve.stdout).contains("DATABASE_STATEMENT_TIMEOUT_MS"));
+    // The commit the binary was built from (this checkout's, when git can say).
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".to_owned(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_owned()
+        });
     let version = bff().arg("--version").output().unwrap();
     assert_eq!(
         String::from_utf8_lossy(&version.stdout).trim(),
-        format!("bff {}", env!("CARGO_PKG_VERSION"))
+        format!("bff {} (commit {head})", env!("CARGO_PKG_VERSION"))
     );
 }
 

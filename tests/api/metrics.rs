@@ -126,9 +126,11 @@ async fn a_scrape_shows_requests_operations_webhooks_and_the_pool() {
         value(&after, r#"bff_db_pool_connections{state="idle"}"#) >= 1.0,
         "{after}"
     );
+    // The commit is the one `bff --version` names (tests/api/cli.rs checks it against git).
     assert!(after.contains(&format!(
-        r#"bff_build_info{{version="{}"}} 1"#,
-        env!("CARGO_PKG_VERSION")
+        r#"bff_build_info{{version="{}",commit="{}"}} 1"#,
+        env!("CARGO_PKG_VERSION"),
+        env!("BFF_COMMIT")
     )));
     println!("{after}");
 }
