@@ -150,9 +150,4 @@ impl StripeClient {
         self.send(self.http.delete(format!("{}/v1/{path}", self.base)))
             .await
     }
-
-    /// Whether an API key is configured.
-    pub fn configured(&self) -> bool {
-        self.key.is_some()
-    }
 }
