@@ -14,6 +14,7 @@ pub mod env;
 pub mod jobs;
 pub mod limits;
 pub mod live;
+pub mod redis;
 pub mod server;
 pub mod storage;
 pub mod stripe;
@@ -28,6 +29,7 @@ pub const GROUPS: &[(&str, &[Variable])] = &[
     ("Better Auth and service tokens", auth::VARIABLES),
     ("HTTP server", server::VARIABLES),
     ("Request limits", limits::VARIABLES),
+    ("Shared limits (Redis)", redis::VARIABLES),
     ("Live updates (WebSocket)", live::VARIABLES),
     ("Photo jobs and the worker", jobs::VARIABLES),
     ("Photo storage (S3)", storage::VARIABLES),
@@ -51,6 +53,8 @@ pub struct Config {
     pub server: server::Server,
     /// What requests may contain and cost.
     pub limits: limits::RequestLimits,
+    /// Where limits shared by every instance live, if anywhere.
+    pub redis: Option<redis::Redis>,
     /// The WebSocket surface.
     pub live: live::Live,
     /// Photo jobs and the worker.
@@ -80,6 +84,7 @@ impl Config {
         let auth = auth::Auth::read(&mut env);
         let server = server::Server::read(&mut env);
         let limits = limits::RequestLimits::read(&mut env);
+        let redis = redis::Redis::read(&mut env);
         let live = live::Live::read(&mut env);
         let jobs = jobs::Jobs::read(&mut env);
         let storage = storage::Storage::read(&mut env);
@@ -90,6 +95,7 @@ impl Config {
             auth,
             server,
             limits,
+            redis,
             live,
             jobs,
             storage,

@@ -86,6 +86,7 @@ pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
     }
     let connections = ws::registry::Registry::new(config.live, pool.clone());
     tokio::spawn(connections.clone().close_deleted(hub.clone()));
+    let exports = Arc::new(export_limits::Exports::new(pipeline.redis().cloned()));
     let state = AppState {
         pipeline: Arc::new(pipeline),
         connections,
@@ -94,7 +95,7 @@ pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
         trusted_proxies: config.server.trusted_proxies.clone().into(),
         hub,
         cors_allowed_origins: config.server.cors_allowed_origins.clone().into(),
-        exports: Arc::default(),
+        exports,
     };
 
     let mut app = Router::new()

@@ -9,6 +9,7 @@
 //!   health, shutdown.
 //! - [`live`]: live updates through PostgreSQL's LISTEN/NOTIFY.
 //! - [`sweeper`]: returns jobs whose worker's lease expired.
+//! - [`redis`]: the optional Redis the instances share their limits through.
 //! - [`storage`]: photo storage over the S3 API: presigned URLs, probes, the embedded store.
 //! - [`stripe`]: the Stripe API client, webhook signatures and event effects.
 //! - [`dev`]: `bff dev` — a private PostgreSQL cluster with demo data.
@@ -29,6 +30,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod pipeline;
+pub mod redis;
 pub mod storage;
 pub mod stripe;
 pub mod sweeper;

@@ -174,8 +174,29 @@ fn config_errors(errors: ConfigErrors) -> StartupError {
 
 async fn serve(config: Config) -> StartupResult<()> {
     let pool = bff::db::pool_from_config(&config.database)?;
-    if let Err(error) = bff::db::ping(&pool).await {
-        tracing::warn!(%error, "the database is not reachable yet; /readyz will say so");
+    use bff::db::migrate::{ServingCheck, check_serving};
+    match check_serving(&pool).await {
+        Ok(()) => {}
+        Err(ServingCheck::Refused(message)) => return Err(StartupError(message)),
+        Err(ServingCheck::Unreachable(error)) => {
+            tracing::warn!(%error, "the database is not reachable yet; /readyz will say so");
+            // Check the schema once it answers; a refusal then stops the process.
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    match check_serving(&pool).await {
+                        Ok(()) => return,
+                        Err(ServingCheck::Unreachable(_)) => continue,
+                        Err(ServingCheck::Refused(message)) => {
+                            tracing::error!("{message}");
+                            eprintln!("bff: {message}");
+                            std::process::exit(1);
+                        }
+                    }
+                }
+            });
+        }
     }
     let app = bff::http::router(&config, pool.clone())?;
     let listener = bff::http::bind(&config, &pool).await?;
@@ -209,7 +230,10 @@ async fn migrate() -> StartupResult<()> {
     let database = env.finish(database).map_err(config_errors)?;
     let conn =
         bff::db::connect_with(database.url.expose_secret(), database.ca_cert.as_deref()).await?;
-    let applied = bff::db::migrate(conn).await?;
+    let applied = bff::db::migrate::migrate_reporting(conn, || {
+        println!("bff migrate: another migration holds the lock; waiting for it to finish");
+    })
+    .await?;
     if applied.is_empty() {
         println!("bff migrate: the database is up to date");
     } else {

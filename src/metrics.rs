@@ -17,6 +17,9 @@
 //! | `bff_account_cleanups_total` | `action` (`CANCEL_SUBSCRIPTION`, `DELETE_CUSTOMER`), `outcome` (`done`, `failed`: retried later) |
 //! | `bff_storage_deletions_total` | `outcome`: `deleted`, `failed` (retried later) |
 //! | `bff_uploads_expired_total` | none: uploads no job claimed in time, deleted |
+//! | `bff_redis_up` | none: 1 while the shared Redis (`BFF_REDIS_URL`) answers, 0 while each instance uses its own limits |
+//! | `bff_redis_errors_total` | none: Redis commands that failed or timed out |
+//! | `bff_redis_fallbacks_total` | `limit`: `rate`, `export`, `apq`: decisions made with this instance's own state because Redis was down |
 //! | `bff_build_info` | `version`, `commit`: always 1 |
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -49,6 +52,21 @@ pub fn install() -> &'static PrometheusHandle {
         metrics::gauge!("bff_build_info", "version" => env!("CARGO_PKG_VERSION"), "commit" => env!("BFF_COMMIT")).set(1.0);
         handle
     })
+}
+
+/// Whether the shared Redis answers.
+pub fn redis_up(up: bool) {
+    metrics::gauge!("bff_redis_up").set(if up { 1.0 } else { 0.0 });
+}
+
+/// A Redis command that failed.
+pub fn redis_error() {
+    metrics::counter!("bff_redis_errors_total").increment(1);
+}
+
+/// A decision made locally because Redis was down.
+pub fn redis_fallback(limit: &'static str) {
+    metrics::counter!("bff_redis_fallbacks_total", "limit" => limit).increment(1);
 }
 
 /// Counts one HTTP request and its duration, by route template.

@@ -87,6 +87,7 @@ pub struct Pipeline {
     prepared: Prepared,
     limits: Limits,
     rate: Option<RateLimiter>,
+    redis: Option<Arc<crate::redis::Redis>>,
     auth: AuthSettings,
     pool: DbPool,
     photos: crate::storage::Photos,
@@ -103,6 +104,11 @@ impl Pipeline {
             }
             None => Documents::open(),
         };
+        let redis = config
+            .redis
+            .clone()
+            .map(|r| Arc::new(crate::redis::Redis::new(r)));
+        let documents = documents.shared_through(redis.clone());
         let stripe = crate::stripe::StripeClient::new(&config.stripe);
         let photos = crate::storage::Photos::new(&config.storage)?;
         let introspection = config.is_development();
@@ -131,7 +137,8 @@ impl Pipeline {
             documents,
             prepared: Prepared::default(),
             limits: config.limits.document,
-            rate: RateLimiter::new(&config.limits.rate),
+            rate: RateLimiter::new(&config.limits.rate, redis.clone()),
+            redis,
             auth: AuthSettings::new(&config.auth),
             pool,
             photos,
@@ -142,6 +149,11 @@ impl Pipeline {
     /// Photo storage (the sweeper deletes through it).
     pub fn photos(&self) -> &crate::storage::Photos {
         &self.photos
+    }
+
+    /// The Redis the instances share their limits through, if any.
+    pub fn redis(&self) -> Option<&Arc<crate::redis::Redis>> {
+        self.redis.as_ref()
     }
 
     /// How credentials are read.
@@ -164,6 +176,7 @@ impl Pipeline {
         let name = request.operation_name.clone();
         let admitted = self
             .admit(request, transport, caller.address)
+            .await
             .inspect_err(|refusal| record(name.as_deref(), refusal.code(), 0))?;
         let auth =
             RequestAuth::from_headers(caller.credentials, &self.auth).lean(!admitted.viewer_state);
@@ -173,7 +186,7 @@ impl Pipeline {
             let identity = counting(&statements, auth.identify(&db)).await;
             let (key, cost) = payer(identity, caller.address, admitted.cost);
             if let Some(key) = key
-                && let Err(wait) = limiter.charge(&key, cost)
+                && let Err(wait) = limiter.charge(&key, cost).await
             {
                 tracing::info!(?key, cost, "rate limited");
                 let refusal = Refusal::RateLimited(wait);
@@ -236,6 +249,7 @@ impl Pipeline {
             Identity::Anonymous => Err(ViewerRefusal::Unauthenticated),
             Identity::Failed | Identity::Service => {
                 self.charge(&by_address, FAILED_AUTH_COST)
+                    .await
                     .map_err(ViewerRefusal::RateLimited)?;
                 Err(ViewerRefusal::Unauthenticated)
             }
@@ -252,10 +266,11 @@ impl Pipeline {
     ) -> Result<SignedIn, SignInRefusal> {
         let by_address = Key::Address(address.unwrap_or(Ipv4Addr::UNSPECIFIED.into()));
         self.charge(&by_address, 1)
+            .await
             .map_err(SignInRefusal::RateLimited)?;
         let auth = RequestAuth::from_headers(credentials, &self.auth);
         if !matches!(auth.service(), ServiceCredential::Absent) {
-            let _ = self.charge(&by_address, FAILED_AUTH_COST);
+            let _ = self.charge(&by_address, FAILED_AUTH_COST).await;
             return Err(SignInRefusal::Unauthenticated(
                 "service tokens do not subscribe",
             ));
@@ -271,7 +286,7 @@ impl Pipeline {
             },
             Identity::Unknown => Err(SignInRefusal::Unavailable),
             Identity::Anonymous | Identity::Failed | Identity::Service => {
-                let _ = self.charge(&by_address, FAILED_AUTH_COST);
+                let _ = self.charge(&by_address, FAILED_AUTH_COST).await;
                 Err(SignInRefusal::Unauthenticated("sign in first"))
             }
         }
@@ -290,9 +305,13 @@ impl Pipeline {
         let name = request.operation_name.clone();
         let admitted = self
             .admit(request, Transport::WebSocket, address)
+            .await
             .inspect_err(|refusal| record(name.as_deref(), refusal.code(), 0))?;
         let label = admitted.label.clone();
-        if let Err(wait) = self.charge(&Key::Viewer(viewer.user_id.clone()), admitted.cost) {
+        if let Err(wait) = self
+            .charge(&Key::Viewer(viewer.user_id.clone()), admitted.cost)
+            .await
+        {
             let refusal = Refusal::RateLimited(wait);
             record(Some(&label), refusal.code(), 0);
             return Err(refusal);
@@ -315,7 +334,7 @@ impl Pipeline {
     }
 
     /// Steps 1–5: the document, the guard, the parse, the operation's kind, the cost.
-    fn admit(
+    async fn admit(
         &self,
         request: Request,
         transport: Transport,
@@ -338,7 +357,8 @@ impl Pipeline {
         }
         let resolved = self
             .documents
-            .resolve(query, document_id.as_deref(), extensions.as_ref())
+            .resolve_shared(query, document_id.as_deref(), extensions.as_ref())
+            .await
             .map_err(|refusal| {
                 let (message, code) = refusal.message_and_code();
                 Refusal::Request {
@@ -392,6 +412,7 @@ impl Pipeline {
                 Err(refusal) => {
                     let by_address = Key::Address(address.unwrap_or(Ipv4Addr::UNSPECIFIED.into()));
                     self.charge(&by_address, REFUSED_COST)
+                        .await
                         .map_err(Refusal::RateLimited)?;
                     return Err(Refusal::Request {
                         message: refusal.message,
@@ -401,7 +422,7 @@ impl Pipeline {
                 }
             }
             if let Some(hash) = resolved.remember {
-                self.documents.remember(hash, &query);
+                self.documents.remember(hash, &query).await;
             }
         }
         let label = crate::metrics::operation_label(
@@ -423,9 +444,9 @@ impl Pipeline {
     }
 
     /// Takes `cost` from `key`'s bucket (nothing when rate limiting is off).
-    fn charge(&self, key: &Key, cost: u64) -> Result<(), Duration> {
+    async fn charge(&self, key: &Key, cost: u64) -> Result<(), Duration> {
         match &self.rate {
-            Some(limiter) => limiter.charge(key, cost),
+            Some(limiter) => limiter.charge(key, cost).await,
             None => Ok(()),
         }
     }

@@ -1,6 +1,6 @@
 //! The HTTP server: `BFF_LISTEN`, `BFF_ENV`, `BFF_METRICS_LISTEN`, `CORS_ALLOWED_ORIGINS`,
 //! `BFF_TRUSTED_PROXIES`, `BFF_HEADER_READ_TIMEOUT_MS`, `BFF_REQUEST_TIMEOUT_MS`,
-//! `BFF_SHUTDOWN_TIMEOUT_MS`.
+//! `BFF_SHUTDOWN_TIMEOUT_MS`, `BFF_SHUTDOWN_DELAY_MS`, `PORT`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
@@ -11,6 +11,12 @@ use super::env::{Env, Variable};
 /// `BFF_LISTEN`.
 pub const LISTEN: Variable =
     Variable::value("BFF_LISTEN", "address the server binds", "127.0.0.1:8080");
+/// `PORT`.
+pub const PORT: Variable = Variable::optional(
+    "PORT",
+    "the port a PaaS (Heroku, Render, Fly.io, Cloud Run) assigns: with BFF_LISTEN unset, bff listens on 0.0.0.0:PORT",
+    "BFF_LISTEN decides",
+);
 /// `BFF_ENV`.
 pub const ENVIRONMENT: Variable = Variable::value(
     "BFF_ENV",
@@ -60,9 +66,19 @@ pub const SHUTDOWN_TIMEOUT_MS: Variable = Variable::number(
     600_000,
 );
 
+/// `BFF_SHUTDOWN_DELAY_MS`.
+pub const SHUTDOWN_DELAY_MS: Variable = Variable::number(
+    "BFF_SHUTDOWN_DELAY_MS",
+    "on SIGTERM, time to keep serving while /readyz answers 503 (draining) so a load balancer stops routing here, in ms; then the shutdown timeout starts",
+    0,
+    0,
+    600_000,
+);
+
 /// The variables of this module.
 pub const VARIABLES: &[Variable] = &[
     LISTEN,
+    PORT,
     ENVIRONMENT,
     METRICS_LISTEN,
     CORS_ALLOWED_ORIGINS,
@@ -70,6 +86,7 @@ pub const VARIABLES: &[Variable] = &[
     HEADER_READ_TIMEOUT_MS,
     REQUEST_TIMEOUT_MS,
     SHUTDOWN_TIMEOUT_MS,
+    SHUTDOWN_DELAY_MS,
 ];
 
 /// Whether the server runs for a developer or in production.
@@ -90,6 +107,9 @@ pub struct Timeouts {
     pub request: Duration,
     /// After SIGTERM, for requests in flight; then connections are closed.
     pub shutdown: Duration,
+    /// After SIGTERM and before `shutdown`: still serving, but `/readyz` answers 503
+    /// (draining) and every response closes its connection.
+    pub drain_delay: Duration,
 }
 
 /// The HTTP server's settings.
@@ -161,15 +181,22 @@ impl Server {
                 header_read: env.millis(&HEADER_READ_TIMEOUT_MS),
                 request: env.millis(&REQUEST_TIMEOUT_MS),
                 shutdown: env.millis(&SHUTDOWN_TIMEOUT_MS),
+                drain_delay: env.millis(&SHUTDOWN_DELAY_MS),
             },
         }
     }
 }
 
-/// `BFF_LISTEN` alone (for `bff healthcheck`).
+/// `BFF_LISTEN` alone, or `PORT` when it is unset (for `bff healthcheck` too).
 pub fn read_listen(env: &mut Env) -> SocketAddr {
-    env.parse(&LISTEN, address)
-        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)))
+    let port = env.parse(&PORT, |p| {
+        p.parse::<u16>()
+            .map_err(|_| format!("expected a port number, got {p:?}"))
+    });
+    env.parse(&LISTEN, address).unwrap_or(match port {
+        Some(port) => SocketAddr::from(([0, 0, 0, 0], port)),
+        None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+    })
 }
 
 /// An address or a CIDR block (`10.0.0.0/8`, `fd00::/8`, `127.0.0.1`).

@@ -40,6 +40,15 @@ pub async fn create_better_auth_tables(conn: &mut AsyncPgConnection) -> QueryRes
 /// Applies our pending migrations under the migration lock, after checking that Better
 /// Auth's tables exist. Returns the versions applied.
 pub async fn migrate(conn: AsyncPgConnection) -> StartupResult<Vec<String>> {
+    migrate_reporting(conn, || {}).await
+}
+
+/// [`migrate`], calling `waiting` first when another migration holds the lock (so
+/// `bff migrate` can say why it pauses).
+pub async fn migrate_reporting(
+    conn: AsyncPgConnection,
+    waiting: impl FnOnce(),
+) -> StartupResult<Vec<String>> {
     let mut conn = conn;
     let inspect =
         |e: diesel::result::Error| StartupError(format!("cannot inspect the database: {e}"));
@@ -53,9 +62,20 @@ pub async fn migrate(conn: AsyncPgConnection) -> StartupResult<Vec<String>> {
         ));
     }
     // Held by this session until it ends: released when the connection closes below.
-    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
-        .await
-        .map_err(|e| StartupError(format!("cannot take the migration lock: {e}")))?;
+    let lock_error =
+        |e: diesel::result::Error| StartupError(format!("cannot take the migration lock: {e}"));
+    let taken: Exists = diesel::sql_query(format!(
+        "SELECT pg_try_advisory_lock({MIGRATION_LOCK}) AS exists"
+    ))
+    .get_result(&mut conn)
+    .await
+    .map_err(lock_error)?;
+    if !taken.exists {
+        waiting();
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .await
+            .map_err(lock_error)?;
+    }
     // The harness drives diesel's sync migration code with block_in_place.
     tokio::task::spawn_blocking(move || {
         let mut harness = AsyncMigrationHarness::new(conn);
@@ -66,6 +86,119 @@ pub async fn migrate(conn: AsyncPgConnection) -> StartupResult<Vec<String>> {
     })
     .await
     .map_err(|e| StartupError(format!("migration task failed: {e}")))?
+}
+
+/// The versions of our migrations this binary knows.
+pub fn known_versions() -> Vec<String> {
+    use diesel::migration::MigrationSource;
+    use diesel::pg::Pg;
+    MigrationSource::<Pg>::migrations(&MIGRATIONS)
+        .map(|all| all.iter().map(|m| m.name().version().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// Migrations applied to a database that this binary does not know (a newer bff ran them).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Newer {
+    /// Declared compatible in `bff_compatible_migrations`: this binary may serve.
+    pub compatible: Vec<String>,
+    /// Not declared compatible: this binary must not serve.
+    pub incompatible: Vec<String>,
+}
+
+#[derive(QueryableByName)]
+struct Tables {
+    #[diesel(sql_type = Bool)]
+    migrations: bool,
+    #[diesel(sql_type = Bool)]
+    compatible: bool,
+}
+
+#[derive(QueryableByName)]
+struct AppliedVersion {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
+    #[diesel(sql_type = Bool)]
+    compatible: bool,
+}
+
+/// The migrations applied to the database that this binary does not know, sorted into those
+/// declared compatible and the rest (for `bff serve`, which refuses the rest). A database
+/// without diesel's migrations table has none.
+pub async fn newer_migrations(conn: &mut AsyncPgConnection) -> QueryResult<Newer> {
+    let tables: Tables = diesel::sql_query(
+        "SELECT to_regclass('public.__diesel_schema_migrations') IS NOT NULL AS migrations, \
+                to_regclass('public.bff_compatible_migrations') IS NOT NULL AS compatible",
+    )
+    .get_result(conn)
+    .await?;
+    if !tables.migrations {
+        return Ok(Newer::default());
+    }
+    let rows: Vec<AppliedVersion> = diesel::sql_query(if tables.compatible {
+        "SELECT m.version::text AS version, c.version IS NOT NULL AS compatible \
+         FROM __diesel_schema_migrations m \
+         LEFT JOIN bff_compatible_migrations c ON c.version = m.version"
+    } else {
+        "SELECT version::text AS version, false AS compatible FROM __diesel_schema_migrations"
+    })
+    .load(conn)
+    .await?;
+    let known = known_versions();
+    let mut newer = Newer::default();
+    for row in rows {
+        if known.contains(&row.version) {
+            continue;
+        }
+        if row.compatible {
+            newer.compatible.push(row.version);
+        } else {
+            newer.incompatible.push(row.version);
+        }
+    }
+    newer.compatible.sort();
+    newer.incompatible.sort();
+    Ok(newer)
+}
+
+/// Why [`check_serving`] did not pass.
+#[derive(Debug)]
+pub enum ServingCheck {
+    /// The database could not be asked (it may come up later).
+    Unreachable(String),
+    /// The database holds migrations this binary does not know and that are not declared
+    /// compatible: serving could corrupt what a newer binary wrote.
+    Refused(String),
+}
+
+/// Whether this binary may serve against the database's schema (`bff serve` at startup): it
+/// may unless a newer bff applied a migration not declared compatible. Compatible newer
+/// migrations are logged.
+pub async fn check_serving(pool: &super::pool::DbPool) -> Result<(), ServingCheck> {
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| ServingCheck::Unreachable(e.to_string()))?;
+    let newer = newer_migrations(&mut conn)
+        .await
+        .map_err(|e| ServingCheck::Unreachable(e.to_string()))?;
+    if !newer.incompatible.is_empty() {
+        return Err(ServingCheck::Refused(format!(
+            "the database has migrations this bff ({}) does not know and that are not declared \
+             compatible: {}. A newer bff migrated it; deploy that version (or newer), or, if \
+             they only expand the schema, declare them with INSERT INTO \
+             bff_compatible_migrations (version, note)",
+            env!("CARGO_PKG_VERSION"),
+            newer.incompatible.join(", ")
+        )));
+    }
+    if !newer.compatible.is_empty() {
+        tracing::info!(
+            versions = %newer.compatible.join(", "),
+            "the database has newer migrations, declared compatible with this bff"
+        );
+    }
+    Ok(())
 }
 
 /// The names of the migrations not yet applied (for `bff check`).

@@ -62,10 +62,7 @@ pub async fn export(
         }
     };
     let exports: &Exports = &state.exports;
-    if let Err(not_until) = exports.per_person.check_key(&user_id) {
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(
-            &governor::clock::DefaultClock::default(),
-        ));
+    if let Err(wait) = exports.start(&user_id).await {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
             "an export was made just now; try again later",

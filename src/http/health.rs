@@ -18,8 +18,18 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`.
-pub async fn readyz(State(state): State<AppState>) -> Response {
+/// `GET /readyz`: 503 `draining` from SIGTERM on (see [`super::server::Draining`]).
+pub async fn readyz(
+    State(state): State<AppState>,
+    draining: Option<axum::Extension<super::server::Draining>>,
+) -> Response {
+    if draining.is_some_and(|axum::Extension(d)| d.is_draining()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
+            .into_response();
+    }
     // An exhausted pool is an answer too ("busy"), not a reason to wait the pool timeout.
     let ping = tokio::time::timeout(READY_WAIT, crate::db::ping(&state.pool)).await;
     let Ok(ping) = ping else {

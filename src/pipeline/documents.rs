@@ -11,7 +11,9 @@
 //!   `extensions.persistedQuery.sha256Hash`; an unknown hash answers
 //!   `PERSISTED_QUERY_NOT_FOUND`, and the client resends it with the text, which is checked
 //!   against the hash and remembered (in this process, up to [`APQ_MAX_ENTRIES`] documents and
-//!   [`APQ_MAX_BYTES`] bytes) once it has passed the cost limits.
+//!   [`APQ_MAX_BYTES`] bytes) once it has passed the cost limits. With `BFF_REDIS_URL` it is
+//!   also written to Redis (for [`APQ_SHARED_TTL`], renewed on each use), where every other
+//!   instance finds a hash it does not know yet.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -22,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::cache::BoundedCache;
 use crate::error::code::{BAD_USER_INPUT, PERSISTED_QUERY_NOT_FOUND};
+use crate::redis::{Redis, Reply};
 
 /// Most documents the automatic persisted query cache holds.
 pub const APQ_MAX_ENTRIES: usize = 1_000;
@@ -67,10 +70,14 @@ pub struct Resolved {
     pub remember: Option<String>,
 }
 
-/// Known documents: the trusted manifest, or the APQ cache.
+/// How long a document registered through APQ stays in Redis after its last use.
+pub const APQ_SHARED_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Known documents: the trusted manifest, or the APQ cache (and Redis, when shared).
 pub struct Documents {
     trusted: Option<Trusted>,
     apq: BoundedCache<String, Arc<str>>,
+    shared: Option<Arc<Redis>>,
 }
 
 impl std::fmt::Debug for Documents {
@@ -120,7 +127,14 @@ impl Documents {
         Documents {
             trusted: None,
             apq: BoundedCache::new(APQ_MAX_ENTRIES, APQ_MAX_BYTES),
+            shared: None,
         }
+    }
+
+    /// These documents, with APQ registrations shared through `redis` (if given).
+    pub fn shared_through(mut self, redis: Option<Arc<Redis>>) -> Documents {
+        self.shared = redis;
+        self
     }
 
     /// Trusted documents from the manifest at `path`; every document must parse.
@@ -166,6 +180,7 @@ impl Documents {
         Ok(Documents {
             trusted: Some(Trusted { by_id, texts }),
             apq: BoundedCache::new(APQ_MAX_ENTRIES, APQ_MAX_BYTES),
+            shared: None,
         })
     }
 
@@ -252,11 +267,76 @@ impl Documents {
         }
     }
 
-    /// Remembers an admitted APQ document, forgetting the least recently used beyond the caps.
-    pub fn remember(&self, hash: String, query: &str) {
-        if self.trusted.is_none() {
-            self.apq.insert(hash, query.into(), query.len());
+    /// [`Documents::resolve`], then, for an APQ hash this process does not know, Redis: a
+    /// document another instance registered is found there (checked against its hash) and
+    /// remembered here.
+    pub async fn resolve_shared(
+        &self,
+        query: Option<String>,
+        document_id: Option<&str>,
+        extensions: Option<&serde_json::Value>,
+    ) -> Result<Resolved, Refusal> {
+        let hash = match self.resolve(query, document_id, extensions) {
+            Err(Refusal::NotFound) if self.trusted.is_none() => extensions
+                .and_then(|e| e["persistedQuery"]["sha256Hash"].as_str())
+                .map(str::to_ascii_lowercase),
+            other => return other,
+        };
+        let (Some(hash), Some(redis)) = (hash, &self.shared) else {
+            return Err(Refusal::NotFound);
+        };
+        if !redis.available() {
+            crate::metrics::redis_fallback("apq");
+            return Err(Refusal::NotFound);
         }
+        let key = redis.key(&format!("apq:{hash}"));
+        let ttl = APQ_SHARED_TTL.as_secs().to_string();
+        let reply = redis
+            .call(&[b"GETEX", key.as_bytes(), b"EX", ttl.as_bytes()])
+            .await;
+        match reply {
+            Ok(Reply::Bulk(bytes)) => match String::from_utf8(bytes) {
+                Ok(text) if sha256_hex(&text) == hash => {
+                    self.apq.insert(hash, text.as_str().into(), text.len());
+                    Ok(Resolved {
+                        query: text,
+                        remember: None,
+                    })
+                }
+                _ => {
+                    tracing::warn!(%hash, "a shared APQ document does not match its hash");
+                    Err(Refusal::NotFound)
+                }
+            },
+            Ok(_) => Err(Refusal::NotFound),
+            Err(_) => {
+                crate::metrics::redis_fallback("apq");
+                Err(Refusal::NotFound)
+            }
+        }
+    }
+
+    /// Remembers an admitted APQ document, forgetting the least recently used beyond the caps
+    /// (and shares it through Redis, when shared).
+    pub async fn remember(&self, hash: String, query: &str) {
+        if self.trusted.is_some() {
+            return;
+        }
+        if let Some(redis) = self.shared.as_deref().filter(|r| r.available()) {
+            let key = redis.key(&format!("apq:{hash}"));
+            let ttl = APQ_SHARED_TTL.as_secs().to_string();
+            let set = [
+                b"SET".as_slice(),
+                key.as_bytes(),
+                query.as_bytes(),
+                b"EX",
+                ttl.as_bytes(),
+            ];
+            if redis.call(&set).await.is_err() {
+                crate::metrics::redis_fallback("apq");
+            }
+        }
+        self.apq.insert(hash, query.into(), query.len());
     }
 }
 
@@ -283,7 +363,7 @@ mod tests {
             .resolve(Some(DOC.into()), None, Some(&apq(&hash)))
             .unwrap();
         assert_eq!(first.remember.as_deref(), Some(hash.as_str()));
-        docs.remember(hash.clone(), DOC);
+        futures_util::FutureExt::now_or_never(docs.remember(hash.clone(), DOC)).unwrap();
         assert_eq!(
             docs.resolve(None, None, Some(&apq(&hash))).unwrap().query,
             DOC
@@ -307,7 +387,7 @@ mod tests {
         let docs = Documents::open();
         for i in 0..APQ_MAX_ENTRIES + 10 {
             let text = format!("{{ a{i}: __typename }}");
-            docs.remember(sha256_hex(&text), &text);
+            futures_util::FutureExt::now_or_never(docs.remember(sha256_hex(&text), &text)).unwrap();
         }
         assert_eq!(docs.apq.len(), APQ_MAX_ENTRIES);
         // The oldest went first.

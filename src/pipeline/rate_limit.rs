@@ -1,10 +1,13 @@
 //! Rate limiting on query cost, not request count: a token bucket (governor's GCRA) per viewer,
 //! or per client address for anonymous requests and for requests whose credentials failed.
-//! The buckets live in this process: behind a load balancer each instance keeps its own, so a
-//! viewer spread over N instances gets up to N times the rate.
+//! Without `BFF_REDIS_URL` the buckets live in this process: behind a load balancer each
+//! instance keeps its own, so a viewer spread over N instances gets up to N times the rate.
+//! With it they live in Redis ([`crate::redis::SharedBuckets`], the same GCRA), shared by
+//! every instance; while Redis is down each instance falls back to its own.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -12,6 +15,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::config::limits::RateLimit;
+use crate::redis::{Quota as SharedQuota, Redis, SharedBuckets};
 
 /// What a request with credentials that did not authenticate costs at least, so guessing
 /// session tokens is slow.
@@ -29,17 +33,29 @@ pub enum Key {
     Address(IpAddr),
 }
 
-/// The buckets of this process.
+impl Key {
+    /// The bucket's name in Redis.
+    fn shared_name(&self) -> String {
+        match self {
+            Key::Viewer(id) => format!("rate:v:{id}"),
+            Key::Address(address) => format!("rate:a:{address}"),
+        }
+    }
+}
+
+/// The buckets: in Redis when shared, else (and while Redis is down) in this process.
 pub struct RateLimiter {
     limiter: DefaultKeyedRateLimiter<Key>,
     clock: DefaultClock,
     burst: u32,
     checks: AtomicU64,
+    shared: Option<(Arc<Redis>, SharedBuckets, SharedQuota)>,
 }
 
 impl RateLimiter {
-    /// The limiter for the configuration; `None` when rate limiting is off.
-    pub fn new(config: &RateLimit) -> Option<RateLimiter> {
+    /// The limiter for the configuration, sharing its buckets through `redis` if given;
+    /// `None` when rate limiting is off.
+    pub fn new(config: &RateLimit, redis: Option<Arc<Redis>>) -> Option<RateLimiter> {
         let per_second = u32::try_from(config.per_second).unwrap_or(u32::MAX);
         let per_second = NonZeroU32::new(per_second)?;
         let burst = NonZeroU32::new(u32::try_from(config.burst).unwrap_or(u32::MAX))
@@ -50,11 +66,33 @@ impl RateLimiter {
             clock: DefaultClock::default(),
             burst: burst.get(),
             checks: AtomicU64::new(0),
+            shared: redis.map(|redis| {
+                let quota = SharedQuota {
+                    interval: Duration::from_secs(1) / per_second.get(),
+                    burst: burst.get(),
+                };
+                (redis, SharedBuckets::default(), quota)
+            }),
         })
     }
 
     /// Takes `cost` from `key`'s bucket, or says how long until it could.
-    pub fn charge(&self, key: &Key, cost: u64) -> Result<(), Duration> {
+    pub async fn charge(&self, key: &Key, cost: u64) -> Result<(), Duration> {
+        if let Some((redis, buckets, quota)) = &self.shared {
+            let units = u32::try_from(cost).unwrap_or(u32::MAX);
+            match buckets
+                .charge(redis, &key.shared_name(), *quota, units)
+                .await
+            {
+                Some(result) => return result,
+                None => crate::metrics::redis_fallback("rate"),
+            }
+        }
+        self.charge_here(key, cost)
+    }
+
+    /// [`RateLimiter::charge`] on this process's bucket.
+    fn charge_here(&self, key: &Key, cost: u64) -> Result<(), Duration> {
         // Forget buckets that have refilled, now and then, so memory stays bounded by the
         // clients of the last few minutes.
         if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
@@ -88,24 +126,27 @@ mod tests {
 
     #[test]
     fn charges_cost_until_the_bucket_is_empty_per_key() {
-        let limiter = RateLimiter::new(&RateLimit {
-            per_second: 1,
-            burst: 100,
-        })
+        let limiter = RateLimiter::new(
+            &RateLimit {
+                per_second: 1,
+                burst: 100,
+            },
+            None,
+        )
         .unwrap();
         let alice = Key::Viewer("alice".into());
-        assert_eq!(limiter.charge(&alice, 60), Ok(()));
-        let wait = limiter.charge(&alice, 60).unwrap_err();
+        assert_eq!(limiter.charge_here(&alice, 60), Ok(()));
+        let wait = limiter.charge_here(&alice, 60).unwrap_err();
         assert!(
             wait > Duration::from_secs(10) && wait <= Duration::from_secs(21),
             "{wait:?}"
         );
-        assert_eq!(limiter.charge(&Key::Viewer("bob".into()), 100), Ok(()));
+        assert_eq!(limiter.charge_here(&Key::Viewer("bob".into()), 100), Ok(()));
         assert_eq!(limiter.len(), 2);
         let off = RateLimit {
             per_second: 0,
             burst: 100,
         };
-        assert!(RateLimiter::new(&off).is_none());
+        assert!(RateLimiter::new(&off, None).is_none());
     }
 }

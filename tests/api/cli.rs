@@ -2,6 +2,7 @@
 //! `schema`, `dev`.
 
 use std::process::Command;
+use std::time::Duration;
 
 /// The built `bff`, with an empty environment.
 pub fn bff() -> Command {
@@ -378,7 +379,7 @@ pub async fn serve_child(
         if client.get(format!("{base}/healthz")).send().await.is_ok() {
             return (child, base);
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -419,14 +420,14 @@ async fn dev_interrupted_while_postgresql_starts_stops_and_leaves_no_cluster() {
         .spawn()
         .unwrap();
     // initdb alone takes seconds: half a second in, PostgreSQL is still being set up.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let output = {
         Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status()
             .unwrap();
         tokio::time::timeout(
-            std::time::Duration::from_secs(120),
+            Duration::from_secs(120),
             tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()),
         )
         .await
@@ -494,4 +495,107 @@ async fn concurrent_migrates_take_turns_and_apply_each_migration_once() {
         }
     }
     assert_eq!(applied, 1, "exactly one run applies the migrations");
+}
+
+/// `bff serve` refuses a database a newer bff migrated, unless the newer migrations declared
+/// themselves compatible (expand-only) in `bff_compatible_migrations`.
+#[tokio::test]
+async fn serve_refuses_unknown_migrations_unless_declared_compatible() {
+    use diesel_async::SimpleAsyncConnection;
+    let url = crate::support::fresh_database().await;
+    let mut conn = bff::db::connect(&url).await.unwrap();
+    conn.batch_execute(
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('20991231000001'), ('20991231000002')",
+    )
+    .await
+    .unwrap();
+    let serve = |url: &str| {
+        bff()
+            .arg("serve")
+            .env("DATABASE_URL", url)
+            .env("BETTER_AUTH_SECRET", crate::support::SECRET)
+            .env("BETTER_AUTH_URL", "http://localhost:5173")
+            .env("BFF_LISTEN", "127.0.0.1:0")
+            .output()
+            .unwrap()
+    };
+    let refused = serve(&url);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("20991231000001, 20991231000002")
+            && stderr.contains("not declared compatible"),
+        "{stderr}"
+    );
+    // One declared compatible is not enough while the other is not.
+    conn.batch_execute(
+        "INSERT INTO bff_compatible_migrations (version, note) VALUES ('20991231000001', 'expand: a new table')",
+    )
+    .await
+    .unwrap();
+    let still = serve(&url);
+    let stderr = String::from_utf8_lossy(&still.stderr);
+    assert!(!still.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("20991231000002") && !stderr.contains("20991231000001"),
+        "{stderr}"
+    );
+    conn.batch_execute(
+        "INSERT INTO bff_compatible_migrations (version, note) VALUES ('20991231000002', 'expand: a nullable column')",
+    )
+    .await
+    .unwrap();
+    let (mut child, base) = serve_child(&url, &[]).await;
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Every migration this binary knows is applied by the test template, and the compatibility
+/// table names the one that declared itself.
+#[tokio::test]
+async fn our_expand_only_migration_declares_itself_compatible() {
+    let url = crate::support::fresh_database().await;
+    let mut conn = bff::db::connect(&url).await.unwrap();
+    let newer = bff::db::migrate::newer_migrations(&mut conn).await.unwrap();
+    assert_eq!(newer, bff::db::migrate::Newer::default());
+    assert!(bff::db::migrate::known_versions().contains(&"20261207000017".to_owned()));
+}
+
+/// With `BFF_SHUTDOWN_DELAY_MS`, SIGTERM first drains: `/readyz` answers 503 `draining` and
+/// every response closes its connection while requests are still served; then the listener
+/// closes and the process exits.
+#[tokio::test]
+async fn sigterm_drains_before_it_stops_accepting() {
+    let url = crate::support::fresh_database().await;
+    let (child, base) = serve_child(&url, &[("BFF_SHUTDOWN_DELAY_MS", "1500")]).await;
+    let client = reqwest::Client::new();
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(ready.headers().get("connection").is_none());
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let draining = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(draining.status(), 503);
+    assert_eq!(draining.headers()["connection"], "close");
+    let body: serde_json::Value = draining.json().await.unwrap();
+    assert_eq!(body["status"], "draining");
+    // Still serving GraphQL meanwhile.
+    let answer = client
+        .post(format!("{base}/graphql"))
+        .json(&serde_json::json!({ "query": "{ viewer { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["connection"], "close");
+    let exit = tokio::time::timeout(Duration::from_secs(10), signal_and_wait(child, "-0")).await;
+    assert!(exit.is_ok(), "bff serve did not exit after the drain");
+    assert!(
+        client.get(format!("{base}/healthz")).send().await.is_err(),
+        "still accepting after the drain"
+    );
 }

@@ -1,0 +1,1 @@
+DROP TABLE bff_compatible_migrations;

@@ -1,0 +1,222 @@
+//! Limits shared through Redis (`BFF_REDIS_URL`): two instances on one database and one
+//! private Redis (started here, loopback only) admit what one would, share APQ
+//! registrations, fall back to their own limits while Redis is down, and share again when it
+//! is back.
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::metrics::{metrics_listener, scrape, value};
+use crate::support::{TestApp, TestUser, first_code, fresh_database};
+
+/// A private `redis-server` on a free loopback port, keeping nothing on disk.
+pub struct RedisServer {
+    /// Its port.
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts one and waits until it answers PING.
+    pub fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = RedisServer { port, child: None };
+        server.restart();
+        server
+    }
+
+    /// `redis://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (SIGKILL: an outage, not a shutdown).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (empty: it keeps nothing).
+    pub fn restart(&mut self) {
+        self.stop();
+        let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("redis-server is not installed (apt-get install redis-server; .ci/run does)");
+        let child = Command::new(binary)
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--daemonize", "no", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        for _ in 0..200 {
+            if let Ok(mut stream) = TcpStream::connect(addr) {
+                use std::io::{Read, Write};
+                let mut answer = [0u8; 7];
+                if stream.write_all(b"PING\r\n").is_ok()
+                    && stream.read_exact(&mut answer).is_ok()
+                    && &answer == b"+PONG\r\n"
+                {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server did not answer on port {}", self.port);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Two instances on one database with the abuse tests' small bucket (100 points, 1 a
+/// second; `{ viewer { id } }` costs 11), sharing `redis` when given.
+async fn two_instances(redis: Option<&RedisServer>) -> (TestApp, TestApp) {
+    let database_url = fresh_database().await;
+    let url = redis.map(RedisServer::url);
+    let env = |env: &mut std::collections::HashMap<&'static str, String>| {
+        env.insert("BFF_MAX_COST", "100".into());
+        env.insert("BFF_RATE_LIMIT_BURST", "100".into());
+        env.insert("BFF_RATE_LIMIT_PER_SECOND", "1".into());
+        if let Some(url) = &url {
+            env.insert("BFF_REDIS_URL", url.clone());
+        }
+    };
+    let a = TestApp::spawn_on(database_url.clone(), env).await;
+    let b = TestApp::spawn_on(database_url, env).await;
+    (a, b)
+}
+
+/// Sends `{ viewer { id } }` as `user` `count` times, alternating between the instances;
+/// returns how many were admitted (every other answer must be 429 RATE_LIMITED).
+async fn admitted(instances: &[&TestApp], user: &TestUser, count: usize) -> usize {
+    let mut admitted = 0;
+    for i in 0..count {
+        let app = instances[i % instances.len()];
+        let (status, body) = app
+            .post("{ viewer { id } }", json!({}), &[("cookie", user.cookie())])
+            .await;
+        match status {
+            200 => {
+                assert_eq!(body["data"]["viewer"]["id"], user.id.as_str(), "{body}");
+                admitted += 1;
+            }
+            429 => assert_eq!(first_code(&body), "RATE_LIMITED", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    admitted
+}
+
+#[tokio::test]
+async fn a_rate_limit_holds_across_instances_sharing_redis() {
+    // Without Redis each instance has its own bucket: two admit twice what one would.
+    let (a, b) = two_instances(None).await;
+    let alice = a.user("Alice").await;
+    let apart = admitted(&[&a, &b], &alice, 24).await;
+    assert!((18..=20).contains(&apart), "{apart}");
+
+    // Sharing Redis they admit what one instance would: 100 points / 11, plus at most one
+    // point refilled a second while the loop runs.
+    let redis = RedisServer::start();
+    let (a, b) = two_instances(Some(&redis)).await;
+    let bob = a.user("Bob").await;
+    let shared = admitted(&[&a, &b], &bob, 24).await;
+    assert!((9..=10).contains(&shared), "{shared}");
+    // Another viewer has a bucket of their own.
+    let carol = a.user("Carol").await;
+    assert_eq!(admitted(&[&b, &a], &carol, 4).await, 4);
+}
+
+#[tokio::test]
+async fn an_apq_hash_registered_on_one_instance_runs_on_another() {
+    let redis = RedisServer::start();
+    let (a, b) = two_instances(Some(&redis)).await;
+    let (apart, _) = two_instances(None).await;
+    let user = a.user("Persisted").await;
+    let query = "query SharedHash { viewer { id } }";
+    let hash = bff::pipeline::documents::sha256_hex(query);
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let send = async |app: &TestApp, body: Value| -> Value {
+        let response = app
+            .client
+            .post(app.url("/graphql"))
+            .header("cookie", user.cookie())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    };
+    let hash_only = json!({ "extensions": extensions });
+    assert_eq!(
+        first_code(&send(&b, hash_only.clone()).await),
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+    let registered = send(&a, json!({ "query": query, "extensions": extensions })).await;
+    assert_eq!(registered["data"]["viewer"]["id"], user.id.as_str());
+    let elsewhere = send(&b, hash_only.clone()).await;
+    assert_eq!(
+        elsewhere["data"]["viewer"]["id"],
+        user.id.as_str(),
+        "{elsewhere}"
+    );
+    // An instance that does not share Redis still has to be told.
+    assert_eq!(
+        first_code(&send(&apart, hash_only).await),
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+}
+
+#[tokio::test]
+async fn instances_use_their_own_limits_while_redis_is_down_and_share_again_after() {
+    let mut redis = RedisServer::start();
+    let (a, b) = two_instances(Some(&redis)).await;
+    let metrics = metrics_listener(&a).await;
+    let before = value(
+        &scrape(&a, metrics).await,
+        "bff_redis_fallbacks_total{limit=\"rate\"}",
+    );
+
+    redis.stop();
+    // Every request is still answered, and the limit still holds, per instance: each admits
+    // its own bucket's 9.
+    let dave = a.user("Dave").await;
+    let started = std::time::Instant::now();
+    let alone = admitted(&[&a], &dave, 12).await;
+    assert!((9..=10).contains(&alone), "{alone}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "requests waited on the dead Redis: {:?}",
+        started.elapsed()
+    );
+    let after = value(
+        &scrape(&a, metrics).await,
+        "bff_redis_fallbacks_total{limit=\"rate\"}",
+    );
+    assert!(after >= before + 12.0, "{before} → {after}");
+
+    // Back (empty): after the retry interval the instances share buckets again.
+    redis.restart();
+    tokio::time::sleep(bff::redis::RETRY_AFTER + Duration::from_millis(200)).await;
+    let erin = a.user("Erin").await;
+    // One request each to notice Redis is back, then one shared bucket.
+    let shared = admitted(&[&a, &b], &erin, 24).await;
+    assert!((9..=11).contains(&shared), "{shared}");
+}
