@@ -42,7 +42,9 @@ LABEL org.opencontainers.image.title="bff" \
 COPY --from=build /src/target/release/bff /usr/local/bin/bff
 # distroless's "nonroot" user; any non-zero uid works, the image needs no home.
 USER 65532:65532
-ENV BFF_LISTEN=0.0.0.0:8080 \
+# With BFF_LISTEN unset, bff listens on 0.0.0.0:$PORT: a PaaS that assigns another port
+# overrides PORT alone.
+ENV PORT=8080 \
     BFF_LOG_FORMAT=json
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["bff", "healthcheck"]
