@@ -1,6 +1,6 @@
 //! `bff check`: what an operator runs before a release or at 3 a.m. It reads the
 //! configuration, connects as `serve` would, and reports, one line each, TLS, the server,
-//! Better Auth's tables, pending migrations, photo storage, Stripe and the worker secret. Anything that
+//! Better Auth's tables, pending (and unknown newer) migrations, the shared Redis, photo storage, Stripe and the worker secret. Anything that
 //! would stop `serve` from working is `FAIL` (and the exit code is 1); optional features
 //! that are off are `warn`.
 
@@ -146,6 +146,9 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
             ),
         },
     );
+    if let Some(redis) = &config.redis {
+        out.push(self::redis(redis).await);
+    }
     out.push(storage(&config.storage).await);
     out.push(if config.auth.service_jwt_secret.is_some() {
         finding(Level::Ok, "worker", "SERVICE_JWT_SECRET set")
@@ -157,6 +160,29 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
         )
     });
     out
+}
+
+/// The shared Redis answers PING (a warning otherwise: bff serves on per-instance limits).
+async fn redis(config: &crate::config::redis::Redis) -> Finding {
+    let where_ = format!("{}:{}", config.host, config.port);
+    let redis = crate::redis::Redis::new(config.clone());
+    match redis.call(&[b"PING"]).await {
+        Ok(crate::redis::Reply::Status(pong)) if pong == "PONG" => finding(
+            Level::Ok,
+            "redis",
+            format!("{where_} answers: rate limits, the export limit and APQ are shared"),
+        ),
+        Ok(other) => finding(
+            Level::Warn,
+            "redis",
+            format!("{where_} answered {other:?} to PING: each instance uses its own limits"),
+        ),
+        Err(error) => finding(
+            Level::Warn,
+            "redis",
+            format!("{where_}: {error}; each instance uses its own limits until it answers"),
+        ),
+    }
 }
 
 /// The bucket: reachable, the credentials accepted, a probe object written, read and deleted.
@@ -292,7 +318,22 @@ async fn database(config: &Database) -> Vec<Finding> {
     out
 }
 
-async fn migrations(conn: AsyncPgConnection) -> Finding {
+async fn migrations(mut conn: AsyncPgConnection) -> Finding {
+    match crate::db::migrate::newer_migrations(&mut conn).await {
+        Ok(newer) if !newer.incompatible.is_empty() => {
+            return finding(
+                Level::Fail,
+                "migrations",
+                format!(
+                    "the database has migrations this bff does not know, not declared compatible \
+                     ({}): serve refuses to start; deploy the bff that applied them",
+                    newer.incompatible.join(", ")
+                ),
+            );
+        }
+        Ok(_) => {}
+        Err(error) => return finding(Level::Fail, "migrations", error.to_string()),
+    }
     match crate::db::migrate::pending(conn).await {
         Ok(pending) if pending.is_empty() => finding(Level::Ok, "migrations", "up to date"),
         Ok(pending) => finding(

@@ -3,8 +3,8 @@
 //!
 //! bff needs three commands of it (`EVALSHA`/`EVAL` for the buckets, `SET` and `GETEX` for
 //! documents), so it speaks RESP itself over a few pooled TCP connections rather than
-//! depending on a client library. Every connect and command has the short
-//! `BFF_REDIS_TIMEOUT_MS`. When one fails, the instance logs it once, sets `bff_redis_up` to 0
+//! depending on a client library (at most 64 connections at once, 16 kept idle). Every connect
+//! and command has the short `BFF_REDIS_TIMEOUT_MS`. When one fails, the instance logs it once, sets `bff_redis_up` to 0
 //! and answers from its own limits ([`Redis::available`] is false) for
 //! [`RETRY_AFTER`], then tries again: a request never waits on a Redis known to be down, and
 //! the shared limits come back by themselves.
@@ -23,6 +23,8 @@ use crate::config::redis::Redis as RedisConfig;
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Idle connections kept.
 const IDLE_CONNECTIONS: usize = 16;
+/// Connections open at once; a command past them waits (within its timeout) for one.
+const MAX_CONNECTIONS: usize = 64;
 /// Largest reply accepted (a document is at most a few hundred KB).
 const MAX_BULK: usize = 16 * 1024 * 1024;
 
@@ -137,6 +139,7 @@ async fn read_reply(stream: &mut BufStream<TcpStream>) -> Result<Reply, RedisErr
 pub struct Redis {
     config: RedisConfig,
     idle: Mutex<Vec<Connection>>,
+    in_use: tokio::sync::Semaphore,
     /// Whether the last attempt failed (so a recovery is logged once, and an outage once).
     down: AtomicBool,
     /// Milliseconds after `epoch` before which Redis is not tried again.
@@ -151,6 +154,7 @@ impl Redis {
         Redis {
             config,
             idle: Mutex::new(Vec::new()),
+            in_use: tokio::sync::Semaphore::new(MAX_CONNECTIONS),
             down: AtomicBool::new(false),
             retry_at: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -201,6 +205,11 @@ impl Redis {
     }
 
     async fn call_pooled(&self, args: &[&[u8]]) -> Result<Reply, RedisError> {
+        let _permit = self
+            .in_use
+            .acquire()
+            .await
+            .map_err(|_| RedisError::Timeout)?;
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let (connection, reply) = match pooled {
             Some(mut connection) => match connection.call(args).await {

@@ -27,14 +27,6 @@ fn npm(dir: &Path, args: &[&str]) {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The app's server, killed when dropped.
 struct AppServer(Child);
 
@@ -78,7 +70,7 @@ async fn the_sveltekit_example_works_end_to_end_in_a_browser() {
         .unwrap();
     assert!(status.success(), "the app's migration failed");
 
-    let app_port = free_port();
+    let app_port = crate::support::free_port();
     let app_origin = format!("http://127.0.0.1:{app_port}");
     let worker_secret = "app-test-worker-secret-0123456789abcdef";
     // Stripe's API is the local fake (Checkout redirects are checked, not followed).

@@ -355,11 +355,7 @@ pub async fn serve_child(
     database_url: &str,
     env: &[(&str, &str)],
 ) -> (std::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let mut command = bff();
     command
         .arg("serve")
@@ -539,6 +535,13 @@ async fn serve_refuses_unknown_migrations_unless_declared_compatible() {
     assert!(
         stderr.contains("20991231000002") && !stderr.contains("20991231000001"),
         "{stderr}"
+    );
+    // `bff check` says the same, as a failure.
+    let (ok, report) = check(&url, &[]);
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains("FAIL  migrations") && report.contains("20991231000002"),
+        "{report}"
     );
     conn.batch_execute(
         "INSERT INTO bff_compatible_migrations (version, note) VALUES ('20991231000002', 'expand: a nullable column')",

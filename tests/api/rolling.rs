@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::live::{Client, End};
 use crate::photo_jobs::{grant, invariant_violations};
 use crate::shared_limits::RedisServer;
-use crate::support::{SECRET, TestApp, TestUser, fresh_database};
+use crate::support::{SECRET, TestApp, TestUser, free_port, fresh_database};
 
 const REPLICAS: usize = 3;
 const USERS: usize = 30;
@@ -41,14 +41,6 @@ struct Replica {
     port: u16,
     child: Option<Child>,
     log: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Replica {

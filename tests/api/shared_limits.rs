@@ -22,11 +22,7 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts one and waits until it answers PING.
     pub fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::free_port();
         let mut server = RedisServer { port, child: None };
         server.restart();
         server
@@ -219,4 +215,53 @@ async fn instances_use_their_own_limits_while_redis_is_down_and_share_again_afte
     // One request each to notice Redis is back, then one shared bucket.
     let shared = admitted(&[&a, &b], &erin, 24).await;
     assert!((9..=11).contains(&shared), "{shared}");
+}
+
+#[tokio::test]
+async fn bff_check_reports_whether_the_shared_redis_answers() {
+    let mut redis = RedisServer::start();
+    let database_url = fresh_database().await;
+    let url = redis.url();
+    let (_, report) = crate::cli::check(&database_url, &[("BFF_REDIS_URL", url.as_str())]);
+    assert!(
+        report.contains(&format!(
+            "ok    redis          127.0.0.1:{} answers",
+            redis.port
+        )),
+        "{report}"
+    );
+    redis.stop();
+    let (_, report) = crate::cli::check(&database_url, &[("BFF_REDIS_URL", url.as_str())]);
+    assert!(
+        report.contains("warn  redis") && report.contains("each instance uses its own limits"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn the_export_limit_holds_across_instances_sharing_redis() {
+    let redis = RedisServer::start();
+    let (a, b) = two_instances(Some(&redis)).await;
+    let user = a.user("Exporter").await;
+    let export = async |app: &TestApp| {
+        let response = app
+            .client
+            .get(app.url("/account/export"))
+            .header("cookie", user.cookie())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let _ = response.bytes().await;
+        (status, retry_after)
+    };
+    // Three at once (two on one instance, one on the other), then the fourth anywhere waits.
+    for app in [&a, &b, &a] {
+        assert_eq!(export(app).await.0, 200);
+    }
+    let (status, retry_after) = export(&b).await;
+    assert_eq!(status, 429);
+    let wait: u64 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
 }

@@ -81,6 +81,15 @@ async fn drop_leftovers(admin: &mut AsyncPgConnection) {
     }
 }
 
+/// A loopback port free at the moment (for servers started as processes).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A fresh database cloned from the template; returns its URL.
 pub async fn fresh_database() -> String {
     let shared = shared().await;
