@@ -8,6 +8,7 @@
 //! through `Debug`.
 
 pub mod auth;
+pub mod cache;
 pub mod database;
 pub mod dev;
 pub mod env;
@@ -30,6 +31,7 @@ pub const GROUPS: &[(&str, &[Variable])] = &[
     ("HTTP server", server::VARIABLES),
     ("Request limits", limits::VARIABLES),
     ("Shared limits (Redis)", redis::VARIABLES),
+    ("Response cache", cache::VARIABLES),
     ("Live updates (WebSocket)", live::VARIABLES),
     ("Photo jobs and the worker", jobs::VARIABLES),
     ("Photo storage (S3)", storage::VARIABLES),
@@ -55,6 +57,8 @@ pub struct Config {
     pub limits: limits::RequestLimits,
     /// Where limits shared by every instance live, if anywhere.
     pub redis: Option<redis::Redis>,
+    /// The per-viewer response cache.
+    pub response_cache: cache::ResponseCache,
     /// The WebSocket surface.
     pub live: live::Live,
     /// Photo jobs and the worker.
@@ -85,6 +89,7 @@ impl Config {
         let server = server::Server::read(&mut env);
         let limits = limits::RequestLimits::read(&mut env);
         let redis = redis::Redis::read(&mut env);
+        let response_cache = cache::ResponseCache::read(&mut env);
         let live = live::Live::read(&mut env);
         let jobs = jobs::Jobs::read(&mut env);
         let storage = storage::Storage::read(&mut env);
@@ -96,6 +101,7 @@ impl Config {
             server,
             limits,
             redis,
+            response_cache,
             live,
             jobs,
             storage,

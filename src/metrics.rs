@@ -20,6 +20,7 @@
 //! | `bff_redis_up` | none: 1 while the shared Redis (`BFF_REDIS_URL`) answers, 0 while each instance uses its own limits |
 //! | `bff_redis_errors_total` | none: Redis commands that failed or timed out |
 //! | `bff_redis_fallbacks_total` | `limit`: `rate`, `export`, `apq`: decisions made with this instance's own state because Redis was down |
+//! | `bff_response_cache_total` | `outcome`: `hit`, `miss`, `expired` (found past its instant), `evicted` (dropped for room); plus `bff_response_cache_bytes` |
 //! | `bff_build_info` | `version`, `commit`: always 1 |
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -52,6 +53,12 @@ pub fn install() -> &'static PrometheusHandle {
         metrics::gauge!("bff_build_info", "version" => env!("CARGO_PKG_VERSION"), "commit" => env!("BFF_COMMIT")).set(1.0);
         handle
     })
+}
+
+/// A response-cache lookup or eviction, and the bytes it holds.
+pub fn response_cache(outcome: &'static str, bytes: usize) {
+    metrics::counter!("bff_response_cache_total", "outcome" => outcome).increment(1);
+    metrics::gauge!("bff_response_cache_bytes").set(bytes as f64);
 }
 
 /// Whether the shared Redis answers.

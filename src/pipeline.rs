@@ -26,6 +26,7 @@ pub mod outcome;
 pub mod prepared;
 pub mod rate_limit;
 pub mod request;
+pub mod response_cache;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -75,6 +76,8 @@ struct Admitted {
     variables: Variables,
     cost: u64,
     viewer_state: bool,
+    /// A query (not a mutation or subscription): its answer may be kept.
+    is_query: bool,
 }
 
 /// The pipeline and everything it remembers between requests.
@@ -88,6 +91,7 @@ pub struct Pipeline {
     limits: Limits,
     rate: Option<RateLimiter>,
     redis: Option<Arc<crate::redis::Redis>>,
+    responses: Option<response_cache::ResponseCache>,
     auth: AuthSettings,
     pool: DbPool,
     photos: crate::storage::Photos,
@@ -139,6 +143,7 @@ impl Pipeline {
             limits: config.limits.document,
             rate: RateLimiter::new(&config.limits.rate, redis.clone()),
             redis,
+            responses: response_cache::ResponseCache::new(config.response_cache.bytes),
             auth: AuthSettings::new(&config.auth),
             pool,
             photos,
@@ -166,20 +171,23 @@ impl Pipeline {
         self.documents.trusted_count()
     }
 
-    /// Runs a query or mutation (HTTP): every step, then execution on one connection.
+    /// Runs a query or mutation (HTTP): every step, then execution on one connection — or,
+    /// for a signed-in viewer's query whose answer is kept ([`response_cache`]), that answer.
     pub async fn execute(
         &self,
         request: Request,
         transport: Transport,
         caller: Caller<'_>,
-    ) -> Result<async_graphql::Response, Refusal> {
+    ) -> Result<Answer, Refusal> {
         let name = request.operation_name.clone();
         let admitted = self
             .admit(request, transport, caller.address)
             .await
             .inspect_err(|refusal| record(name.as_deref(), refusal.code(), 0))?;
-        let auth =
-            RequestAuth::from_headers(caller.credentials, &self.auth).lean(!admitted.viewer_state);
+        let cache = self.responses.as_ref().filter(|_| admitted.is_query);
+        // A cached answer needs the viewer's versions, which only the full lookup reads.
+        let auth = RequestAuth::from_headers(caller.credentials, &self.auth)
+            .lean(!admitted.viewer_state && cache.is_none());
         let db = RequestDb::new(self.pool.clone());
         let statements = Arc::new(AtomicU32::new(0));
         if let Some(limiter) = &self.rate {
@@ -194,13 +202,60 @@ impl Pipeline {
                 return Err(refusal);
             }
         }
+        let kept = match cache {
+            Some(cache)
+                if auth.has_credential() && matches!(auth.service(), ServiceCredential::Absent) =>
+            {
+                match counting(&statements, auth.user(&db)).await {
+                    Ok(Some(user)) => user.state.as_ref().map(|state| {
+                        let key = response_cache::Key::new(
+                            &user.id,
+                            state.versions,
+                            &admitted.query,
+                            admitted.operation_name.as_deref(),
+                            &admitted.variables,
+                        );
+                        (cache, key, state.changes_at().min(user.session_expires_at))
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if let Some((cache, key, _)) = &kept
+            && let Some(entry) = cache.get(key)
+        {
+            record(
+                Some(&admitted.label),
+                "OK",
+                statements.load(Ordering::Relaxed),
+            );
+            let etag = key.etag();
+            if caller
+                .if_none_match
+                .is_some_and(|tags| matches_etag(tags, &etag))
+            {
+                return Ok(Answer::NotModified { etag });
+            }
+            return Ok(Answer::Body {
+                body: entry.body.clone(),
+                etag,
+            });
+        }
+        let changes = kept.as_ref().map(|(cache, ..)| {
+            cache.missed();
+            Arc::new(crate::graphql::context::AnswerChanges::default())
+        });
         let validation = ValidationKey::of(
             &admitted.query,
             admitted.operation_name.as_deref(),
             &admitted.variables,
         );
         let label = admitted.label.clone();
-        let request = graphql_request(admitted).data(auth).data(db);
+        let mut request = graphql_request(admitted).data(auth).data(db);
+        if let Some(changes) = &changes {
+            request = request.data(changes.clone());
+        }
         let revalidated = self.prepared.is_validated(&validation);
         let schema = if revalidated {
             &self.revalidated
@@ -224,7 +279,19 @@ impl Pipeline {
             })
             .unwrap_or_else(|| "OK".to_owned());
         record(Some(&label), &outcome, statements.load(Ordering::Relaxed));
-        Ok(response)
+        // Kept only when it answered in full: errors may be passing (the database, storage).
+        if let (Some((cache, key, changes_at)), Some(changes)) = (kept, changes)
+            && response.errors.is_empty()
+            && response.data != Value::Null
+            && let Ok(body) = serde_json::to_vec(&response)
+        {
+            let body = bytes::Bytes::from(body);
+            let changes_at = changes.earliest().map_or(changes_at, |c| c.min(changes_at));
+            let etag = key.etag();
+            cache.insert(key, body.clone(), changes_at);
+            return Ok(Answer::Body { body, etag });
+        }
+        Ok(Answer::Executed(response))
     }
 
     /// The viewer of a plain HTTP request (the account export): their user id. A credential
@@ -390,11 +457,11 @@ impl Pipeline {
         // error as validation would.
         let document = self.prepared.parse(&query);
         let mut measure = None;
+        let mut is_query = false;
         if let Some(document) = &document {
-            check_kind(
-                operation::kind(document, operation_name.as_deref()),
-                transport,
-            )?;
+            let kind = operation::kind(document, operation_name.as_deref());
+            check_kind(kind, transport)?;
+            is_query = kind == Some(OperationType::Query);
             if !self.introspection && operation::introspects(document) {
                 return Err(Refusal::Request {
                     message: "Introspection is disabled (BFF_ENV=production)".into(),
@@ -440,6 +507,7 @@ impl Pipeline {
             variables,
             cost: measure.map_or(1, |m| m.cost),
             viewer_state: measure.is_none_or(|m| m.viewer_state),
+            is_query,
         })
     }
 
@@ -450,6 +518,34 @@ impl Pipeline {
             None => Ok(()),
         }
     }
+}
+
+/// What [`Pipeline::execute`] answers.
+#[derive(Debug)]
+pub enum Answer {
+    /// A response to frame.
+    Executed(async_graphql::Response),
+    /// A viewer's query answered in full, serialized (from the response cache, or just now and
+    /// kept there), with its validator.
+    Body {
+        /// The JSON body.
+        body: bytes::Bytes,
+        /// The `ETag` of the answer.
+        etag: String,
+    },
+    /// `If-None-Match` named the current answer: 304.
+    NotModified {
+        /// The `ETag` of the answer.
+        etag: String,
+    },
+}
+
+/// Whether an `If-None-Match` value names `etag` (a list, weak validators and `*` allowed).
+fn matches_etag(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 /// Why [`Pipeline::viewer_of`] found no viewer.

@@ -48,6 +48,37 @@ pub struct ViewerState {
     pub photos_used: i32,
     /// Bytes the viewer keeps in storage (uploads and results).
     pub storage_used: i64,
+    /// The versions of the viewer's data and of everyone's (`viewer_versions`), as of the
+    /// lookup: any write to what the viewer can read changes one of them.
+    pub versions: Versions,
+}
+
+/// `viewer_versions` as the lookup read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Versions {
+    /// The viewer's row (0 before their first write).
+    pub viewer: i64,
+    /// The row `'*'`: plans and credit packs.
+    pub global: i64,
+}
+
+impl ViewerState {
+    /// The earliest instant at which what the lookup read could change without a write: the
+    /// usage window's end, the subscription's period or trial end.
+    pub fn changes_at(&self) -> DateTime<Utc> {
+        let mut at = self.usage_window.end;
+        if let Some(subscription) = &self.billing.subscription {
+            for end in [subscription.current_period_end, subscription.trial_end]
+                .into_iter()
+                .flatten()
+            {
+                if end > Utc::now() {
+                    at = at.min(end);
+                }
+            }
+        }
+        at
+    }
 }
 
 #[derive(diesel::QueryableByName)]
@@ -130,6 +161,10 @@ struct Row {
     free_storage_bytes_limit: Option<i64>,
     #[diesel(sql_type = Int8)]
     storage_used: i64,
+    #[diesel(sql_type = Int8)]
+    viewer_version: i64,
+    #[diesel(sql_type = Int8)]
+    global_version: i64,
 }
 
 /// Whom the statement looks up: by session token or by user id. Two types, so that each SQL
@@ -229,7 +264,11 @@ fn statement(by_token: bool) -> (String, String) {
                      WHERE uc.user_id = u.id AND uc.metric = '{metric}' AND uc.window_start = win.start), 0)
              AS photos_used,
            COALESCE((SELECT sum(pu.byte_size) FROM photo_uploads pu WHERE pu.user_id = u.id), 0)::int8
-             AS storage_used
+             AS storage_used,
+           COALESCE((SELECT vv.version FROM viewer_versions vv WHERE vv.user_id = u.id), 0)
+             AS viewer_version,
+           COALESCE((SELECT vg.version FROM viewer_versions vg WHERE vg.user_id = '*'), 0)
+             AS global_version
          FROM {from}
          JOIN plans f ON f.code = '{free}'
          LEFT JOIN subscriptions sub ON sub.user_id = u.id
@@ -378,6 +417,10 @@ impl From<Row> for SessionUser {
             },
             photos_used: row.photos_used,
             storage_used: row.storage_used,
+            versions: Versions {
+                viewer: row.viewer_version,
+                global: row.global_version,
+            },
         };
         SessionUser {
             id: row.user_id,

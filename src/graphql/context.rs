@@ -22,6 +22,34 @@ fn data<'a, T: Send + Sync + 'static>(ctx: &Context<'a>, what: &str) -> AppResul
         .map_err(|_| AppError::Internal(format!("the schema has no {what} attached")))
 }
 
+/// The earliest instant at which an answer being built could change without a write (a
+/// presigned URL minted for it nearing expiry): the response cache does not serve it past
+/// that. Attached to a request only when its answer may be cached.
+#[derive(Default)]
+pub struct AnswerChanges(std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>);
+
+impl AnswerChanges {
+    /// Notes that the answer changes at `at` (the earliest such instant is kept).
+    pub fn at(&self, at: chrono::DateTime<chrono::Utc>) {
+        let mut earliest = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *earliest = Some(earliest.map_or(at, |e| e.min(at)));
+    }
+
+    /// The earliest instant noted, if any.
+    pub fn earliest(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A URL valid until `expires_at` went into the answer: a cached copy is served only for the
+/// first half of its life, so a client always gets at least half of it.
+pub fn url_minted(ctx: &Context<'_>, expires_at: chrono::DateTime<chrono::Utc>) {
+    if let Some(changes) = ctx.data_opt::<std::sync::Arc<AnswerChanges>>() {
+        let now = chrono::Utc::now();
+        changes.at(now + (expires_at - now) / 2);
+    }
+}
+
 /// How jobs are priced and leased.
 pub fn jobs<'a>(ctx: &Context<'a>) -> AppResult<&'a Jobs> {
     data(ctx, "job settings")

@@ -128,7 +128,9 @@ impl Photo {
     /// A presigned `GET` of the photo, minted for this response and valid for minutes
     /// (`BFF_PRESIGNED_URL_SECONDS`): fetch it again for a fresh one.
     async fn url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(store(ctx)?.presign_get(&self.0.object_key, None).url)
+        let signed = store(ctx)?.presign_get(&self.0.object_key, None);
+        super::context::url_minted(ctx, signed.expires_at);
+        Ok(signed.url)
     }
 }
 
@@ -152,7 +154,9 @@ pub fn result_url(ctx: &Context<'_>, job_id: i64, key: &str) -> AppResult<Option
     };
     let extension = key.rsplit_once('.').map_or("bin", |(_, ext)| ext);
     let name = format!("photo-job-{job_id}.{extension}");
-    Ok(Some(store.presign_get(key, Some(&name)).url))
+    let signed = store.presign_get(key, Some(&name));
+    super::context::url_minted(ctx, signed.expires_at);
+    Ok(Some(signed.url))
 }
 
 /// A file the viewer is about to upload.

@@ -17,7 +17,7 @@ use serde_json::json;
 use super::request_id::REQUEST_ID;
 use super::state::AppState;
 use crate::error::{INTERNAL_MESSAGE, RETRY_AFTER_SECONDS, code};
-use crate::pipeline::{Caller, Refusal, Request, Transport, guard};
+use crate::pipeline::{Answer, Caller, Refusal, Request, Transport, guard};
 
 /// The media types a response can have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,13 +248,36 @@ async fn execute(
     transport: Transport,
 ) -> Response {
     let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok());
+    // Revalidation is for GET (what HTTP caches and mobile clients revalidate).
+    let get = matches!(transport, Transport::Get);
     let caller = Caller {
         credentials: headers,
         address: state.client_address(peer, headers),
         request_id,
+        if_none_match: headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| get),
     };
     let response = match state.pipeline.execute(request, transport, caller).await {
-        Ok(response) => response,
+        Ok(Answer::Executed(response)) => response,
+        Ok(Answer::Body { body, etag }) => {
+            let mut response = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, media.header())],
+                body,
+            )
+                .into_response();
+            if get {
+                revalidatable(response.headers_mut(), &etag);
+            }
+            return response;
+        }
+        Ok(Answer::NotModified { etag }) => {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            revalidatable(response.headers_mut(), &etag);
+            return response;
+        }
         Err(refusal) => return refused(media, &refusal),
     };
     let request_error = response.data == Value::Null
@@ -290,6 +313,24 @@ async fn execute(
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
     }
     response
+}
+
+/// A viewer's answer to a `GET`: its `ETag`, and `Cache-Control: private, no-cache` (a
+/// browser or app may keep it, a shared cache may not, and each use revalidates: 304 after
+/// the session lookup alone while nothing changed). `Vary: Cookie, Authorization`, as it
+/// depends on both.
+fn revalidatable(headers: &mut HeaderMap, etag: &str) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Cookie, Authorization"),
+    );
 }
 
 /// The answer to a request the pipeline refused: 400 for a malformed request whatever the

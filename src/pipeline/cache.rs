@@ -54,21 +54,35 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
     }
 
     /// Remembers `value` of `weight` under `key`, forgetting the least recently used entries
-    /// past the bounds. A value heavier than the whole cache is not kept.
-    pub fn insert(&self, key: K, value: V, weight: usize) {
+    /// past the bounds. A value heavier than the whole cache is not kept. Returns how many
+    /// entries were forgotten to make room.
+    pub fn insert(&self, key: K, value: V, weight: usize) -> usize {
         if weight > self.max_weight {
-            return;
+            return 0;
         }
         let mut inner = self.lock();
         if let Some((_, (_, old))) = inner.entries.push(key, (value, weight)) {
             inner.weight -= old;
         }
         inner.weight += weight;
+        let mut evicted = 0;
         while inner.weight > self.max_weight {
             match inner.entries.pop_lru() {
-                Some((_, (_, dropped))) => inner.weight -= dropped,
+                Some((_, (_, dropped))) => {
+                    inner.weight -= dropped;
+                    evicted += 1;
+                }
                 None => break,
             }
+        }
+        evicted
+    }
+
+    /// Forgets `key`.
+    pub fn remove(&self, key: &K) {
+        let mut inner = self.lock();
+        if let Some((_, weight)) = inner.entries.pop(key) {
+            inner.weight -= weight;
         }
     }
 

@@ -177,6 +177,8 @@ pub struct Caller<'a> {
     pub address: Option<IpAddr>,
     /// The request id, given with masked errors.
     pub request_id: Option<&'a str>,
+    /// `If-None-Match` (`GET` only): an `ETag` of an answer the client holds.
+    pub if_none_match: Option<&'a str>,
 }
 
 #[cfg(test)]

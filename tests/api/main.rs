@@ -21,6 +21,7 @@ mod pagination;
 mod persisted;
 mod photo_jobs;
 mod refunds;
+mod response_cache;
 mod rolling;
 mod schema;
 mod shared_limits;
