@@ -7,6 +7,7 @@ mod architecture;
 mod auth;
 mod cli;
 mod config;
+mod consistency;
 mod docs;
 mod export;
 mod front_door;
