@@ -264,3 +264,47 @@ async fn with_the_cache_off_every_query_executes() {
     fresh.query_as(&user, query, json!({})).await;
     assert_eq!(statements(&fresh, "Uncached").await, once * 2.0);
 }
+
+#[tokio::test]
+async fn an_answer_with_presigned_urls_is_served_for_half_their_life_only() {
+    let store = crate::uploads::Store::start().await;
+    let app = TestApp::spawn_with(|env| {
+        store.test_env(env);
+        env.insert("BFF_PRESIGNED_URL_SECONDS", "30".into());
+    })
+    .await;
+    bff::metrics::install();
+    let user = app.user("Photos").await;
+    crate::photo_jobs::grant(&app, &user, 1_000).await;
+    let jpeg: &[u8] = include_bytes!("../../src/dev/demo/sunrise.jpg");
+    let ids = crate::uploads::uploaded(&app, &user, &[("a.jpg", "image/jpeg", jpeg)]).await;
+    let create = "mutation($input: CreatePhotoJobInput!) { createPhotoJob(input: $input) { photoJob { id } } }";
+    let created = app
+        .query_as(
+            &user,
+            create,
+            json!({ "input": { "prompt": "p", "uploadIds": ids } }),
+        )
+        .await;
+    assert!(created.get("errors").is_none(), "{created}");
+    let query = "query CacheUrls { viewer { photoJobs(first: 1) { nodes { photos { url } } } } }";
+    let url = |body: &Value| {
+        body["data"]["viewer"]["photoJobs"]["nodes"][0]["photos"][0]["url"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = url(&app.query_as(&user, query, json!({})).await);
+    // Within half the URL's 30 s: the same answer, from memory.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(url(&app.query_as(&user, query, json!({})).await), first);
+    // Past it: a fresh URL, good for 30 s again.
+    tokio::time::sleep(std::time::Duration::from_secs(14)).await;
+    let later = url(&app.query_as(&user, query, json!({})).await);
+    assert_ne!(later, first, "a URL past half its life was served again");
+    let (status, _) = {
+        let response = reqwest::get(&later).await.unwrap();
+        (response.status().as_u16(), response.bytes().await.unwrap())
+    };
+    assert_eq!(status, 200);
+}
