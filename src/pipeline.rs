@@ -184,10 +184,16 @@ impl Pipeline {
             .admit(request, transport, caller.address)
             .await
             .inspect_err(|refusal| record(name.as_deref(), refusal.code(), 0))?;
-        let cache = self.responses.as_ref().filter(|_| admitted.is_query);
-        // A cached answer needs the viewer's versions, which only the full lookup reads.
-        let auth = RequestAuth::from_headers(caller.credentials, &self.auth)
-            .lean(!admitted.viewer_state && cache.is_none());
+        // A cached answer needs the viewer's versions, which only the full lookup reads: a
+        // query the lean lookup serves (`viewer { id name }`, a page of jobs) is not kept, as
+        // the full lookup would cost it more than its execution (measured: `viewer { id }`
+        // 0.53x → 0.32x of the baseline when it was).
+        let cache = self
+            .responses
+            .as_ref()
+            .filter(|_| admitted.is_query && admitted.viewer_state);
+        let auth =
+            RequestAuth::from_headers(caller.credentials, &self.auth).lean(!admitted.viewer_state);
         let db = RequestDb::new(self.pool.clone());
         let statements = Arc::new(AtomicU32::new(0));
         if let Some(limiter) = &self.rate {

@@ -255,6 +255,18 @@ async fn get_answers_revalidate_with_etags() {
 }
 
 #[tokio::test]
+async fn a_query_the_lean_lookup_serves_is_not_kept() {
+    let (cached, _) = pair().await;
+    let user = cached.user("Lean").await;
+    let query = "query CacheLean { viewer { id photoJobs(first: 5) { totalCount } } }";
+    cached.query_as(&user, query, json!({})).await;
+    let once = statements(&cached, "CacheLean").await;
+    assert_eq!(once, 2.0, "the lean lookup and the page");
+    cached.query_as(&user, query, json!({})).await;
+    assert_eq!(statements(&cached, "CacheLean").await, 4.0);
+}
+
+#[tokio::test]
 async fn with_the_cache_off_every_query_executes() {
     let (_, fresh) = pair().await;
     let user = fresh.user("Uncached").await;
@@ -287,7 +299,8 @@ async fn an_answer_with_presigned_urls_is_served_for_half_their_life_only() {
         )
         .await;
     assert!(created.get("errors").is_none(), "{created}");
-    let query = "query CacheUrls { viewer { photoJobs(first: 1) { nodes { photos { url } } } } }";
+    // (With the viewer's credits: a query of the lean lookup alone is not kept.)
+    let query = "query CacheUrls { viewer { credits { balance } photoJobs(first: 1) { nodes { photos { url } } } } }";
     let url = |body: &Value| {
         body["data"]["viewer"]["photoJobs"]["nodes"][0]["photos"][0]["url"]
             .as_str()
