@@ -55,9 +55,13 @@ pub fn install() -> &'static PrometheusHandle {
     })
 }
 
-/// A response-cache lookup or eviction, and the bytes it holds.
-pub fn response_cache(outcome: &'static str, bytes: usize) {
+/// A response-cache lookup or eviction.
+pub fn response_cache(outcome: &'static str) {
     metrics::counter!("bff_response_cache_total", "outcome" => outcome).increment(1);
+}
+
+/// The bytes the response cache holds (set when they change, not on every hit).
+pub fn response_cache_bytes(bytes: usize) {
     metrics::gauge!("bff_response_cache_bytes").set(bytes as f64);
 }
 

@@ -9,8 +9,11 @@ use std::time::Duration;
 use super::env::{Env, Variable};
 
 /// `BFF_LISTEN`.
-pub const LISTEN: Variable =
-    Variable::value("BFF_LISTEN", "address the server binds", "127.0.0.1:8080");
+pub const LISTEN: Variable = Variable::optional(
+    "BFF_LISTEN",
+    "address the server binds",
+    "0.0.0.0:$PORT when PORT is set, else 127.0.0.1:8080",
+);
 /// `PORT`.
 pub const PORT: Variable = Variable::optional(
     "PORT",

@@ -98,10 +98,11 @@ impl ResponseCache {
         let entry = self.entries.get(key)?;
         if entry.changes_at <= Utc::now() {
             self.entries.remove(key);
-            crate::metrics::response_cache("expired", self.entries.weight());
+            crate::metrics::response_cache("expired");
+            crate::metrics::response_cache_bytes(self.entries.weight());
             return None;
         }
-        crate::metrics::response_cache("hit", self.entries.weight());
+        crate::metrics::response_cache("hit");
         Some(entry)
     }
 
@@ -112,13 +113,14 @@ impl ResponseCache {
             .entries
             .insert(key, Arc::new(Entry { body, changes_at }), weight);
         for _ in 0..evicted {
-            crate::metrics::response_cache("evicted", self.entries.weight());
+            crate::metrics::response_cache("evicted");
         }
+        crate::metrics::response_cache_bytes(self.entries.weight());
     }
 
     /// Counts a query that was not found (and executed).
     pub fn missed(&self) {
-        crate::metrics::response_cache("miss", self.entries.weight());
+        crate::metrics::response_cache("miss");
     }
 
     /// Bytes held.

@@ -33,6 +33,41 @@ fn with(extra: (&str, &str)) -> Result<Config, ConfigError> {
 }
 
 #[test]
+fn port_redis_the_response_cache_and_the_drain_are_read() {
+    let config = load(&MINIMAL).unwrap();
+    assert!(config.redis.is_none());
+    assert_eq!(config.response_cache.bytes, 64 * 1024 * 1024);
+    assert_eq!(
+        config.server.timeouts.drain_delay,
+        std::time::Duration::ZERO
+    );
+    // A PaaS's PORT counts only while BFF_LISTEN is unset.
+    let paas = with(("PORT", "5000")).unwrap();
+    assert_eq!(paas.server.listen.to_string(), "0.0.0.0:5000");
+    let mut both = MINIMAL.to_vec();
+    both.retain(|(k, _)| *k != "BFF_LISTEN");
+    both.extend([("PORT", "5000"), ("BFF_LISTEN", "127.0.0.1:9000")]);
+    assert_eq!(
+        load(&both).unwrap().server.listen.to_string(),
+        "127.0.0.1:9000"
+    );
+    let off = with(("BFF_RESPONSE_CACHE", "off")).unwrap();
+    assert_eq!(off.response_cache.bytes, 0);
+    let redis = with(("BFF_REDIS_URL", "redis://:secret@cache:6380/2"))
+        .unwrap()
+        .redis
+        .unwrap();
+    assert_eq!(
+        (redis.host.as_str(), redis.port, redis.database),
+        ("cache", 6380, 2)
+    );
+    assert!(
+        !format!("{redis:?}").contains("secret"),
+        "the password stays out of logs"
+    );
+}
+
+#[test]
 fn defaults_apply_to_a_minimal_environment() {
     let config = load(&MINIMAL).unwrap();
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
@@ -117,6 +152,12 @@ fn malformed_values_are_named() {
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "/v1/traces"),
         ("BFF_MAX_COST", "0"),
         ("BFF_RATE_LIMIT_BURST", "10"),
+        ("PORT", "http"),
+        ("BFF_RESPONSE_CACHE", "maybe"),
+        ("BFF_REDIS_URL", "rediss://cache:6379"),
+        ("BFF_REDIS_URL", "cache:6379"),
+        ("BFF_REDIS_TIMEOUT_MS", "1"),
+        ("BFF_SHUTDOWN_DELAY_MS", "soon"),
     ] {
         let error = with((name, value)).unwrap_err();
         assert!(
