@@ -51,7 +51,7 @@ use crate::graphql::AppSchema;
 use crate::live::viewer::LiveViewer;
 use documents::Documents;
 use outcome::{classified, classify, record};
-use prepared::{Prepared, ValidationKey};
+use prepared::{Prepared, RequestKey};
 use rate_limit::{FAILED_AUTH_COST, Key, REFUSED_COST, RateLimiter};
 pub use request::{Caller, Refusal, Request, SignInRefusal, SignedIn, variables};
 
@@ -78,6 +78,8 @@ struct Admitted {
     viewer_state: bool,
     /// A query (not a mutation or subscription): its answer may be kept.
     is_query: bool,
+    /// Its text, operation name and variables, digested.
+    key: RequestKey,
 }
 
 /// The pipeline and everything it remembers between requests.
@@ -214,13 +216,7 @@ impl Pipeline {
             {
                 match counting(&statements, auth.user(&db)).await {
                     Ok(Some(user)) => user.state.as_ref().map(|state| {
-                        let key = response_cache::Key::new(
-                            &user.id,
-                            state.versions,
-                            &admitted.query,
-                            admitted.operation_name.as_deref(),
-                            &admitted.variables,
-                        );
+                        let key = response_cache::Key::new(&user.id, state.versions, &admitted.key);
                         (cache, key, state.changes_at().min(user.session_expires_at))
                     }),
                     _ => None,
@@ -252,11 +248,7 @@ impl Pipeline {
             cache.missed();
             Arc::new(crate::graphql::context::AnswerChanges::default())
         });
-        let validation = ValidationKey::of(
-            &admitted.query,
-            admitted.operation_name.as_deref(),
-            &admitted.variables,
-        );
+        let validation = admitted.key;
         let label = admitted.label.clone();
         let mut request = graphql_request(admitted).data(auth).data(db);
         if let Some(changes) = &changes {
@@ -441,6 +433,26 @@ impl Pipeline {
                 }
             })?;
         let query = resolved.query;
+        let key = RequestKey::of(&query, operation_name.as_deref(), &variables);
+        if let Some(known) = self.prepared.admission(&key) {
+            // Admitted before with the same text, operation name and variables: the guard,
+            // the introspection check and the cost limits passed then and would now.
+            check_kind(known.kind, transport)?;
+            if let Some(hash) = resolved.remember {
+                self.documents.remember(hash, &query).await;
+            }
+            return Ok(Admitted {
+                query,
+                document: Some(known.document.clone()),
+                operation_name,
+                label: known.label.clone(),
+                variables,
+                cost: known.measure.cost,
+                viewer_state: known.measure.viewer_state,
+                is_query: known.kind == Some(OperationType::Query),
+                key,
+            });
+        }
         match guard::check_document(&query, self.limits.tokens) {
             Ok(()) => {}
             Err(guard::Refused::TooDeep) => {
@@ -463,11 +475,10 @@ impl Pipeline {
         // error as validation would.
         let document = self.prepared.parse(&query);
         let mut measure = None;
-        let mut is_query = false;
+        let mut kind = None;
         if let Some(document) = &document {
-            let kind = operation::kind(document, operation_name.as_deref());
+            kind = operation::kind(document, operation_name.as_deref());
             check_kind(kind, transport)?;
-            is_query = kind == Some(OperationType::Query);
             if !self.introspection && operation::introspects(document) {
                 return Err(Refusal::Request {
                     message: "Introspection is disabled (BFF_ENV=production)".into(),
@@ -505,6 +516,15 @@ impl Pipeline {
                 .as_deref()
                 .or(operation_name.as_deref()),
         );
+        if let (Some(document), Some(measure)) = (&document, measure) {
+            let admission = prepared::Admission {
+                document: document.clone(),
+                kind,
+                measure,
+                label: label.clone(),
+            };
+            self.prepared.admitted(key, Arc::new(admission));
+        }
         Ok(Admitted {
             query,
             document,
@@ -513,7 +533,8 @@ impl Pipeline {
             variables,
             cost: measure.map_or(1, |m| m.cost),
             viewer_state: measure.is_none_or(|m| m.viewer_state),
-            is_query,
+            is_query: kind == Some(OperationType::Query),
+            key,
         })
     }
 

@@ -13,7 +13,7 @@ use super::ids::{Kind, row_id};
 use super::photo_jobs::PhotoJob;
 use crate::db::photo_jobs::PhotoJob as JobRow;
 use crate::error::AppError;
-use crate::live::hub::Event;
+use crate::live::hub::{Event, Subscriber};
 use crate::live::listener::ReloadError;
 use crate::live::viewer::{LiveViewer, NotListening};
 
@@ -35,6 +35,23 @@ impl From<ReloadError> for AppError {
 fn live_viewer<'a>(ctx: &Context<'a>) -> Result<&'a LiveViewer, AppError> {
     ctx.data::<LiveViewer>()
         .map_err(|_| AppError::Unauthenticated)
+}
+
+/// The row id of the viewer's job `id` (`NOT_FOUND` when it names none of theirs).
+async fn own_job(ctx: &Context<'_>, live: &LiveViewer, id: &ID) -> Result<i64, AppError> {
+    let not_found = || AppError::NotFound("photo job");
+    let id = row_id(id, Kind::PhotoJob).ok_or_else(not_found)?;
+    let conn = read(ctx).await?;
+    JobRow::find(&mut &**conn, &live.user_id, id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(not_found)?;
+    Ok(id)
+}
+
+/// The viewer's subscription to the hub (boxed: see `photo_job_updated`).
+async fn subscribe(live: &LiveViewer) -> Result<Subscriber, AppError> {
+    Ok(Box::pin(live.subscribe()).await?)
 }
 
 /// The stream of `T`s, with a reload failure as the masked error that ends it.
@@ -62,18 +79,12 @@ impl Subscription {
         let live = live_viewer(ctx)?;
         let only = match id {
             None => None,
-            Some(id) => {
-                let not_found = || AppError::NotFound("photo job");
-                let id = row_id(&id, Kind::PhotoJob).ok_or_else(not_found)?;
-                let conn = read(ctx).await?;
-                JobRow::find(&mut &**conn, &live.user_id, id)
-                    .await
-                    .map_err(AppError::from)?
-                    .ok_or_else(not_found)?;
-                Some(id)
-            }
+            // Boxed, as the subscribing below: async-graphql keeps this resolver's future inside
+            // the field's stream for as long as the subscription lasts, so its size is memory
+            // of every idle subscription.
+            Some(id) => Some(Box::pin(own_job(ctx, live, &id)).await?),
         };
-        let subscriber = live.subscribe().await.map_err(AppError::from)?;
+        let subscriber = subscribe(live).await?;
         Ok(stream(live.events(subscriber, move |event| match event {
             Event::Job(state) if only.is_none_or(|id| id == state.job.id) => {
                 Some(PhotoJob(state.job.clone(), state.deleted_at, None))
@@ -91,7 +102,7 @@ impl Subscription {
     {
         let live = live_viewer(ctx)?;
         let allowance = jobs(ctx)?.free_photo_allowance;
-        let subscriber = live.subscribe().await.map_err(AppError::from)?;
+        let subscriber = subscribe(live).await?;
         Ok(stream(live.events(subscriber, move |event| match event {
             Event::Credits(row) => Some(CreditAccount {
                 row: (**row).clone(),
@@ -109,7 +120,7 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<BillingSubscription>> + use<>>
     {
         let live = live_viewer(ctx)?;
-        let subscriber = live.subscribe().await.map_err(AppError::from)?;
+        let subscriber = subscribe(live).await?;
         Ok(stream(live.events(subscriber, |event| match event {
             Event::Billing(state) => Some(BillingSubscription((**state).clone())),
             _ => None,

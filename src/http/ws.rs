@@ -27,6 +27,7 @@ pub mod registry;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::Either;
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -95,11 +96,14 @@ pub fn upgrade(
         .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(limits.max_message_bytes * 4)
-        .on_upgrade(move |socket| async move {
+        // No `async` block around the connection's future: it would keep its own copies of
+        // the socket and state for the connection's whole life (memory per connection).
+        .on_upgrade(move |socket| {
             let Some(slot) = slot else {
-                let mut socket = socket;
-                let _ = close(&mut socket, 1013, "The server is at its connection limit").await;
-                return;
+                return Either::Left(async move {
+                    let mut socket = socket;
+                    let _ = close(&mut socket, 1013, "The server is at its connection limit").await;
+                });
             };
             // Without a server's (in-process use) nothing ever stops it.
             let (stop, done) = match draining {
@@ -116,7 +120,7 @@ pub fn upgrade(
                 request_id,
                 slot,
             };
-            connection::serve(opened, socket).await;
+            Either::Right(connection::serve(opened, socket))
         })
 }
 

@@ -3,7 +3,6 @@
 //! number of entries or a total weight (bytes of text, for persisted queries).
 
 use std::hash::Hash;
-use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
 use lru::LruCache;
@@ -11,6 +10,7 @@ use lru::LruCache;
 /// A least-recently-used map bounded by entries and by total weight, shared by every request.
 pub struct BoundedCache<K: Hash + Eq, V: Clone> {
     inner: Mutex<Inner<K, V>>,
+    max_entries: usize,
     max_weight: usize,
 }
 
@@ -23,10 +23,13 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
     /// At most `entries` entries weighing at most `max_weight` together.
     pub fn new(entries: usize, max_weight: usize) -> Self {
         BoundedCache {
+            // Unbounded to lru, which would otherwise allocate room for every entry at once
+            // (8.9 MB for the response cache's bound): the bounds are kept here.
             inner: Mutex::new(Inner {
-                entries: LruCache::new(NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN)),
+                entries: LruCache::unbounded(),
                 weight: 0,
             }),
+            max_entries: entries.max(1),
             max_weight,
         }
     }
@@ -66,7 +69,7 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
         }
         inner.weight += weight;
         let mut evicted = 0;
-        while inner.weight > self.max_weight {
+        while inner.weight > self.max_weight || inner.entries.len() > self.max_entries {
             match inner.entries.pop_lru() {
                 Some((_, (_, dropped))) => {
                     inner.weight -= dropped;
@@ -112,7 +115,7 @@ mod tests {
         cache.insert(1, "one", 1);
         cache.insert(2, "two", 1);
         assert_eq!(cache.get(&1), Some("one"));
-        cache.insert(3, "three", 1);
+        assert_eq!(cache.insert(3, "three", 1), 1, "one entry made room");
         assert_eq!(cache.get(&2), None, "two was used least recently");
         assert_eq!(cache.get(&1), Some("one"));
         assert_eq!(cache.get(&3), Some("three"));

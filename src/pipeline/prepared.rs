@@ -7,13 +7,16 @@
 //! request already validated runs on a schema in `ValidationMode::Fast` (fragment cycles,
 //! depth and complexity only) instead of being validated again: async-graphql has no cheaper
 //! hook, since any extension slows down the resolution of every field. The cost model
-//! ([`super::cost`]) still measures every request (its page sizes come from
-//! the variables); it is linear and cheap.
+//! ([`super::cost`]) measures a request once: what admitting it found (its parsed document,
+//! kind, measure and label) is kept under the same key, so a request seen before skips the
+//! guard, the parse, the introspection check and the cost walk (its page sizes come from the
+//! variables, which the key holds). Only admissions are kept: a refused request is checked,
+//! and pays, every time it comes.
 
 use std::sync::Arc;
 
 use async_graphql::Variables;
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use sha2::{Digest, Sha256};
 
 use super::cache::BoundedCache;
@@ -27,6 +30,21 @@ type Key = [u8; 32];
 pub struct Prepared {
     documents: BoundedCache<Key, Arc<ExecutableDocument>>,
     validated: BoundedCache<Key, ()>,
+    admitted: BoundedCache<Key, Arc<Admission>>,
+}
+
+/// What admitting a request found (steps 2–5 of the pipeline), for the next one with the
+/// same key.
+#[derive(Debug)]
+pub struct Admission {
+    /// The parsed document.
+    pub document: Arc<ExecutableDocument>,
+    /// The kind of the operation that runs (`None`: no such operation).
+    pub kind: Option<OperationType>,
+    /// Its measure.
+    pub measure: super::cost::Measure,
+    /// The name it is counted under in metrics and traces.
+    pub label: String,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -35,11 +53,12 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
-/// Identifies a request's validation: its text, operation name and variables.
-#[derive(Clone, Copy, Debug)]
-pub struct ValidationKey(Key);
+/// Identifies a request by its text, operation name and variables (a SHA-256 digest): what
+/// passed validation, what was admitted, and (with the viewer and versions) a kept answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestKey(Key);
 
-impl ValidationKey {
+impl RequestKey {
     /// The key of a request.
     pub fn of(query: &str, operation_name: Option<&str>, variables: &Variables) -> Self {
         let mut hash = Sha256::new();
@@ -57,7 +76,12 @@ impl ValidationKey {
         if !variables.is_empty() {
             hash.update(serde_json::to_vec(variables).unwrap_or_default());
         }
-        ValidationKey(hash.finalize().into())
+        RequestKey(hash.finalize().into())
+    }
+
+    /// The digest.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.0
     }
 }
 
@@ -73,6 +97,7 @@ impl Prepared {
         Prepared {
             documents: BoundedCache::with_entries(capacity),
             validated: BoundedCache::with_entries(capacity),
+            admitted: BoundedCache::with_entries(capacity),
         }
     }
 
@@ -94,13 +119,23 @@ impl Prepared {
     }
 
     /// Whether a request with this key passed full validation before.
-    pub fn is_validated(&self, key: &ValidationKey) -> bool {
+    pub fn is_validated(&self, key: &RequestKey) -> bool {
         self.validated.get(&key.0).is_some()
     }
 
     /// Remembers that a request with this key passed full validation (it executed).
-    pub fn validated(&self, key: ValidationKey) {
+    pub fn validated(&self, key: RequestKey) {
         self.validated.insert(key.0, (), 1);
+    }
+
+    /// What admitting a request with this key found before, if it was admitted.
+    pub fn admission(&self, key: &RequestKey) -> Option<Arc<Admission>> {
+        self.admitted.get(&key.0)
+    }
+
+    /// Remembers that a request with this key was admitted, and what was found.
+    pub fn admitted(&self, key: RequestKey, admission: Arc<Admission>) {
+        self.admitted.insert(key.0, admission, 1);
     }
 }
 
@@ -131,18 +166,12 @@ mod tests {
     fn validation_keys_tell_operations_and_variables_apart() {
         let vars = |json| Variables::from_json(json);
         let query = "query A { viewer { id } } query B { viewer { id } }";
-        let a = ValidationKey::of(query, Some("A"), &Variables::default()).0;
-        assert_eq!(
-            a,
-            ValidationKey::of(query, Some("A"), &Variables::default()).0
-        );
-        assert_ne!(
-            a,
-            ValidationKey::of(query, Some("B"), &Variables::default()).0
-        );
-        assert_ne!(a, ValidationKey::of(query, None, &Variables::default()).0);
-        let one = ValidationKey::of(query, Some("A"), &vars(serde_json::json!({ "n": 1 }))).0;
-        let two = ValidationKey::of(query, Some("A"), &vars(serde_json::json!({ "n": 2 }))).0;
+        let a = RequestKey::of(query, Some("A"), &Variables::default()).0;
+        assert_eq!(a, RequestKey::of(query, Some("A"), &Variables::default()).0);
+        assert_ne!(a, RequestKey::of(query, Some("B"), &Variables::default()).0);
+        assert_ne!(a, RequestKey::of(query, None, &Variables::default()).0);
+        let one = RequestKey::of(query, Some("A"), &vars(serde_json::json!({ "n": 1 }))).0;
+        let two = RequestKey::of(query, Some("A"), &vars(serde_json::json!({ "n": 2 }))).0;
         assert_ne!(one, two);
         assert_ne!(one, a);
     }

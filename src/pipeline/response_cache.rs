@@ -16,6 +16,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use super::prepared::RequestKey;
+
 use super::cache::BoundedCache;
 use crate::db::viewer::Versions;
 
@@ -31,30 +33,12 @@ pub struct Key {
 }
 
 impl Key {
-    /// The key of `viewer`'s request at `versions`.
-    pub fn new(
-        viewer: &str,
-        versions: Versions,
-        query: &str,
-        operation_name: Option<&str>,
-        variables: &async_graphql::Variables,
-    ) -> Key {
-        let mut hash = Sha256::new();
-        hash.update((query.len() as u64).to_le_bytes());
-        hash.update(query.as_bytes());
-        match operation_name {
-            Some(name) => {
-                hash.update([1]);
-                hash.update((name.len() as u64).to_le_bytes());
-                hash.update(name.as_bytes());
-            }
-            None => hash.update([0]),
-        }
-        hash.update(serde_json::to_vec(variables).unwrap_or_default());
+    /// The key of `viewer`'s request (its text, operation name and variables) at `versions`.
+    pub fn new(viewer: &str, versions: Versions, request: &RequestKey) -> Key {
         Key {
             viewer: viewer.into(),
             versions,
-            request: hash.finalize().into(),
+            request: *request.digest(),
         }
     }
 
@@ -139,7 +123,11 @@ mod tests {
             viewer: version,
             global: 1,
         };
-        Key::new(viewer, versions, query, None, &Variables::default())
+        Key::new(
+            viewer,
+            versions,
+            &RequestKey::of(query, None, &Variables::default()),
+        )
     }
 
     #[test]
@@ -170,9 +158,7 @@ mod tests {
                 viewer: 1,
                 global: 1,
             },
-            "{ a }",
-            Some("A"),
-            &Variables::default(),
+            &RequestKey::of("{ a }", Some("A"), &Variables::default()),
         );
         assert!(cache.get(&with_name).is_none(), "another operation name");
         assert_ne!(

@@ -485,3 +485,45 @@ async fn every_transport_answers_each_case_with_the_same_code() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// What the pipeline admitted once is kept under the request's text, operation name and
+/// variables, so that a repeat skips the guard, the parse and the cost walk. This checks that
+/// nothing it decided leaks to another request: other variables are measured again, a refused
+/// request is refused every time (it is never kept), and the operation's kind is checked
+/// against each transport again.
+#[tokio::test]
+async fn an_admitted_request_is_measured_again_when_its_variables_or_transport_differ() {
+    let app = TestApp::spawn_with(|env| {
+        env.insert("BFF_MAX_COST", "60".into());
+    })
+    .await;
+    let user = app.user("ada").await;
+    let cookie = [("cookie", user.cookie())];
+    let page = "query Page($n: Int!) { viewer { photoJobs(first: $n) { edges { node { id prompt status } } } } }";
+    for (n, expected) in [(5, "OK"), (100, "BAD_USER_INPUT"), (5, "OK"), (100, "BAD_USER_INPUT")] {
+        let (status, body) = app.post(page, json!({ "n": n }), &cookie).await;
+        let code = if body.get("errors").is_some() {
+            crate::support::first_code(&body)
+        } else {
+            "OK"
+        };
+        assert_eq!(code, expected, "first: {n} ({status}): {body}");
+        if expected != "OK" {
+            assert_eq!(body["errors"][0]["extensions"]["limit"], "BFF_MAX_COST");
+        }
+    }
+    // A mutation admitted over POST (it runs, and fails on its own input) is still refused
+    // over GET.
+    let mutation = "mutation Cancel { cancelPhotoJob(id: \"UGhvdG9Kb2I6MQ\") { id } }";
+    let (status, _) = app.post(mutation, json!({}), &cookie).await;
+    assert_eq!(status, 200);
+    let response = app
+        .client
+        .get(app.url("/graphql"))
+        .query(&[("query", mutation)])
+        .header("cookie", user.cookie())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+}

@@ -58,8 +58,9 @@ pub(super) struct Opened {
     pub slot: Slot,
 }
 
-/// Runs the connection until it closes.
-pub(super) async fn serve(opened: Opened, socket: WebSocket) {
+/// Runs the connection until it closes. Not itself `async`: its future is the message loop's,
+/// with no wrapper keeping a second copy of the socket and state (memory per connection).
+pub(super) fn serve(opened: Opened, socket: WebSocket) -> impl Future<Output = ()> + Send {
     let connection = Connection {
         state: opened.state,
         stop: opened.stop,
@@ -76,7 +77,7 @@ pub(super) async fn serve(opened: Opened, socket: WebSocket) {
         operations: HashMap::new(),
         streams: SelectAll::new(),
     };
-    connection.run(socket).await;
+    connection.run(socket)
 }
 
 /// One running operation: whether it has answered yet (a first answer that is a request
