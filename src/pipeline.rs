@@ -232,12 +232,12 @@ impl Pipeline {
                 "OK",
                 statements.load(Ordering::Relaxed),
             );
-            let etag = key.etag();
-            if caller
-                .if_none_match
-                .is_some_and(|tags| matches_etag(tags, &etag))
+            // Validators go with GET only (a POST is not revalidated): none computed otherwise.
+            let etag = (transport == Transport::Get).then(|| key.etag());
+            if let (Some(tags), Some(etag)) = (caller.if_none_match, &etag)
+                && matches_etag(tags, etag)
             {
-                return Ok(Answer::NotModified { etag });
+                return Ok(Answer::NotModified { etag: etag.clone() });
             }
             return Ok(Answer::Body {
                 body: entry.body.clone(),
@@ -285,7 +285,7 @@ impl Pipeline {
         {
             let body = bytes::Bytes::from(body);
             let changes_at = changes.earliest().map_or(changes_at, |c| c.min(changes_at));
-            let etag = key.etag();
+            let etag = (transport == Transport::Get).then(|| key.etag());
             cache.insert(key, body.clone(), changes_at);
             return Ok(Answer::Body { body, etag });
         }
@@ -553,12 +553,12 @@ pub enum Answer {
     /// A response to frame.
     Executed(async_graphql::Response),
     /// A viewer's query answered in full, serialized (from the response cache, or just now and
-    /// kept there), with its validator.
+    /// kept there), with its validator for a GET.
     Body {
         /// The JSON body.
         body: bytes::Bytes,
-        /// The `ETag` of the answer.
-        etag: String,
+        /// The `ETag` of the answer (GET only).
+        etag: Option<String>,
     },
     /// `If-None-Match` named the current answer: 304.
     NotModified {

@@ -81,90 +81,99 @@ impl ViewerState {
     }
 }
 
-#[derive(diesel::QueryableByName)]
-struct Row {
-    #[diesel(sql_type = Text)]
-    user_id: String,
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Text)]
-    email: String,
-    #[diesel(sql_type = Bool)]
-    email_verified: bool,
-    #[diesel(sql_type = Nullable<Text>)]
-    image: Option<String>,
-    #[diesel(sql_type = Text)]
-    session_id: String,
-    #[diesel(sql_type = Timestamptz)]
-    session_expires_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<Text>)]
-    sub_plan: Option<PlanCode>,
-    #[diesel(sql_type = Nullable<Text>)]
-    sub_status: Option<SubscriptionStatus>,
-    #[diesel(sql_type = Nullable<Text>)]
-    sub_stripe_customer_id: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    sub_stripe_subscription_id: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    sub_stripe_price_id: Option<String>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    sub_current_period_start: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    sub_current_period_end: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    sub_trial_end: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Bool>)]
-    sub_cancel_at_period_end: Option<bool>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    sub_canceled_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Text>)]
-    plan_code: Option<PlanCode>,
-    #[diesel(sql_type = Nullable<Text>)]
-    plan_name: Option<String>,
-    #[diesel(sql_type = Nullable<Int4>)]
-    plan_monthly_photo_quota: Option<i32>,
-    #[diesel(sql_type = Nullable<Int8>)]
-    plan_price_per_photo_cents: Option<i64>,
-    #[diesel(sql_type = Nullable<Int4>)]
-    plan_max_photos_per_job: Option<i32>,
-    #[diesel(sql_type = Nullable<Int8>)]
-    plan_monthly_price_cents: Option<i64>,
-    #[diesel(sql_type = Nullable<Text>)]
-    plan_stripe_price_id: Option<String>,
-    #[diesel(sql_type = Text)]
-    free_code: PlanCode,
-    #[diesel(sql_type = Text)]
-    free_name: String,
-    #[diesel(sql_type = Nullable<Int4>)]
-    free_monthly_photo_quota: Option<i32>,
-    #[diesel(sql_type = Int8)]
-    free_price_per_photo_cents: i64,
-    #[diesel(sql_type = Int4)]
-    free_max_photos_per_job: i32,
-    #[diesel(sql_type = Int8)]
-    free_monthly_price_cents: i64,
-    #[diesel(sql_type = Nullable<Text>)]
-    free_stripe_price_id: Option<String>,
-    #[diesel(sql_type = Nullable<Int8>)]
-    balance_cents: Option<i64>,
-    #[diesel(sql_type = Nullable<Int4>)]
-    free_photos_used: Option<i32>,
-    #[diesel(sql_type = Timestamptz)]
-    window_start: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    window_end: DateTime<Utc>,
-    #[diesel(sql_type = Int4)]
-    photos_used: i32,
-    #[diesel(sql_type = Nullable<Int8>)]
-    plan_storage_bytes_limit: Option<i64>,
-    #[diesel(sql_type = Nullable<Int8>)]
-    free_storage_bytes_limit: Option<i64>,
-    #[diesel(sql_type = Int8)]
-    storage_used: i64,
-    #[diesel(sql_type = Int8)]
-    viewer_version: i64,
-    #[diesel(sql_type = Int8)]
-    global_version: i64,
+/// A row of `sql_query` read by position. diesel reads such rows by column name, a linear
+/// search per field: for this row's 41 columns, most of its decoding on every request. Fields
+/// are read in their declared order, which is the statement's column order; each column's name
+/// is still compared, and a mismatch falls back to the search, so a statement whose columns
+/// were reordered is slower, never wrong.
+macro_rules! positional_row {
+    (struct $name:ident { $($field:ident: $st:ty => $ty:ty,)* }) => {
+        struct $name {
+            $($field: $ty,)*
+        }
+
+        impl diesel::deserialize::QueryableByName<diesel::pg::Pg> for $name {
+            fn build<'a>(
+                row: &impl diesel::row::NamedRow<'a, diesel::pg::Pg>,
+            ) -> diesel::deserialize::Result<Self> {
+                let mut index = 0;
+                Ok($name {
+                    $($field: column::<$st, $ty>(row, &mut index, stringify!($field))?,)*
+                })
+            }
+        }
+    };
+}
+
+/// The column at `*index` (then the next), if it is named `name`; else the one named `name`.
+fn column<'a, ST, T>(
+    row: &impl diesel::row::NamedRow<'a, diesel::pg::Pg>,
+    index: &mut usize,
+    name: &str,
+) -> diesel::deserialize::Result<T>
+where
+    T: diesel::deserialize::FromSql<ST, diesel::pg::Pg>,
+{
+    use diesel::row::{Field, NamedRow, Row};
+    let at = *index;
+    *index += 1;
+    match Row::get(row, at) {
+        Some(field) if field.field_name() == Some(name) => T::from_nullable_sql(field.value()),
+        _ => {
+            // Tests run debug builds: a statement whose order drifted from its row's fails them.
+            debug_assert!(
+                false,
+                "column {name} is not at position {at} of the statement"
+            );
+            NamedRow::get::<ST, T>(row, name)
+        }
+    }
+}
+
+positional_row! {
+    struct Row {
+        user_id: Text => String,
+        name: Text => String,
+        email: Text => String,
+        email_verified: Bool => bool,
+        image: Nullable<Text> => Option<String>,
+        session_id: Text => String,
+        session_expires_at: Timestamptz => DateTime<Utc>,
+        sub_plan: Nullable<Text> => Option<PlanCode>,
+        sub_status: Nullable<Text> => Option<SubscriptionStatus>,
+        sub_stripe_customer_id: Nullable<Text> => Option<String>,
+        sub_stripe_subscription_id: Nullable<Text> => Option<String>,
+        sub_stripe_price_id: Nullable<Text> => Option<String>,
+        sub_current_period_start: Nullable<Timestamptz> => Option<DateTime<Utc>>,
+        sub_current_period_end: Nullable<Timestamptz> => Option<DateTime<Utc>>,
+        sub_trial_end: Nullable<Timestamptz> => Option<DateTime<Utc>>,
+        sub_cancel_at_period_end: Nullable<Bool> => Option<bool>,
+        sub_canceled_at: Nullable<Timestamptz> => Option<DateTime<Utc>>,
+        plan_code: Nullable<Text> => Option<PlanCode>,
+        plan_name: Nullable<Text> => Option<String>,
+        plan_monthly_photo_quota: Nullable<Int4> => Option<i32>,
+        plan_price_per_photo_cents: Nullable<Int8> => Option<i64>,
+        plan_max_photos_per_job: Nullable<Int4> => Option<i32>,
+        plan_monthly_price_cents: Nullable<Int8> => Option<i64>,
+        plan_stripe_price_id: Nullable<Text> => Option<String>,
+        free_code: Text => PlanCode,
+        free_name: Text => String,
+        free_monthly_photo_quota: Nullable<Int4> => Option<i32>,
+        free_price_per_photo_cents: Int8 => i64,
+        free_max_photos_per_job: Int4 => i32,
+        free_monthly_price_cents: Int8 => i64,
+        free_stripe_price_id: Nullable<Text> => Option<String>,
+        balance_cents: Nullable<Int8> => Option<i64>,
+        free_photos_used: Nullable<Int4> => Option<i32>,
+        window_start: Timestamptz => DateTime<Utc>,
+        window_end: Timestamptz => DateTime<Utc>,
+        photos_used: Int4 => i32,
+        plan_storage_bytes_limit: Nullable<Int8> => Option<i64>,
+        free_storage_bytes_limit: Nullable<Int8> => Option<i64>,
+        storage_used: Int8 => i64,
+        viewer_version: Int8 => i64,
+        global_version: Int8 => i64,
+    }
 }
 
 /// Whom the statement looks up: by session token or by user id. Two types, so that each SQL
@@ -252,17 +261,17 @@ fn statement(by_token: bool) -> (String, String) {
            p.price_per_photo_cents AS plan_price_per_photo_cents,
            p.max_photos_per_job AS plan_max_photos_per_job,
            p.monthly_price_cents AS plan_monthly_price_cents, p.stripe_price_id AS plan_stripe_price_id,
-           p.storage_bytes_limit AS plan_storage_bytes_limit,
            f.code AS free_code, f.name AS free_name, f.monthly_photo_quota AS free_monthly_photo_quota,
            f.price_per_photo_cents AS free_price_per_photo_cents,
            f.max_photos_per_job AS free_max_photos_per_job,
            f.monthly_price_cents AS free_monthly_price_cents, f.stripe_price_id AS free_stripe_price_id,
-           f.storage_bytes_limit AS free_storage_bytes_limit,
            ca.balance_cents, ca.free_photos_used,
            win.start AS window_start, win.\"end\" AS window_end,
            COALESCE((SELECT uc.count FROM usage_counters uc
                      WHERE uc.user_id = u.id AND uc.metric = '{metric}' AND uc.window_start = win.start), 0)
              AS photos_used,
+           p.storage_bytes_limit AS plan_storage_bytes_limit,
+           f.storage_bytes_limit AS free_storage_bytes_limit,
            COALESCE((SELECT sum(pu.byte_size) FROM photo_uploads pu WHERE pu.user_id = u.id), 0)::int8
              AS storage_used,
            COALESCE((SELECT vv.version FROM viewer_versions vv WHERE vv.user_id = u.id), 0)

@@ -268,8 +268,8 @@ async fn execute(
                 body,
             )
                 .into_response();
-            if get {
-                revalidatable(response.headers_mut(), &etag);
+            if let Some(etag) = &etag {
+                revalidatable(response.headers_mut(), etag);
             }
             return response;
         }

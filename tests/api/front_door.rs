@@ -500,7 +500,12 @@ async fn an_admitted_request_is_measured_again_when_its_variables_or_transport_d
     let user = app.user("ada").await;
     let cookie = [("cookie", user.cookie())];
     let page = "query Page($n: Int!) { viewer { photoJobs(first: $n) { edges { node { id prompt status } } } } }";
-    for (n, expected) in [(5, "OK"), (100, "BAD_USER_INPUT"), (5, "OK"), (100, "BAD_USER_INPUT")] {
+    for (n, expected) in [
+        (5, "OK"),
+        (100, "BAD_USER_INPUT"),
+        (5, "OK"),
+        (100, "BAD_USER_INPUT"),
+    ] {
         let (status, body) = app.post(page, json!({ "n": n }), &cookie).await;
         let code = if body.get("errors").is_some() {
             crate::support::first_code(&body)
