@@ -148,13 +148,7 @@ pub async fn post(
             "Batched requests are not supported: send one operation per request",
         );
     }
-    let request = match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(value) => Request::from_json(value),
-        Err(e) => Err(Refusal::Malformed(format!(
-            "The request body is not JSON: {e}"
-        ))),
-    };
-    let request = match request {
+    let request = match Request::from_body(&body) {
         Ok(request) => request,
         Err(refusal) => return refused(media, &refusal),
     };

@@ -47,15 +47,39 @@ impl Request {
                 "A GraphQL request must be a JSON object".into(),
             ));
         }
-        let wire: Wire = serde_json::from_value(value).map_err(|e| {
-            Refusal::Malformed(format!("The request is not a GraphQL request: {e}"))
-        })?;
+        let wire: Wire = serde_json::from_value(value).map_err(not_graphql)?;
+        wire.request()
+    }
+
+    /// A request from a POST body: an object is read straight into its fields, without
+    /// building a JSON tree first; anything else is refused as [`Request::from_json`] does.
+    pub fn from_body(body: &[u8]) -> Result<Request, Refusal> {
+        let not_json = |e| Refusal::Malformed(format!("The request body is not JSON: {e}"));
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return serde_json::from_slice(body)
+                .map_err(not_json)
+                .and_then(Request::from_json);
+        }
+        match serde_json::from_slice::<Wire>(body) {
+            Ok(wire) => wire.request(),
+            Err(e) if e.is_data() => Err(not_graphql(e)),
+            Err(e) => Err(not_json(e)),
+        }
+    }
+}
+
+fn not_graphql(e: serde_json::Error) -> Refusal {
+    Refusal::Malformed(format!("The request is not a GraphQL request: {e}"))
+}
+
+impl Wire {
+    fn request(self) -> Result<Request, Refusal> {
         Ok(Request {
-            query: wire.query,
-            document_id: wire.document_id,
-            extensions: wire.extensions,
-            operation_name: wire.operation_name,
-            variables: variables(wire.variables)?,
+            query: self.query,
+            document_id: self.document_id,
+            extensions: self.extensions,
+            operation_name: self.operation_name,
+            variables: variables(self.variables)?,
         })
     }
 }
@@ -214,5 +238,32 @@ mod tests {
             Request::from_json(serde_json::json!({ "variables": 3 })),
             Err(Refusal::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_body_is_read_as_the_same_request_and_refused_with_the_same_messages() {
+        let body = br#" {"query": "{ viewer { id } }", "variables": {"a": [1, {"b": null}]},
+                        "operationName": "A", "extensions": {"x": 1}, "other": true}"#;
+        let tree: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let (direct, through) = (
+            Request::from_body(body).unwrap(),
+            Request::from_json(tree).unwrap(),
+        );
+        assert_eq!(direct.query, through.query);
+        assert_eq!(direct.operation_name, through.operation_name);
+        assert_eq!(direct.extensions, through.extensions);
+        assert_eq!(direct.variables, through.variables);
+        let message = |body: &[u8]| match Request::from_body(body) {
+            Err(Refusal::Malformed(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        assert!(message(b"{\"query\": ").starts_with("The request body is not JSON"));
+        assert!(message(b"not json").starts_with("The request body is not JSON"));
+        assert_eq!(message(b" [1]"), "A GraphQL request must be a JSON object");
+        assert!(message(br#"{"query": 3}"#).starts_with("The request is not a GraphQL request"));
+        assert_eq!(
+            message(br#"{"query": "{ a }", "variables": 3}"#),
+            "variables must be a JSON object"
+        );
     }
 }
