@@ -16,6 +16,10 @@
 //! 7. **execution**, on the fully validating schema the first time a request is seen and on the
 //!    revalidating one after; errors get codes and internal ones are masked, and the outcome
 //!    is counted ([`outcome`]).
+//!
+//! Steps 2–5 decide the same for the same text, operation name and variables, so what they
+//! found for an admitted request is kept ([`prepared::Admission`]): a repeat only checks its
+//! operation's kind against its transport again. Refusals are never kept.
 
 pub mod cache;
 pub mod cost;
