@@ -42,20 +42,11 @@ macro_rules! micros {
     };
 }
 
-const LOOKUP: &str = concat!(
-    "SELECT u.id, u.name, u.email,
-       COALESCE(sub.plan, 'FREE'), COALESCE(sub.status, 'ACTIVE'), ",
-    micros!("sub.current_period_end"),
-    ", COALESCE(sub.cancel_at_period_end, false),
-       e.monthly_photo_quota, e.price_per_photo_cents, e.max_photos_per_job,
-       COALESCE(ca.balance_cents, 0), COALESCE(ca.free_photos_used, 0), ",
-    micros!("win.start"),
-    ", ",
-    micros!("win.end"),
-    ", COALESCE((SELECT c.count FROM usage_counters c
-                  WHERE c.user_id = u.id AND c.metric = 'PHOTOS' AND c.window_start = win.start), 0),
-       e.storage_bytes_limit,
-       COALESCE((SELECT sum(pu.byte_size) FROM photo_uploads pu WHERE pu.user_id = u.id), 0)::int8
+/// The session's user, subscription, plan (`e`), credit account and usage window (`win`), as
+/// both dashboard statements read them.
+macro_rules! viewer_from {
+    () => {
+        "
      FROM session s
      JOIN \"user\" u ON u.id = s.\"userId\"
      LEFT JOIN subscriptions sub ON sub.user_id = u.id
@@ -70,7 +61,26 @@ const LOOKUP: &str = concat!(
               THEN sub.current_period_end
               ELSE (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'
          END AS end) win
-     WHERE s.token = $1 AND s.\"expiresAt\" > now()"
+"
+    };
+}
+
+const LOOKUP: &str = concat!(
+    "SELECT u.id, u.name, u.email,
+       COALESCE(sub.plan, 'FREE'), COALESCE(sub.status, 'ACTIVE'), ",
+    micros!("sub.current_period_end"),
+    ", COALESCE(sub.cancel_at_period_end, false),
+       e.monthly_photo_quota, e.price_per_photo_cents, e.max_photos_per_job,
+       COALESCE(ca.balance_cents, 0), COALESCE(ca.free_photos_used, 0), ",
+    micros!("win.start"),
+    ", ",
+    micros!("win.end"),
+    ", COALESCE((SELECT c.count FROM usage_counters c
+                  WHERE c.user_id = u.id AND c.metric = 'PHOTOS' AND c.window_start = win.start), 0),
+       e.storage_bytes_limit,
+       COALESCE((SELECT sum(pu.byte_size) FROM photo_uploads pu WHERE pu.user_id = u.id), 0)::int8",
+    viewer_from!(),
+    " WHERE s.token = $1 AND s.\"expiresAt\" > now()"
 );
 
 const SESSION: &str = "SELECT s.\"userId\" FROM session s JOIN \"user\" u ON u.id = s.\"userId\"
@@ -204,22 +214,9 @@ const DASHBOARD: &str = concat!(
                WHERE p.user_id = u.id AND p.status IN ('PENDING', 'PROCESSING')
                  AND p.group_name = 'Wedding') j
          WHERE j.n <= 20)
-     )))::text
-     FROM session s
-     JOIN \"user\" u ON u.id = s.\"userId\"
-     LEFT JOIN subscriptions sub ON sub.user_id = u.id
-     LEFT JOIN credit_accounts ca ON ca.user_id = u.id
-     CROSS JOIN LATERAL (SELECT sub.status IN ('ACTIVE', 'TRIALING', 'PAST_DUE') AS good) g
-     JOIN plans e ON e.code = CASE WHEN g.good THEN sub.plan ELSE 'FREE' END
-     CROSS JOIN LATERAL (SELECT
-         CASE WHEN g.good AND sub.current_period_start <= now() AND now() < sub.current_period_end
-              THEN sub.current_period_start
-              ELSE date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' END AS start,
-         CASE WHEN g.good AND sub.current_period_start <= now() AND now() < sub.current_period_end
-              THEN sub.current_period_end
-              ELSE (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'
-         END AS end) win
-     CROSS JOIN LATERAL (SELECT COALESCE((SELECT c.count FROM usage_counters c
+     )))::text",
+    viewer_from!(),
+    " CROSS JOIN LATERAL (SELECT COALESCE((SELECT c.count FROM usage_counters c
          WHERE c.user_id = u.id AND c.metric = 'PHOTOS' AND c.window_start = win.start), 0) AS n) used
      CROSS JOIN LATERAL (SELECT COALESCE(sum(pu.byte_size), 0)::int8 AS bytes
          FROM photo_uploads pu WHERE pu.user_id = u.id) kept
