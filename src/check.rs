@@ -147,7 +147,10 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
         },
     );
     if let Some(redis) = &config.redis {
-        out.push(self::redis(redis).await);
+        out.push(self::redis(redis, crate::redis::Role::Limits).await);
+    }
+    if let Some(redis) = &config.apq_redis {
+        out.push(self::redis(redis, crate::redis::Role::Documents).await);
     }
     out.push(storage(&config.storage).await);
     out.push(if config.auth.service_jwt_secret.is_some() {
@@ -162,26 +165,40 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
     out
 }
 
-/// The shared Redis answers PING (a warning otherwise: bff serves on per-instance limits).
-async fn redis(config: &crate::config::redis::Redis) -> Finding {
-    let where_ = format!("{}:{}", config.host, config.port);
-    let redis = crate::redis::Redis::new(config.clone());
-    match redis.call(&[b"PING"]).await {
-        Ok(crate::redis::Reply::Status(pong)) if pong == "PONG" => finding(
-            Level::Ok,
-            "redis",
-            format!("{where_} answers: rate limits, the export limit and APQ are shared"),
-        ),
-        Ok(other) => finding(
+/// The shared Redis answers PING, and keeps what it holds (a warning otherwise: bff serves on
+/// per-instance state). The limits' Redis should not evict: an evicted bucket is a full one.
+async fn redis(config: &crate::config::redis::Redis, role: crate::redis::Role) -> Finding {
+    use crate::redis::Role;
+    let where_ = config.describe();
+    let name = match role {
+        Role::Limits => "redis",
+        Role::Documents => "apq-redis",
+    };
+    let redis = match crate::redis::Redis::new(config.clone(), role) {
+        Ok(redis) => redis,
+        Err(error) => return finding(Level::Fail, name, error),
+    };
+    let shared = match role {
+        Role::Limits => "rate limits and the export limit are shared",
+        Role::Documents => "APQ documents are shared",
+    };
+    if let Err(error) = redis.ping().await {
+        return finding(
             Level::Warn,
-            "redis",
-            format!("{where_} answered {other:?} to PING: each instance uses its own limits"),
-        ),
-        Err(error) => finding(
+            name,
+            format!("{where_}: {error}; each instance uses its own state until it answers"),
+        );
+    }
+    match (role, redis.eviction_policy().await) {
+        (Role::Limits, Ok(Some(policy))) if policy.starts_with("allkeys") => finding(
             Level::Warn,
-            "redis",
-            format!("{where_}: {error}; each instance uses its own limits until it answers"),
+            name,
+            format!(
+                "{where_} answers, but its maxmemory-policy is {policy}: under memory pressure it \
+                 evicts rate-limit buckets (a throttled client gets a full one); use noeviction"
+            ),
         ),
+        _ => finding(Level::Ok, name, format!("{where_} answers: {shared}")),
     }
 }
 

@@ -57,6 +57,8 @@ pub struct Config {
     pub limits: limits::RequestLimits,
     /// Where limits shared by every instance live, if anywhere.
     pub redis: Option<redis::Redis>,
+    /// Where automatic persisted query documents are shared, if anywhere (another Redis).
+    pub apq_redis: Option<redis::Redis>,
     /// The per-viewer response cache.
     pub response_cache: cache::ResponseCache,
     /// The WebSocket surface.
@@ -88,7 +90,7 @@ impl Config {
         let auth = auth::Auth::read(&mut env);
         let server = server::Server::read(&mut env);
         let limits = limits::RequestLimits::read(&mut env);
-        let redis = redis::Redis::read(&mut env);
+        let (redis, apq_redis) = redis::Redis::read(&mut env);
         let response_cache = cache::ResponseCache::read(&mut env);
         let live = live::Live::read(&mut env);
         let jobs = jobs::Jobs::read(&mut env);
@@ -101,6 +103,7 @@ impl Config {
             server,
             limits,
             redis,
+            apq_redis,
             response_cache,
             live,
             jobs,

@@ -17,9 +17,10 @@
 //! | `bff_account_cleanups_total` | `action` (`CANCEL_SUBSCRIPTION`, `DELETE_CUSTOMER`), `outcome` (`done`, `failed`: retried later) |
 //! | `bff_storage_deletions_total` | `outcome`: `deleted`, `failed` (retried later) |
 //! | `bff_uploads_expired_total` | none: uploads no job claimed in time, deleted |
-//! | `bff_redis_up` | none: 1 while the shared Redis (`BFF_REDIS_URL`) answers, 0 while each instance uses its own limits |
-//! | `bff_redis_errors_total` | none: Redis commands that failed or timed out |
-//! | `bff_redis_fallbacks_total` | `limit`: `rate`, `export`, `apq`: decisions made with this instance's own state because Redis was down |
+//! | `bff_redis_up` | `redis`: `limits` (`BFF_REDIS_URL`), `documents` (`BFF_APQ_REDIS_URL`): 1 while it answers, 0 while each instance uses its own state |
+//! | `bff_redis_errors_total` | `redis`: commands that failed or timed out |
+//! | `bff_redis_fallbacks_total` | `limit`: `rate`, `export`, `apq` (a document), `registrations` (APQ registrations' buckets): decisions made with this instance's own state because Redis was down |
+//! | `bff_apq_registrations_total` | `outcome`: `stored` (a paid-for APQ document kept), `refused` (past the client's registrations: not kept) |
 //! | `bff_response_cache_total` | `outcome`: `hit`, `miss`, `expired` (found past its instant), `evicted` (dropped for room); plus `bff_response_cache_bytes` |
 //! | `bff_build_info` | `version`, `commit`: always 1 |
 
@@ -66,13 +67,18 @@ pub fn response_cache_bytes(bytes: usize) {
 }
 
 /// Whether the shared Redis answers.
-pub fn redis_up(up: bool) {
-    metrics::gauge!("bff_redis_up").set(if up { 1.0 } else { 0.0 });
+pub fn redis_up(redis: &'static str, up: bool) {
+    metrics::gauge!("bff_redis_up", "redis" => redis).set(if up { 1.0 } else { 0.0 });
 }
 
 /// A Redis command that failed.
-pub fn redis_error() {
-    metrics::counter!("bff_redis_errors_total").increment(1);
+pub fn redis_error(redis: &'static str) {
+    metrics::counter!("bff_redis_errors_total", "redis" => redis).increment(1);
+}
+
+/// An APQ document a request paid for: kept, or not (past its client's registrations).
+pub fn apq_registration(outcome: &'static str) {
+    metrics::counter!("bff_apq_registrations_total", "outcome" => outcome).increment(1);
 }
 
 /// A decision made locally because Redis was down.

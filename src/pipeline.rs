@@ -84,6 +84,21 @@ struct Admitted {
     is_query: bool,
     /// Its text, operation name and variables, digested.
     key: RequestKey,
+    /// An APQ hash to remember the text under once the request has paid (its cost includes
+    /// [`documents::registration_cost`]).
+    register: Option<String>,
+}
+
+impl Admitted {
+    /// Adds what remembering its APQ text costs to its cost (a text that did not parse or
+    /// pass the limits is never remembered).
+    fn with_registration(mut self, register: Option<String>) -> Admitted {
+        if let Some(hash) = register.filter(|_| self.document.is_some()) {
+            self.cost += documents::registration_cost(self.query.len());
+            self.register = Some(hash);
+        }
+        self
+    }
 }
 
 /// The pipeline and everything it remembers between requests.
@@ -96,6 +111,8 @@ pub struct Pipeline {
     prepared: Prepared,
     limits: Limits,
     rate: Option<RateLimiter>,
+    /// Each client's APQ registrations ([`documents::REGISTRATIONS_BURST`]).
+    registrations: RateLimiter,
     redis: Option<Arc<crate::redis::Redis>>,
     responses: Option<response_cache::ResponseCache>,
     auth: AuthSettings,
@@ -114,11 +131,15 @@ impl Pipeline {
             }
             None => Documents::open(),
         };
-        let redis = config
-            .redis
-            .clone()
-            .map(|r| Arc::new(crate::redis::Redis::new(r)));
-        let documents = documents.shared_through(redis.clone());
+        use crate::redis::{Redis, Role};
+        let redis = match config.redis.clone() {
+            Some(r) => Some(Arc::new(Redis::new(r, Role::Limits)?)),
+            None => None,
+        };
+        let documents = match config.apq_redis.clone() {
+            Some(r) => documents.shared_through(Some(Arc::new(Redis::new(r, Role::Documents)?))),
+            None => documents,
+        };
         let stripe = crate::stripe::StripeClient::new(&config.stripe);
         let photos = crate::storage::Photos::new(&config.storage)?;
         let introspection = config.is_development();
@@ -148,6 +169,13 @@ impl Pipeline {
             prepared: Prepared::default(),
             limits: config.limits.document,
             rate: RateLimiter::new(&config.limits.rate, redis.clone()),
+            registrations: RateLimiter::with_quota(
+                "registrations",
+                documents::REGISTRATION_EVERY,
+                std::num::NonZeroU32::new(documents::REGISTRATIONS_BURST)
+                    .unwrap_or(std::num::NonZeroU32::MIN),
+                redis.clone(),
+            ),
             redis,
             responses: response_cache::ResponseCache::new(config.response_cache.bytes),
             auth: AuthSettings::new(&config.auth),
@@ -186,7 +214,7 @@ impl Pipeline {
         caller: Caller<'_>,
     ) -> Result<Answer, Refusal> {
         let name = request.operation_name.clone();
-        let admitted = self
+        let mut admitted = self
             .admit(request, transport, caller.address)
             .await
             .inspect_err(|refusal| record(name.as_deref(), refusal.code(), 0))?;
@@ -202,16 +230,22 @@ impl Pipeline {
             RequestAuth::from_headers(caller.credentials, &self.auth).lean(!admitted.viewer_state);
         let db = RequestDb::new(self.pool.clone());
         let statements = Arc::new(AtomicU32::new(0));
-        if let Some(limiter) = &self.rate {
+        if self.rate.is_some() || admitted.register.is_some() {
             let identity = counting(&statements, auth.identify(&db)).await;
             let (key, cost) = payer(identity, caller.address, admitted.cost);
-            if let Some(key) = key
-                && let Err(wait) = limiter.charge(&key, cost).await
+            if let (Some(limiter), Some(key)) = (&self.rate, &key)
+                && let Err(wait) = limiter.charge(key, cost).await
             {
                 tracing::info!(?key, cost, "rate limited");
                 let refusal = Refusal::RateLimited(wait);
                 record(Some(&admitted.label), refusal.code(), 0);
                 return Err(refusal);
+            }
+            if let Some(hash) = admitted.register.take() {
+                let by_address =
+                    Key::Address(caller.address.unwrap_or(Ipv4Addr::UNSPECIFIED.into()));
+                self.register(&key.unwrap_or(by_address), hash, &admitted.query)
+                    .await;
             }
         }
         let kept = match cache {
@@ -372,18 +406,19 @@ impl Pipeline {
         request_id: Option<&str>,
     ) -> Result<BoxStream<'static, async_graphql::Response>, Refusal> {
         let name = request.operation_name.clone();
-        let admitted = self
+        let mut admitted = self
             .admit(request, Transport::WebSocket, address)
             .await
             .inspect_err(|refusal| record(name.as_deref(), refusal.code(), 0))?;
         let label = admitted.label.clone();
-        if let Err(wait) = self
-            .charge(&Key::Viewer(viewer.user_id.clone()), admitted.cost)
-            .await
-        {
+        let payer = Key::Viewer(viewer.user_id.clone());
+        if let Err(wait) = self.charge(&payer, admitted.cost).await {
             let refusal = Refusal::RateLimited(wait);
             record(Some(&label), refusal.code(), 0);
             return Err(refusal);
+        }
+        if let Some(hash) = admitted.register.take() {
+            self.register(&payer, hash, &admitted.query).await;
         }
         let viewer = viewer.subscribed().await.map_err(|error| {
             tracing::warn!(%error, "cannot start a subscription");
@@ -442,10 +477,7 @@ impl Pipeline {
             // Admitted before with the same text, operation name and variables: the guard,
             // the introspection check and the cost limits passed then and would now.
             check_kind(known.kind, transport)?;
-            if let Some(hash) = resolved.remember {
-                self.documents.remember(hash, &query).await;
-            }
-            return Ok(Admitted {
+            let admitted = Admitted {
                 query,
                 document: Some(known.document.clone()),
                 operation_name,
@@ -455,7 +487,9 @@ impl Pipeline {
                 viewer_state: known.measure.viewer_state,
                 is_query: known.kind == Some(OperationType::Query),
                 key,
-            });
+                register: None,
+            };
+            return Ok(admitted.with_registration(resolved.remember));
         }
         match guard::check_document(&query, self.limits.tokens) {
             Ok(()) => {}
@@ -496,7 +530,7 @@ impl Pipeline {
                 &variables,
                 &self.limits,
             ) {
-                Ok(admitted) => measure = Some(admitted),
+                Ok(measured) => measure = Some(measured),
                 Err(refusal) => {
                     let by_address = Key::Address(address.unwrap_or(Ipv4Addr::UNSPECIFIED.into()));
                     self.charge(&by_address, REFUSED_COST)
@@ -508,9 +542,6 @@ impl Pipeline {
                         limit: refusal.limit,
                     });
                 }
-            }
-            if let Some(hash) = resolved.remember {
-                self.documents.remember(hash, &query).await;
             }
         }
         let label = crate::metrics::operation_label(
@@ -529,7 +560,7 @@ impl Pipeline {
             };
             self.prepared.admitted(key, Arc::new(admission));
         }
-        Ok(Admitted {
+        let admitted = Admitted {
             query,
             document,
             operation_name,
@@ -539,7 +570,27 @@ impl Pipeline {
             viewer_state: measure.is_none_or(|m| m.viewer_state),
             is_query: kind == Some(OperationType::Query),
             key,
-        })
+            register: None,
+        };
+        Ok(admitted.with_registration(resolved.remember))
+    }
+
+    /// Remembers an APQ document a request has paid for, within `payer`'s registrations (past
+    /// them the request runs, and its client keeps sending the text).
+    async fn register(&self, payer: &Key, hash: String, query: &str) {
+        match self.registrations.charge(payer, 1).await {
+            Ok(()) => {
+                self.documents.remember(hash, query).await;
+                crate::metrics::apq_registration("stored");
+            }
+            Err(_) => {
+                tracing::info!(
+                    ?payer,
+                    "APQ registrations past the client's limit: not kept"
+                );
+                crate::metrics::apq_registration("refused");
+            }
+        }
     }
 
     /// Takes `cost` from `key`'s bucket (nothing when rate limiting is off).

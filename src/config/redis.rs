@@ -1,17 +1,36 @@
-//! Limits shared by every instance: `BFF_REDIS_URL`, `BFF_REDIS_TIMEOUT_MS`,
-//! `BFF_REDIS_PREFIX`.
+//! What every instance shares through Redis (or Valkey): `BFF_REDIS_URL` (the limits),
+//! `BFF_APQ_REDIS_URL` (automatic persisted query documents), `BFF_REDIS_CA_CERT`,
+//! `BFF_REDIS_TIMEOUT_MS`, `BFF_REDIS_PREFIX`.
+//!
+//! Two Redis, not one: documents are written by anyone who can send a query, so under memory
+//! pressure they would compete with the rate-limit buckets, and an eviction policy that drops
+//! either could drop a throttled client's bucket (a full bucket back). The limits' Redis should
+//! run with `maxmemory-policy noeviction`; the documents' may evict freely.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::env::{Env, Variable};
 
 /// `BFF_REDIS_URL`.
 pub const URL: Variable = Variable::optional(
     "BFF_REDIS_URL",
-    "Redis or Valkey holding the rate-limit buckets, the export limit and the automatic persisted queries every instance shares: redis://[[user]:password@]host[:port][/db]",
+    "Redis or Valkey holding the rate-limit buckets and the export limit every instance shares: redis://[[user]:password@]host[:port][/db], or rediss:// for TLS; run it with maxmemory-policy noeviction",
     "each instance keeps its own",
+);
+/// `BFF_APQ_REDIS_URL`.
+pub const APQ_URL: Variable = Variable::optional(
+    "BFF_APQ_REDIS_URL",
+    "another Redis or Valkey (it may evict: allkeys-lru) where automatic persisted query documents are shared between instances; same URL forms; never the limits' Redis",
+    "each instance keeps its own documents",
+);
+/// `BFF_REDIS_CA_CERT`.
+pub const CA_CERT: Variable = Variable::optional(
+    "BFF_REDIS_CA_CERT",
+    "PEM file of CA certificates trusted for rediss:// (a managed Redis's own CA)",
+    "the system's roots",
 );
 /// `BFF_REDIS_TIMEOUT_MS`.
 pub const TIMEOUT_MS: Variable = Variable::number(
@@ -29,21 +48,26 @@ pub const PREFIX: Variable = Variable::value(
 );
 
 /// The variables of this module.
-pub const VARIABLES: &[Variable] = &[URL, TIMEOUT_MS, PREFIX];
+pub const VARIABLES: &[Variable] = &[URL, APQ_URL, CA_CERT, TIMEOUT_MS, PREFIX];
 
-/// Where the shared limits live.
+/// One Redis bff talks to.
 #[derive(Clone, Debug)]
 pub struct Redis {
     /// Host name or address.
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// `rediss://`: TLS, the server's certificate checked against the system's roots or
+    /// [`Redis::ca_cert`].
+    pub tls: bool,
     /// ACL user, for `AUTH user password`.
     pub username: Option<String>,
     /// Password, for `AUTH`.
     pub password: Option<SecretString>,
     /// Logical database (`SELECT`).
     pub database: u32,
+    /// The CA certificates (PEM) trusted for TLS instead of the system's.
+    pub ca_cert: Option<PathBuf>,
     /// Connect and command timeout.
     pub timeout: Duration,
     /// Key prefix.
@@ -51,42 +75,89 @@ pub struct Redis {
 }
 
 impl Redis {
-    /// Reads the variables of this module; `None` without `BFF_REDIS_URL`.
-    pub fn read(env: &mut Env) -> Option<Redis> {
+    /// Reads the variables of this module: the limits' Redis and the documents' Redis, each
+    /// `None` when its URL is unset.
+    pub fn read(env: &mut Env) -> (Option<Redis>, Option<Redis>) {
         let timeout = env.millis(&TIMEOUT_MS);
         let prefix = env.text(&PREFIX).unwrap_or_else(|| "bff:".to_owned());
-        let parsed = env.parse(&URL, parse_url)?;
-        let (host, port, username, password, database) = parsed;
-        Some(Redis {
-            host,
-            port,
-            username,
-            password: password.map(SecretString::from),
-            database,
-            timeout,
-            prefix,
-        })
+        let ca_cert = env.parse(&CA_CERT, |path| {
+            if std::path::Path::new(path).is_file() {
+                Ok(PathBuf::from(path))
+            } else {
+                Err(format!("{path:?} is not a readable file"))
+            }
+        });
+        let mut read = |variable: &Variable| {
+            let parts = env.parse(variable, parse_url)?;
+            Some(Redis {
+                host: parts.host,
+                port: parts.port,
+                tls: parts.tls,
+                username: parts.username,
+                password: parts.password.map(SecretString::from),
+                database: parts.database,
+                ca_cert: ca_cert.clone(),
+                timeout,
+                prefix: prefix.clone(),
+            })
+        };
+        let limits = read(&URL);
+        let documents = read(&APQ_URL);
+        if let (Some(limits), Some(documents)) = (&limits, &documents)
+            && limits.same_keyspace(documents)
+        {
+            env.fail(
+                &APQ_URL,
+                "must name another Redis than BFF_REDIS_URL: documents anyone can register would \
+                 compete with the rate-limit buckets for its memory",
+            );
+        }
+        (limits, documents)
+    }
+
+    /// `host:port` (and `/db`), for messages.
+    pub fn describe(&self) -> String {
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://{}:{}/{}", self.host, self.port, self.database)
+    }
+
+    /// Whether both name the same server (any database: they share its memory).
+    fn same_keyspace(&self, other: &Redis) -> bool {
+        self.host.eq_ignore_ascii_case(&other.host) && self.port == other.port
+    }
+
+    /// The password, for `AUTH`.
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_ref().map(|p| p.expose_secret())
     }
 }
 
-type Parts = (String, u16, Option<String>, Option<String>, u32);
+/// A URL's parts.
+#[derive(Debug, PartialEq, Eq)]
+struct Parts {
+    host: String,
+    port: u16,
+    tls: bool,
+    username: Option<String>,
+    password: Option<String>,
+    database: u32,
+}
 
-/// `redis://[[user]:password@]host[:port][/db]`.
+/// `redis[s]://[[user]:password@]host[:port][/db]`.
 fn parse_url(url: &str) -> Result<Parts, String> {
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(s)
             .decode_utf8_lossy()
             .into_owned()
     };
-    let rest = match url.split_once("://") {
-        Some(("redis", rest)) => rest,
-        Some(("rediss", _)) => {
-            return Err(
-                "rediss:// (TLS) is not supported: reach Redis over a private network, or through a local TLS tunnel"
-                    .into(),
-            );
+    let (tls, rest) = match url.split_once("://") {
+        Some(("redis", rest)) => (false, rest),
+        Some(("rediss", rest)) => (true, rest),
+        _ => {
+            return Err(format!(
+                "expected redis://host[:port][/db] or rediss://…, got {url:?}"
+            ));
         }
-        _ => return Err(format!("expected redis://host[:port][/db], got {url:?}")),
     };
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let (credentials, host_port) = match authority.rsplit_once('@') {
@@ -117,46 +188,80 @@ fn parse_url(url: &str) -> Result<Parts, String> {
     if host.is_empty() {
         return Err("the URL names no host".into());
     }
-    let database = match path.split('?').next().unwrap_or("") {
+    let database = match path.split(['?', '#']).next().unwrap_or("") {
         "" => 0,
         db => db
             .parse::<u32>()
             .map_err(|_| format!("{db:?} is not a database number"))?,
     };
-    Ok((host.to_owned(), port, username, password, database))
+    if path.contains('#') || rest.contains("#insecure") {
+        return Err("a URL fragment (#insecure) is not accepted: bff always checks the certificate; trust a private CA with BFF_REDIS_CA_CERT".into());
+    }
+    Ok(Parts {
+        host: host.to_owned(),
+        port,
+        tls,
+        username,
+        password,
+        database,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_url;
+    use super::{Parts, parse_url};
+
+    fn parts(
+        host: &str,
+        port: u16,
+        tls: bool,
+        user: Option<&str>,
+        pw: Option<&str>,
+        db: u32,
+    ) -> Parts {
+        Parts {
+            host: host.into(),
+            port,
+            tls,
+            username: user.map(Into::into),
+            password: pw.map(Into::into),
+            database: db,
+        }
+    }
 
     #[test]
     fn urls() {
         assert_eq!(
             parse_url("redis://127.0.0.1:6380/2").unwrap(),
-            ("127.0.0.1".into(), 6380, None, None, 2)
+            parts("127.0.0.1", 6380, false, None, None, 2)
         );
         assert_eq!(
             parse_url("redis://redis").unwrap(),
-            ("redis".into(), 6379, None, None, 0)
+            parts("redis", 6379, false, None, None, 0)
         );
         assert_eq!(
             parse_url("redis://:p%40ss@cache:6379").unwrap(),
-            ("cache".into(), 6379, None, Some("p@ss".into()), 0)
+            parts("cache", 6379, false, None, Some("p@ss"), 0)
         );
         assert_eq!(
             parse_url("redis://bff:secret@[::1]:7000/1").unwrap(),
-            (
-                "::1".into(),
-                7000,
-                Some("bff".into()),
-                Some("secret".into()),
-                1
+            parts("::1", 7000, false, Some("bff"), Some("secret"), 1)
+        );
+        assert_eq!(
+            parse_url("rediss://default:token@cache.example.com:6380/3").unwrap(),
+            parts(
+                "cache.example.com",
+                6380,
+                true,
+                Some("default"),
+                Some("token"),
+                3
             )
         );
-        assert!(parse_url("rediss://cache").unwrap_err().contains("TLS"));
+        assert!(parse_url("rediss://cache/#insecure").is_err());
         assert!(parse_url("http://cache").is_err());
         assert!(parse_url("redis://cache:port").is_err());
         assert!(parse_url("redis://cache/x").is_err());
+        assert!(parse_url("redis://:pw@/0").is_err());
     }
 }

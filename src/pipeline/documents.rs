@@ -10,10 +10,14 @@
 //! - Otherwise **automatic persisted queries** (Apollo's protocol): a client sends only
 //!   `extensions.persistedQuery.sha256Hash`; an unknown hash answers
 //!   `PERSISTED_QUERY_NOT_FOUND`, and the client resends it with the text, which is checked
-//!   against the hash and remembered (in this process, up to [`APQ_MAX_ENTRIES`] documents and
-//!   [`APQ_MAX_BYTES`] bytes) once it has passed the cost limits. With `BFF_REDIS_URL` it is
-//!   also written to Redis (for [`APQ_SHARED_TTL`], renewed on each use), where every other
-//!   instance finds a hash it does not know yet.
+//!   against the hash. The text is remembered only once the request has passed every limit
+//!   and paid its rate charge plus [`registration_cost`] (in proportion to its size), and only
+//!   while the client's registrations stay within [`REGISTRATIONS_BURST`] (then one per
+//!   [`REGISTRATION_EVERY`]; past it the request still runs, its text is not kept). It is kept
+//!   in this process (up to [`APQ_MAX_ENTRIES`] documents and [`APQ_MAX_BYTES`] bytes) and,
+//!   with `BFF_APQ_REDIS_URL`, in that Redis (for [`APQ_SHARED_TTL`], renewed on each use),
+//!   where every other instance finds a hash it does not know yet. Never in the limits'
+//!   Redis: documents there could crowd out the rate-limit buckets.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -24,12 +28,24 @@ use sha2::{Digest, Sha256};
 
 use super::cache::BoundedCache;
 use crate::error::code::{BAD_USER_INPUT, PERSISTED_QUERY_NOT_FOUND};
-use crate::redis::{Redis, Reply};
+use crate::redis::Redis;
 
 /// Most documents the automatic persisted query cache holds.
 pub const APQ_MAX_ENTRIES: usize = 1_000;
 /// Most bytes of document text it holds.
 pub const APQ_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes of a registered document per unit of rate-limit cost.
+pub const REGISTRATION_BYTES_PER_UNIT: usize = 100;
+/// Documents a client (a viewer, or an address) may register at once…
+pub const REGISTRATIONS_BURST: u32 = 100;
+/// …and then one per this long.
+pub const REGISTRATION_EVERY: std::time::Duration = std::time::Duration::from_secs(36);
+
+/// What registering a document of `bytes` costs on top of its request: one unit per
+/// [`REGISTRATION_BYTES_PER_UNIT`] bytes (an 8 KB document: 82).
+pub fn registration_cost(bytes: usize) -> u64 {
+    bytes.div_ceil(REGISTRATION_BYTES_PER_UNIT) as u64
+}
 
 /// Why a request's document could not be found or may not run.
 #[derive(Debug, PartialEq, Eq)]
@@ -290,12 +306,16 @@ impl Documents {
             return Err(Refusal::NotFound);
         }
         let key = redis.key(&format!("apq:{hash}"));
-        let ttl = APQ_SHARED_TTL.as_secs().to_string();
         let reply = redis
-            .call(&[b"GETEX", key.as_bytes(), b"EX", ttl.as_bytes()])
+            .run::<Option<Vec<u8>>>(
+                redis::cmd("GETEX")
+                    .arg(&key)
+                    .arg("EX")
+                    .arg(APQ_SHARED_TTL.as_secs()),
+            )
             .await;
         match reply {
-            Ok(Reply::Bulk(bytes)) => match String::from_utf8(bytes) {
+            Ok(Some(bytes)) => match String::from_utf8(bytes) {
                 Ok(text) if sha256_hex(&text) == hash => {
                     self.apq.insert(hash, text.as_str().into(), text.len());
                     Ok(Resolved {
@@ -308,7 +328,7 @@ impl Documents {
                     Err(Refusal::NotFound)
                 }
             },
-            Ok(_) => Err(Refusal::NotFound),
+            Ok(None) => Err(Refusal::NotFound),
             Err(_) => {
                 crate::metrics::redis_fallback("apq");
                 Err(Refusal::NotFound)
@@ -316,23 +336,21 @@ impl Documents {
         }
     }
 
-    /// Remembers an admitted APQ document, forgetting the least recently used beyond the caps
-    /// (and shares it through Redis, when shared).
+    /// Remembers an admitted and paid-for APQ document, forgetting the least recently used
+    /// beyond the caps (and shares it through Redis, when shared).
     pub async fn remember(&self, hash: String, query: &str) {
         if self.trusted.is_some() {
             return;
         }
         if let Some(redis) = self.shared.as_deref().filter(|r| r.available()) {
             let key = redis.key(&format!("apq:{hash}"));
-            let ttl = APQ_SHARED_TTL.as_secs().to_string();
-            let set = [
-                b"SET".as_slice(),
-                key.as_bytes(),
-                query.as_bytes(),
-                b"EX",
-                ttl.as_bytes(),
-            ];
-            if redis.call(&set).await.is_err() {
+            let set = redis::cmd("SET")
+                .arg(&key)
+                .arg(query)
+                .arg("EX")
+                .arg(APQ_SHARED_TTL.as_secs())
+                .to_owned();
+            if redis.run::<()>(&set).await.is_err() {
                 crate::metrics::redis_fallback("apq");
             }
         }

@@ -34,11 +34,11 @@ pub enum Key {
 }
 
 impl Key {
-    /// The bucket's name in Redis.
-    fn shared_name(&self) -> String {
+    /// The bucket's name in Redis, under `namespace`.
+    fn shared_name(&self, namespace: &str) -> String {
         match self {
-            Key::Viewer(id) => format!("rate:v:{id}"),
-            Key::Address(address) => format!("rate:a:{address}"),
+            Key::Viewer(id) => format!("{namespace}:v:{id}"),
+            Key::Address(address) => format!("{namespace}:a:{address}"),
         }
     }
 }
@@ -50,6 +50,8 @@ pub struct RateLimiter {
     burst: u32,
     checks: AtomicU64,
     shared: Option<(Arc<Redis>, SharedBuckets, SharedQuota)>,
+    /// The buckets' names in Redis start with this; it labels fallbacks too.
+    namespace: &'static str,
 }
 
 impl RateLimiter {
@@ -60,20 +62,38 @@ impl RateLimiter {
         let per_second = NonZeroU32::new(per_second)?;
         let burst = NonZeroU32::new(u32::try_from(config.burst).unwrap_or(u32::MAX))
             .unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_second(per_second).allow_burst(burst);
-        Some(RateLimiter {
+        Some(RateLimiter::with_quota(
+            "rate",
+            Duration::from_secs(1) / per_second.get(),
+            burst,
+            redis,
+        ))
+    }
+
+    /// Buckets of `burst` units refilled one per `every`, named under `namespace` in `redis`.
+    pub fn with_quota(
+        namespace: &'static str,
+        every: Duration,
+        burst: NonZeroU32,
+        redis: Option<Arc<Redis>>,
+    ) -> RateLimiter {
+        let quota = Quota::with_period(every)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(burst);
+        RateLimiter {
             limiter: DefaultKeyedRateLimiter::keyed(quota),
             clock: DefaultClock::default(),
             burst: burst.get(),
             checks: AtomicU64::new(0),
             shared: redis.map(|redis| {
                 let quota = SharedQuota {
-                    interval: Duration::from_secs(1) / per_second.get(),
+                    interval: every,
                     burst: burst.get(),
                 };
                 (redis, SharedBuckets::default(), quota)
             }),
-        })
+            namespace,
+        }
     }
 
     /// Takes `cost` from `key`'s bucket, or says how long until it could.
@@ -81,11 +101,11 @@ impl RateLimiter {
         if let Some((redis, buckets, quota)) = &self.shared {
             let units = u32::try_from(cost).unwrap_or(u32::MAX);
             match buckets
-                .charge(redis, &key.shared_name(), *quota, units)
+                .charge(redis, &key.shared_name(self.namespace), *quota, units)
                 .await
             {
                 Some(result) => return result,
-                None => crate::metrics::redis_fallback("rate"),
+                None => crate::metrics::redis_fallback(self.namespace),
             }
         }
         self.charge_here(key, cost)

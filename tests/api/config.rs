@@ -65,6 +65,32 @@ fn port_redis_the_response_cache_and_the_drain_are_read() {
         !format!("{redis:?}").contains("secret"),
         "the password stays out of logs"
     );
+    let tls = with((
+        "BFF_REDIS_URL",
+        "rediss://default:token@cache.example.com:6380",
+    ))
+    .unwrap()
+    .redis
+    .unwrap();
+    assert!(tls.tls && tls.username.as_deref() == Some("default"));
+    // Documents anyone can register never share the limits' Redis (its memory).
+    let mut both = MINIMAL.to_vec();
+    both.extend([
+        ("BFF_REDIS_URL", "redis://cache:6379/0"),
+        ("BFF_APQ_REDIS_URL", "redis://cache:6379/1"),
+    ]);
+    assert!(
+        matches!(
+            load(&both),
+            Err(ConfigError::Malformed("BFF_APQ_REDIS_URL", _))
+        ),
+        "{:?}",
+        load(&both).map(|_| ())
+    );
+    both.pop();
+    both.push(("BFF_APQ_REDIS_URL", "redis://documents:6379"));
+    let config = load(&both).unwrap();
+    assert_eq!(config.apq_redis.unwrap().host, "documents");
 }
 
 #[test]
@@ -154,8 +180,9 @@ fn malformed_values_are_named() {
         ("BFF_RATE_LIMIT_BURST", "10"),
         ("PORT", "http"),
         ("BFF_RESPONSE_CACHE", "maybe"),
-        ("BFF_REDIS_URL", "rediss://cache:6379"),
+        ("BFF_REDIS_URL", "rediss://cache:6379/#insecure"),
         ("BFF_REDIS_URL", "cache:6379"),
+        ("BFF_REDIS_CA_CERT", "/nonexistent/ca.pem"),
         ("BFF_REDIS_TIMEOUT_MS", "1"),
         ("BFF_SHUTDOWN_DELAY_MS", "soon"),
     ] {

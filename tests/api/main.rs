@@ -26,6 +26,7 @@ mod response_cache;
 mod rolling;
 mod schema;
 mod shared_limits;
+mod shared_redis;
 mod statements;
 mod stripe;
 mod stripe_fake;

@@ -16,21 +16,62 @@ use crate::support::{TestApp, TestUser, first_code, fresh_database};
 pub struct RedisServer {
     /// Its port.
     pub port: u16,
+    /// Extra arguments it was started with.
+    args: Vec<String>,
+    /// With TLS: the directory of its CA (`ca.pem`) and certificate.
+    tls: Option<std::path::PathBuf>,
     child: Option<Child>,
 }
 
 impl RedisServer {
     /// Starts one and waits until it answers PING.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts one with extra `args` (`--maxmemory 2mb`, …).
+    pub fn start_with(args: &[&str]) -> RedisServer {
         let port = crate::support::free_port();
-        let mut server = RedisServer { port, child: None };
+        let mut server = RedisServer {
+            port,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            tls: None,
+            child: None,
+        };
         server.restart();
         server
     }
 
-    /// `redis://127.0.0.1:port`.
+    /// Starts one that speaks TLS only (a certificate for 127.0.0.1 from a private CA), with
+    /// extra `args`.
+    pub fn start_tls(args: &[&str]) -> RedisServer {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("redis-tls-{}", crate::support::free_port()));
+        crate::tls::make_certificates(&dir);
+        let port = crate::support::free_port();
+        let mut server = RedisServer {
+            port,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            tls: Some(dir),
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// `redis://127.0.0.1:port` (`rediss://` with TLS).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA that signed a TLS server's certificate.
+    pub fn ca(&self) -> std::path::PathBuf {
+        self.tls.as_ref().expect("a TLS server").join("ca.pem")
     }
 
     /// Stops it (SIGKILL: an outage, not a shutdown).
@@ -48,10 +89,23 @@ impl RedisServer {
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
             .expect("redis-server is not installed (apt-get install redis-server; .ci/run does)");
-        let child = Command::new(binary)
-            .args(["--port", &self.port.to_string()])
+        let mut command = Command::new(binary);
+        match &self.tls {
+            None => command.args(["--port", &self.port.to_string()]),
+            Some(dir) => command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(dir.join("server.crt"))
+                .arg("--tls-key-file")
+                .arg(dir.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(dir.join("ca.pem"))
+                .args(["--tls-auth-clients", "no"]),
+        };
+        let child = command
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--daemonize", "no", "--loglevel", "warning"])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -61,8 +115,24 @@ impl RedisServer {
         for _ in 0..200 {
             if let Ok(mut stream) = TcpStream::connect(addr) {
                 use std::io::{Read, Write};
+                // A TLS server cannot be pinged in plaintext: accepting is enough.
+                if self.tls.is_some() {
+                    return;
+                }
                 let mut answer = [0u8; 7];
-                if stream.write_all(b"PING\r\n").is_ok()
+                let auth = self
+                    .args
+                    .iter()
+                    .position(|a| a == "--requirepass")
+                    .and_then(|i| self.args.get(i + 1));
+                let ping = match auth {
+                    Some(password) => format!("AUTH {password}\r\nPING\r\n"),
+                    None => "PING\r\n".to_owned(),
+                };
+                let skip = if auth.is_some() { 5 } else { 0 };
+                let mut skipped = vec![0u8; skip];
+                if stream.write_all(ping.as_bytes()).is_ok()
+                    && stream.read_exact(&mut skipped).is_ok()
                     && stream.read_exact(&mut answer).is_ok()
                     && &answer == b"+PONG\r\n"
                 {
@@ -72,6 +142,41 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(25));
         }
         panic!("redis-server did not answer on port {}", self.port);
+    }
+
+    /// A client of its own (for the tests to look inside), on database `db`.
+    pub async fn client(
+        &self,
+        password: Option<&str>,
+        db: i64,
+    ) -> redis::aio::MultiplexedConnection {
+        let mut url = match password {
+            Some(password) => self.url().replacen("://", &format!("://:{password}@"), 1),
+            None => self.url(),
+        };
+        url.push_str(&format!("/{db}"));
+        let client = match &self.tls {
+            None => redis::Client::open(url).unwrap(),
+            Some(_) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(std::fs::read(self.ca()).unwrap()),
+                },
+            )
+            .unwrap(),
+        };
+        client.get_multiplexed_async_connection().await.unwrap()
+    }
+
+    /// The keys of database `db` matching `pattern`.
+    pub async fn keys(&self, password: Option<&str>, db: i64, pattern: &str) -> Vec<String> {
+        let mut client = self.client(password, db).await;
+        redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut client)
+            .await
+            .unwrap()
     }
 }
 
@@ -84,14 +189,24 @@ impl Drop for RedisServer {
 /// Two instances on one database with the abuse tests' small bucket (100 points, 1 a
 /// second; `{ viewer { id } }` costs 11), sharing `redis` when given.
 async fn two_instances(redis: Option<&RedisServer>) -> (TestApp, TestApp) {
+    two_instances_with(redis.map(RedisServer::url), None).await
+}
+
+/// [`two_instances`] with the limits in Redis `limits` and APQ documents in Redis `documents`.
+pub async fn two_instances_with(
+    limits: Option<String>,
+    documents: Option<String>,
+) -> (TestApp, TestApp) {
     let database_url = fresh_database().await;
-    let url = redis.map(RedisServer::url);
     let env = |env: &mut std::collections::HashMap<&'static str, String>| {
         env.insert("BFF_MAX_COST", "100".into());
         env.insert("BFF_RATE_LIMIT_BURST", "100".into());
         env.insert("BFF_RATE_LIMIT_PER_SECOND", "1".into());
-        if let Some(url) = &url {
+        if let Some(url) = &limits {
             env.insert("BFF_REDIS_URL", url.clone());
+        }
+        if let Some(url) = &documents {
+            env.insert("BFF_APQ_REDIS_URL", url.clone());
         }
     };
     let a = TestApp::spawn_on(database_url.clone(), env).await;
@@ -101,7 +216,7 @@ async fn two_instances(redis: Option<&RedisServer>) -> (TestApp, TestApp) {
 
 /// Sends `{ viewer { id } }` as `user` `count` times, alternating between the instances;
 /// returns how many were admitted (every other answer must be 429 RATE_LIMITED).
-async fn admitted(instances: &[&TestApp], user: &TestUser, count: usize) -> usize {
+pub async fn admitted(instances: &[&TestApp], user: &TestUser, count: usize) -> usize {
     let mut admitted = 0;
     for i in 0..count {
         let app = instances[i % instances.len()];
@@ -142,8 +257,9 @@ async fn a_rate_limit_holds_across_instances_sharing_redis() {
 
 #[tokio::test]
 async fn an_apq_hash_registered_on_one_instance_runs_on_another() {
-    let redis = RedisServer::start();
-    let (a, b) = two_instances(Some(&redis)).await;
+    let limits = RedisServer::start();
+    let documents = RedisServer::start();
+    let (a, b) = two_instances_with(Some(limits.url()), Some(documents.url())).await;
     let (apart, _) = two_instances(None).await;
     let user = a.user("Persisted").await;
     let query = "query SharedHash { viewer { id } }";
@@ -178,6 +294,12 @@ async fn an_apq_hash_registered_on_one_instance_runs_on_another() {
         first_code(&send(&apart, hash_only).await),
         "PERSISTED_QUERY_NOT_FOUND"
     );
+    // The document is in the documents' Redis, never among the limits.
+    assert_eq!(
+        documents.keys(None, 0, "*apq:*").await,
+        [format!("bff:apq:{hash}")]
+    );
+    assert!(limits.keys(None, 0, "*apq:*").await.is_empty());
 }
 
 #[tokio::test]
@@ -225,7 +347,7 @@ async fn bff_check_reports_whether_the_shared_redis_answers() {
     let (_, report) = crate::cli::check(&database_url, &[("BFF_REDIS_URL", url.as_str())]);
     assert!(
         report.contains(&format!(
-            "ok    redis          127.0.0.1:{} answers",
+            "ok    redis          redis://127.0.0.1:{}/0 answers",
             redis.port
         )),
         "{report}"
@@ -233,7 +355,17 @@ async fn bff_check_reports_whether_the_shared_redis_answers() {
     redis.stop();
     let (_, report) = crate::cli::check(&database_url, &[("BFF_REDIS_URL", url.as_str())]);
     assert!(
-        report.contains("warn  redis") && report.contains("each instance uses its own limits"),
+        report.contains("warn  redis") && report.contains("each instance uses its own state"),
+        "{report}"
+    );
+    // A Redis that may evict any key would give a throttled client a full bucket.
+    let evicting = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let url = evicting.url();
+    let (_, report) = crate::cli::check(&database_url, &[("BFF_REDIS_URL", url.as_str())]);
+    assert!(
+        report.contains("warn  redis")
+            && report.contains("allkeys-lru")
+            && report.contains("noeviction"),
         "{report}"
     );
 }

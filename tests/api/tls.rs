@@ -26,7 +26,7 @@ fn openssl(args: &[&str], dir: &Path) {
 }
 
 /// A CA and a server certificate for 127.0.0.1, in `dir`.
-fn make_certificates(dir: &Path) {
+pub fn make_certificates(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     self_signed(dir, "ca", "/CN=bff test CA", &[]);
     openssl(
