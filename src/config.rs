@@ -12,6 +12,7 @@ pub mod cache;
 pub mod database;
 pub mod dev;
 pub mod env;
+pub mod export;
 pub mod jobs;
 pub mod limits;
 pub mod live;
@@ -32,6 +33,7 @@ pub const GROUPS: &[(&str, &[Variable])] = &[
     ("Request limits", limits::VARIABLES),
     ("Shared limits (Redis)", redis::VARIABLES),
     ("Response cache", cache::VARIABLES),
+    ("Account export", export::VARIABLES),
     ("Live updates (WebSocket)", live::VARIABLES),
     ("Photo jobs and the worker", jobs::VARIABLES),
     ("Photo storage (S3)", storage::VARIABLES),
@@ -61,6 +63,8 @@ pub struct Config {
     pub apq_redis: Option<redis::Redis>,
     /// The per-viewer response cache.
     pub response_cache: cache::ResponseCache,
+    /// The account export.
+    pub export: export::Export,
     /// The WebSocket surface.
     pub live: live::Live,
     /// Photo jobs and the worker.
@@ -92,6 +96,7 @@ impl Config {
         let limits = limits::RequestLimits::read(&mut env);
         let (redis, apq_redis) = redis::Redis::read(&mut env);
         let response_cache = cache::ResponseCache::read(&mut env);
+        let export = export::Export::read(&mut env);
         let live = live::Live::read(&mut env);
         let jobs = jobs::Jobs::read(&mut env);
         let storage = storage::Storage::read(&mut env);
@@ -105,6 +110,7 @@ impl Config {
             redis,
             apq_redis,
             response_cache,
+            export,
             live,
             jobs,
             storage,

@@ -86,7 +86,11 @@ pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
     }
     let connections = ws::registry::Registry::new(config.live, pool.clone());
     tokio::spawn(connections.clone().close_deleted(hub.clone()));
-    let exports = Arc::new(export_limits::Exports::new(pipeline.redis().cloned()));
+    let exports = Arc::new(export_limits::Exports::new(
+        pipeline.redis().cloned(),
+        config.database.pool_size,
+        config.export,
+    ));
     let state = AppState {
         pipeline: Arc::new(pipeline),
         connections,

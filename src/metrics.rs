@@ -14,6 +14,7 @@
 //! | `bff_stripe_sync_events_recovered_total` | none: events a sync applied that no webhook had delivered |
 //! | `bff_stripe_sync_last_success_timestamp_seconds` | none: when the last successful sync of any process started (Unix time) |
 //! | `bff_accounts_deleted_total` | none: accounts deleted through `deleteAccount` |
+//! | `bff_account_exports_total` | `outcome`: `written` (the whole document read from the database), `abandoned` (its client left first: the transaction ended then), `failed` (the database or the spool failed), `timed_out` (a download cut off past its time) |
 //! | `bff_account_cleanups_total` | `action` (`CANCEL_SUBSCRIPTION`, `DELETE_CUSTOMER`), `outcome` (`done`, `failed`: retried later) |
 //! | `bff_storage_deletions_total` | `outcome`: `deleted`, `failed` (retried later) |
 //! | `bff_uploads_expired_total` | none: uploads no job claimed in time, deleted |
@@ -173,6 +174,11 @@ pub fn stripe_sync_last_success(started: chrono::DateTime<chrono::Utc>) {
 /// Counts one account deleted through `deleteAccount`.
 pub fn account_deleted() {
     metrics::counter!("bff_accounts_deleted_total").increment(1);
+}
+
+/// Counts account exports by outcome.
+pub fn account_export(outcome: &'static str) {
+    metrics::counter!("bff_account_exports_total", "outcome" => outcome).increment(1);
 }
 
 /// Counts clean-ups after account deletions by action and outcome (`done`, `failed`).

@@ -60,6 +60,14 @@ pub const REQUEST_TIMEOUT_MS: Variable = Variable::number(
     100,
     600_000,
 );
+/// `BFF_SEND_TIMEOUT_MS`.
+pub const SEND_TIMEOUT_MS: Variable = Variable::number(
+    "BFF_SEND_TIMEOUT_MS",
+    "a write to a client that makes no progress this long (it stopped reading) closes its connection, whatever the response (an export, a WebSocket), in ms",
+    30_000,
+    100,
+    600_000,
+);
 /// `BFF_SHUTDOWN_TIMEOUT_MS`.
 pub const SHUTDOWN_TIMEOUT_MS: Variable = Variable::number(
     "BFF_SHUTDOWN_TIMEOUT_MS",
@@ -88,6 +96,7 @@ pub const VARIABLES: &[Variable] = &[
     TRUSTED_PROXIES,
     HEADER_READ_TIMEOUT_MS,
     REQUEST_TIMEOUT_MS,
+    SEND_TIMEOUT_MS,
     SHUTDOWN_TIMEOUT_MS,
     SHUTDOWN_DELAY_MS,
 ];
@@ -108,6 +117,8 @@ pub struct Timeouts {
     pub header_read: Duration,
     /// To read the body and answer.
     pub request: Duration,
+    /// For a write to a client to make progress; then the connection is closed.
+    pub send: Duration,
     /// After SIGTERM, for requests in flight; then connections are closed.
     pub shutdown: Duration,
     /// After SIGTERM and before `shutdown`: still serving, but `/readyz` answers 503
@@ -183,6 +194,7 @@ impl Server {
             timeouts: Timeouts {
                 header_read: env.millis(&HEADER_READ_TIMEOUT_MS),
                 request: env.millis(&REQUEST_TIMEOUT_MS),
+                send: env.millis(&SEND_TIMEOUT_MS),
                 shutdown: env.millis(&SHUTDOWN_TIMEOUT_MS),
                 drain_delay: env.millis(&SHUTDOWN_DELAY_MS),
             },

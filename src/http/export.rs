@@ -1,27 +1,45 @@
 //! `GET /account/export`: everything bff holds about the viewer (cookie or bearer), as one JSON
-//! document streamed page by page from one read-only repeatable-read transaction — a consistent
-//! snapshot, in memory that does not grow with the account. Photos and results are short-lived
-//! links (`BFF_PRESIGNED_URL_SECONDS`). Each person may start 3 exports at once and then one a
-//! minute; a process runs at most 4 at a time ([`Exports`]) (each holds a connection).
+//! document read page by page from one read-only repeatable-read transaction — a consistent
+//! snapshot. Photos and results are short-lived links (`BFF_PRESIGNED_URL_SECONDS`).
+//!
+//! The database is never held for the client: the document is written at the database's
+//! pace to a spool file ([`spool`]: unlinked, on disk, so memory does not grow with the
+//! account) and sent from there at the client's, starting with the first page. The
+//! transaction ends when the last page is written, or at once when the client goes. So a
+//! client that reads slowly or not at all holds a file and a socket, never a connection, and
+//! is cut off: by the send timeout when it stops reading (`BFF_SEND_TIMEOUT_MS`, see
+//! [`super::server::SendTimeout`]), and when the download outlasts `BFF_EXPORT_TIMEOUT_MS` plus
+//! its size at `BFF_EXPORT_MIN_BYTES_PER_SECOND`. Exports read the database through at most a quarter of the pool
+//! ([`super::export_limits::producers`]), however many people export; PostgreSQL's
+//! `idle_in_transaction_session_timeout` ends a transaction left idle anyway. Each person may
+//! start 3 exports at once and then one a minute.
 
-use std::sync::Arc;
-use std::time::Duration;
+pub mod spool;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::export_limits::Exports;
+use super::export_limits::{Exports, PRODUCER_WAIT};
+use super::server::Closer;
 use super::state::AppState;
 use crate::db::export::{self, Row};
 use crate::db::pool::DbConn;
 use crate::pipeline::ViewerRefusal;
 use crate::storage::Store;
+use spool::{Reader, Writer};
+
+/// How long the export's transaction may sit idle before PostgreSQL ends it (a backstop: the
+/// writer never waits on the client).
+pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
 
 fn refuse(status: StatusCode, message: &str, retry_after: Option<Duration>) -> Response {
     let mut response = (status, axum::Json(json!({ "error": message }))).into_response();
@@ -34,10 +52,15 @@ fn refuse(status: StatusCode, message: &str, retry_after: Option<Duration>) -> R
     response
 }
 
+fn unavailable(message: &str, wait: Duration) -> Response {
+    refuse(StatusCode::SERVICE_UNAVAILABLE, message, Some(wait))
+}
+
 /// Streams the viewer's data.
 pub async fn export(
     State(state): State<AppState>,
     peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
+    closer: Option<axum::Extension<Closer>>,
     headers: HeaderMap,
 ) -> Response {
     let address = state.client_address(peer.map(|axum::Extension(ConnectInfo(a))| a), &headers);
@@ -54,11 +77,7 @@ pub async fn export(
             );
         }
         Err(ViewerRefusal::Unavailable) => {
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "try again shortly",
-                Some(Duration::from_secs(1)),
-            );
+            return unavailable("try again shortly", Duration::from_secs(1));
         }
     };
     let exports: &Exports = &state.exports;
@@ -69,22 +88,24 @@ pub async fn export(
             Some(wait),
         );
     }
-    let Ok(permit) = exports.running.clone().try_acquire_owned() else {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
+    let Ok(download) = exports.downloads.clone().try_acquire_owned() else {
+        return unavailable(
+            "too many exports are downloading; try again shortly",
+            Duration::from_secs(5),
+        );
+    };
+    let producing = tokio::time::timeout(PRODUCER_WAIT, exports.producing.clone().acquire_owned());
+    let Ok(Ok(producing)) = producing.await else {
+        return unavailable(
             "other exports are running; try again shortly",
-            Some(Duration::from_secs(5)),
+            Duration::from_secs(5),
         );
     };
     let mut conn = match state.pool.get().await {
         Ok(conn) => Snapshot::new(conn),
         Err(error) => {
             tracing::warn!(%error, "no database connection for an export");
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "try again shortly",
-                Some(Duration::from_secs(1)),
-            );
+            return unavailable("try again shortly", Duration::from_secs(1));
         }
     };
     let head = match conn.begin().await {
@@ -96,32 +117,46 @@ pub async fn export(
         Ok(None) => return refuse(StatusCode::UNAUTHORIZED, "sign in first", None),
         Err(error) => {
             tracing::error!(%error, "an export could not start");
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "try again shortly",
-                Some(Duration::from_secs(1)),
-            );
+            return unavailable("try again shortly", Duration::from_secs(1));
+        }
+    };
+    let (writer, reader) = match spool::create(&std::env::temp_dir(), exports.spool.clone()) {
+        Ok(ends) => ends,
+        Err(error) => {
+            tracing::error!(%error, "an export could not open its spool file");
+            return unavailable("try again shortly", Duration::from_secs(5));
         }
     };
     tracing::info!("an account export started");
     let now = chrono::Utc::now();
     let first = format!(
-        "{{\"format\":\"bff-export/1\",\"exportedAt\":{},{},\"creditLedger\":[",
+        "{{\"format\":\"bff-export/1\",\"exportedAt\":{},{},",
         json!(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         &head[1..head.len() - 1],
     );
-    let stream = Stream {
+    let progress = Arc::new(Download {
+        started: Instant::now(),
+        size: AtomicU64::new(0),
+        finished: AtomicBool::new(false),
+        _slot: download,
+    });
+    tokio::spawn(produce(
         conn,
         user_id,
-        store: state.pipeline.photos().store().cloned(),
-        section: Section::Ledger,
-        after: 0,
-        first_in_section: true,
-        _permit: permit,
-    };
-    let body =
-        futures_util::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(first)) })
-            .chain(futures_util::stream::unfold(Some(stream), next));
+        state.pipeline.photos().store().cloned(),
+        writer,
+        first,
+        progress.clone(),
+        producing,
+    ));
+    if let Some(axum::Extension(closer)) = closer {
+        tokio::spawn(watch_deadline(
+            Arc::downgrade(&progress),
+            state.exports.clone(),
+            closer,
+        ));
+    }
+    let body = futures_util::stream::unfold(Some((reader, progress)), send);
     let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
     headers.insert(
@@ -136,6 +171,218 @@ pub async fn export(
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     response
+}
+
+/// One download: when it started, how large its document is so far, whether it was all
+/// sent; it holds its place among the process's downloads.
+struct Download {
+    started: Instant,
+    size: AtomicU64,
+    finished: AtomicBool,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// The body: the spool's chunks as the writer makes them.
+async fn send(
+    state: Option<(Reader, Arc<Download>)>,
+) -> Option<(
+    Result<Bytes, std::io::Error>,
+    Option<(Reader, Arc<Download>)>,
+)> {
+    let (mut reader, download) = state?;
+    match reader.next().await {
+        Some(Ok(chunk)) => Some((Ok(chunk), Some((reader, download)))),
+        // Hyper ends the connection without the last chunk: the client sees a cut document.
+        Some(Err(error)) => Some((Err(error), None)),
+        None => {
+            download.finished.store(true, Ordering::Relaxed);
+            tracing::info!(
+                bytes = reader.progress().written,
+                "an account export was sent"
+            );
+            None
+        }
+    }
+}
+
+/// Closes the download's connection when it outlasts its time: the export timeout plus its
+/// document's size (as large as it has grown) at the slowest average allowed.
+async fn watch_deadline(download: Weak<Download>, exports: Arc<Exports>, closer: Closer) {
+    loop {
+        let deadline = {
+            let Some(download) = download.upgrade() else {
+                return;
+            };
+            if download.finished.load(Ordering::Relaxed) {
+                return;
+            }
+            download.started
+                + exports
+                    .config
+                    .allowed(download.size.load(Ordering::Relaxed))
+        };
+        tokio::time::sleep_until(deadline.into()).await;
+        let Some(download) = download.upgrade() else {
+            return;
+        };
+        if download.finished.load(Ordering::Relaxed) {
+            return;
+        }
+        let size = download.size.load(Ordering::Relaxed);
+        if Instant::now() >= download.started + exports.config.allowed(size) {
+            tracing::info!(bytes = size, "an export's download took too long: cut off");
+            crate::metrics::account_export("timed_out");
+            closer.close();
+            return;
+        }
+    }
+}
+
+/// Writes the document to the spool from the snapshot, page by page; ends the transaction
+/// (and gives the connection back) when done, or as soon as the client is gone.
+async fn produce(
+    mut conn: Snapshot,
+    user_id: String,
+    store: Option<Arc<Store>>,
+    mut writer: Writer,
+    first: String,
+    download: Arc<Download>,
+    _producing: OwnedSemaphorePermit,
+) {
+    // The body holds the download; the writer only reports its size.
+    let size = &download.size;
+    let written = write_document(
+        &mut conn,
+        &user_id,
+        store.as_deref(),
+        &mut writer,
+        &first,
+        size,
+    )
+    .await;
+    drop(download);
+    match written {
+        Ok(true) => {
+            if let Err(error) = conn.commit().await {
+                tracing::warn!(%error, "an export's transaction did not end cleanly");
+            }
+            writer.finish();
+            crate::metrics::account_export("written");
+        }
+        Ok(false) => {
+            conn.rollback().await;
+            tracing::info!("an export's client left: its transaction ended");
+            crate::metrics::account_export("abandoned");
+        }
+        Err(error) => {
+            conn.rollback().await;
+            tracing::error!(%error, "an export failed midway; the client gets a cut-off document");
+            writer.fail();
+            crate::metrics::account_export("failed");
+        }
+    }
+}
+
+/// A section of the document: its name and how its pages are read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Ledger,
+    Purchases,
+    Jobs,
+    Uploads,
+}
+
+impl Section {
+    const ALL: [Section; 4] = [
+        Section::Ledger,
+        Section::Purchases,
+        Section::Jobs,
+        Section::Uploads,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Section::Ledger => "creditLedger",
+            Section::Purchases => "purchases",
+            Section::Jobs => "photoJobs",
+            Section::Uploads => "unattachedUploads",
+        }
+    }
+
+    /// The page after row `after`, and the page size (a shorter page is the last).
+    async fn page(
+        self,
+        conn: &mut AsyncPgConnection,
+        user: &str,
+        after: i64,
+    ) -> diesel::QueryResult<(Vec<Row>, i64)> {
+        Ok(match self {
+            Section::Ledger => (export::ledger(conn, user, after).await?, export::PAGE),
+            Section::Purchases => (export::purchases(conn, user, after).await?, export::PAGE),
+            Section::Jobs => (export::jobs(conn, user, after).await?, export::JOB_PAGE),
+            Section::Uploads => (
+                export::unattached_uploads(conn, user, after).await?,
+                export::PAGE,
+            ),
+        })
+    }
+}
+
+/// Why the document could not be written.
+#[derive(Debug, thiserror::Error)]
+enum ExportError {
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Spool(#[from] spool::WriteError),
+}
+
+/// Writes the whole document; `false` when the client left before the end.
+async fn write_document(
+    conn: &mut Snapshot,
+    user_id: &str,
+    store: Option<&Store>,
+    writer: &mut Writer,
+    first: &str,
+    size: &AtomicU64,
+) -> Result<bool, ExportError> {
+    let mut chunk = String::from(first);
+    for (i, section) in Section::ALL.into_iter().enumerate() {
+        if i > 0 {
+            chunk.push(',');
+        }
+        chunk.push_str(&format!("\"{}\":[", section.name()));
+        let mut after = 0;
+        let mut first_row = true;
+        loop {
+            if writer.abandoned() {
+                return Ok(false);
+            }
+            let (rows, limit) = section.page(conn.get(), user_id, after).await?;
+            for row in &rows {
+                if !std::mem::take(&mut first_row) {
+                    chunk.push(',');
+                }
+                match section {
+                    Section::Jobs | Section::Uploads => chunk.push_str(&with_links(row, store)),
+                    _ => chunk.push_str(&row.doc),
+                }
+            }
+            if rows.len() as i64 == limit {
+                after = rows.last().map_or(after, |r| r.id);
+                writer.write(chunk.as_bytes())?;
+                size.store(writer.written(), Ordering::Relaxed);
+                chunk.clear();
+                continue;
+            }
+            break;
+        }
+        chunk.push(']');
+    }
+    chunk.push('}');
+    writer.write(chunk.as_bytes())?;
+    size.store(writer.written(), Ordering::Relaxed);
+    Ok(true)
 }
 
 /// The export's connection, in its read-only transaction. Dropped before the end (the client
@@ -161,9 +408,19 @@ impl Snapshot {
     }
 
     async fn begin(&mut self) -> diesel::QueryResult<()> {
-        self.get()
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .await
+        let backstop = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+             SET LOCAL idle_in_transaction_session_timeout = {}",
+            IDLE_IN_TRANSACTION.as_millis()
+        );
+        self.get().batch_execute(&backstop).await
+    }
+
+    /// Ends the transaction and gives the connection back (or, when that fails, closes it).
+    async fn rollback(&mut self) {
+        if self.get().batch_execute("ROLLBACK").await.is_ok() {
+            self.finished = true;
+        }
     }
 
     async fn commit(&mut self) -> diesel::QueryResult<()> {
@@ -179,91 +436,6 @@ impl Drop for Snapshot {
             && let Some(conn) = self.conn.take()
         {
             drop(deadpool::managed::Object::take(conn));
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Section {
-    Ledger,
-    Purchases,
-    Jobs,
-    Uploads,
-}
-
-struct Stream {
-    conn: Snapshot,
-    user_id: String,
-    store: Option<Arc<Store>>,
-    section: Section,
-    after: i64,
-    first_in_section: bool,
-    _permit: OwnedSemaphorePermit,
-}
-
-/// The next chunk: one page of the current section (and, when it is the last page, the start
-/// of the next section, or the end of the document).
-async fn next(state: Option<Stream>) -> Option<(Result<Bytes, std::io::Error>, Option<Stream>)> {
-    let mut state = state?;
-    let (rows, limit) = {
-        let conn = state.conn.get();
-        let user = state.user_id.as_str();
-        let after = state.after;
-        match state.section {
-            Section::Ledger => (export::ledger(conn, user, after).await, export::PAGE),
-            Section::Purchases => (export::purchases(conn, user, after).await, export::PAGE),
-            Section::Jobs => (export::jobs(conn, user, after).await, export::JOB_PAGE),
-            Section::Uploads => (
-                export::unattached_uploads(conn, user, after).await,
-                export::PAGE,
-            ),
-        }
-    };
-    let rows = match rows {
-        Ok(rows) => rows,
-        Err(error) => {
-            tracing::error!(%error, "an export failed midway; the client gets a cut-off document");
-            return Some((Err(std::io::Error::other("the export failed")), None));
-        }
-    };
-    let mut chunk = String::with_capacity(rows.iter().map(|r| r.doc.len() + 1).sum::<usize>() + 32);
-    for row in &rows {
-        if !std::mem::take(&mut state.first_in_section) {
-            chunk.push(',');
-        }
-        match state.section {
-            Section::Jobs | Section::Uploads => {
-                chunk.push_str(&with_links(row, state.store.as_deref()));
-            }
-            _ => chunk.push_str(&row.doc),
-        }
-    }
-    if let Some(last) = rows.last() {
-        state.after = last.id;
-    }
-    if rows.len() as i64 == limit {
-        return Some((Ok(Bytes::from(chunk)), Some(state)));
-    }
-    state.after = 0;
-    state.first_in_section = true;
-    let (closing, following) = match state.section {
-        Section::Ledger => ("],\"purchases\":[", Some(Section::Purchases)),
-        Section::Purchases => ("],\"photoJobs\":[", Some(Section::Jobs)),
-        Section::Jobs => ("],\"unattachedUploads\":[", Some(Section::Uploads)),
-        Section::Uploads => ("]}", None),
-    };
-    chunk.push_str(closing);
-    match following {
-        Some(section) => {
-            state.section = section;
-            Some((Ok(Bytes::from(chunk)), Some(state)))
-        }
-        None => {
-            if let Err(error) = state.conn.commit().await {
-                tracing::warn!(%error, "an export's transaction did not end cleanly");
-            }
-            tracing::info!("an account export finished");
-            Some((Ok(Bytes::from(chunk)), None))
         }
     }
 }

@@ -1,22 +1,29 @@
 //! The connection loop: HTTP/1.1 over hyper with the timeouts `axum::serve` leaves out. A
 //! client must finish its request head within the header-read timeout (which also closes idle
-//! keep-alive connections), and after SIGTERM connections in flight get the shutdown timeout to
-//! finish before they are dropped, so a half-sent request cannot hold the process open.
+//! keep-alive connections); a write to a client that makes no progress within the send timeout
+//! (it stopped reading: [`SendTimeout`]) closes the connection, so a reader cannot hold a
+//! response, a WebSocket or what they hold open by not reading; a handler may close its
+//! connection at once ([`Closer`]); and after SIGTERM connections in flight get the shutdown
+//! timeout to finish before they are dropped, so a half-sent request cannot hold the process
+//! open.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
 use crate::config::server::Timeouts;
@@ -46,6 +53,106 @@ impl Draining {
     }
 }
 
+/// In every request's extensions: closes the request's connection at once (what is still
+/// unsent is dropped), for a handler whose response must not outlive a bound of its own.
+#[derive(Clone, Default)]
+pub struct Closer(Arc<Notify>);
+
+impl Closer {
+    /// Closes the connection.
+    pub fn close(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// A connection's stream whose writes must make progress: a write still pending after the
+/// send timeout fails (`TimedOut`) and resets the connection (what it would still send is
+/// dropped, not left to the kernel), and hyper closes it. The clock runs only while a write
+/// waits, and restarts whenever bytes go out.
+pub struct SendTimeout {
+    inner: tokio::net::TcpStream,
+    timeout: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl SendTimeout {
+    /// `inner`, whose writes may wait `timeout` at most.
+    pub fn new(inner: tokio::net::TcpStream, timeout: Duration) -> Self {
+        SendTimeout {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// What a write found: progress clears the clock; waiting starts it (once) and fails when
+    /// it runs out.
+    fn watch<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<R>>,
+    ) -> Poll<std::io::Result<R>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let timeout = self.timeout;
+        let sleep = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        ready!(sleep.as_mut().poll(cx));
+        let _ = self.inner.set_zero_linger();
+        Poll::Ready(Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client read nothing for the send timeout",
+        )))
+    }
+}
+
+impl AsyncRead for SendTimeout {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SendTimeout {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.watch(cx, poll)
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves; then keeps serving for
 /// `timeouts.drain_delay` while draining ([`Draining`]), stops accepting, and gives the
 /// connections left at most `timeouts.shutdown`.
@@ -61,6 +168,7 @@ pub async fn serve_until(
     let connections = Connections {
         app,
         header_read: timeouts.header_read,
+        send: timeouts.send,
         stop: stop_rx,
         done: done_rx,
         draining: draining.clone(),
@@ -102,7 +210,8 @@ pub async fn serve_until(
 /// What each accepted connection is served with.
 struct Connections {
     app: Router,
-    header_read: std::time::Duration,
+    header_read: Duration,
+    send: Duration,
     stop: watch::Receiver<bool>,
     done: watch::Receiver<()>,
     draining: Draining,
@@ -118,7 +227,7 @@ async fn accept_until(listener: &TcpListener, with: &Connections, until: impl Fu
                 Err(error) => {
                     // Out of file descriptors and the like: wait instead of spinning.
                     tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
@@ -136,11 +245,14 @@ fn spawn_connection(stream: tokio::net::TcpStream, peer: SocketAddr, with: &Conn
         done: with.done.clone(),
     };
     let draining = with.draining.clone();
+    let closer = Closer::default();
+    let close = closer.clone();
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let mut request = request.map(axum::body::Body::new);
         request.extensions_mut().insert(ConnectInfo(peer));
         request.extensions_mut().insert(shutdown.clone());
         request.extensions_mut().insert(draining.clone());
+        request.extensions_mut().insert(closer.clone());
         let app = app.clone();
         let draining = draining.clone();
         async move {
@@ -160,6 +272,9 @@ fn spawn_connection(stream: tokio::net::TcpStream, peer: SocketAddr, with: &Conn
     let mut stop = with.stop.clone();
     let done = with.done.clone();
     let header_read = with.header_read;
+    let send = with.send;
+    // A second handle on the socket, to reset it when a handler closes the connection.
+    let socket = socket2::SockRef::from(&stream).try_clone().ok();
     tokio::spawn(async move {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -168,18 +283,33 @@ fn spawn_connection(stream: tokio::net::TcpStream, peer: SocketAddr, with: &Conn
             .keep_alive(true);
         let mut connection = pin!(
             builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(SendTimeout::new(stream, send)), service)
                 .with_upgrades()
         );
         tokio::select! {
             result = connection.as_mut() => log_connection_end(peer, result),
+            () = close.0.notified() => reset(peer, socket.as_ref()),
             _ = stop.changed() => {
-                connection.as_mut().graceful_shutdown();
-                log_connection_end(peer, connection.await);
+                tokio::select! {
+                    result = async {
+                        connection.as_mut().graceful_shutdown();
+                        connection.as_mut().await
+                    } => log_connection_end(peer, result),
+                    () = close.0.notified() => reset(peer, socket.as_ref()),
+                }
             }
         }
+        drop(socket);
         drop(done);
     });
+}
+
+/// A handler closed the connection: reset it, so what is unsent is dropped at once.
+fn reset(peer: SocketAddr, socket: Option<&socket2::Socket>) {
+    if let Some(socket) = socket {
+        let _ = socket.set_linger(Some(Duration::ZERO));
+    }
+    tracing::debug!(%peer, "a handler closed its connection");
 }
 
 fn log_connection_end(peer: SocketAddr, result: Result<(), hyper::Error>) {

@@ -198,3 +198,207 @@ async fn a_hundred_thousand_jobs_stream_out_in_bounded_memory() {
         body.len() / 1024
     );
 }
+
+/// Gives `user` `count` completed jobs with long prompts (about 300 bytes each in the export).
+async fn many_jobs(app: &TestApp, user: &TestUser, count: u32) {
+    app.db()
+        .await
+        .batch_execute(&format!(
+            "INSERT INTO photo_jobs (user_id, prompt, photo_count, cost_cents, status, created_at, updated_at) \
+             SELECT '{}', 'prompt number ' || n || ' of a long series of holiday photos', 4, 200, \
+                    'COMPLETED', now() - n * interval '1 minute', now() \
+             FROM generate_series(1, {count}) n",
+            user.id
+        ))
+        .await
+        .unwrap();
+}
+
+/// Asks for `user`'s export on a raw connection with a tiny receive window, reads the status
+/// line, and then reads nothing more: a client that stopped reading.
+async fn stalled_reader(app: &TestApp, user: &TestUser) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(app.addr).await.unwrap();
+    let request = format!(
+        "GET /account/export HTTP/1.1\r\nHost: bff.test\r\nCookie: {}\r\n\r\n",
+        user.cookie()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&head));
+    stream
+}
+
+/// Waits, without reading, until the server resets `stream` (within `within`).
+async fn reset_within(stream: &tokio::net::TcpStream, within: std::time::Duration) {
+    let reset = tokio::time::timeout(within, async {
+        // The reset is the socket's pending error; the bytes already received stay unread.
+        while stream.take_error().unwrap().is_none() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        reset.is_ok(),
+        "the server kept a stalled reader past {within:?}"
+    );
+}
+
+#[derive(diesel::QueryableByName)]
+struct Open {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    transactions: i64,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    oldest_seconds: f64,
+}
+
+/// The transactions open on the app's database other than the asking one's, and the age of
+/// the oldest, in seconds.
+async fn open_transactions(conn: &mut diesel_async::AsyncPgConnection) -> Open {
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query(
+        "SELECT count(*) AS transactions, \
+                COALESCE(EXTRACT(EPOCH FROM max(now() - xact_start)), 0)::float8 AS oldest_seconds \
+         FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL",
+    )
+    .get_result(conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn ten_stalled_readers_hold_no_transaction_and_refuse_no_one() {
+    // The finding: three stalled exports of one person and one of another held four of the
+    // pool's five connections `idle in transaction` for as long as their sockets stayed open.
+    let app = TestApp::spawn_with(|env| {
+        env.insert("BFF_SEND_TIMEOUT_MS", "2000".into());
+    })
+    .await;
+    let mut people = Vec::new();
+    for name in ["Ann", "Ben", "Cid", "Dee"] {
+        let user = app.user(name).await;
+        // About 6 MB of document: more than every buffer between bff and a stalled reader
+        // (the kernel's send buffer grows to 4 MB).
+        many_jobs(&app, &user, 20_000).await;
+        people.push(user);
+    }
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = tokio::spawn({
+        let mut conn = app.db().await;
+        let watching = watching.clone();
+        async move {
+            let mut worst = 0.0f64;
+            let mut most = 0;
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                let open = open_transactions(&mut conn).await;
+                worst = worst.max(open.oldest_seconds);
+                most = most.max(open.transactions);
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            (worst, most)
+        }
+    });
+    // Ten stalled readers: three each of three people, one of the fourth.
+    let mut readers = Vec::new();
+    for (person, count) in people.iter().zip([3, 3, 3, 1]) {
+        for _ in 0..count {
+            readers.push(stalled_reader(&app, person).await);
+        }
+    }
+    // Meanwhile GraphQL answers, and so does another person's export, in full.
+    let other = app.user("Other").await;
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        assert_eq!(
+            app.viewer_id(&cookie(&other)).await.as_deref(),
+            Some(other.id.as_str())
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let response = export(&app, &cookie(&other)).await;
+    assert_eq!(response.status(), 200);
+    let doc: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(doc["user"]["name"], "Other");
+    // Every stalled reader is cut off by the send timeout: its connection is reset (what bff
+    // had not sent is dropped), while it still has not read a byte more.
+    for reader in readers {
+        reset_within(&reader, std::time::Duration::from_secs(30)).await;
+    }
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (oldest, most) = watcher.await.unwrap();
+    println!(
+        "ten stalled readers: at most {most} transactions open at once, the oldest {oldest:.2} s"
+    );
+    // The exports read the database through one connection (a quarter of a pool of five),
+    // each for as long as the database takes, never as long as a reader takes.
+    assert!(most <= 1, "{most} transactions at once");
+    assert!(
+        oldest < bff::http::export::IDLE_IN_TRANSACTION.as_secs_f64(),
+        "a transaction stayed open {oldest:.2} s"
+    );
+    let open = open_transactions(&mut app.db().await).await;
+    assert_eq!(open.transactions, 0);
+}
+
+#[tokio::test]
+async fn a_download_slower_than_the_slowest_allowed_is_cut_off() {
+    // One second, plus a second per MiB: a 6 MB document may take 7 s; this reader takes a
+    // kilobyte every 100 ms, and the send timeout is longer than the test.
+    let app = TestApp::spawn_with(|env| {
+        env.insert("BFF_EXPORT_TIMEOUT_MS", "1000".into());
+        env.insert("BFF_EXPORT_MIN_BYTES_PER_SECOND", (1024 * 1024).to_string());
+        env.insert("BFF_SEND_TIMEOUT_MS", "60000".into());
+    })
+    .await;
+    let user = app.user("Trickle").await;
+    many_jobs(&app, &user, 20_000).await;
+    let mut stream = stalled_reader(&app, &user).await;
+    let started = std::time::Instant::now();
+    let mut got = 0;
+    let ended = loop {
+        use tokio::io::AsyncReadExt;
+        let mut kilobyte = [0u8; 1024];
+        match stream.read(&mut kilobyte).await {
+            Ok(0) | Err(_) => break started.elapsed(),
+            Ok(n) => got += n,
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "never cut off"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    println!("a trickling reader was cut off after {ended:?} and {got} bytes");
+    assert!(got < 1024 * 1024, "{got}");
+    assert!(ended >= std::time::Duration::from_secs(6), "{ended:?}");
+}
+
+#[tokio::test]
+async fn an_export_past_the_spool_budget_is_cut_off_and_gives_its_disk_back() {
+    let app = TestApp::spawn_with(|env| {
+        env.insert("BFF_EXPORT_SPOOL_BYTES", (1024 * 1024).to_string());
+    })
+    .await;
+    let big = app.user("Big").await;
+    many_jobs(&app, &big, 20_000).await;
+    let response = export(&app, &cookie(&big)).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.bytes().await.is_err(),
+        "a 6 MB document cannot fit in 1 MiB of spool"
+    );
+    // The budget is back: a small export fits.
+    let small = app.user("Small").await;
+    let response = export(&app, &cookie(&small)).await;
+    assert_eq!(response.status(), 200);
+    let doc: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(doc["user"]["name"], "Small");
+}
