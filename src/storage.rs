@@ -1,11 +1,13 @@
 //! Photo storage through the S3 API. bff never moves a photo's bytes for a client: it presigns
 //! URLs (SigV4 query authentication, by `rusty-s3`) bound to one key, one method and — for
-//! uploads — one content type and length, valid for minutes, and it makes three small requests
-//! of its own: a ranged read of an object's first bytes (does it exist, with the declared size,
-//! and is it really an image of the declared type?), a delete, and a put (`bff check`'s probe,
-//! the demo data). Credentials stay here.
+//! uploads — one content type and length, valid for minutes, and it makes four small requests
+//! of its own: a server-side copy (a photo a job will use, to a key no upload URL names), a
+//! ranged read of an object's first bytes (does it exist, with the declared size, and is it
+//! really an image of the declared type?), a delete, and a put (`bff check`'s probe, the demo
+//! data). Credentials stay here.
 //!
-//! Keys name their owner: `{prefix}users/{user id}/uploads/{uuid}` for a photo, and
+//! Keys name their owner: `{prefix}users/{user id}/uploads/{uuid}` for a photo as uploaded,
+//! `{prefix}users/{user id}/photos/{uuid}` for the copy of it a job checked and uses, and
 //! `{prefix}users/{user id}/results/{job id}/{uuid}` for a job's result.
 
 pub mod embedded;
@@ -112,6 +114,17 @@ impl Store {
     pub fn upload_key(&self, user_id: &str) -> String {
         format!(
             "{}users/{}/uploads/{}",
+            self.prefix,
+            key_segment(user_id),
+            uuid::Uuid::new_v4()
+        )
+    }
+
+    /// A new key for the copy of one of `user_id`'s photos that a job checks and uses: no
+    /// presigned `PUT` ever names it, so its bytes are the ones checked.
+    pub fn checked_key(&self, user_id: &str) -> String {
+        format!(
+            "{}users/{}/photos/{}",
             self.prefix,
             key_segment(user_id),
             uuid::Uuid::new_v4()
@@ -230,6 +243,46 @@ impl Store {
         }
         head.truncate(PROBE_BYTES);
         Ok(Some(Probe { size, head }))
+    }
+
+    /// Copies object `from` to `to` inside the bucket (the store copies; no bytes pass through
+    /// bff); `false` when there is no object `from`.
+    pub async fn copy(&self, from: &str, to: &str) -> Result<bool, StorageError> {
+        const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'/');
+        let source = format!(
+            "{}/{}",
+            self.bucket.name(),
+            percent_encoding::utf8_percent_encode(from, KEEP)
+        );
+        let mut action = self.bucket.put_object(Some(&self.credentials), to);
+        action
+            .headers_mut()
+            .insert("x-amz-copy-source", source.clone());
+        let url = action.sign(Duration::from_secs(60));
+        let response = self
+            .http
+            .put(url)
+            .header("x-amz-copy-source", source)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        match response.status().as_u16() {
+            // S3 may report a copy that failed midway in a 200's body.
+            200 => match response.text().await {
+                Ok(body) if !body.contains("<Error>") => Ok(true),
+                Ok(body) => Err(StorageError(format!(
+                    "copying an object failed: {}",
+                    body.chars().take(300).collect::<String>()
+                ))),
+                Err(error) => Err(unreachable(error)),
+            },
+            404 => Ok(false),
+            _ => Err(refused("copying an object", response.status(), response).await),
+        }
     }
 
     /// Deletes `key` (a key that is already gone is fine).

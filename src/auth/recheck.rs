@@ -1,6 +1,6 @@
 //! Credentials kept by connections that outlive a request (WebSockets), and checking them
-//! again: a signed-out or expired session, or a JWT whose key or expiry no longer holds, no
-//! longer signs anyone in.
+//! again: a signed-out or expired session, a JWT whose key or expiry no longer holds, or any
+//! credential of a person who no longer exists, no longer signs anyone in.
 
 use std::collections::HashSet;
 
@@ -16,7 +16,8 @@ pub enum Credential {
 }
 
 /// Which of `credentials` still sign someone in, in order: one statement for every session
-/// token; a JWT is verified again on its own.
+/// token (its user must exist); a JWT is verified again on its own, and one statement checks
+/// that the people the JWTs name still exist (a JWT outlives its person's deletion).
 pub async fn still_valid(
     conn: &mut AsyncPgConnection,
     credentials: &[Credential],
@@ -32,17 +33,29 @@ pub async fn still_valid(
         .await?
         .into_iter()
         .collect();
-    let mut valid = Vec::with_capacity(credentials.len());
+    let mut named = Vec::with_capacity(credentials.len());
     for credential in credentials {
-        valid.push(match credential {
-            Credential::Session(token) => live.contains(token),
+        named.push(match credential {
+            Credential::Session(token) => live.contains(token).then_some(None),
             Credential::Jwt(token, issuer) => {
                 let mut conn: &mut AsyncPgConnection = conn;
                 super::jwt::verify(&mut conn, token, issuer)
                     .await?
-                    .is_some()
+                    .map(Some)
             }
         });
     }
-    Ok(valid)
+    let people: Vec<String> = named.iter().flatten().flatten().cloned().collect();
+    let existing: HashSet<String> = crate::db::better_auth::existing_users(conn, &people)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(named
+        .into_iter()
+        .map(|n| match n {
+            None => false,
+            Some(None) => true,
+            Some(Some(user)) => existing.contains(&user),
+        })
+        .collect())
 }

@@ -72,6 +72,14 @@ pub const UNATTACHED_HOURS: Variable = Variable::number(
     1,
     720,
 );
+/// `BFF_UPLOAD_MAX_PENDING`.
+pub const MAX_PENDING: Variable = Variable::number(
+    "BFF_UPLOAD_MAX_PENDING",
+    "uploads one person may have waiting for a job (their declared bytes count toward the plan's storage meanwhile)",
+    200,
+    1,
+    100_000,
+);
 
 /// The variables of this module.
 pub const VARIABLES: &[Variable] = &[
@@ -85,6 +93,7 @@ pub const VARIABLES: &[Variable] = &[
     RESULT_MAX_BYTES,
     PRESIGNED_URL_SECONDS,
     UNATTACHED_HOURS,
+    MAX_PENDING,
 ];
 
 /// Where photos live and with which credentials.
@@ -119,6 +128,8 @@ pub struct Storage {
     pub url_lifetime: Duration,
     /// How long an upload waits for a job.
     pub unattached_lifetime: Duration,
+    /// Uploads one person may have waiting for a job.
+    pub max_pending: i64,
 }
 
 impl Default for Storage {
@@ -198,6 +209,7 @@ impl Storage {
             result_max_bytes: env.number(&RESULT_MAX_BYTES) as i64,
             url_lifetime: Duration::from_secs(env.number(&PRESIGNED_URL_SECONDS)),
             unattached_lifetime: Duration::from_secs(env.number(&UNATTACHED_HOURS) * 3600),
+            max_pending: env.number(&MAX_PENDING) as i64,
         }
     }
 }

@@ -110,3 +110,20 @@ pub async fn live_sessions(
         .load(conn)
         .await
 }
+
+/// Which of these user ids are of people who still exist.
+pub async fn existing_users(
+    conn: &mut impl crate::db::request::Db,
+    ids: &[String],
+) -> diesel::QueryResult<Vec<String>> {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    users::table
+        .filter(users::id.eq_any(ids))
+        .select(users::id)
+        .load(conn)
+        .await
+}

@@ -85,6 +85,47 @@ pub async fn storage_used(conn: &mut AsyncPgConnection, user_id: &str) -> QueryR
         .await
 }
 
+/// How many of `user_id`'s photos wait for a job.
+pub async fn pending_count(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<i64> {
+    photo_uploads::table
+        .filter(photo_uploads::user_id.eq(user_id))
+        .filter(photo_uploads::photo_job_id.is_null())
+        .filter(photo_uploads::purpose.eq(UploadPurpose::Photo))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// Queues the deletion of objects `keys` for after `lease`: the checked copies a job is about
+/// to take. The job's transaction takes them off the queue ([`attach`]); a job that never
+/// comes leaves them to the sweeper.
+pub async fn reserve_deletions(
+    conn: &mut AsyncPgConnection,
+    keys: &[String],
+    lease: Duration,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO storage_deletions (object_key, not_before) \
+         SELECT key, now() + $2 * interval '1 millisecond' FROM unnest($1::text[]) AS k(key)",
+    )
+    .bind::<Array<Text>, _>(keys)
+    .bind::<BigInt, _>(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// The checked copies `keys` will not be used (the job failed): delete them now.
+pub async fn release_reserved(conn: &mut AsyncPgConnection, keys: &[String]) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE storage_deletions SET not_before = now() WHERE object_key = ANY($1::text[])",
+    )
+    .bind::<Array<Text>, _>(keys)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 /// Records uploads; they come back in the order given.
 pub async fn insert_all(
     conn: &mut AsyncPgConnection,
@@ -115,23 +156,47 @@ pub async fn owned_photos(
 }
 
 /// Attaches `user_id`'s unattached photos `ids` to job `job_id`, in that order; how many were.
+/// Where `keys` gives one, the photo's object becomes that checked copy: the copy leaves the
+/// deletion queue ([`reserve_deletions`]) and the object as uploaded joins it, once its upload
+/// URL has expired.
 pub async fn attach(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     job_id: i64,
     ids: &[i64],
+    keys: &[Option<String>],
 ) -> QueryResult<usize> {
-    diesel::sql_query(
-        "UPDATE photo_uploads pu SET photo_job_id = $1, position = o.ord - 1 \
-         FROM unnest($3::int8[]) WITH ORDINALITY AS o(id, ord) \
-         WHERE pu.id = o.id AND pu.user_id = $2 AND pu.purpose = 'PHOTO' \
-           AND pu.photo_job_id IS NULL",
+    #[derive(QueryableByName)]
+    struct Attached {
+        #[diesel(sql_type = BigInt)]
+        attached: i64,
+    }
+    let attached: Attached = diesel::sql_query(
+        "WITH moved AS ( \
+             UPDATE photo_uploads pu SET photo_job_id = $1, position = o.ord - 1, \
+                    object_key = COALESCE(o.key, pu.object_key) \
+             FROM unnest($3::int8[], $4::text[]) WITH ORDINALITY AS o(id, key, ord), \
+                  photo_uploads was \
+             WHERE pu.id = o.id AND was.id = pu.id AND pu.user_id = $2 \
+               AND pu.purpose = 'PHOTO' AND pu.photo_job_id IS NULL \
+             RETURNING o.key AS checked, was.object_key AS uploaded, was.url_expires_at \
+         ), taken AS ( \
+             DELETE FROM storage_deletions \
+             WHERE object_key IN (SELECT checked FROM moved WHERE checked IS NOT NULL) \
+         ), replaced AS ( \
+             INSERT INTO storage_deletions (object_key, not_before) \
+             SELECT uploaded, greatest(now(), url_expires_at + interval '1 minute') \
+             FROM moved WHERE checked IS NOT NULL \
+         ) \
+         SELECT count(*) AS attached FROM moved",
     )
     .bind::<BigInt, _>(job_id)
     .bind::<Text, _>(user_id)
     .bind::<Array<BigInt>, _>(ids)
-    .execute(conn)
-    .await
+    .bind::<Array<diesel::sql_types::Nullable<Text>>, _>(keys)
+    .get_result(conn)
+    .await?;
+    Ok(usize::try_from(attached.attached).unwrap_or(0))
 }
 
 /// The photos of `owner`'s job `job_id`, in order.

@@ -8,7 +8,7 @@ use super::context::{conn, jobs, photos, viewer_id};
 use super::credits::CreditAccount;
 use super::ids::{Kind, row_id};
 use super::photo_jobs::{MAX_GROUP_NAME, PhotoJob};
-use super::uploads::verify_photos;
+use super::uploads::{Checked, release, verify_photos};
 use crate::db::photo_jobs::PhotoJob as Row;
 use crate::db::photo_jobs::money::{self, JobOrder};
 use crate::error::AppError;
@@ -171,7 +171,7 @@ impl PhotoJobMutation {
         let allowance = jobs(ctx)?.free_photo_allowance;
         // With storage a job is made of uploaded photos, checked in storage before anything
         // is charged; without, of a bare photoCount.
-        let upload_ids = match (&input.upload_ids, photos(ctx)?.store().is_some()) {
+        let checked: Option<Checked> = match (&input.upload_ids, photos(ctx)?.store().is_some()) {
             (Some(ids), _) => {
                 Some(verify_photos(ctx, &user_id, ids, input.idempotency_key.is_some()).await?)
             }
@@ -185,25 +185,38 @@ impl PhotoJobMutation {
             (None, false) => None,
         };
         let mut conn = conn(ctx).await?;
-        let (job, account) = conn
+        let created = conn
             .transaction(async |conn| {
                 let order = JobOrder {
                     prompt: &input.prompt,
                     photo_count: input.photo_count,
                     group_name: input.group_name.as_deref(),
                     idempotency_key: input.idempotency_key.as_deref(),
-                    upload_ids: upload_ids.as_deref(),
+                    upload_ids: checked.as_ref().map(|c| c.ids.as_slice()),
+                    checked_keys: checked.as_ref().map_or(&[], |c| c.keys.as_slice()),
                 };
                 money::create(conn, &user_id, &order, allowance).await
             })
-            .await
-            .map_err(|error| match (AppError::from(error), &upload_ids) {
-                // The photos were named by uploadIds: the plan's limit is about that field.
-                (AppError::InvalidField { field, message }, Some(_)) if field == "photoCount" => {
-                    AppError::invalid_field("uploadIds", message)
+            .await;
+        drop(conn);
+        let (job, account) = match created {
+            Ok(created) => created,
+            Err(error) => {
+                if let Some(checked) = &checked {
+                    release(ctx, &checked.copies()).await;
                 }
-                (error, _) => error,
-            })?;
+                return Err(match (AppError::from(error), &checked) {
+                    // The photos were named by uploadIds: the plan's limit is about that field.
+                    (AppError::InvalidField { field, message }, Some(_))
+                        if field == "photoCount" =>
+                    {
+                        AppError::invalid_field("uploadIds", message)
+                    }
+                    (error, _) => error,
+                }
+                .into());
+            }
+        };
         Ok(CreatePhotoJobPayload {
             photo_job: job.into(),
             credits: CreditAccount {

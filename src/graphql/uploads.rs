@@ -267,8 +267,9 @@ impl UploadMutation {
     /// `createPhotoJob`; uploads no job names are deleted after `BFF_UPLOAD_UNATTACHED_HOURS`.
     /// BAD_USER_INPUT (naming the field, e.g. `files[1].contentType`) for a type other than
     /// JPEG, PNG, WebP or HEIC, a size over the limit or more files than the plan allows per
-    /// job; QUOTA_EXCEEDED when the files do not fit in the plan's storage. Nothing is created
-    /// then.
+    /// job; QUOTA_EXCEEDED when the files do not fit in the plan's storage (uploads waiting
+    /// for a job count with their declared size) or would leave more uploads waiting for a job
+    /// than one person may have (`BFF_UPLOAD_MAX_PENDING`). Nothing is created then.
     async fn create_photo_uploads(
         &self,
         ctx: &Context<'_>,
@@ -296,6 +297,16 @@ impl UploadMutation {
                             plan.name, plan.max_photos_per_job
                         ),
                     ));
+                }
+                let pending = uploads::pending_count(conn, &user_id).await?;
+                if pending + files.len() as i64 > settings.max_pending {
+                    return Err(AppError::QuotaExceeded(format!(
+                        "{pending} uploads are waiting for a job, and one person may have at most \
+                         {} waiting (BFF_UPLOAD_MAX_PENDING): create a job with them first (uploads \
+                         no job uses are deleted {} hours after upload)",
+                        settings.max_pending,
+                        settings.unattached_lifetime.as_secs() / 3600
+                    )));
                 }
                 if let Some(limit) = plan.storage_bytes_limit {
                     let used = uploads::storage_used(conn, &user_id).await?;
@@ -336,18 +347,42 @@ impl UploadMutation {
 
 /// How many objects are checked at once.
 const CONCURRENT_PROBES: usize = 8;
+/// How long a checked copy waits for its job before the sweeper deletes it.
+const CHECKED_COPY_LEASE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The photos a job will have: the upload rows, in order, and for each one just checked the
+/// copy of its object the job uses instead.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// The uploads' row ids, in the order given.
+    pub ids: Vec<i64>,
+    /// For each, the key of its checked copy (`None`: attached already, an idempotent retry).
+    pub keys: Vec<Option<String>>,
+}
+
+impl Checked {
+    /// The copies made.
+    pub fn copies(&self) -> Vec<String> {
+        self.keys.iter().flatten().cloned().collect()
+    }
+}
 
 /// Checks that `user_id`'s uploads `ids` (as given in `uploadIds`) can become a job's photos:
 /// each is the viewer's (NOT_FOUND otherwise, like any id that is not theirs), not yet part of
 /// a job, and its object exists with the declared size and starts like the declared type
 /// (BAD_USER_INPUT otherwise). Uploads already attached pass when `retry` (an idempotent
-/// retry: the job's own checks decide). Returns the row ids, in order.
+/// retry: the job's own checks decide).
+///
+/// What is checked is a copy the store makes of each object, under a key no upload URL names
+/// ([`Store::checked_key`]): the job and its worker use that copy, so the bytes they read are
+/// the bytes checked, whatever the owner sends to the upload URL afterwards. The copies are
+/// queued for deletion first; the job's transaction takes them off the queue.
 pub async fn verify_photos(
     ctx: &Context<'_>,
     user_id: &str,
     ids: &[ID],
     retry: bool,
-) -> AppResult<Vec<i64>> {
+) -> AppResult<Checked> {
     let store = store(ctx)?;
     let field = |i: usize| format!("uploadIds[{i}]");
     let mut rows = Vec::with_capacity(ids.len());
@@ -369,6 +404,7 @@ pub async fn verify_photos(
         uploads::owned_photos(&mut conn, user_id, &rows).await?
     };
     let mut pending = Vec::new();
+    let mut keys = vec![None; rows.len()];
     for (i, row) in rows.iter().enumerate() {
         let upload = found
             .iter()
@@ -385,11 +421,51 @@ pub async fn verify_photos(
                     "this upload already belongs to a job; upload the photo again",
                 ));
             }
-            None => pending.push((i, upload.clone())),
+            None => {
+                keys[i] = Some(store.checked_key(user_id));
+                pending.push((i, upload.clone()));
+            }
         }
     }
+    let checked = Checked { ids: rows, keys };
+    let copies = checked.copies();
+    if copies.is_empty() {
+        return Ok(checked);
+    }
+    uploads::reserve_deletions(&mut *conn(ctx).await?, &copies, CHECKED_COPY_LEASE).await?;
+    let problem = check_copies(store, pending, &checked.keys).await;
+    match problem {
+        Ok(None) => Ok(checked),
+        Ok(Some((i, message))) => {
+            release(ctx, &copies).await;
+            Err(AppError::invalid_field(field(i), message))
+        }
+        Err(error) => {
+            release(ctx, &copies).await;
+            Err(error.into())
+        }
+    }
+}
+
+/// Copies each of `pending`'s objects to its key in `keys` and checks the copy; the first
+/// problem by position.
+async fn check_copies(
+    store: &Store,
+    pending: Vec<(usize, Upload)>,
+    keys: &[Option<String>],
+) -> Result<Option<(usize, String)>, StorageError> {
     let checks = stream::iter(pending)
-        .map(|(i, upload)| async move { (i, store.probe(&upload.object_key).await, upload) })
+        .map(|(i, upload)| {
+            let copy = keys[i].clone().unwrap_or_default();
+            async move {
+                let probe = match store.copy(&upload.object_key, &copy).await {
+                    Ok(true) => store.probe(&copy).await,
+                    Ok(false) => Ok(None),
+                    Err(error) => Err(error),
+                };
+                (i, probe, upload)
+            }
+        })
         .buffer_unordered(CONCURRENT_PROBES)
         .collect::<Vec<_>>()
         .await;
@@ -414,8 +490,19 @@ pub async fn verify_photos(
             problems.push((i, message));
         }
     }
-    if let Some((i, message)) = problems.into_iter().min_by_key(|(i, _)| *i) {
-        return Err(AppError::invalid_field(field(i), message));
+    Ok(problems.into_iter().min_by_key(|(i, _)| *i))
+}
+
+/// The checked copies `copies` will not be used: the sweeper deletes them now.
+pub async fn release(ctx: &Context<'_>, copies: &[String]) {
+    let released = match conn(ctx).await {
+        Ok(mut conn) => uploads::release_reserved(&mut conn, copies)
+            .await
+            .map_err(AppError::from),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = released {
+        // They are deleted when their lease ends anyway.
+        tracing::warn!(%error, "could not hand unused photo copies to the sweeper");
     }
-    Ok(rows)
 }

@@ -157,7 +157,46 @@ pub async fn post(
 }
 
 /// `GET /graphql`: queries only; with a WebSocket upgrade, subscriptions ([`super::ws`]).
+/// Every answer says how caches may keep it ([`private_to_the_caller`]).
 pub async fn get(
+    state: State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    draining: Option<axum::Extension<super::server::Shutdown>>,
+    upgrade: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+    params: Result<Query<GraphqlParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let upgrading = upgrade.is_ok();
+    let mut response = answer_get(state, peer, headers, draining, upgrade, params).await;
+    if !upgrading {
+        private_to_the_caller(response.headers_mut());
+    }
+    response
+}
+
+/// A `GET` answer depends on the caller's credentials (`Vary: Cookie, Authorization`), and no
+/// shared cache may keep it. One with an `ETag` (a viewer's answer, [`revalidatable`]) may be
+/// kept by the caller and revalidated; any other (errors, answers the response cache does not
+/// keep) is not to be stored at all.
+fn private_to_the_caller(headers: &mut HeaderMap) {
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
+    if !headers.contains_key(header::VARY) {
+        headers.insert(
+            header::VARY,
+            HeaderValue::from_static("Cookie, Authorization"),
+        );
+    }
+}
+
+async fn answer_get(
     State(state): State<AppState>,
     peer: Peer,
     headers: HeaderMap,

@@ -315,15 +315,17 @@ async fn a_deleted_account_leaves_only_an_anonymous_money_trail_and_nothing_else
             "the scan finds {plain} before: {before:?}"
         );
     }
-    assert_eq!(store.objects().len(), 4);
+    // Each person's job photo (the copy the job checked), the upload it replaced, and an
+    // upload waiting for a job.
+    assert_eq!(store.objects().len(), 6);
 
     let done = delete(&app, &zelda, "zelda@example.com").await;
     assert!(done.get("errors").is_none(), "{done}");
     let gone = app.query_as(&zelda, "{ viewer { id } }", json!({})).await;
     assert_eq!(gone["data"]["viewer"], Value::Null);
     // Objects wait for their upload URLs to expire (a URL still valid could upload again);
-    // here, as if they had.
-    assert_eq!(deletions_due(&app).await, 2);
+    // here, as if they had: hers, and the upload the bystander's job copy replaced.
+    assert_eq!(deletions_due(&app).await, 4);
 
     // Stripe: the subscription canceled now, the customer deleted; storage: her objects gone.
     within(20, "the clean-up", async || {
@@ -388,8 +390,8 @@ async fn a_user_deleted_by_better_auth_is_cleaned_up_the_same_way_across_outages
     let (cleanups, objects) = queued(&app).await;
     assert_eq!(
         (cleanups, objects),
-        (2, 2),
-        "queued by the deletion's transaction"
+        (2, 3),
+        "queued by the deletion's transaction (and the upload the job's copy replaced, before)"
     );
     tokio::time::sleep(Duration::from_secs(5)).await;
     #[derive(QueryableByName)]
@@ -409,7 +411,7 @@ async fn a_user_deleted_by_better_auth_is_cleaned_up_the_same_way_across_outages
             .all(|t| t.attempts >= 1 && t.last_error.as_deref().is_some_and(|e| e.contains("503"))),
         "retried while Stripe is down"
     );
-    assert_eq!(queued(&app).await, (2, 2), "nothing lost");
+    assert_eq!(queued(&app).await, (2, 3), "nothing lost");
     fake.set_down(false);
     store.restart().await;
     // As if the upload URLs had expired (their deletion waits for that).

@@ -838,3 +838,54 @@ async fn failed_sign_ins_are_paid_from_the_address_rate_bucket() {
     }
     assert_eq!(refused, 1, "the address's bucket ran out");
 }
+
+#[tokio::test]
+async fn a_deleted_person_is_disconnected_at_once_whatever_their_credential() {
+    let app = TestApp::spawn().await;
+    let user = app.user("Erased").await;
+    let other = app.user("Kept").await;
+    let (private, x) = crate::jwt::key_pair("erased");
+    crate::jwt::add_key(&app, "erased-key", &x, "EdDSA", false).await;
+    let jwt = crate::jwt::token(&private, "erased-key", &user.id, crate::jwt::ISSUER, 600);
+    let mut mobile = Client::connect(&app, TRANSPORT, &[]).await.unwrap();
+    mobile
+        .send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {jwt}") } }))
+        .await;
+    assert_eq!(mobile.next().await["type"], "connection_ack");
+    mobile.subscribed("1", JOBS, json!({})).await;
+    let mut browser = Client::signed_in(&app, &user).await;
+    browser.subscribed("1", JOBS, json!({})).await;
+    let mut staying = Client::signed_in(&app, &other).await;
+    staying.subscribed("1", JOBS, json!({})).await;
+    // Better Auth's deleteUser, by SQL: the person has no money rows, and a JWT names no
+    // session (the finding: such a connection stayed open until the JWT expired).
+    let mut conn = app.db().await;
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut conn,
+        &format!(
+            "DELETE FROM session WHERE \"userId\" = '{0}'; DELETE FROM account WHERE \"userId\" = '{0}'; \
+             DELETE FROM \"user\" WHERE id = '{0}'",
+            user.id
+        ),
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(mobile.closed().await.0, 4403);
+    assert_eq!(browser.closed().await.0, 4403);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}: the session check interval is a minute; the deletion itself must close them",
+        started.elapsed()
+    );
+    staying.send(json!({ "type": "ping" })).await;
+    assert_eq!(staying.next().await["type"], "pong");
+    // The periodic check agrees: a JWT of a person who is gone signs nobody in.
+    let credential = bff::auth::Credential::Jwt(jwt, crate::jwt::ISSUER.to_owned());
+    assert_eq!(
+        bff::auth::recheck::still_valid(&mut conn, &[credential])
+            .await
+            .unwrap(),
+        [false]
+    );
+}

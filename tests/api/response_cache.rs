@@ -252,6 +252,60 @@ async fn get_answers_revalidate_with_etags() {
         .await
         .unwrap();
     assert!(plain.headers().get("etag").is_none());
+    // Every GET answer says it is the caller's, those without a validator that it is not
+    // to be stored at all: executed ones, anonymous ones, refusals (the finding: none of
+    // these said anything, so a shared cache could keep one person's answer).
+    for (app, query, cookie) in [
+        (&fresh, "%7Bviewer%7Bid%7D%7D", true),
+        (&cached, "%7Bviewer%7Bid%7D%7D", true),
+        (&cached, "%7Bplans%7Bcode%7D%7D", false),
+        (&cached, "%7Bnope%7D", true),
+        (&cached, "mutation%7BdeleteAccount%7D", true),
+    ] {
+        let mut request = app.client.get(app.url(&format!("/graphql?query={query}")));
+        if cookie {
+            request = request.header("cookie", user.cookie());
+        }
+        let answer = request.send().await.unwrap();
+        let headers = answer.headers();
+        assert_eq!(headers["cache-control"], "private, no-store", "{query}");
+        assert_eq!(headers["vary"], "Cookie, Authorization", "{query}");
+    }
+}
+
+#[tokio::test]
+async fn a_row_moved_to_another_person_or_a_truncated_table_changes_both_answers() {
+    let (cached, fresh) = pair().await;
+    let from = cached.user("From").await;
+    let to = cached.user("To").await;
+    crate::photo_jobs::grant(&cached, &from, 5_000).await;
+    let create =
+        "mutation { createPhotoJob(input: { photoCount: 1, prompt: \"P\" }) { photoJob { id } } }";
+    let created = cached.query_as(&from, create, json!({})).await;
+    assert!(created.get("errors").is_none(), "{created}");
+    let before = dashboard(&cached, &fresh, &from, "Moved").await;
+    assert_eq!(before["data"]["viewer"]["photoJobs"]["totalCount"], 1);
+    dashboard(&cached, &fresh, &to, "Moved").await;
+    // An operator moves the job (SQL): the first person's kept answer must not survive it.
+    sql(
+        &cached,
+        &format!(
+            "UPDATE photo_jobs SET user_id = '{}' WHERE user_id = '{}'",
+            to.id, from.id
+        ),
+    )
+    .await;
+    let after = dashboard(&cached, &fresh, &from, "Moved").await;
+    assert_eq!(after["data"]["viewer"]["photoJobs"]["totalCount"], 0);
+    let theirs = dashboard(&cached, &fresh, &to, "Moved").await;
+    assert_eq!(theirs["data"]["viewer"]["photoJobs"]["totalCount"], 1);
+    // TRUNCATE names no rows: every kept answer goes.
+    sql(&cached, "TRUNCATE usage_counters").await;
+    let truncated = dashboard(&cached, &fresh, &to, "Moved").await;
+    assert_eq!(
+        truncated["data"]["viewer"]["usage"][0]["used"], 0,
+        "{truncated}"
+    );
 }
 
 #[tokio::test]

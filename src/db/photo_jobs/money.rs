@@ -99,6 +99,9 @@ pub struct JobOrder<'a> {
     /// The viewer's uploads the job processes, in order (with storage; `photo_count` is
     /// their number).
     pub upload_ids: Option<&'a [i64]>,
+    /// For each of `upload_ids`, the checked copy of its object the job uses instead (see
+    /// [`uploads::attach`]); empty without storage.
+    pub checked_keys: &'a [Option<String>],
 }
 
 /// Creates, prices and pays for a job, all under the viewer's account lock.
@@ -174,7 +177,7 @@ pub async fn create(
     .insert(conn)
     .await?;
     if let Some(ids) = input.upload_ids
-        && uploads::attach(conn, user_id, job.id, ids).await? != ids.len()
+        && uploads::attach(conn, user_id, job.id, ids, input.checked_keys).await? != ids.len()
     {
         return Err(MoneyError::UploadTaken);
     }
