@@ -15,7 +15,8 @@
 //! | `bff_stripe_sync_last_success_timestamp_seconds` | none: when the last successful sync of any process started (Unix time) |
 //! | `bff_accounts_deleted_total` | none: accounts deleted through `deleteAccount` |
 //! | `bff_account_exports_total` | `outcome`: `written` (the whole document read from the database), `abandoned` (its client left first: the transaction ended then), `failed` (the database or the spool failed), `timed_out` (a download cut off past its time) |
-//! | `bff_account_cleanups_total` | `action` (`CANCEL_SUBSCRIPTION`, `DELETE_CUSTOMER`), `outcome` (`done`, `failed`: retried later) |
+//! | `bff_account_cleanups_total` | `action` (`CANCEL_SUBSCRIPTION`, `DELETE_CUSTOMER`, `EXPIRE_CHECKOUT`, `REFUND_PAYMENT`, `REFUND_INVOICE`), `outcome` (`done`, `failed`: retried later) |
+//! | `bff_stripe_checkouts_returned_total` | none: checkouts completed after their person's deletion, whose money was queued to go back |
 //! | `bff_storage_deletions_total` | `outcome`: `deleted`, `failed` (retried later) |
 //! | `bff_uploads_expired_total` | none: uploads no job claimed in time, deleted |
 //! | `bff_redis_up` | `redis`: `limits` (`BFF_REDIS_URL`), `documents` (`BFF_APQ_REDIS_URL`): 1 while it answers, 0 while each instance uses its own state |
@@ -174,6 +175,11 @@ pub fn stripe_sync_last_success(started: chrono::DateTime<chrono::Utc>) {
 /// Counts one account deleted through `deleteAccount`.
 pub fn account_deleted() {
     metrics::counter!("bff_accounts_deleted_total").increment(1);
+}
+
+/// A checkout completed for a person who is gone: its money goes back.
+pub fn checkout_returned() {
+    metrics::counter!("bff_stripe_checkouts_returned_total").increment(1);
 }
 
 /// Counts account exports by outcome.

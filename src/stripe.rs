@@ -6,6 +6,7 @@
 pub mod client;
 pub mod events;
 pub mod handled;
+pub mod returns;
 pub mod reversals;
 pub mod signature;
 pub mod snapshot;

@@ -10,7 +10,7 @@ use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
 
 use crate::config::jobs::Jobs;
-use crate::db::account::{self, CleanupAction};
+use crate::db::account;
 use crate::db::pool::DbPool;
 use crate::db::uploads;
 use crate::storage::Store;
@@ -119,8 +119,9 @@ pub async fn sweep_storage_once(
 /// How often the account clean-up sweeper looks for work.
 pub const CLEANUP_SWEEP_PERIOD: Duration = Duration::from_secs(2);
 
-/// Does the Stripe clean-up of deleted accounts forever (spawn it): cancels their subscriptions
-/// and deletes their customers. Stripe answering 404 (already gone) counts as done; any other
+/// Does the Stripe clean-up of deleted accounts forever (spawn it): cancels their subscriptions,
+/// deletes their customers, expires their open checkouts and refunds what was paid after the
+/// deletion ([`crate::stripe::returns::perform`]). What is already so counts as done; any other
 /// failure (Stripe down, a key without the permission) is retried with a growing backoff
 /// (2 s, 4 s, … at most an hour). Nothing is lost: the queue is a table written by the
 /// deletion's transaction.
@@ -151,12 +152,9 @@ pub async fn sweep_account_cleanups_once(
         }
         let mut failed = 0;
         for cleanup in &due {
-            let path = match cleanup.action {
-                CleanupAction::CancelSubscription => format!("subscriptions/{}", cleanup.stripe_id),
-                CleanupAction::DeleteCustomer => format!("customers/{}", cleanup.stripe_id),
-            };
-            match stripe.delete(&path).await {
-                Ok(_) | Err(crate::stripe::StripeError::Api { status: 404, .. }) => {
+            match crate::stripe::returns::perform(stripe, cleanup.action, &cleanup.stripe_id).await
+            {
+                Ok(()) => {
                     account::cleanup_done(conn, cleanup.id).await?;
                     crate::metrics::account_cleanup(cleanup.action.as_db(), "done");
                     done += 1;

@@ -1,5 +1,5 @@
 //! Leaving: deleting the viewer's account, and the queue of clean-up outside PostgreSQL that a
-//! deletion leaves (`account_cleanups`). The database does the rest when the user row goes,
+//! deletion leaves (`account_cleanups`), and that a payment arriving after it adds. The database does the rest when the user row goes,
 //! whoever deletes it (bff, Better Auth's `deleteUser`, an operator): bff's rows cascade away,
 //! the money trail is moved to a random tombstone id, and the Stripe subscription, the Stripe
 //! customer and the stored objects are queued (migration `…_account_deletion`).
@@ -104,7 +104,29 @@ db_enum! {
         CancelSubscription => "CANCEL_SUBSCRIPTION",
         /// Delete the Stripe customer (Stripe keeps the payments for accounting).
         DeleteCustomer => "DELETE_CUSTOMER",
+        /// Expire a Checkout Session still open, so nobody can pay it.
+        ExpireCheckout => "EXPIRE_CHECKOUT",
+        /// Refund a payment (a payment intent) in full.
+        RefundPayment => "REFUND_PAYMENT",
+        /// Refund what an invoice was paid with, in full.
+        RefundInvoice => "REFUND_INVOICE",
     }
+}
+
+/// Queues `action` on Stripe object `stripe_id` (once: queued again, it is the same clean-up).
+pub async fn queue(
+    conn: &mut AsyncPgConnection,
+    action: CleanupAction,
+    stripe_id: &str,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO account_cleanups (action, stripe_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Text, _>(action)
+    .bind::<Text, _>(stripe_id)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// A clean-up due.

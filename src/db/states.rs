@@ -155,8 +155,25 @@ mod tests {
                 E::NotASubscriptionInvoice,
                 E::UnknownOrStaleSubscription,
                 E::AwaitingPurchase,
-                E::SubscriptionPayment
+                E::SubscriptionPayment,
+                E::RefundedDeletedAccount
             )
+        );
+        use crate::db::account::CleanupAction as A;
+        assert_eq!(
+            allowed("account_cleanups", "action"),
+            values!(
+                A::CancelSubscription,
+                A::DeleteCustomer,
+                A::ExpireCheckout,
+                A::RefundPayment,
+                A::RefundInvoice
+            )
+        );
+        use crate::db::stripe::checkouts::CheckoutState as C;
+        assert_eq!(
+            allowed("checkout_sessions", "state"),
+            values!(C::Open, C::Completed, C::Expired, C::Returned)
         );
         use CreditTransactionKind as K;
         use PhotoJobStatus as J;

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+pub mod checkouts;
 pub mod refunds;
 pub mod syncs;
 
@@ -58,6 +59,10 @@ db_enum! {
         /// A refund of a subscription payment: recorded; access follows the subscription's
         /// own events.
         SubscriptionPayment => "subscription_payment",
+        /// A checkout completed for a person deleted meanwhile: its payment is refunded in
+        /// full, the subscription it created canceled and the customer it created deleted
+        /// (queued clean-ups).
+        RefundedDeletedAccount => "refunded_deleted_account",
     }
 }
 

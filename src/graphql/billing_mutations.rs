@@ -5,6 +5,7 @@
 use crate::db::purchases::PurchaseStatus;
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::Utc;
+use diesel_async::AsyncConnection;
 use serde_json::Value;
 
 use super::billing::{BillingSubscription, Plan};
@@ -13,6 +14,7 @@ use crate::config::stripe::Stripe as StripeConfig;
 use crate::db::plans::Plan as PlanRow;
 use crate::db::pool::DbConn;
 use crate::db::purchases::{CreditPack, NewPurchase};
+use crate::db::stripe::checkouts;
 use crate::db::stripe::customer_for_user;
 use crate::db::subscriptions::{BillingState, Subscription};
 use crate::db::viewer::SessionUser;
@@ -96,6 +98,14 @@ fn checkout_form(
         }
     }
     fields
+}
+
+/// When a Checkout Session Stripe answered with stops being payable (a day, if it does not say).
+fn expires_at(response: &Value) -> chrono::DateTime<Utc> {
+    response["expires_at"]
+        .as_i64()
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .unwrap_or_else(|| Utc::now() + chrono::Duration::hours(24))
 }
 
 fn checkout_session(response: &Value) -> Result<CheckoutSession, AppError> {
@@ -246,7 +256,7 @@ impl BillingMutation {
             .await
             .map_err(AppError::from)?;
         let session = checkout_session(&response)?;
-        NewPurchase {
+        let purchase = NewPurchase {
             user_id: &user.id,
             stripe_checkout_session_id: &session.id,
             pack: &chosen.code,
@@ -254,8 +264,18 @@ impl BillingMutation {
             currency: response["currency"].as_str().unwrap_or("usd"),
             credits_cents: chosen.credits_cents,
             status: PurchaseStatus::Pending,
-        }
-        .insert(&mut conn)
+        };
+        conn.transaction(async |conn| {
+            purchase.insert(conn).await?;
+            checkouts::record(
+                conn,
+                &session.id,
+                &user.id,
+                "payment",
+                expires_at(&response),
+            )
+            .await
+        })
         .await
         .map_err(AppError::from)?;
         Ok(session)
@@ -326,8 +346,18 @@ impl BillingMutation {
             .post("checkout/sessions", &fields, Some(&key))
             .await
             .map_err(AppError::from)?;
+        let checkout = checkout_session(&response)?;
+        checkouts::record(
+            &mut conn,
+            &checkout.id,
+            &user.id,
+            "subscription",
+            expires_at(&response),
+        )
+        .await
+        .map_err(AppError::from)?;
         Ok(SubscribePayload {
-            checkout: Some(checkout_session(&response)?),
+            checkout: Some(checkout),
             subscription: BillingSubscription(billing),
         })
     }

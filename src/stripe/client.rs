@@ -38,6 +38,8 @@ pub enum StripeError {
         status: u16,
         /// Stripe's error type (`card_error`, `invalid_request_error`, …).
         kind: String,
+        /// Stripe's error code (`resource_missing`, `charge_already_refunded`, …), if any.
+        code: String,
         /// Stripe's message.
         message: String,
     },
@@ -50,6 +52,7 @@ impl From<StripeError> for AppError {
                 status,
                 kind,
                 message,
+                ..
             } if status == 402 || kind == "card_error" => {
                 AppError::BadUserInput(format!("The payment was declined: {message}"))
             }
@@ -105,6 +108,7 @@ impl StripeClient {
         Err(StripeError::Api {
             status,
             kind: error["type"].as_str().unwrap_or("unknown").to_owned(),
+            code: error["code"].as_str().unwrap_or_default().to_owned(),
             message: error["message"].as_str().unwrap_or("no message").to_owned(),
         })
     }

@@ -14,6 +14,7 @@ use super::reversals;
 use crate::db::credits::{Change, CreditAccount, CreditTransactionKind};
 use crate::db::plans::Plan;
 use crate::db::purchases::{CreditPack, NewPurchase, PurchaseStatus};
+use crate::db::stripe::checkouts::{self, CheckoutState};
 use crate::db::stripe::{self, EventOutcome};
 use crate::db::subscriptions::history::{self, HistoryKind};
 use crate::stripe::snapshot::{Snapshot, customer_id, timestamp};
@@ -59,9 +60,9 @@ pub enum Handled {
 
 /// Records `event` and applies its effect, in one transaction.
 pub async fn handle(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Handled> {
-    conn.transaction(async |conn| {
+    let handled = conn.transaction(async |conn| {
         if !stripe::record_event(conn, &event.id, &event.kind, event.created, event.livemode).await? {
-            return Ok(Handled::Duplicate);
+            return Ok::<_, diesel::result::Error>(Handled::Duplicate);
         }
         let outcome = apply(conn, event).await?;
         if outcome != EventOutcome::Applied {
@@ -70,7 +71,11 @@ pub async fn handle(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<
         stripe::set_event_outcome(conn, &event.id, outcome).await?;
         Ok(Handled::Recorded(outcome))
     })
-    .await
+    .await?;
+    if handled == Handled::Recorded(EventOutcome::RefundedDeletedAccount) {
+        crate::metrics::checkout_returned();
+    }
+    Ok(handled)
 }
 
 async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<EventOutcome> {
@@ -128,6 +133,16 @@ async fn checkout_completed(
     let Some(session_id) = session["id"].as_str() else {
         return Ok(EventOutcome::Malformed);
     };
+    // A checkout bff opened whose person was deleted since: the money goes back. (The lock
+    // orders this against the deletion: whichever commits first, the other sees it.)
+    let recorded = checkouts::lock(conn, session_id).await?;
+    match &recorded {
+        Some(checkout) if checkout.user_id.is_none() => {
+            return super::returns::checkout_of_gone_person(conn, session, session_id).await;
+        }
+        Some(_) => checkouts::set_state(conn, session_id, CheckoutState::Completed).await?,
+        None => {}
+    }
     let Some(user_id) = checkout_user(conn, session).await? else {
         return Ok(EventOutcome::UnknownCustomer);
     };
@@ -200,6 +215,9 @@ async fn checkout_failed(
     let Some(session_id) = session["id"].as_str() else {
         return Ok(EventOutcome::Malformed);
     };
+    if checkouts::lock(conn, session_id).await?.is_some() {
+        checkouts::set_state(conn, session_id, CheckoutState::Expired).await?;
+    }
     Ok(if stripe::fail_pending_purchase(conn, session_id).await? {
         EventOutcome::Applied
     } else {

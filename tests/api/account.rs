@@ -21,7 +21,7 @@ const DELETE: &str =
     "mutation($email: String!) { deleteAccount(input: { confirmEmail: $email }) { deletedAt } }";
 const JPEG: &[u8] = include_bytes!("../../src/dev/demo/sunrise.jpg");
 
-async fn delete(app: &TestApp, user: &TestUser, email: &str) -> Value {
+pub(crate) async fn delete(app: &TestApp, user: &TestUser, email: &str) -> Value {
     app.query_as(user, DELETE, json!({ "email": email })).await
 }
 
@@ -257,7 +257,7 @@ async fn trail(conn: &mut AsyncPgConnection) -> (Vec<String>, i64, Vec<String>) 
 }
 
 /// Waits up to `seconds` for `check`.
-async fn within(seconds: u64, what: &str, mut check: impl AsyncFnMut() -> bool) {
+pub(crate) async fn within(seconds: u64, what: &str, mut check: impl AsyncFnMut() -> bool) {
     for _ in 0..seconds * 10 {
         if check().await {
             return;

@@ -17,6 +17,7 @@ mod isolation;
 mod jwt;
 mod live;
 mod metrics;
+mod money_after_deletion;
 mod outage;
 mod pagination;
 mod persisted;

@@ -1,8 +1,10 @@
 //! A local fake of the few Stripe API endpoints bff calls (Stripe itself cannot run here).
 //! It records every request, honours idempotency keys like Stripe, keeps subscriptions so
-//! updates can be read back, lists the events published to it as `GET /v1/events` does
-//! (newest first, `created[gte]`, `types[]`, `limit`, `starting_after`), and can be told to
-//! fail the next call.
+//! updates can be read back, keeps Checkout Sessions (open until paid or expired: expiring a
+//! paid one is refused, as Stripe does), refunds (a payment is refunded once; a second refund
+//! is refused with `charge_already_refunded`) and invoices put there by a test, lists the
+//! events published to it as `GET /v1/events` does (newest first, `created[gte]`, `types[]`,
+//! `limit`, `starting_after`), and can be told to fail the next call.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,11 @@ struct Inner {
     events: Vec<Value>,
     down: bool,
     customers_deleted: Vec<String>,
+    /// Checkout Sessions by id: `open`, `complete` or `expired`.
+    checkouts: HashMap<String, String>,
+    /// Refunds made: the payment intent (or charge) of each.
+    refunds: Vec<String>,
+    invoices: HashMap<String, Value>,
 }
 
 /// The fake, listening on a loopback port.
@@ -75,6 +82,9 @@ impl FakeStripe {
                     .delete(cancel_subscription),
             )
             .route("/v1/customers/{id}", axum::routing::delete(delete_customer))
+            .route("/v1/checkout/sessions/{id}/expire", post(expire_checkout))
+            .route("/v1/refunds", post(create_refund))
+            .route("/v1/invoices/{id}", get(get_invoice))
             .route("/v1/billing_portal/sessions", post(create_portal))
             .route("/v1/events", get(list_events))
             // The fake's own: publishes an event to the list (by hand, or from another process).
@@ -127,6 +137,31 @@ impl FakeStripe {
     /// The customers deleted so far.
     pub fn customers_deleted(&self) -> Vec<String> {
         self.inner.lock().unwrap().customers_deleted.clone()
+    }
+
+    /// A Checkout Session's status: `open`, `complete` or `expired`.
+    pub fn checkout(&self, id: &str) -> Option<String> {
+        self.inner.lock().unwrap().checkouts.get(id).cloned()
+    }
+
+    /// The customer pays a Checkout Session: it cannot be expired any more.
+    pub fn pay_checkout(&self, id: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .checkouts
+            .insert(id.to_owned(), "complete".into());
+    }
+
+    /// The payments refunded so far, in order.
+    pub fn refunds(&self) -> Vec<String> {
+        self.inner.lock().unwrap().refunds.clone()
+    }
+
+    /// Makes an invoice exist in Stripe.
+    pub fn put_invoice(&self, invoice: Value) {
+        let id = invoice["id"].as_str().unwrap().to_owned();
+        self.inner.lock().unwrap().invoices.insert(id, invoice);
     }
 
     /// The next call answers `status` with Stripe's error body.
@@ -196,6 +231,7 @@ async fn create_checkout(
     }
     inner.sessions += 1;
     let id = format!("cs_test_{}", inner.sessions);
+    inner.checkouts.insert(id.clone(), "open".into());
     let price = form
         .get("line_items[0][price]")
         .cloned()
@@ -208,6 +244,8 @@ async fn create_checkout(
         "amount_total": amount(&price),
         "currency": "usd",
         "client_reference_id": form.get("client_reference_id"),
+        "status": "open",
+        "expires_at": chrono::Utc::now().timestamp() + 24 * 3600,
     });
     remember(&mut inner, &headers, &body);
     Json(body).into_response()
@@ -412,6 +450,96 @@ async fn delete_customer(
     Json(json!({ "id": id, "object": "customer", "deleted": true })).into_response()
 }
 
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body =
+        json!({ "error": { "type": "invalid_request_error", "code": code, "message": message } });
+    (status, Json(body)).into_response()
+}
+
+async fn expire_checkout(
+    State(inner): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    if let Some(early) = begin(
+        &mut inner,
+        format!("POST /v1/checkout/sessions/{id}/expire"),
+        &headers,
+        HashMap::new(),
+    ) {
+        return early;
+    }
+    match inner.checkouts.get(&id).map(String::as_str) {
+        None => error(
+            StatusCode::NOT_FOUND,
+            "resource_missing",
+            "No such checkout.session",
+        ),
+        Some("open") => {
+            inner.checkouts.insert(id.clone(), "expired".into());
+            Json(json!({ "id": id, "object": "checkout.session", "status": "expired" }))
+                .into_response()
+        }
+        Some(_) => error(
+            StatusCode::BAD_REQUEST,
+            "checkout_session_not_open",
+            "Only Checkout Sessions with a status of open can be expired.",
+        ),
+    }
+}
+
+async fn create_refund(
+    State(inner): Shared,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    if let Some(early) = begin(
+        &mut inner,
+        "POST /v1/refunds".into(),
+        &headers,
+        form.clone(),
+    ) {
+        return early;
+    }
+    let Some(payment) = form.get("payment_intent").or(form.get("charge")).cloned() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "parameter_missing",
+            "payment_intent or charge",
+        );
+    };
+    if inner.refunds.contains(&payment) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "charge_already_refunded",
+            "Charge has already been refunded.",
+        );
+    }
+    inner.refunds.push(payment);
+    let body = json!({ "id": format!("re_{}", inner.refunds.len()), "object": "refund",
+        "payment_intent": form.get("payment_intent"), "status": "succeeded" });
+    remember(&mut inner, &headers, &body);
+    Json(body).into_response()
+}
+
+async fn get_invoice(State(inner): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let mut inner = inner.lock().unwrap();
+    if let Some(early) = begin(
+        &mut inner,
+        format!("GET /v1/invoices/{id}"),
+        &headers,
+        HashMap::new(),
+    ) {
+        return early;
+    }
+    match inner.invoices.get(&id) {
+        Some(invoice) => Json(invoice.clone()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "resource_missing", "No such invoice"),
+    }
+}
+
 async fn put_subscription(State(inner): Shared, Json(subscription): Json<Value>) -> Response {
     let id = subscription["id"]
         .as_str()
@@ -436,6 +564,8 @@ async fn fake_state(State(inner): Shared) -> Response {
     Json(json!({
         "down": inner.down,
         "customersDeleted": inner.customers_deleted,
+        "checkouts": inner.checkouts,
+        "refunds": inner.refunds,
         "subscriptions": inner.subscriptions,
         "requests": inner.requests.iter().map(|r| r.route.clone()).collect::<Vec<_>>(),
     }))

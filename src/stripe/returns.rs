@@ -1,0 +1,145 @@
+//! Money that arrives after its person is gone goes back. A Checkout Session bff opened stays
+//! payable for a day; when its person is deleted meanwhile, the deletion queues it to expire
+//! (`EXPIRE_CHECKOUT`), and when it completes anyway — paid before the expiry landed, or while
+//! the deletion ran — [`checkout_of_gone_person`] queues the payment's full refund, the
+//! cancellation of the subscription it created and the deletion of the customer it created,
+//! in the event's own transaction: recorded once with the event, done by the clean-up sweeper
+//! with retries ([`perform`]), each Stripe call idempotent.
+
+use diesel::QueryResult;
+use diesel_async::AsyncPgConnection;
+use serde_json::Value;
+
+use super::client::{StripeClient, StripeError};
+use super::snapshot::customer_id;
+use crate::db::account::{self, CleanupAction};
+use crate::db::stripe::checkouts::{self, CheckoutState};
+use crate::db::stripe::{self as stripe_db, EventOutcome};
+
+/// A Checkout Session completed (or its delayed payment succeeded) for a person deleted since
+/// it opened: nobody gets the credits or the plan; the money goes back. Queues, once: the
+/// full refund of what was paid (the payment intent of a pack; the first invoice of a
+/// subscription), the cancellation of the subscription, the deletion of the customer when it
+/// is no living person's. A session not paid yet (a delayed payment method) cancels the
+/// subscription now and refunds when its payment succeeds.
+pub async fn checkout_of_gone_person(
+    conn: &mut AsyncPgConnection,
+    session: &Value,
+    session_id: &str,
+) -> QueryResult<EventOutcome> {
+    let paid = matches!(
+        session["payment_status"].as_str(),
+        Some("paid" | "no_payment_required")
+    );
+    if let Some(subscription) = session["subscription"].as_str() {
+        account::queue(conn, CleanupAction::CancelSubscription, subscription).await?;
+    }
+    if let Some(customer) = customer_id(&session["customer"])
+        && stripe_db::user_for_customer(conn, &customer)
+            .await?
+            .is_none()
+    {
+        account::queue(conn, CleanupAction::DeleteCustomer, &customer).await?;
+    }
+    if !paid {
+        return Ok(EventOutcome::AwaitingPayment);
+    }
+    if session["amount_total"].as_i64().unwrap_or(0) > 0 {
+        if let Some(payment_intent) = session["payment_intent"].as_str() {
+            account::queue(conn, CleanupAction::RefundPayment, payment_intent).await?;
+        } else if let Some(invoice) = session["invoice"].as_str() {
+            account::queue(conn, CleanupAction::RefundInvoice, invoice).await?;
+        }
+    }
+    // A pack's purchase, kept under its tombstone: no credits will come of it.
+    stripe_db::fail_pending_purchase(conn, session_id).await?;
+    checkouts::set_state(conn, session_id, CheckoutState::Returned).await?;
+    tracing::warn!(
+        session = %session_id,
+        "a checkout completed after its person was deleted: refunded, its subscription canceled"
+    );
+    Ok(EventOutcome::RefundedDeletedAccount)
+}
+
+/// Does one queued clean-up in Stripe. What is already so (a customer or subscription gone, a
+/// checkout no longer open, a payment refunded already) counts as done.
+pub async fn perform(
+    client: &StripeClient,
+    action: CleanupAction,
+    stripe_id: &str,
+) -> Result<(), StripeError> {
+    let result = match action {
+        CleanupAction::CancelSubscription => client
+            .delete(&format!("subscriptions/{stripe_id}"))
+            .await
+            .map(drop),
+        CleanupAction::DeleteCustomer => client
+            .delete(&format!("customers/{stripe_id}"))
+            .await
+            .map(drop),
+        // A session that completed meanwhile is answered with 400: its webhook returns the
+        // money ([`checkout_of_gone_person`]).
+        CleanupAction::ExpireCheckout => match client
+            .post(&format!("checkout/sessions/{stripe_id}/expire"), &[], None)
+            .await
+        {
+            Err(StripeError::Api { status: 400, .. }) => Ok(()),
+            other => other.map(drop),
+        },
+        CleanupAction::RefundPayment => refund(client, "payment_intent", stripe_id).await,
+        CleanupAction::RefundInvoice => refund_invoice(client, stripe_id).await,
+    };
+    match result {
+        Err(StripeError::Api { status: 404, .. }) => Ok(()),
+        other => other,
+    }
+}
+
+/// Refunds payment `id` (a `payment_intent` or a `charge`) in full, once.
+async fn refund(client: &StripeClient, by: &str, id: &str) -> Result<(), StripeError> {
+    let form = [
+        (by.to_owned(), id.to_owned()),
+        ("reason".to_owned(), "requested_by_customer".to_owned()),
+        (
+            "metadata[bff_reason]".to_owned(),
+            "account_deleted".to_owned(),
+        ),
+    ];
+    match client
+        .post("refunds", &form, Some(&format!("bff-return-{id}")))
+        .await
+    {
+        Err(StripeError::Api { code, .. }) if code == "charge_already_refunded" => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+/// Refunds what invoice `id` was paid with (its payment intent, in the API's older and newer
+/// shapes, or its charge); nothing when nothing was paid.
+async fn refund_invoice(client: &StripeClient, id: &str) -> Result<(), StripeError> {
+    let invoice = client
+        .get_with(
+            &format!("invoices/{id}"),
+            &[("expand[]", "payments".to_owned())],
+        )
+        .await?;
+    if invoice["amount_paid"].as_i64().unwrap_or(0) <= 0 {
+        return Ok(());
+    }
+    let payment_intent = invoice["payment_intent"].as_str().or_else(|| {
+        invoice["payments"]["data"]
+            .as_array()?
+            .iter()
+            .find_map(|p| p["payment"]["payment_intent"].as_str())
+    });
+    match (payment_intent, invoice["charge"].as_str()) {
+        (Some(payment_intent), _) => refund(client, "payment_intent", payment_intent).await,
+        (None, Some(charge)) => refund(client, "charge", charge).await,
+        (None, None) => Err(StripeError::Api {
+            status: 422,
+            kind: "bff".into(),
+            code: String::new(),
+            message: format!("invoice {id} was paid but names no payment to refund"),
+        }),
+    }
+}
