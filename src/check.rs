@@ -190,7 +190,8 @@ async fn redis(config: &crate::config::redis::Redis, role: crate::redis::Role) -
         );
     }
     match (role, redis.eviction_policy().await) {
-        (Role::Limits, Ok(Some(policy))) if policy.starts_with("allkeys") => finding(
+        // Every bucket has a TTL, so the volatile-* policies evict them as well as allkeys-*.
+        (Role::Limits, Ok(Some(policy))) if policy != "noeviction" => finding(
             Level::Warn,
             name,
             format!(

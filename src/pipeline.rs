@@ -84,19 +84,15 @@ struct Admitted {
     is_query: bool,
     /// Its text, operation name and variables, digested.
     key: RequestKey,
-    /// An APQ hash to remember the text under once the request has paid (its cost includes
-    /// [`documents::registration_cost`]).
+    /// An APQ hash to remember the text under once the request has paid for it (a text that
+    /// did not parse or pass the limits is never remembered).
     register: Option<String>,
 }
 
 impl Admitted {
-    /// Adds what remembering its APQ text costs to its cost (a text that did not parse or
-    /// pass the limits is never remembered).
+    /// Its APQ text, to remember under `register` if the request pays.
     fn with_registration(mut self, register: Option<String>) -> Admitted {
-        if let Some(hash) = register.filter(|_| self.document.is_some()) {
-            self.cost += documents::registration_cost(self.query.len());
-            self.register = Some(hash);
-        }
+        self.register = register.filter(|_| self.document.is_some());
         self
     }
 }
@@ -233,6 +229,9 @@ impl Pipeline {
         if self.rate.is_some() || admitted.register.is_some() {
             let identity = counting(&statements, auth.identify(&db)).await;
             let (key, cost) = payer(identity, caller.address, admitted.cost);
+            let by_address = Key::Address(caller.address.unwrap_or(Ipv4Addr::UNSPECIFIED.into()));
+            let registering = admitted.register.take();
+            let cost = cost + registration_cost(registering.as_ref(), &admitted.query);
             if let (Some(limiter), Some(key)) = (&self.rate, &key)
                 && let Err(wait) = limiter.charge(key, cost).await
             {
@@ -241,11 +240,9 @@ impl Pipeline {
                 record(Some(&admitted.label), refusal.code(), 0);
                 return Err(refusal);
             }
-            if let Some(hash) = admitted.register.take() {
-                let by_address =
-                    Key::Address(caller.address.unwrap_or(Ipv4Addr::UNSPECIFIED.into()));
-                self.register(&key.unwrap_or(by_address), hash, &admitted.query)
-                    .await;
+            if let Some(hash) = registering {
+                let payer = key.as_ref().unwrap_or(&by_address);
+                self.register(payer, hash, &admitted.query).await;
             }
         }
         let kept = match cache {
@@ -412,12 +409,14 @@ impl Pipeline {
             .inspect_err(|refusal| record(name.as_deref(), refusal.code(), 0))?;
         let label = admitted.label.clone();
         let payer = Key::Viewer(viewer.user_id.clone());
-        if let Err(wait) = self.charge(&payer, admitted.cost).await {
+        let registering = admitted.register.take();
+        let cost = admitted.cost + registration_cost(registering.as_ref(), &admitted.query);
+        if let Err(wait) = self.charge(&payer, cost).await {
             let refusal = Refusal::RateLimited(wait);
             record(Some(&label), refusal.code(), 0);
             return Err(refusal);
         }
-        if let Some(hash) = admitted.register.take() {
+        if let Some(hash) = registering {
             self.register(&payer, hash, &admitted.query).await;
         }
         let viewer = viewer.subscribed().await.map_err(|error| {
@@ -575,22 +574,19 @@ impl Pipeline {
         Ok(admitted.with_registration(resolved.remember))
     }
 
-    /// Remembers an APQ document a request has paid for, within `payer`'s registrations (past
-    /// them the request runs, and its client keeps sending the text).
+    /// Remembers an APQ document its request has paid for, within `payer`'s registrations
+    /// (past them the request runs, and its client keeps sending the text).
     async fn register(&self, payer: &Key, hash: String, query: &str) {
-        match self.registrations.charge(payer, 1).await {
-            Ok(()) => {
-                self.documents.remember(hash, query).await;
-                crate::metrics::apq_registration("stored");
-            }
-            Err(_) => {
-                tracing::info!(
-                    ?payer,
-                    "APQ registrations past the client's limit: not kept"
-                );
-                crate::metrics::apq_registration("refused");
-            }
+        if self.registrations.charge(payer, 1).await.is_err() {
+            tracing::info!(
+                ?payer,
+                "APQ registrations past the client's limit: not kept"
+            );
+            crate::metrics::apq_registration("refused");
+            return;
         }
+        self.documents.remember(hash, query).await;
+        crate::metrics::apq_registration("stored");
     }
 
     /// Takes `cost` from `key`'s bucket (nothing when rate limiting is off).
@@ -659,6 +655,12 @@ fn check_kind(kind: Option<OperationType>, transport: Transport) -> Result<(), R
             "Only subscriptions run over WebSocket: send queries and mutations to POST /graphql",
         )),
     }
+}
+
+/// What a request that brings an APQ text to remember pays for it on top of its cost (whether
+/// or not its client's registrations let it be kept): [`documents::registration_cost`].
+fn registration_cost(register: Option<&String>, query: &str) -> u64 {
+    register.map_or(0, |_| documents::registration_cost(query.len()))
 }
 
 /// Whose bucket pays for a request, and how much: the viewer's when the credentials sign

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::QueryResult;
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 
 use crate::config::jobs::Jobs;
 use crate::db::account;
@@ -152,17 +152,24 @@ pub async fn sweep_account_cleanups_once(
         }
         let mut failed = 0;
         for cleanup in &due {
-            match crate::stripe::returns::perform(stripe, cleanup.action, &cleanup.stripe_id).await
-            {
-                Ok(()) => {
-                    account::cleanup_done(conn, cleanup.id).await?;
+            let performed =
+                crate::stripe::returns::perform(stripe, cleanup.action, &cleanup.stripe_id).await;
+            match performed {
+                Ok(performed) => {
+                    if let crate::stripe::returns::Performed::Completed(session) = performed {
+                        conn.transaction(async |conn| {
+                            crate::stripe::returns::paid_before_expiry(conn, &session).await
+                        })
+                        .await?;
+                    }
+                    account::cleanup_done(conn, cleanup).await?;
                     crate::metrics::account_cleanup(cleanup.action.as_db(), "done");
                     done += 1;
                 }
                 Err(error) => {
                     failed += 1;
                     let backoff = backoff(cleanup.attempts);
-                    account::cleanup_failed(conn, cleanup.id, &error.to_string(), backoff).await?;
+                    account::cleanup_failed(conn, cleanup, &error.to_string(), backoff).await?;
                     crate::metrics::account_cleanup(cleanup.action.as_db(), "failed");
                     tracing::warn!(action = %cleanup.action, attempts = cleanup.attempts, %error, "a Stripe clean-up after an account deletion failed; will retry");
                 }

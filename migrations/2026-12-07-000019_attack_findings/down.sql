@@ -22,5 +22,14 @@ BEGIN
 END;
 $$;
 DROP FUNCTION bff_bump_viewer_versions_update();
+CREATE OR REPLACE FUNCTION photo_uploads_queue_deletion() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO storage_deletions (object_key, not_before)
+        VALUES (OLD.object_key, greatest(now(), OLD.url_expires_at + interval '1 minute'));
+    RETURN OLD;
+END;
+$$;
+INSERT INTO storage_deletions (object_key) SELECT checked_key FROM photo_uploads WHERE checked_key IS NOT NULL;
+ALTER TABLE photo_uploads DROP COLUMN checked_key;
 DROP INDEX photo_uploads_pending;
 DELETE FROM bff_compatible_migrations WHERE version = '20261207000019';

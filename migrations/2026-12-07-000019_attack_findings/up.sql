@@ -4,6 +4,22 @@
 -- BFF_UPLOAD_MAX_PENDING).
 CREATE INDEX photo_uploads_pending ON photo_uploads (user_id) WHERE photo_job_id IS NULL;
 
+-- The copy of an upload's object that createPhotoJob made (under a key no upload URL names) and
+-- checked, until a job takes it as the upload's object. One per upload: a later attempt's copy
+-- replaces it (the earlier one is queued for deletion), so jobs that fail or whose client goes
+-- away leave at most one copy per upload, deleted with the upload.
+ALTER TABLE photo_uploads ADD COLUMN checked_key TEXT UNIQUE;
+CREATE OR REPLACE FUNCTION photo_uploads_queue_deletion() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO storage_deletions (object_key, not_before)
+        VALUES (OLD.object_key, greatest(now(), OLD.url_expires_at + interval '1 minute'));
+    IF OLD.checked_key IS NOT NULL THEN
+        INSERT INTO storage_deletions (object_key) VALUES (OLD.checked_key);
+    END IF;
+    RETURN OLD;
+END;
+$$;
+
 -- An update bumps the version of the row's owner before and after: a row moved from one
 -- person to another (by SQL) changes what both see.
 CREATE FUNCTION bff_bump_viewer_versions_update() RETURNS trigger
@@ -49,6 +65,6 @@ BEGIN
 END;
 $$;
 
--- Expand-only: an index, and triggers older binaries never call.
+-- Expand-only: an index, a nullable column older binaries never read, and triggers.
 INSERT INTO bff_compatible_migrations (version, note)
 VALUES ('20261207000019', 'expand: pending-upload index, version bumps on moves and TRUNCATE, gone notices on every user deletion');

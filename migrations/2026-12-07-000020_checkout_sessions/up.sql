@@ -25,15 +25,29 @@ SELECT p.stripe_checkout_session_id,
 FROM purchases p WHERE p.status = 'PENDING'
 ON CONFLICT DO NOTHING;
 
--- The clean-up queue learns to expire a checkout and to return a payment.
-ALTER TABLE account_cleanups DROP CONSTRAINT account_cleanups_action_check;
-ALTER TABLE account_cleanups ADD CONSTRAINT account_cleanups_action_check
-    CHECK (action IN ('CANCEL_SUBSCRIPTION', 'DELETE_CUSTOMER', 'EXPIRE_CHECKOUT', 'REFUND_PAYMENT', 'REFUND_INVOICE'));
+-- Expiring a checkout and refunding its payment: a queue like account_cleanups (Stripe ids only,
+-- drained by the same sweeper, with retries), in a table of its own so that a bff older than
+-- this migration, still serving during a rolling deploy, never claims work it cannot do.
+-- (Canceling the subscription and deleting the customer a late checkout made go to
+-- account_cleanups, which every bff drains.)
+CREATE TABLE checkout_cleanups (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    action TEXT NOT NULL,
+    stripe_id TEXT NOT NULL,
+    not_before TIMESTAMPTZ NOT NULL DEFAULT now(),
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    last_error TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    UNIQUE (action, stripe_id)
+);
+ALTER TABLE checkout_cleanups ADD CONSTRAINT checkout_cleanups_action_check
+    CHECK (action IN ('EXPIRE_CHECKOUT', 'REFUND_PAYMENT', 'REFUND_INVOICE'));
+CREATE INDEX checkout_cleanups_due ON checkout_cleanups (not_before);
 
 -- The person's deletion sets user_id NULL: their checkouts still open are queued to expire.
 CREATE FUNCTION checkout_sessions_queue_expiry() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO account_cleanups (action, stripe_id)
+    INSERT INTO checkout_cleanups (action, stripe_id)
         VALUES ('EXPIRE_CHECKOUT', NEW.stripe_checkout_session_id) ON CONFLICT DO NOTHING;
     RETURN NEW;
 END;
@@ -47,6 +61,7 @@ ALTER TABLE stripe_events DROP CONSTRAINT stripe_events_outcome_known;
 ALTER TABLE stripe_events ADD CONSTRAINT stripe_events_outcome_known
     CHECK (outcome IN ('processing', 'applied', 'ignored', 'malformed', 'unknown_customer', 'not_a_credit_pack', 'unknown_pack', 'awaiting_payment', 'already_granted', 'no_pending_purchase', 'unknown_price', 'stale', 'not_a_subscription_invoice', 'unknown_or_stale_subscription', 'awaiting_purchase', 'subscription_payment', 'refunded_deleted_account'));
 
--- Expand-only: a new table and new allowed values; older binaries write neither.
+-- Expand-only: new tables, and an outcome older binaries never write (they record such a late
+-- checkout as unknown_customer; the expiry then finds it paid and returns the money anyway).
 INSERT INTO bff_compatible_migrations (version, note)
 VALUES ('20261207000020', 'expand: checkout_sessions, and the clean-ups and outcome that return money paid after a deletion');

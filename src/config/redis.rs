@@ -103,6 +103,16 @@ impl Redis {
         };
         let limits = read(&URL);
         let documents = read(&APQ_URL);
+        if ca_cert.is_some()
+            && ![&limits, &documents]
+                .iter()
+                .any(|r| r.as_ref().is_some_and(|r| r.tls))
+        {
+            env.fail(
+                &CA_CERT,
+                "is only used with rediss:// (TLS), and neither BFF_REDIS_URL nor BFF_APQ_REDIS_URL is one",
+            );
+        }
         if let (Some(limits), Some(documents)) = (&limits, &documents)
             && limits.same_keyspace(documents)
         {
@@ -174,16 +184,26 @@ fn parse_url(url: &str) -> Result<Parts, String> {
             None => (None, Some(decode(c))),
         },
     };
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || host_port.starts_with('[') => (
-            host.trim_start_matches('[').trim_end_matches(']'),
-            port.parse::<u16>()
-                .map_err(|_| format!("{port:?} is not a port"))?,
-        ),
-        _ => (
-            host_port.trim_start_matches('[').trim_end_matches(']'),
-            6379,
-        ),
+    let port_of = |port: &str| {
+        port.parse::<u16>()
+            .map_err(|_| format!("{port:?} is not a port"))
+    };
+    let (host, port) = match host_port.strip_prefix('[') {
+        // [IPv6] or [IPv6]:port
+        Some(bracketed) => {
+            let (host, after) = bracketed
+                .split_once(']')
+                .ok_or("an IPv6 address needs its closing ]")?;
+            let port = match after {
+                "" => 6379,
+                after => port_of(after.strip_prefix(':').ok_or("expected :port after ]")?)?,
+            };
+            (host, port)
+        }
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, port_of(port)?),
+            None => (host_port, 6379),
+        },
     };
     if host.is_empty() {
         return Err("the URL names no host".into());
@@ -258,6 +278,15 @@ mod tests {
                 3
             )
         );
+        assert_eq!(
+            parse_url("redis://[::1]").unwrap(),
+            parts("::1", 6379, false, None, None, 0)
+        );
+        assert_eq!(
+            parse_url("rediss://[2001:db8::7]:6380/2").unwrap(),
+            parts("2001:db8::7", 6380, true, None, None, 2)
+        );
+        assert!(parse_url("redis://[::1").is_err());
         assert!(parse_url("rediss://cache/#insecure").is_err());
         assert!(parse_url("http://cache").is_err());
         assert!(parse_url("redis://cache:port").is_err());

@@ -98,7 +98,7 @@ pub async fn delete(
 }
 
 db_enum! {
-    /// What a clean-up does (`account_cleanups.action`).
+    /// What a clean-up does (`account_cleanups.action`, `checkout_cleanups.action`).
     CleanupAction {
         /// Cancel the Stripe subscription now.
         CancelSubscription => "CANCEL_SUBSCRIPTION",
@@ -113,15 +113,33 @@ db_enum! {
     }
 }
 
+impl CleanupAction {
+    /// The queue it waits in: a deleted account's Stripe objects in `account_cleanups`, a
+    /// checkout's expiry and refunds in `checkout_cleanups` (which a bff older than them never
+    /// reads, so one still serving during a rolling deploy never claims what it cannot do).
+    pub fn queue(self) -> &'static str {
+        match self {
+            CleanupAction::CancelSubscription | CleanupAction::DeleteCustomer => "account_cleanups",
+            CleanupAction::ExpireCheckout
+            | CleanupAction::RefundPayment
+            | CleanupAction::RefundInvoice => "checkout_cleanups",
+        }
+    }
+}
+
+/// The clean-up queues, in the order they are drained.
+const QUEUES: [&str; 2] = ["account_cleanups", "checkout_cleanups"];
+
 /// Queues `action` on Stripe object `stripe_id` (once: queued again, it is the same clean-up).
 pub async fn queue(
     conn: &mut AsyncPgConnection,
     action: CleanupAction,
     stripe_id: &str,
 ) -> QueryResult<()> {
-    diesel::sql_query(
-        "INSERT INTO account_cleanups (action, stripe_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-    )
+    diesel::sql_query(format!(
+        "INSERT INTO {} (action, stripe_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        action.queue()
+    ))
     .bind::<Text, _>(action)
     .bind::<Text, _>(stripe_id)
     .execute(conn)
@@ -146,47 +164,56 @@ pub struct Cleanup {
     pub attempts: i32,
 }
 
-/// Takes up to `limit` clean-ups that are due, for `lease` (a process that dies leaves them to
-/// be retried when the lease ends).
+/// Takes up to `limit` clean-ups of each queue that are due, for `lease` (a process that dies
+/// leaves them to be retried when the lease ends).
 pub async fn claim_cleanups(
     conn: &mut AsyncPgConnection,
     limit: i64,
     lease: Duration,
 ) -> QueryResult<Vec<Cleanup>> {
-    diesel::sql_query(
-        "UPDATE account_cleanups SET attempts = attempts + 1, \
-             not_before = now() + make_interval(secs => $2) \
-         WHERE id IN (SELECT id FROM account_cleanups WHERE not_before <= now() \
-                      ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, action, stripe_id, attempts",
-    )
-    .bind::<BigInt, _>(limit)
-    .bind::<Double, _>(lease.as_secs_f64())
-    .load(conn)
-    .await
+    let mut due = Vec::new();
+    for queue in QUEUES {
+        let claimed: Vec<Cleanup> = diesel::sql_query(format!(
+            "UPDATE {queue} SET attempts = attempts + 1, \
+                 not_before = now() + make_interval(secs => $2) \
+             WHERE id IN (SELECT id FROM {queue} WHERE not_before <= now() \
+                          ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, action, stripe_id, attempts"
+        ))
+        .bind::<BigInt, _>(limit)
+        .bind::<Double, _>(lease.as_secs_f64())
+        .load(conn)
+        .await?;
+        due.extend(claimed);
+    }
+    Ok(due)
 }
 
 /// A clean-up succeeded: it is forgotten.
-pub async fn cleanup_done(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
-    diesel::sql_query("DELETE FROM account_cleanups WHERE id = $1")
-        .bind::<BigInt, _>(id)
-        .execute(conn)
-        .await
-        .map(drop)
+pub async fn cleanup_done(conn: &mut AsyncPgConnection, cleanup: &Cleanup) -> QueryResult<()> {
+    diesel::sql_query(format!(
+        "DELETE FROM {} WHERE id = $1",
+        cleanup.action.queue()
+    ))
+    .bind::<BigInt, _>(cleanup.id)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// A clean-up failed: retried after `backoff`.
 pub async fn cleanup_failed(
     conn: &mut AsyncPgConnection,
-    id: i64,
+    cleanup: &Cleanup,
     error: &str,
     backoff: Duration,
 ) -> QueryResult<()> {
-    diesel::sql_query(
-        "UPDATE account_cleanups SET last_error = $2, \
+    diesel::sql_query(format!(
+        "UPDATE {} SET last_error = $2, \
              not_before = now() + make_interval(secs => $3) WHERE id = $1",
-    )
-    .bind::<BigInt, _>(id)
+        cleanup.action.queue()
+    ))
+    .bind::<BigInt, _>(cleanup.id)
     .bind::<Text, _>(error)
     .bind::<Double, _>(backoff.as_secs_f64())
     .execute(conn)

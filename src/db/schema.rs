@@ -72,6 +72,7 @@ diesel::table! {
         byte_size -> Int8,
         url_expires_at -> Timestamptz,
         created_at -> Timestamptz,
+        checked_key -> Nullable<Text>,
     }
 }
 

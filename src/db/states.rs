@@ -162,14 +162,18 @@ mod tests {
         use crate::db::account::CleanupAction as A;
         assert_eq!(
             allowed("account_cleanups", "action"),
-            values!(
-                A::CancelSubscription,
-                A::DeleteCustomer,
-                A::ExpireCheckout,
-                A::RefundPayment,
-                A::RefundInvoice
-            )
+            values!(A::CancelSubscription, A::DeleteCustomer)
         );
+        assert_eq!(
+            allowed("checkout_cleanups", "action"),
+            values!(A::ExpireCheckout, A::RefundPayment, A::RefundInvoice)
+        );
+        for action in [A::CancelSubscription, A::DeleteCustomer] {
+            assert_eq!(action.queue(), "account_cleanups");
+        }
+        for action in [A::ExpireCheckout, A::RefundPayment, A::RefundInvoice] {
+            assert_eq!(action.queue(), "checkout_cleanups");
+        }
         use crate::db::stripe::checkouts::CheckoutState as C;
         assert_eq!(
             allowed("checkout_sessions", "state"),

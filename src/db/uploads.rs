@@ -96,29 +96,49 @@ pub async fn pending_count(conn: &mut AsyncPgConnection, user_id: &str) -> Query
         .await
 }
 
-/// Queues the deletion of objects `keys` for after `lease`: the checked copies a job is about
-/// to take. The job's transaction takes them off the queue ([`attach`]); a job that never
-/// comes leaves them to the sweeper.
-pub async fn reserve_deletions(
+/// Makes `keys` the checked copies of `user_id`'s uploads `ids` waiting for a job (one each,
+/// in order), queueing the deletion of copies an earlier attempt left; how many uploads took
+/// theirs (fewer when some were attached meanwhile).
+pub async fn assign_copies(
     conn: &mut AsyncPgConnection,
+    user_id: &str,
+    ids: &[i64],
     keys: &[String],
-    lease: Duration,
-) -> QueryResult<()> {
-    diesel::sql_query(
-        "INSERT INTO storage_deletions (object_key, not_before) \
-         SELECT key, now() + $2 * interval '1 millisecond' FROM unnest($1::text[]) AS k(key)",
+) -> QueryResult<usize> {
+    #[derive(QueryableByName)]
+    struct Assigned {
+        #[diesel(sql_type = BigInt)]
+        assigned: i64,
+    }
+    let assigned: Assigned = diesel::sql_query(
+        "WITH assigned AS ( \
+             UPDATE photo_uploads pu SET checked_key = n.key \
+             FROM unnest($2::int8[], $3::text[]) AS n(id, key), photo_uploads was \
+             WHERE pu.id = n.id AND was.id = pu.id AND pu.user_id = $1 \
+               AND pu.purpose = 'PHOTO' AND pu.photo_job_id IS NULL \
+             RETURNING was.checked_key AS replaced \
+         ), queued AS ( \
+             INSERT INTO storage_deletions (object_key) \
+             SELECT replaced FROM assigned WHERE replaced IS NOT NULL \
+         ) \
+         SELECT count(*) AS assigned FROM assigned",
     )
+    .bind::<Text, _>(user_id)
+    .bind::<Array<BigInt>, _>(ids)
     .bind::<Array<Text>, _>(keys)
-    .bind::<BigInt, _>(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
-    .execute(conn)
-    .await
-    .map(drop)
+    .get_result(conn)
+    .await?;
+    Ok(usize::try_from(assigned.assigned).unwrap_or(0))
 }
 
-/// The checked copies `keys` will not be used (the job failed): delete them now.
-pub async fn release_reserved(conn: &mut AsyncPgConnection, keys: &[String]) -> QueryResult<()> {
+/// The checked copies `keys` will not be used (their job failed): they leave their uploads and
+/// are queued for deletion now.
+pub async fn release_copies(conn: &mut AsyncPgConnection, keys: &[String]) -> QueryResult<()> {
     diesel::sql_query(
-        "UPDATE storage_deletions SET not_before = now() WHERE object_key = ANY($1::text[])",
+        "WITH released AS ( \
+             UPDATE photo_uploads SET checked_key = NULL WHERE checked_key = ANY($1::text[]) \
+         ) \
+         INSERT INTO storage_deletions (object_key) SELECT unnest($1::text[])",
     )
     .bind::<Array<Text>, _>(keys)
     .execute(conn)
@@ -156,9 +176,9 @@ pub async fn owned_photos(
 }
 
 /// Attaches `user_id`'s unattached photos `ids` to job `job_id`, in that order; how many were.
-/// Where `keys` gives one, the photo's object becomes that checked copy: the copy leaves the
-/// deletion queue ([`reserve_deletions`]) and the object as uploaded joins it, once its upload
-/// URL has expired.
+/// Where `keys` gives one, the photo must hold that checked copy ([`assign_copies`]; another
+/// attempt's copy is not this job's), which becomes its object; the object as uploaded is
+/// queued for deletion once its upload URL has expired.
 pub async fn attach(
     conn: &mut AsyncPgConnection,
     user_id: &str,
@@ -174,15 +194,13 @@ pub async fn attach(
     let attached: Attached = diesel::sql_query(
         "WITH moved AS ( \
              UPDATE photo_uploads pu SET photo_job_id = $1, position = o.ord - 1, \
-                    object_key = COALESCE(o.key, pu.object_key) \
+                    object_key = COALESCE(o.key, pu.object_key), checked_key = NULL \
              FROM unnest($3::int8[], $4::text[]) WITH ORDINALITY AS o(id, key, ord), \
                   photo_uploads was \
              WHERE pu.id = o.id AND was.id = pu.id AND pu.user_id = $2 \
                AND pu.purpose = 'PHOTO' AND pu.photo_job_id IS NULL \
+               AND (o.key IS NULL OR pu.checked_key = o.key) \
              RETURNING o.key AS checked, was.object_key AS uploaded, was.url_expires_at \
-         ), taken AS ( \
-             DELETE FROM storage_deletions \
-             WHERE object_key IN (SELECT checked FROM moved WHERE checked IS NOT NULL) \
          ), replaced AS ( \
              INSERT INTO storage_deletions (object_key, not_before) \
              SELECT uploaded, greatest(now(), url_expires_at + interval '1 minute') \

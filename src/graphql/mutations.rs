@@ -140,6 +140,16 @@ pub struct UpdatePhotoJobInput {
     pub group_name: Option<String>,
 }
 
+/// With photos named by `uploadIds`, the plan's limit on photos per job is about that field.
+fn photos_field(error: AppError) -> AppError {
+    match error {
+        AppError::InvalidField { field, message } if field == "photoCount" => {
+            AppError::invalid_field("uploadIds", message)
+        }
+        error => error,
+    }
+}
+
 /// The row id of one of the viewer's jobs from its global id; malformed ids are NOT_FOUND
 /// like any other id the viewer does not own.
 fn job_row_id(id: &ID) -> Result<i64, AppError> {
@@ -173,7 +183,23 @@ impl PhotoJobMutation {
         // is charged; without, of a bare photoCount.
         let checked: Option<Checked> = match (&input.upload_ids, photos(ctx)?.store().is_some()) {
             (Some(ids), _) => {
-                Some(verify_photos(ctx, &user_id, ids, input.idempotency_key.is_some()).await?)
+                let order = JobOrder {
+                    prompt: &input.prompt,
+                    photo_count: input.photo_count,
+                    group_name: input.group_name.as_deref(),
+                    idempotency_key: input.idempotency_key.as_deref(),
+                    upload_ids: None,
+                    checked_keys: &[],
+                };
+                // Refused for the plan, the quota or the credits before any photo is copied.
+                let precheck = async {
+                    let mut conn = conn(ctx).await?;
+                    money::precheck(&mut conn, &user_id, &order, allowance)
+                        .await
+                        .map_err(|error| photos_field(AppError::from(error)))
+                };
+                let retry = input.idempotency_key.is_some();
+                Some(verify_photos(ctx, &user_id, ids, retry, precheck).await?)
             }
             (None, true) => {
                 return Err(AppError::invalid_field(
@@ -205,14 +231,10 @@ impl PhotoJobMutation {
                 if let Some(checked) = &checked {
                     release(ctx, &checked.copies()).await;
                 }
-                return Err(match (AppError::from(error), &checked) {
-                    // The photos were named by uploadIds: the plan's limit is about that field.
-                    (AppError::InvalidField { field, message }, Some(_))
-                        if field == "photoCount" =>
-                    {
-                        AppError::invalid_field("uploadIds", message)
-                    }
-                    (error, _) => error,
+                let error = AppError::from(error);
+                return Err(match checked {
+                    Some(_) => photos_field(error),
+                    None => error,
                 }
                 .into());
             }

@@ -347,8 +347,6 @@ impl UploadMutation {
 
 /// How many objects are checked at once.
 const CONCURRENT_PROBES: usize = 8;
-/// How long a checked copy waits for its job before the sweeper deletes it.
-const CHECKED_COPY_LEASE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The photos a job will have: the upload rows, in order, and for each one just checked the
 /// copy of its object the job uses instead.
@@ -371,17 +369,21 @@ impl Checked {
 /// each is the viewer's (NOT_FOUND otherwise, like any id that is not theirs), not yet part of
 /// a job, and its object exists with the declared size and starts like the declared type
 /// (BAD_USER_INPUT otherwise). Uploads already attached pass when `retry` (an idempotent
-/// retry: the job's own checks decide).
+/// retry: the job's own checks decide). `before_copying` runs once the ids are known to be
+/// the viewer's and free, before anything costly: the job's own checks of plan, quota and
+/// credits, so that a job refused for them copies nothing.
 ///
 /// What is checked is a copy the store makes of each object, under a key no upload URL names
 /// ([`Store::checked_key`]): the job and its worker use that copy, so the bytes they read are
-/// the bytes checked, whatever the owner sends to the upload URL afterwards. The copies are
-/// queued for deletion first; the job's transaction takes them off the queue.
+/// the bytes checked, whatever the owner sends to the upload URL afterwards. Each upload holds
+/// at most one such copy ([`uploads::assign_copies`]), recorded before it is made: a job that
+/// fails, or whose client goes away, leaves no more than that, deleted with the upload.
 pub async fn verify_photos(
     ctx: &Context<'_>,
     user_id: &str,
     ids: &[ID],
     retry: bool,
+    before_copying: impl Future<Output = AppResult<()>>,
 ) -> AppResult<Checked> {
     let store = store(ctx)?;
     let field = |i: usize| format!("uploadIds[{i}]");
@@ -427,12 +429,21 @@ pub async fn verify_photos(
             }
         }
     }
+    before_copying.await?;
     let checked = Checked { ids: rows, keys };
     let copies = checked.copies();
     if copies.is_empty() {
         return Ok(checked);
     }
-    uploads::reserve_deletions(&mut *conn(ctx).await?, &copies, CHECKED_COPY_LEASE).await?;
+    let copied: Vec<i64> = pending.iter().map(|(_, upload)| upload.id).collect();
+    let assigned =
+        uploads::assign_copies(&mut *conn(ctx).await?, user_id, &copied, &copies).await?;
+    if assigned != copies.len() {
+        release(ctx, &copies).await;
+        return Err(AppError::Conflict(
+            "an upload was attached to another job meanwhile; upload the photo again".into(),
+        ));
+    }
     let problem = check_copies(store, pending, &checked.keys).await;
     match problem {
         Ok(None) => Ok(checked),
@@ -496,13 +507,13 @@ async fn check_copies(
 /// The checked copies `copies` will not be used: the sweeper deletes them now.
 pub async fn release(ctx: &Context<'_>, copies: &[String]) {
     let released = match conn(ctx).await {
-        Ok(mut conn) => uploads::release_reserved(&mut conn, copies)
+        Ok(mut conn) => uploads::release_copies(&mut conn, copies)
             .await
             .map_err(AppError::from),
         Err(error) => Err(error),
     };
     if let Err(error) = released {
-        // They are deleted when their lease ends anyway.
+        // Still recorded on their uploads: deleted with them, or replaced by the next attempt.
         tracing::warn!(%error, "could not hand unused photo copies to the sweeper");
     }
 }

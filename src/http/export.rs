@@ -40,6 +40,8 @@ use spool::{Reader, Writer};
 /// How long the export's transaction may sit idle before PostgreSQL ends it (a backstop: the
 /// writer never waits on the client).
 pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
+/// The `application_name` of a connection while it reads an export.
+pub const EXPORT_APPLICATION_NAME: &str = "bff export";
 
 fn refuse(status: StatusCode, message: &str, retry_after: Option<Duration>) -> Response {
     let mut response = (status, axum::Json(json!({ "error": message }))).into_response();
@@ -81,6 +83,13 @@ pub async fn export(
         }
     };
     let exports: &Exports = &state.exports;
+    // A place first: a person is charged only for an export that can start.
+    let Ok(download) = exports.downloads.clone().try_acquire_owned() else {
+        return unavailable(
+            "too many exports are downloading; try again shortly",
+            Duration::from_secs(5),
+        );
+    };
     if let Err(wait) = exports.start(&user_id).await {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
@@ -88,12 +97,6 @@ pub async fn export(
             Some(wait),
         );
     }
-    let Ok(download) = exports.downloads.clone().try_acquire_owned() else {
-        return unavailable(
-            "too many exports are downloading; try again shortly",
-            Duration::from_secs(5),
-        );
-    };
     let producing = tokio::time::timeout(PRODUCER_WAIT, exports.producing.clone().acquire_owned());
     let Ok(Ok(producing)) = producing.await else {
         return unavailable(
@@ -408,9 +411,11 @@ impl Snapshot {
     }
 
     async fn begin(&mut self) -> diesel::QueryResult<()> {
+        // Named in pg_stat_activity while it lasts, for an operator looking for it.
         let backstop = format!(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
-             SET LOCAL idle_in_transaction_session_timeout = {}",
+             SET LOCAL idle_in_transaction_session_timeout = {}; \
+             SET LOCAL application_name = '{EXPORT_APPLICATION_NAME}'",
             IDLE_IN_TRANSACTION.as_millis()
         );
         self.get().batch_execute(&backstop).await

@@ -169,9 +169,8 @@ pub async fn get(
     >,
     params: Result<Query<GraphqlParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let upgrading = upgrade.is_ok();
     let mut response = answer_get(state, peer, headers, draining, upgrade, params).await;
-    if !upgrading {
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         private_to_the_caller(response.headers_mut());
     }
     response

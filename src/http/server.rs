@@ -56,12 +56,20 @@ impl Draining {
 /// In every request's extensions: closes the request's connection at once (what is still
 /// unsent is dropped), for a handler whose response must not outlive a bound of its own.
 #[derive(Clone, Default)]
-pub struct Closer(Arc<Notify>);
+pub struct Closer(Arc<Closing>);
+
+/// A connection's [`Closer`] state: whether it was closed, and the connection loop's wake-up.
+#[derive(Default)]
+pub struct Closing {
+    closed: AtomicBool,
+    notify: Notify,
+}
 
 impl Closer {
     /// Closes the connection.
     pub fn close(&self) {
-        self.0.notify_one();
+        self.0.closed.store(true, Ordering::Relaxed);
+        self.0.notify.notify_one();
     }
 }
 
@@ -73,15 +81,17 @@ pub struct SendTimeout {
     inner: tokio::net::TcpStream,
     timeout: Duration,
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+    closer: Closer,
 }
 
 impl SendTimeout {
-    /// `inner`, whose writes may wait `timeout` at most.
-    pub fn new(inner: tokio::net::TcpStream, timeout: Duration) -> Self {
+    /// `inner`, whose writes may wait `timeout` at most, and which `closer` may close.
+    pub fn new(inner: tokio::net::TcpStream, timeout: Duration, closer: Closer) -> Self {
         SendTimeout {
             inner,
             timeout,
             stalled: None,
+            closer,
         }
     }
 
@@ -106,6 +116,15 @@ impl SendTimeout {
             std::io::ErrorKind::TimedOut,
             "the client read nothing for the send timeout",
         )))
+    }
+}
+
+impl Drop for SendTimeout {
+    /// A connection its handler closed is reset: what it would still send is dropped.
+    fn drop(&mut self) {
+        if self.closer.0.closed.load(Ordering::Relaxed) {
+            let _ = self.inner.set_zero_linger();
+        }
     }
 }
 
@@ -273,8 +292,6 @@ fn spawn_connection(stream: tokio::net::TcpStream, peer: SocketAddr, with: &Conn
     let done = with.done.clone();
     let header_read = with.header_read;
     let send = with.send;
-    // A second handle on the socket, to reset it when a handler closes the connection.
-    let socket = socket2::SockRef::from(&stream).try_clone().ok();
     tokio::spawn(async move {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -283,32 +300,31 @@ fn spawn_connection(stream: tokio::net::TcpStream, peer: SocketAddr, with: &Conn
             .keep_alive(true);
         let mut connection = pin!(
             builder
-                .serve_connection(TokioIo::new(SendTimeout::new(stream, send)), service)
+                .serve_connection(
+                    TokioIo::new(SendTimeout::new(stream, send, close.clone())),
+                    service,
+                )
                 .with_upgrades()
         );
         tokio::select! {
             result = connection.as_mut() => log_connection_end(peer, result),
-            () = close.0.notified() => reset(peer, socket.as_ref()),
+            () = close.0.notify.notified() => closed(peer),
             _ = stop.changed() => {
                 tokio::select! {
                     result = async {
                         connection.as_mut().graceful_shutdown();
                         connection.as_mut().await
                     } => log_connection_end(peer, result),
-                    () = close.0.notified() => reset(peer, socket.as_ref()),
+                    () = close.0.notify.notified() => closed(peer),
                 }
             }
         }
-        drop(socket);
         drop(done);
     });
 }
 
-/// A handler closed the connection: reset it, so what is unsent is dropped at once.
-fn reset(peer: SocketAddr, socket: Option<&socket2::Socket>) {
-    if let Some(socket) = socket {
-        let _ = socket.set_linger(Some(Duration::ZERO));
-    }
+/// A handler closed the connection: dropping it resets the socket ([`SendTimeout`]'s drop).
+fn closed(peer: SocketAddr) {
     tracing::debug!(%peer, "a handler closed its connection");
 }
 

@@ -137,6 +137,12 @@ async fn checkout_completed(
     // orders this against the deletion: whichever commits first, the other sees it.)
     let recorded = checkouts::lock(conn, session_id).await?;
     match &recorded {
+        // Its expiry found it paid and returned the money already.
+        Some(checkout)
+            if checkout.user_id.is_none() && checkout.state == CheckoutState::Returned =>
+        {
+            return Ok(EventOutcome::RefundedDeletedAccount);
+        }
         Some(checkout) if checkout.user_id.is_none() => {
             return super::returns::checkout_of_gone_person(conn, session, session_id).await;
         }

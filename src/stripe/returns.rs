@@ -4,7 +4,10 @@
 //! the deletion ran — [`checkout_of_gone_person`] queues the payment's full refund, the
 //! cancellation of the subscription it created and the deletion of the customer it created,
 //! in the event's own transaction: recorded once with the event, done by the clean-up sweeper
-//! with retries ([`perform`]), each Stripe call idempotent.
+//! with retries ([`perform`]), each Stripe call idempotent. The expiry itself, finding the
+//! session paid, queues the same ([`paid_before_expiry`]), so the money goes back even when
+//! its webhook never reached a bff that knows to return it (a lost delivery, an older replica
+//! during a rolling deploy).
 
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
@@ -49,6 +52,11 @@ pub async fn checkout_of_gone_person(
             account::queue(conn, CleanupAction::RefundPayment, payment_intent).await?;
         } else if let Some(invoice) = session["invoice"].as_str() {
             account::queue(conn, CleanupAction::RefundInvoice, invoice).await?;
+        } else {
+            tracing::error!(
+                session = %session_id,
+                "a paid checkout of a deleted person names no payment intent or invoice: refund it by hand in Stripe's dashboard"
+            );
         }
     }
     // A pack's purchase, kept under its tombstone: no credits will come of it.
@@ -61,13 +69,45 @@ pub async fn checkout_of_gone_person(
     Ok(EventOutcome::RefundedDeletedAccount)
 }
 
+/// What a clean-up found in Stripe.
+#[derive(Debug)]
+pub enum Performed {
+    /// Done (or already so).
+    Done,
+    /// A checkout to expire was completed before: the session, for [`paid_before_expiry`].
+    Completed(Value),
+}
+
+/// The expiry of a gone person's checkout found it completed: its money goes back, as its
+/// webhook would have made it (once: a session already returned is left alone).
+pub async fn paid_before_expiry(conn: &mut AsyncPgConnection, session: &Value) -> QueryResult<()> {
+    let Some(session_id) = session["id"].as_str() else {
+        return Ok(());
+    };
+    let Some(checkout) = checkouts::lock(conn, session_id).await? else {
+        return Ok(());
+    };
+    if checkout.user_id.is_some() || checkout.state == CheckoutState::Returned {
+        return Ok(());
+    }
+    if checkout_of_gone_person(conn, session, session_id).await?
+        == EventOutcome::RefundedDeletedAccount
+    {
+        crate::metrics::checkout_returned();
+    }
+    Ok(())
+}
+
 /// Does one queued clean-up in Stripe. What is already so (a customer or subscription gone, a
-/// checkout no longer open, a payment refunded already) counts as done.
+/// checkout expired already, a payment refunded already) counts as done.
 pub async fn perform(
     client: &StripeClient,
     action: CleanupAction,
     stripe_id: &str,
-) -> Result<(), StripeError> {
+) -> Result<Performed, StripeError> {
+    if action == CleanupAction::ExpireCheckout {
+        return expire(client, stripe_id).await;
+    }
     let result = match action {
         CleanupAction::CancelSubscription => client
             .delete(&format!("subscriptions/{stripe_id}"))
@@ -77,21 +117,33 @@ pub async fn perform(
             .delete(&format!("customers/{stripe_id}"))
             .await
             .map(drop),
-        // A session that completed meanwhile is answered with 400: its webhook returns the
-        // money ([`checkout_of_gone_person`]).
-        CleanupAction::ExpireCheckout => match client
-            .post(&format!("checkout/sessions/{stripe_id}/expire"), &[], None)
-            .await
-        {
-            Err(StripeError::Api { status: 400, .. }) => Ok(()),
-            other => other.map(drop),
-        },
+        CleanupAction::ExpireCheckout => Ok(()),
         CleanupAction::RefundPayment => refund(client, "payment_intent", stripe_id).await,
         CleanupAction::RefundInvoice => refund_invoice(client, stripe_id).await,
     };
     match result {
-        Err(StripeError::Api { status: 404, .. }) => Ok(()),
-        other => other,
+        Ok(()) | Err(StripeError::Api { status: 404, .. }) => Ok(Performed::Done),
+        Err(error) => Err(error),
+    }
+}
+
+/// Expires checkout `id`. Stripe refuses one that is no longer open (400): then the session
+/// says whether it completed.
+async fn expire(client: &StripeClient, id: &str) -> Result<Performed, StripeError> {
+    match client
+        .post(&format!("checkout/sessions/{id}/expire"), &[], None)
+        .await
+    {
+        Ok(_) | Err(StripeError::Api { status: 404, .. }) => Ok(Performed::Done),
+        Err(StripeError::Api { status: 400, .. }) => {
+            let session = client.get(&format!("checkout/sessions/{id}")).await?;
+            Ok(if session["status"] == "complete" {
+                Performed::Completed(session)
+            } else {
+                Performed::Done
+            })
+        }
+        Err(error) => Err(error),
     }
 }
 

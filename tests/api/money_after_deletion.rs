@@ -102,7 +102,9 @@ async fn cleanups_left(app: &TestApp) -> i64 {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         left: i64,
     }
-    let left: Left = diesel::sql_query("SELECT count(*) AS left FROM account_cleanups")
+    let left: Left = diesel::sql_query(
+        "SELECT (SELECT count(*) FROM account_cleanups) + (SELECT count(*) FROM checkout_cleanups) AS left",
+    )
         .get_result(&mut app.db().await)
         .await
         .unwrap();
@@ -315,4 +317,37 @@ async fn a_payment_completing_while_the_deletion_runs_is_credited_or_refunded_ex
         crate::photo_jobs::invariant_violations(&mut app.db().await).await,
         0
     );
+}
+
+#[tokio::test]
+async fn a_paid_checkout_whose_webhook_never_came_is_refunded_by_its_expiry() {
+    let (app, fake) = billing_app().await;
+    let user = app.user("Unheard").await;
+    let session = buy(&app, &user).await;
+    fake.pay_checkout(&session);
+    // The deletion queues the expiry; Stripe refuses it (paid), and no webhook comes (lost, or
+    // taken by an older replica during a rolling deploy): the expiry reads the session and
+    // returns the money itself.
+    erase(&app, &user).await;
+    within(20, "the refund", async || {
+        fake.refunds() == [format!("pi_{session}")] && cleanups_left(&app).await == 0
+    })
+    .await;
+    assert!(
+        fake.customers_deleted()
+            .contains(&format!("cus_for_{session}"))
+    );
+    assert_eq!(
+        purchase(&app, &session).await,
+        Purchase {
+            status: "FAILED".into(),
+            grants: 0
+        }
+    );
+    // The webhook, late: nothing more.
+    let (status, answer) = deliver(&app, &pack_paid(&session, &user.id)).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["outcome"], "refunded_deleted_account", "{answer}");
+    within(20, "the queue", async || cleanups_left(&app).await == 0).await;
+    assert_eq!(fake.refunds().len(), 1, "refunded once");
 }

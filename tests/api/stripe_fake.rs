@@ -39,8 +39,8 @@ struct Inner {
     events: Vec<Value>,
     down: bool,
     customers_deleted: Vec<String>,
-    /// Checkout Sessions by id: `open`, `complete` or `expired`.
-    checkouts: HashMap<String, String>,
+    /// Checkout Sessions by id (`status`: `open`, `complete` or `expired`).
+    checkouts: HashMap<String, Value>,
     /// Refunds made: the payment intent (or charge) of each.
     refunds: Vec<String>,
     invoices: HashMap<String, Value>,
@@ -82,6 +82,7 @@ impl FakeStripe {
                     .delete(cancel_subscription),
             )
             .route("/v1/customers/{id}", axum::routing::delete(delete_customer))
+            .route("/v1/checkout/sessions/{id}", get(get_checkout))
             .route("/v1/checkout/sessions/{id}/expire", post(expire_checkout))
             .route("/v1/refunds", post(create_refund))
             .route("/v1/invoices/{id}", get(get_invoice))
@@ -141,16 +142,24 @@ impl FakeStripe {
 
     /// A Checkout Session's status: `open`, `complete` or `expired`.
     pub fn checkout(&self, id: &str) -> Option<String> {
-        self.inner.lock().unwrap().checkouts.get(id).cloned()
+        let inner = self.inner.lock().unwrap();
+        Some(inner.checkouts.get(id)?["status"].as_str()?.to_owned())
     }
 
-    /// The customer pays a Checkout Session: it cannot be expired any more.
+    /// The customer pays a Checkout Session (payment intent `pi_<id>`, a new customer
+    /// `cus_for_<id>`): it cannot be expired any more.
     pub fn pay_checkout(&self, id: &str) {
-        self.inner
-            .lock()
-            .unwrap()
+        let mut inner = self.inner.lock().unwrap();
+        let session = inner
             .checkouts
-            .insert(id.to_owned(), "complete".into());
+            .get_mut(id)
+            .expect("a session the fake made");
+        session["status"] = json!("complete");
+        session["payment_status"] = json!("paid");
+        session["customer"] = json!(format!("cus_for_{id}"));
+        if session["mode"] == "payment" {
+            session["payment_intent"] = json!(format!("pi_{id}"));
+        }
     }
 
     /// The payments refunded so far, in order.
@@ -231,7 +240,6 @@ async fn create_checkout(
     }
     inner.sessions += 1;
     let id = format!("cs_test_{}", inner.sessions);
-    inner.checkouts.insert(id.clone(), "open".into());
     let price = form
         .get("line_items[0][price]")
         .cloned()
@@ -245,8 +253,11 @@ async fn create_checkout(
         "currency": "usd",
         "client_reference_id": form.get("client_reference_id"),
         "status": "open",
+        "payment_status": "unpaid",
+        "metadata": { "user_id": form.get("metadata[user_id]"), "pack": form.get("metadata[pack]") },
         "expires_at": chrono::Utc::now().timestamp() + 24 * 3600,
     });
+    inner.checkouts.insert(id, body.clone());
     remember(&mut inner, &headers, &body);
     Json(body).into_response()
 }
@@ -470,21 +481,46 @@ async fn expire_checkout(
     ) {
         return early;
     }
-    match inner.checkouts.get(&id).map(String::as_str) {
+    let Some(session) = inner.checkouts.get_mut(&id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "resource_missing",
+            "No such checkout.session",
+        );
+    };
+    match session["status"].as_str() {
+        Some("open") => {
+            session["status"] = json!("expired");
+            Json(session.clone()).into_response()
+        }
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "checkout_session_not_open",
+            "Only Checkout Sessions with a status of open can be expired.",
+        ),
+    }
+}
+
+async fn get_checkout(
+    State(inner): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    if let Some(early) = begin(
+        &mut inner,
+        format!("GET /v1/checkout/sessions/{id}"),
+        &headers,
+        HashMap::new(),
+    ) {
+        return early;
+    }
+    match inner.checkouts.get(&id) {
+        Some(session) => Json(session.clone()).into_response(),
         None => error(
             StatusCode::NOT_FOUND,
             "resource_missing",
             "No such checkout.session",
-        ),
-        Some("open") => {
-            inner.checkouts.insert(id.clone(), "expired".into());
-            Json(json!({ "id": id, "object": "checkout.session", "status": "expired" }))
-                .into_response()
-        }
-        Some(_) => error(
-            StatusCode::BAD_REQUEST,
-            "checkout_session_not_open",
-            "Only Checkout Sessions with a status of open can be expired.",
         ),
     }
 }
@@ -564,7 +600,7 @@ async fn fake_state(State(inner): Shared) -> Response {
     Json(json!({
         "down": inner.down,
         "customersDeleted": inner.customers_deleted,
-        "checkouts": inner.checkouts,
+        "checkouts": inner.checkouts.iter().map(|(id, s)| (id.clone(), s["status"].clone())).collect::<HashMap<_, _>>(),
         "refunds": inner.refunds,
         "subscriptions": inner.subscriptions,
         "requests": inner.requests.iter().map(|r| r.route.clone()).collect::<Vec<_>>(),

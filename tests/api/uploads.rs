@@ -1087,11 +1087,13 @@ async fn a_job_that_fails_leaves_no_copy_behind() {
     })
     .await;
     let user = app.user("Broke").await;
-    // No credits: the job is refused after its photo was copied and checked.
+    // No credits: the job is refused before any photo is copied.
     let ids = uploaded(&app, &user, &[("a.jpg", "image/jpeg", JPEG)]).await;
     let refused = create_job(&app, &user, &ids).await;
     assert_eq!(first_code(&refused), "INSUFFICIENT_CREDITS", "{refused}");
-    // A photo that is not what it says: refused by the check of its copy.
+    assert_eq!(store.objects().len(), 1, "{:?}", store.objects());
+    // Paid for, a photo that is not what it says: refused by the check of its copy.
+    grant(&app, &user, 1_000).await;
     let wrong = uploaded(&app, &user, &[("b.png", "image/png", JPEG)]).await;
     let refused = create_job(&app, &user, &wrong).await;
     assert_eq!(first_code(&refused), "BAD_USER_INPUT", "{refused}");
@@ -1106,8 +1108,7 @@ async fn a_job_that_fails_leaves_no_copy_behind() {
     };
     eventually("the unused copies are deleted", async || copies() == 0).await;
     assert_eq!(store.objects().len(), 2, "{:?}", store.objects());
-    // Paid for, the same upload makes a job.
-    grant(&app, &user, 1_000).await;
+    // The first upload makes a job now.
     let made = create_job(&app, &user, &ids).await;
     assert!(made.get("errors").is_none(), "{made}");
     assert_eq!(copies(), 1);
@@ -1161,4 +1162,69 @@ async fn two_thousand_one_byte_uploads_stop_at_the_pending_limit() {
         .unwrap();
     let again = app.query_as(&user, UPLOADS, json!({ "files": one })).await;
     assert!(again.get("errors").is_none(), "{again}");
+}
+
+#[tokio::test]
+async fn clients_that_give_up_on_create_photo_job_leave_one_copy_per_upload_at_most() {
+    let (app, store) = app_with_store().await;
+    let user = app.user("Quitter").await;
+    grant(&app, &user, 100_000).await;
+    // Five photos of 5 MB (a JPEG's first bytes, then zeros): copies take a while.
+    let mut big = JPEG[..64].to_vec();
+    big.resize(5 * 1024 * 1024, 0);
+    let photos: Vec<(String, &str, &[u8])> = (0..5)
+        .map(|i| (format!("p{i}.jpg"), "image/jpeg", big.as_slice()))
+        .collect();
+    let photos: Vec<(&str, &str, &[u8])> = photos
+        .iter()
+        .map(|(n, t, b)| (n.as_str(), *t, *b))
+        .collect();
+    let ids = uploaded(&app, &user, &photos).await;
+    // The finding: each attempt copied every photo and left the copies for an hour, outside
+    // any quota. Here clients give up 2 to 29 ms into the request, ten times.
+    for i in 0..10u64 {
+        let input = json!({ "query": CREATE, "variables": { "input": { "prompt": "p", "uploadIds": ids } } });
+        let request = app
+            .client
+            .post(app.url("/graphql"))
+            .header("cookie", user.cookie())
+            .json(&input)
+            .timeout(Duration::from_millis(2 + 3 * i))
+            .send();
+        let _ = request.await;
+    }
+    let copies = || {
+        store
+            .objects()
+            .into_iter()
+            .filter(|k| k.contains("/photos/"))
+            .count()
+    };
+    // Each upload holds one copy at most; the ones replaced are deleted.
+    deletions_due(&app).await;
+    eventually("the replaced copies' deletion", async || copies() <= 5).await;
+    #[derive(diesel::QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        held: i64,
+    }
+    let held: Held = diesel::sql_query(
+        "SELECT count(*) AS held FROM photo_uploads WHERE checked_key IS NOT NULL",
+    )
+    .get_result(&mut app.db().await)
+    .await
+    .unwrap();
+    assert!(held.held <= 5, "{}", held.held);
+    println!(
+        "ten abandoned createPhotoJob of five 5 MB photos: {} copies left",
+        copies()
+    );
+    // A job that completes (one of those attempts may have) uses its own copies and leaves no
+    // other copy behind.
+    if state(&app, &user).await.0 == 0 {
+        let made = create_job(&app, &user, &ids).await;
+        assert!(made.get("errors").is_none(), "{made}");
+    }
+    deletions_due(&app).await;
+    eventually("only the job's copies remain", async || copies() == 5).await;
 }

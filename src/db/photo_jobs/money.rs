@@ -104,6 +104,80 @@ pub struct JobOrder<'a> {
     pub checked_keys: &'a [Option<String>],
 }
 
+/// What a job of `photo_count` photos costs `user_id` now, or why they may not have it: the
+/// plan's photos per job, the usage quota, the credits (a paid job needs a balance that covers
+/// it; a free one, within the allowance, does not, even below zero).
+async fn price(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    account: &CreditAccount,
+    photo_count: i32,
+    free_allowance: i32,
+) -> MoneyResult<Priced> {
+    let billing = BillingState::load(conn, user_id).await?;
+    let plan = &billing.effective_plan;
+    if photo_count > plan.max_photos_per_job {
+        return Err(MoneyError::TooManyPhotos {
+            plan: plan.name.clone(),
+            max: plan.max_photos_per_job,
+        });
+    }
+    let (window, used) = usage::current(conn, user_id, usage::PHOTOS).await?;
+    if let Some(quota) = plan.monthly_photo_quota
+        && used + photo_count > quota
+    {
+        return Err(MoneyError::QuotaExceeded {
+            needed: photo_count,
+            remaining: (quota - used).max(0),
+            quota,
+            plan: plan.name.clone(),
+            until: window.end,
+        });
+    }
+    let free = (free_allowance - account.free_photos_used).clamp(0, photo_count);
+    let cost_cents = i64::from(photo_count - free) * plan.price_per_photo_cents;
+    if cost_cents > 0 && cost_cents > account.balance_cents {
+        return Err(MoneyError::InsufficientCredits {
+            cost_cents,
+            balance_cents: account.balance_cents,
+        });
+    }
+    Ok(Priced {
+        window,
+        free,
+        cost_cents,
+    })
+}
+
+/// A job's price, from [`price`].
+struct Priced {
+    window: usage::Window,
+    free: i32,
+    cost_cents: i64,
+}
+
+/// Whether [`create`] would refuse `input` now for the plan, the quota or the credits (an
+/// idempotent retry of an existing job passes): checked before anything costly is done for a
+/// job (its photos' copies). [`create`] checks again under the lock; this only spares the work.
+pub async fn precheck(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    input: &JobOrder<'_>,
+    free_allowance: i32,
+) -> MoneyResult<()> {
+    let account = CreditAccount::find_or_empty(conn, user_id).await?;
+    if let Some(key) = &input.idempotency_key
+        && PhotoJob::find_by_idempotency_key(conn, user_id, key)
+            .await?
+            .is_some()
+    {
+        return Ok(());
+    }
+    price(conn, user_id, &account, input.photo_count, free_allowance)
+        .await
+        .map(drop)
+}
+
 /// Creates, prices and pays for a job, all under the viewer's account lock.
 pub async fn create(
     conn: &mut AsyncPgConnection,
@@ -133,37 +207,11 @@ pub async fn create(
         return Ok((job, account));
     }
 
-    let billing = BillingState::load(conn, user_id).await?;
-    let plan = &billing.effective_plan;
-    if input.photo_count > plan.max_photos_per_job {
-        return Err(MoneyError::TooManyPhotos {
-            plan: plan.name.clone(),
-            max: plan.max_photos_per_job,
-        });
-    }
-    let (window, used) = usage::current(conn, user_id, usage::PHOTOS).await?;
-    if let Some(quota) = plan.monthly_photo_quota
-        && used + input.photo_count > quota
-    {
-        return Err(MoneyError::QuotaExceeded {
-            needed: input.photo_count,
-            remaining: (quota - used).max(0),
-            quota,
-            plan: plan.name.clone(),
-            until: window.end,
-        });
-    }
-
-    let free = (free_allowance - account.free_photos_used).clamp(0, input.photo_count);
-    let cost_cents = i64::from(input.photo_count - free) * plan.price_per_photo_cents;
-    // A paid job needs a balance that covers it; a free one (the allowance) does not, even
-    // below zero (a refund of credits already spent).
-    if cost_cents > 0 && cost_cents > account.balance_cents {
-        return Err(MoneyError::InsufficientCredits {
-            cost_cents,
-            balance_cents: account.balance_cents,
-        });
-    }
+    let Priced {
+        window,
+        free,
+        cost_cents,
+    } = price(conn, user_id, &account, input.photo_count, free_allowance).await?;
 
     let job = NewPhotoJob {
         user_id,
