@@ -262,24 +262,32 @@ async fn create_checkout(
     Json(body).into_response()
 }
 
+/// Answers `route` with the object `find` picks from the fake's state, or Stripe's 404.
+fn lookup(
+    inner: &Mutex<Inner>,
+    headers: &HeaderMap,
+    route: String,
+    find: impl FnOnce(&Inner) -> Option<Value>,
+    missing: &str,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    if let Some(early) = begin(&mut inner, route, headers, HashMap::new()) {
+        return early;
+    }
+    match find(&inner) {
+        Some(object) => Json(object).into_response(),
+        None => error(StatusCode::NOT_FOUND, "resource_missing", missing),
+    }
+}
+
 async fn get_subscription(
     State(inner): Shared,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let mut inner = inner.lock().unwrap();
-    if let Some(early) = begin(
-        &mut inner,
-        format!("GET /v1/subscriptions/{id}"),
-        &headers,
-        HashMap::new(),
-    ) {
-        return early;
-    }
-    match inner.subscriptions.get(&id) {
-        Some(subscription) => Json(subscription.clone()).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({ "error": { "type": "invalid_request_error", "message": "No such subscription" } }))).into_response(),
-    }
+    let route = format!("GET /v1/subscriptions/{id}");
+    let find = |inner: &Inner| inner.subscriptions.get(&id).cloned();
+    lookup(&inner, &headers, route, find, "No such subscription")
 }
 
 async fn update_subscription(
@@ -506,23 +514,9 @@ async fn get_checkout(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let mut inner = inner.lock().unwrap();
-    if let Some(early) = begin(
-        &mut inner,
-        format!("GET /v1/checkout/sessions/{id}"),
-        &headers,
-        HashMap::new(),
-    ) {
-        return early;
-    }
-    match inner.checkouts.get(&id) {
-        Some(session) => Json(session.clone()).into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "resource_missing",
-            "No such checkout.session",
-        ),
-    }
+    let route = format!("GET /v1/checkout/sessions/{id}");
+    let find = |inner: &Inner| inner.checkouts.get(&id).cloned();
+    lookup(&inner, &headers, route, find, "No such checkout.session")
 }
 
 async fn create_refund(
@@ -561,19 +555,9 @@ async fn create_refund(
 }
 
 async fn get_invoice(State(inner): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let mut inner = inner.lock().unwrap();
-    if let Some(early) = begin(
-        &mut inner,
-        format!("GET /v1/invoices/{id}"),
-        &headers,
-        HashMap::new(),
-    ) {
-        return early;
-    }
-    match inner.invoices.get(&id) {
-        Some(invoice) => Json(invoice.clone()).into_response(),
-        None => error(StatusCode::NOT_FOUND, "resource_missing", "No such invoice"),
-    }
+    let route = format!("GET /v1/invoices/{id}");
+    let find = |inner: &Inner| inner.invoices.get(&id).cloned();
+    lookup(&inner, &headers, route, find, "No such invoice")
 }
 
 async fn put_subscription(State(inner): Shared, Json(subscription): Json<Value>) -> Response {

@@ -107,6 +107,14 @@ impl Store {
         keys
     }
 
+    /// How many checked copies of photos (`users/<id>/photos/…`) the store holds.
+    pub fn copies(&self) -> usize {
+        self.objects()
+            .into_iter()
+            .filter(|k| k.contains("/photos/"))
+            .count()
+    }
+
     /// The files the store holds (relative paths), its own metadata aside.
     pub fn objects(&self) -> Vec<String> {
         fn walk(dir: &std::path::Path, base: &std::path::Path, out: &mut Vec<String>) {
@@ -1099,13 +1107,7 @@ async fn a_job_that_fails_leaves_no_copy_behind() {
     assert_eq!(first_code(&refused), "BAD_USER_INPUT", "{refused}");
     // The copies made for the refused jobs are due at once, and the sweeper takes them; the
     // uploads themselves stay for a job to come.
-    let copies = || {
-        store
-            .objects()
-            .into_iter()
-            .filter(|k| k.contains("/photos/"))
-            .count()
-    };
+    let copies = || store.copies();
     eventually("the unused copies are deleted", async || copies() == 0).await;
     assert_eq!(store.objects().len(), 2, "{:?}", store.objects());
     // The first upload makes a job now.
@@ -1193,13 +1195,7 @@ async fn clients_that_give_up_on_create_photo_job_leave_one_copy_per_upload_at_m
             .send();
         let _ = request.await;
     }
-    let copies = || {
-        store
-            .objects()
-            .into_iter()
-            .filter(|k| k.contains("/photos/"))
-            .count()
-    };
+    let copies = || store.copies();
     // Each upload holds one copy at most; the ones replaced are deleted.
     deletions_due(&app).await;
     eventually("the replaced copies' deletion", async || copies() <= 5).await;
