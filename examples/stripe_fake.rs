@@ -7,8 +7,9 @@
 //! $ bff stripe sync
 //! ```
 //!
-//! It answers Checkout Sessions, subscriptions (read, update, cancel), customer deletion,
-//! billing-portal sessions and `GET /v1/events` (the events POSTed to `/fake/events`). Its own
+//! It answers Checkout Sessions (create, read, expire), subscriptions (read, update, cancel),
+//! customer deletion, refunds, invoices, billing-portal sessions and `GET /v1/events` (the
+//! events POSTed to `/fake/events`). Its own
 //! routes: `POST /fake/events`, `POST /fake/subscriptions` (make one exist), `POST /fake/down` and
 //! `/fake/up` (every API call answers 503 meanwhile), `GET /fake/state`. Loopback only; nothing
 //! is kept.
