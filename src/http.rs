@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::handler::Handler;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -105,9 +106,11 @@ pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
     let mut app = Router::new()
         .route(
             "/graphql",
-            get(graphql::get)
-                .post(graphql::post)
-                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+            get(graphql::get.layer(axum::middleware::map_response(
+                graphql::private_to_the_caller,
+            )))
+            .post(graphql::post)
+            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
         .route(
             "/webhooks/stripe",

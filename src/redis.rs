@@ -116,16 +116,6 @@ impl Redis {
         })
     }
 
-    /// What it holds.
-    pub fn role(&self) -> Role {
-        self.role
-    }
-
-    /// `redis[s]://host:port/db`, for messages.
-    pub fn describe(&self) -> String {
-        self.config.describe()
-    }
-
     /// The key for `name` under `BFF_REDIS_PREFIX`.
     pub fn key(&self, name: &str) -> String {
         format!("{}{name}", self.config.prefix)

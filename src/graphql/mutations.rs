@@ -181,16 +181,16 @@ impl PhotoJobMutation {
         let allowance = jobs(ctx)?.free_photo_allowance;
         // With storage a job is made of uploaded photos, checked in storage before anything
         // is charged; without, of a bare photoCount.
+        let order = JobOrder {
+            prompt: &input.prompt,
+            photo_count: input.photo_count,
+            group_name: input.group_name.as_deref(),
+            idempotency_key: input.idempotency_key.as_deref(),
+            upload_ids: None,
+            checked_keys: &[],
+        };
         let checked: Option<Checked> = match (&input.upload_ids, photos(ctx)?.store().is_some()) {
             (Some(ids), _) => {
-                let order = JobOrder {
-                    prompt: &input.prompt,
-                    photo_count: input.photo_count,
-                    group_name: input.group_name.as_deref(),
-                    idempotency_key: input.idempotency_key.as_deref(),
-                    upload_ids: None,
-                    checked_keys: &[],
-                };
                 // Refused for the plan, the quota or the credits before any photo is copied.
                 let precheck = async {
                     let mut conn = conn(ctx).await?;
@@ -214,12 +214,9 @@ impl PhotoJobMutation {
         let created = conn
             .transaction(async |conn| {
                 let order = JobOrder {
-                    prompt: &input.prompt,
-                    photo_count: input.photo_count,
-                    group_name: input.group_name.as_deref(),
-                    idempotency_key: input.idempotency_key.as_deref(),
                     upload_ids: checked.as_ref().map(|c| c.ids.as_slice()),
                     checked_keys: checked.as_ref().map_or(&[], |c| c.keys.as_slice()),
+                    ..order
                 };
                 money::create(conn, &user_id, &order, allowance).await
             })

@@ -350,7 +350,7 @@ const CONCURRENT_PROBES: usize = 8;
 
 /// The photos a job will have: the upload rows, in order, and for each one just checked the
 /// copy of its object the job uses instead.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Checked {
     /// The uploads' row ids, in the order given.
     pub ids: Vec<i64>,

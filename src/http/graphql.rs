@@ -156,31 +156,15 @@ pub async fn post(
     execute(&state, &headers, peer, media, request, Transport::Post).await
 }
 
-/// `GET /graphql`: queries only; with a WebSocket upgrade, subscriptions ([`super::ws`]).
-/// Every answer says how caches may keep it ([`private_to_the_caller`]).
-pub async fn get(
-    state: State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
-    draining: Option<axum::Extension<super::server::Shutdown>>,
-    upgrade: Result<
-        axum::extract::ws::WebSocketUpgrade,
-        axum::extract::ws::rejection::WebSocketUpgradeRejection,
-    >,
-    params: Result<Query<GraphqlParams>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let mut response = answer_get(state, peer, headers, draining, upgrade, params).await;
-    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        private_to_the_caller(response.headers_mut());
+/// `GET /graphql`'s answers, whatever answered (an execution, the response cache, a refusal; not
+/// an upgrade to WebSocket): they depend on the caller's credentials (`Vary: Cookie,
+/// Authorization`), and no shared cache may keep one. One with an `ETag` (a viewer's answer,
+/// [`revalidatable`]) may be kept by the caller and revalidated; any other is not to be stored.
+pub async fn private_to_the_caller(mut response: Response) -> Response {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return response;
     }
-    response
-}
-
-/// A `GET` answer depends on the caller's credentials (`Vary: Cookie, Authorization`), and no
-/// shared cache may keep it. One with an `ETag` (a viewer's answer, [`revalidatable`]) may be
-/// kept by the caller and revalidated; any other (errors, answers the response cache does not
-/// keep) is not to be stored at all.
-fn private_to_the_caller(headers: &mut HeaderMap) {
+    let headers = response.headers_mut();
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(
             header::CACHE_CONTROL,
@@ -193,9 +177,11 @@ fn private_to_the_caller(headers: &mut HeaderMap) {
             HeaderValue::from_static("Cookie, Authorization"),
         );
     }
+    response
 }
 
-async fn answer_get(
+/// `GET /graphql`: queries only; with a WebSocket upgrade, subscriptions ([`super::ws`]).
+pub async fn get(
     State(state): State<AppState>,
     peer: Peer,
     headers: HeaderMap,

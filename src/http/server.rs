@@ -60,7 +60,7 @@ pub struct Closer(Arc<Closing>);
 
 /// A connection's [`Closer`] state: whether it was closed, and the connection loop's wake-up.
 #[derive(Default)]
-pub struct Closing {
+struct Closing {
     closed: AtomicBool,
     notify: Notify,
 }

@@ -344,12 +344,11 @@ impl Documents {
         }
         if let Some(redis) = self.shared.as_deref().filter(|r| r.available()) {
             let key = redis.key(&format!("apq:{hash}"));
-            let set = redis::cmd("SET")
-                .arg(&key)
+            let mut set = redis::cmd("SET");
+            set.arg(&key)
                 .arg(query)
                 .arg("EX")
-                .arg(APQ_SHARED_TTL.as_secs())
-                .to_owned();
+                .arg(APQ_SHARED_TTL.as_secs());
             if redis.run::<()>(&set).await.is_err() {
                 crate::metrics::redis_fallback("apq");
             }

@@ -179,6 +179,7 @@ async fn a_flood_of_apq_registrations_is_charged_and_cannot_evict_the_limits() {
     })
     .await;
     let padding = "x".repeat(8 * 1024);
+    let started = std::time::Instant::now();
     let flood = futures_util::stream::iter(0..10_000)
         .map(|i| {
             let query = format!("{{ __typename }} # {i} {padding}");
@@ -209,11 +210,16 @@ async fn a_flood_of_apq_registrations_is_charged_and_cannot_evict_the_limits() {
     // refills while the flood runs), not 10,000.
     assert!(ok < 1_000, "{ok} registrations admitted");
     // Stored: at most the client's registrations (100 at once, then one each 36 s).
+    let refilled = (started.elapsed().as_secs() / 36) as usize + 1;
     let stored = documents.keys(None, 0, "bff:apq:*").await.len();
     println!(
         "APQ flood: 10,000 distinct 8 KB registrations, {ok} admitted, {limited} refused 429, {stored} stored"
     );
-    assert!((1..=102).contains(&stored), "{stored} documents stored");
+    assert!(
+        (1..=100 + refilled).contains(&stored),
+        "{stored} documents stored in {:?}",
+        started.elapsed()
+    );
     // Nothing of it in the limits' Redis, whose buckets are all there: the flooder's own is
     // as empty as the flood left it (its theoretical arrival time some 50 s ahead: 10,000
     // points at 200 a second), not evicted into a full one.

@@ -36,11 +36,6 @@ impl Budget {
         }
     }
 
-    /// Bytes in use now.
-    pub fn used(&self) -> u64 {
-        self.used.load(Ordering::Relaxed)
-    }
-
     fn take(&self, bytes: u64) -> bool {
         self.used
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
