@@ -85,7 +85,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(async {
         let config = bff::config::Config::from_env()?;
         let pool = bff::db::pool_from_config(&config.database)?;
-        let app = bff::http::router(&config, pool)?;
+        let app = bff::app::App::new(&config, pool)?;
+        app.start();
+        let app = bff::http::router(&app);
         let send = |i: u64| {
             let request = Request::post("/graphql")
                 .header(header::CONTENT_TYPE, "application/json")

@@ -11,6 +11,7 @@ use std::path::Path;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use secrecy::ExposeSecret;
 
+use crate::app::App;
 use crate::config::{Config, Environment};
 use crate::error::{StartupError, StartupResult};
 use crate::storage::embedded::{self, EmbeddedStore};
@@ -234,13 +235,22 @@ async fn serve(cluster_url: Option<String>, stop: &mut Stop) -> StartupResult<()
             ""
         },
     );
-    crate::http::server::serve_until(listener, app, config.server.timeouts, stop.wait())
-        .await
-        .map_err(|e| StartupError(format!("server error: {e}")))
+    app.start();
+    let served = crate::http::server::serve_until(
+        listener,
+        crate::http::router(&app),
+        config.server.timeouts,
+        stop.wait(),
+    )
+    .await;
+    app.stop(config.server.timeouts.shutdown).await;
+    served.map_err(|e| StartupError(format!("server error: {e}")))
 }
 
 /// Migrates and seeds, then binds: the listener, the app, and the demo user's session token.
-async fn start(config: &Config) -> StartupResult<(tokio::net::TcpListener, axum::Router, String)> {
+async fn start(
+    config: &Config,
+) -> StartupResult<(tokio::net::TcpListener, std::sync::Arc<App>, String)> {
     debug_assert_eq!(config.server.environment, Environment::Development);
     let database_url = config.database.url.expose_secret().to_owned();
     prepare(&database_url).await?;
@@ -248,16 +258,13 @@ async fn start(config: &Config) -> StartupResult<(tokio::net::TcpListener, axum:
     let token = seed::demo_session(&mut conn)
         .await
         .map_err(|e| StartupError(format!("cannot create the demo session: {e}")))?;
-    if let Some(bucket) = &config.storage.bucket {
-        let store = crate::storage::Store::new(bucket, config.storage.url_lifetime)
-            .map_err(StartupError)?;
-        seed::demo_photos(&mut conn, &store)
+    let app = App::open(config).await?;
+    if let Some(store) = app.photos.store() {
+        seed::demo_photos(&mut conn, store)
             .await
             .map_err(|e| StartupError(format!("cannot store the demo photos: {e}")))?;
     }
     drop(conn);
-    let pool = crate::db::pool_from_config(&config.database)?;
-    let app = crate::http::router(config, pool.clone())?;
-    let listener = crate::http::bind(config, &pool).await?;
+    let listener = crate::http::bind(config.server.listen, "BFF_LISTEN").await?;
     Ok((listener, app, token))
 }

@@ -1,8 +1,8 @@
 //! The GraphQL schema: `Query.viewer` is the only door to user-owned data, and every field
 //! beneath it queries with the viewer's id, so ownership cannot be forgotten in one place.
 //! Mutations take the viewer from the same place ([`context`]); `Query` and `Mutation` are
-//! merged per domain. [`schema`] returns the schema with no data attached: the server's
-//! pipeline adds the pool and settings, `bff schema` prints it bare.
+//! merged per domain. [`schema`] returns the schema with no data attached (`bff schema` prints
+//! it); [`served`] attaches the settings and clients the server's resolvers read.
 
 pub mod account;
 pub mod billing;
@@ -44,6 +44,46 @@ pub const MAX_DEPTH: usize = 16;
 /// The schema with no data attached.
 pub fn schema() -> SchemaBuilder<query::Query, Mutation, live::Subscription> {
     Schema::build(query::Query, Mutation::default(), live::Subscription).limit_depth(MAX_DEPTH)
+}
+
+/// The served schema, built once with what the resolvers read (settings, the photo store, the
+/// Stripe client), in both validation modes.
+pub struct Schemas {
+    /// Fully validating, for a document's first run.
+    pub strict: AppSchema,
+    /// `ValidationMode::Fast`, for documents that passed full validation before.
+    pub revalidating: AppSchema,
+}
+
+/// The served schema of `config`: introspection and suggestions only in development.
+pub fn served(
+    config: &crate::config::Config,
+    photos: &crate::storage::Photos,
+    stripe: &crate::stripe::StripeClient,
+) -> Schemas {
+    let introspection = config.is_development();
+    let schema = |mode| {
+        let builder = schema()
+            .data(config.jobs)
+            .data(config.auth.fresh_session)
+            .data(photos.clone())
+            .data(stripe.clone())
+            .data(config.stripe.clone())
+            .validation_mode(mode);
+        if introspection {
+            builder.finish()
+        } else {
+            // Suggestions ("Did you mean …") would describe the schema introspection hides.
+            builder
+                .disable_introspection()
+                .disable_suggestions()
+                .finish()
+        }
+    };
+    Schemas {
+        strict: schema(async_graphql::ValidationMode::Strict),
+        revalidating: schema(async_graphql::ValidationMode::Fast),
+    }
 }
 
 /// The SDL that `schema.graphql` holds.

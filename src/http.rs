@@ -36,10 +36,11 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use tokio::net::TcpListener;
+
+use crate::app::App;
 use crate::config::Config;
-use crate::db::pool::DbPool;
 use crate::error::{StartupError, StartupResult};
-use crate::pipeline::Pipeline;
 pub use request_id::REQUEST_ID;
 use request_id::RequestIds;
 pub use state::AppState;
@@ -47,62 +48,10 @@ pub use state::AppState;
 /// Largest request body accepted on `/graphql`, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Builds the application: routes, CORS, request ids, tracing, timeouts; starts the lease
-/// sweeper. Fails when the trusted documents manifest cannot be read.
-pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
-    let pipeline = Pipeline::new(config, pool.clone()).map_err(StartupError)?;
-    let hub = crate::live::start(crate::db::pool::options(&config.database)?);
-    tokio::spawn(crate::sweeper::sweep_leases(pool.clone(), config.jobs));
-    if config.stripe.secret_key.is_some() {
-        tokio::spawn(crate::sweeper::sweep_account_cleanups(
-            pool.clone(),
-            crate::stripe::StripeClient::new(&config.stripe),
-        ));
-    }
-    match (&config.stripe.secret_key, config.stripe.sync_interval) {
-        (Some(_), Some(interval)) => {
-            tokio::spawn(crate::stripe::sync::periodic(
-                crate::db::pool::options(&config.database)?,
-                crate::stripe::StripeClient::new(&config.stripe),
-                interval,
-            ));
-        }
-        (None, Some(_)) => {
-            tracing::info!("the Stripe sync is off: STRIPE_SECRET_KEY is not set");
-        }
-        _ => {}
-    }
-    match pipeline.photos().store() {
-        Some(store) => {
-            tracing::info!(store = %store.describe(), "photo uploads are on");
-            tokio::spawn(crate::sweeper::sweep_storage(
-                pool.clone(),
-                store.clone(),
-                config.storage.unattached_lifetime,
-            ));
-        }
-        None => tracing::warn!(
-            "photo uploads are off (BFF_STORAGE_URL is unset): jobs take a bare photoCount"
-        ),
-    }
-    let connections = ws::registry::Registry::new(config.live, pool.clone());
-    tokio::spawn(connections.clone().close_deleted(hub.clone()));
-    let exports = Arc::new(export_limits::Exports::new(
-        pipeline.redis().cloned(),
-        config.database.pool_size,
-        config.export,
-    ));
-    let state = AppState {
-        pipeline: Arc::new(pipeline),
-        connections,
-        pool,
-        stripe_webhook_secret: config.stripe.webhook_secret.clone(),
-        trusted_proxies: config.server.trusted_proxies.clone().into(),
-        hub,
-        cors_allowed_origins: config.server.cors_allowed_origins.clone().into(),
-        exports,
-    };
-
+/// The routes of `app` with their layers: CORS, request ids, tracing, timeouts. The
+/// application is built, and its background work started, by [`crate::app`].
+pub fn router(state: &Arc<App>) -> Router {
+    let config = &state.config;
     let mut app = Router::new()
         .route(
             "/graphql",
@@ -124,13 +73,13 @@ pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
     }
     let app = app
         .layer(axum::middleware::from_fn(metrics::track))
-        .with_state(state);
+        .with_state(state.clone());
 
     let app = match cors(&config.server.cors_allowed_origins) {
         Some(cors) => app.layer(cors),
         None => app,
     };
-    Ok(app.layer(
+    app.layer(
         tower::ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, RequestIds::new()))
             .layer(
@@ -161,7 +110,7 @@ pub fn router(config: &Config, pool: DbPool) -> StartupResult<Router> {
                 StatusCode::SERVICE_UNAVAILABLE,
                 config.server.timeouts.request,
             )),
-    ))
+    )
 }
 
 /// Credentialed CORS for the configured origins only; `None` when there are none, so no
@@ -190,30 +139,39 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// Binds `BFF_LISTEN` and, when `BFF_METRICS_LISTEN` is set, starts the metrics listener
-/// beside it; errors name the variable.
-pub async fn bind(config: &Config, pool: &DbPool) -> StartupResult<tokio::net::TcpListener> {
-    let listen = config.server.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
+/// Binds `addr`; an error names the variable that set it.
+pub async fn bind(addr: std::net::SocketAddr, variable: &str) -> StartupResult<TcpListener> {
+    TcpListener::bind(addr)
         .await
-        .map_err(|e| StartupError(format!("cannot listen on {listen} (BFF_LISTEN): {e}")))?;
-    if let Some(addr) = config.server.metrics_listen {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            StartupError(format!("cannot listen on {addr} (BFF_METRICS_LISTEN): {e}"))
-        })?;
-        tracing::info!(%addr, "serving /metrics");
-        tokio::spawn(metrics::serve(listener, pool.clone()));
-    }
-    Ok(listener)
+        .map_err(|e| StartupError(format!("cannot listen on {addr} ({variable}): {e}")))
 }
 
-/// Serves until SIGINT or SIGTERM, then gives requests in flight `BFF_SHUTDOWN_TIMEOUT_MS`.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    config: &Config,
-) -> std::io::Result<()> {
-    server::serve_until(listener, app, config.server.timeouts, shutdown_signal()).await
+/// Serves `config` until SIGINT or SIGTERM: opens the application ([`App::open`]), binds
+/// `BFF_LISTEN` (and `BFF_METRICS_LISTEN`), starts the background tasks, serves, then gives
+/// requests in flight `BFF_SHUTDOWN_TIMEOUT_MS` and the background tasks as long again.
+pub async fn run(config: &Config) -> StartupResult<()> {
+    let app = App::open(config).await?;
+    let listener = bind(config.server.listen, "BFF_LISTEN").await?;
+    if let Some(addr) = config.server.metrics_listen {
+        app.serve_metrics(bind(addr, "BFF_METRICS_LISTEN").await?);
+        tracing::info!(%addr, "serving /metrics");
+    }
+    app.start();
+    tracing::info!(
+        addr = %config.server.listen,
+        environment = ?config.server.environment,
+        pool_size = config.database.pool_size,
+        "bff is serving /graphql"
+    );
+    let served = server::serve_until(
+        listener,
+        router(&app),
+        config.server.timeouts,
+        shutdown_signal(),
+    )
+    .await;
+    app.stop(config.server.timeouts.shutdown).await;
+    served.map_err(|e| StartupError(format!("server error: {e}")))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

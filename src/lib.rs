@@ -1,5 +1,7 @@
 //! bff: a GraphQL backend-for-frontend that serves the signed-in viewer of a SaaS photo app.
 //!
+//! - [`app`]: the application put together once: clients, schema, pipeline, background
+//!   tasks ([`tasks`]).
 //! - [`config`]: every environment variable, read once.
 //! - [`auth`]: Better Auth session cookie / bearer → the viewer.
 //! - [`db`]: pool, embedded migrations, models and their owner-scoped queries.
@@ -19,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod auth;
 pub mod check;
 pub mod config;
@@ -34,4 +37,5 @@ pub mod redis;
 pub mod storage;
 pub mod stripe;
 pub mod sweeper;
+pub mod tasks;
 pub mod telemetry;

@@ -123,7 +123,7 @@ fn main() -> ExitCode {
             .and_then(|config| {
                 // Outside the runtime: the trace exporter's blocking client must not live in it.
                 let _telemetry = bff::telemetry::init(&config.telemetry);
-                runtime()?.block_on(serve(config))
+                runtime()?.block_on(bff::http::run(&config))
             }),
         Command::Migrate => runtime().and_then(|rt| rt.block_on(migrate())),
         Command::Check => {
@@ -170,45 +170,6 @@ fn config_errors(errors: ConfigErrors) -> StartupError {
         "the configuration has {count} problem(s):\n{}",
         lines.join("\n")
     ))
-}
-
-async fn serve(config: Config) -> StartupResult<()> {
-    let pool = bff::db::pool_from_config(&config.database)?;
-    use bff::db::migrate::{ServingCheck, check_serving};
-    match check_serving(&pool).await {
-        Ok(()) => {}
-        Err(ServingCheck::Refused(message)) => return Err(StartupError(message)),
-        Err(ServingCheck::Unreachable(error)) => {
-            tracing::warn!(%error, "the database is not reachable yet; /readyz will say so");
-            // Check the schema once it answers; a refusal then stops the process.
-            let pool = pool.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    match check_serving(&pool).await {
-                        Ok(()) => return,
-                        Err(ServingCheck::Unreachable(_)) => continue,
-                        Err(ServingCheck::Refused(message)) => {
-                            tracing::error!("{message}");
-                            eprintln!("bff: {message}");
-                            std::process::exit(1);
-                        }
-                    }
-                }
-            });
-        }
-    }
-    let app = bff::http::router(&config, pool.clone())?;
-    let listener = bff::http::bind(&config, &pool).await?;
-    tracing::info!(
-        addr = %config.server.listen,
-        environment = ?config.server.environment,
-        pool_size = config.database.pool_size,
-        "bff is serving /graphql"
-    );
-    bff::http::serve(listener, app, &config)
-        .await
-        .map_err(|e| StartupError(format!("server error: {e}")))
 }
 
 fn service_token(seconds: u64, subject: &str) -> StartupResult<()> {

@@ -14,14 +14,14 @@ use crate::db::account;
 use crate::db::pool::DbPool;
 use crate::db::uploads;
 use crate::storage::Store;
+use crate::tasks::Stop;
 
-/// Sweeps forever (spawn it).
-pub async fn sweep_leases(pool: DbPool, jobs: Jobs) {
+/// Sweeps until the process stops.
+pub async fn sweep_leases(pool: DbPool, jobs: Jobs, mut stop: Stop) {
     let period = (jobs.worker_lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
+    while stop.tick(&mut ticks).await {
         let Ok(mut conn) = pool.get().await else {
             continue;
         };
@@ -53,16 +53,15 @@ fn backoff(attempts: i32) -> Duration {
     (Duration::from_secs(1) * 2u32.pow(exponent)).min(MAX_BACKOFF)
 }
 
-/// Sweeps storage forever (spawn it): deletes uploads no job claimed within `unattached`
+/// Sweeps storage until the process stops: deletes uploads no job claimed within `unattached`
 /// (which queues their objects), then deletes the queued objects that are due. A deletion
 /// that fails (storage down, credentials refused) is retried with a growing backoff (2 s,
 /// 4 s, … at most an hour); one taken by a process that died is retried when its lease ends.
 /// Nothing is lost: the queue is a table written in the transaction that deleted the row.
-pub async fn sweep_storage(pool: DbPool, store: Arc<Store>, unattached: Duration) {
+pub async fn sweep_storage(pool: DbPool, store: Arc<Store>, unattached: Duration, mut stop: Stop) {
     let mut ticks = tokio::time::interval(STORAGE_SWEEP_PERIOD);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
+    while stop.tick(&mut ticks).await {
         let Ok(mut conn) = pool.get().await else {
             continue;
         };
@@ -119,17 +118,20 @@ pub async fn sweep_storage_once(
 /// How often the account clean-up sweeper looks for work.
 pub const CLEANUP_SWEEP_PERIOD: Duration = Duration::from_secs(2);
 
-/// Does the Stripe clean-up of deleted accounts forever (spawn it): cancels their subscriptions,
+/// Does the Stripe clean-up of deleted accounts until the process stops: cancels their subscriptions,
 /// deletes their customers, expires their open checkouts and refunds what was paid after the
 /// deletion ([`crate::stripe::returns::perform`]). What is already so counts as done; any other
 /// failure (Stripe down, a key without the permission) is retried with a growing backoff
 /// (2 s, 4 s, … at most an hour). Nothing is lost: the queue is a table written by the
 /// deletion's transaction.
-pub async fn sweep_account_cleanups(pool: DbPool, stripe: crate::stripe::StripeClient) {
+pub async fn sweep_account_cleanups(
+    pool: DbPool,
+    stripe: crate::stripe::StripeClient,
+    mut stop: Stop,
+) {
     let mut ticks = tokio::time::interval(CLEANUP_SWEEP_PERIOD);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
+    while stop.tick(&mut ticks).await {
         let Ok(mut conn) = pool.get().await else {
             continue;
         };

@@ -80,9 +80,4 @@ impl RequestDb {
     pub async fn write(&self) -> Result<RwLockWriteGuard<'_, DbConn>, PoolError> {
         Ok(self.cell().await?.write().await)
     }
-
-    /// Whether a connection has been checked out.
-    pub fn checked_out(&self) -> bool {
-        self.conn.initialized()
-    }
 }

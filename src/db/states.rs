@@ -2,11 +2,6 @@
 //! as Rust enums stored as the `TEXT` the tables' CHECK constraints allow and shown in GraphQL
 //! as enums of the same names: no state is written as a string outside `db/` and the seed.
 
-/// A stored state no variant names (a row written by something newer than this build).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UnknownState(pub String);
-
 /// Declares an enum, its database text per variant, diesel's `Text` mapping and GraphQL's.
 macro_rules! db_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $db:literal),+ $(,)? }) => {
@@ -30,12 +25,6 @@ macro_rules! db_enum {
                     $($db => Some(Self::$variant),)+
                     _ => None,
                 }
-            }
-
-            /// Reads a stored value; anything unknown is an error that names it.
-            pub fn from_db(value: &str) -> Result<Self, $crate::db::states::UnknownState> {
-                Self::parse(value).ok_or_else(|| $crate::db::states::UnknownState(format!(
-                    concat!("unknown ", stringify!($name), " {:?} in the database"), value)))
             }
         }
 

@@ -1,6 +1,6 @@
 //! Usage counters: how much of each metric a user used in a usage window.
 //!
-//! The usage window is defined once, here, in SQL on the database's clock ([`WINDOW`]): the
+//! The usage window is defined once, here, in SQL on the database's clock ([`window_sql`]): the
 //! subscription's current paid period while it is in good standing and covers now, otherwise
 //! the calendar month (UTC). The session lookup (`db::viewer`) shows it and the money path
 //! (`db::photo_jobs::money`) charges it, both through this one definition, so what is charged

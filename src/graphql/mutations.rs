@@ -8,7 +8,7 @@ use super::context::{conn, jobs, photos, viewer_id};
 use super::credits::CreditAccount;
 use super::ids::{Kind, row_id};
 use super::photo_jobs::{MAX_GROUP_NAME, PhotoJob};
-use super::uploads::{Checked, release, verify_photos};
+use super::uploads::checks::{Checked, release, verify_photos};
 use crate::db::photo_jobs::PhotoJob as Row;
 use crate::db::photo_jobs::money::{self, JobOrder};
 use crate::error::AppError;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::request_id::REQUEST_ID;
-use super::state::AppState;
+use super::state::{AppState, client_address};
 use crate::error::{INTERNAL_MESSAGE, RETRY_AFTER_SECONDS, code};
 use crate::pipeline::{Answer, Caller, Refusal, Request, Transport, guard};
 
@@ -256,6 +256,17 @@ pub async fn get(
     execute(&state, &headers, peer, media, request, Transport::Get).await
 }
 
+/// Whether the request's `If-None-Match` names `etag` (a list, weak validators and `*` allowed).
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
 /// Runs a request through the pipeline and frames the answer.
 async fn execute(
     state: &AppState,
@@ -266,19 +277,22 @@ async fn execute(
     transport: Transport,
 ) -> Response {
     let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok());
-    // Revalidation is for GET (what HTTP caches and mobile clients revalidate).
-    let get = matches!(transport, Transport::Get);
     let caller = Caller {
         credentials: headers,
-        address: state.client_address(peer, headers),
+        address: client_address(state, peer, headers),
         request_id,
-        if_none_match: headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .filter(|_| get),
     };
     let response = match state.pipeline.execute(request, transport, caller).await {
         Ok(Answer::Executed(response)) => response,
+        // Revalidation is for GET (what HTTP caches and mobile clients revalidate): only its
+        // answers carry an `ETag`.
+        Ok(Answer::Body {
+            etag: Some(etag), ..
+        }) if if_none_match(headers, &etag) => {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            revalidatable(response.headers_mut(), &etag);
+            return response;
+        }
         Ok(Answer::Body { body, etag }) => {
             let mut response = (
                 StatusCode::OK,
@@ -289,11 +303,6 @@ async fn execute(
             if let Some(etag) = &etag {
                 revalidatable(response.headers_mut(), etag);
             }
-            return response;
-        }
-        Ok(Answer::NotModified { etag }) => {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            revalidatable(response.headers_mut(), &etag);
             return response;
         }
         Err(refusal) => return refused(media, &refusal),

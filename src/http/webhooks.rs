@@ -23,7 +23,7 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
 
 /// Receives one Stripe event.
 pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(secret) = &state.stripe_webhook_secret else {
+    let Some(secret) = &state.config.stripe.webhook_secret else {
         tracing::error!("a Stripe webhook arrived but STRIPE_WEBHOOK_SECRET is not configured");
         return answer(
             StatusCode::SERVICE_UNAVAILABLE,

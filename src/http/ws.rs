@@ -23,6 +23,7 @@
 
 mod connection;
 pub mod registry;
+mod sign_in;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -61,7 +62,11 @@ pub fn upgrade(
     };
     let origin_allowed = match headers.get(header::ORIGIN) {
         None => false,
-        Some(origin) if allowed_origin(origin, headers, &state.cors_allowed_origins) => true,
+        Some(origin)
+            if allowed_origin(origin, headers, &state.config.server.cors_allowed_origins) =>
+        {
+            true
+        }
         Some(_) => {
             return refuse(
                 StatusCode::FORBIDDEN,
@@ -83,7 +88,7 @@ pub fn upgrade(
             credentials.append(header::COOKIE, cookie);
         }
     }
-    let client = state.client_address(peer, headers);
+    let client = super::state::client_address(&state, peer, headers);
     let request_id = headers
         .get(super::request_id::REQUEST_ID)
         .and_then(|v| v.to_str().ok())

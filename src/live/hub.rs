@@ -59,11 +59,6 @@ impl Hub {
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// Whether the listening connection is up.
-    pub fn is_listening(&self) -> bool {
-        *self.listening.borrow()
-    }
-
     /// Tells the hub whether its listener listens (the listener calls this).
     pub fn set_listening(&self, listening: bool) {
         self.listening.send_replace(listening);

@@ -34,12 +34,25 @@ pub enum Key {
 }
 
 impl Key {
+    /// The bucket of a client address; an unknown one (no TCP peer) shares `0.0.0.0`'s.
+    pub fn address(address: Option<IpAddr>) -> Key {
+        Key::Address(address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()))
+    }
+
     /// The bucket's name in Redis, under `namespace`.
     fn shared_name(&self, namespace: &str) -> String {
         match self {
             Key::Viewer(id) => format!("{namespace}:v:{id}"),
             Key::Address(address) => format!("{namespace}:a:{address}"),
         }
+    }
+}
+
+/// Takes `cost` from `key`'s bucket of `limiter` (nothing when rate limiting is off).
+pub async fn charge(limiter: Option<&RateLimiter>, key: &Key, cost: u64) -> Result<(), Duration> {
+    match limiter {
+        Some(limiter) => limiter.charge(key, cost).await,
+        None => Ok(()),
     }
 }
 

@@ -9,8 +9,18 @@ use async_graphql::Variables;
 use axum::http::HeaderMap;
 use serde::Deserialize;
 
-use crate::auth::Credential;
 use crate::error::code;
+
+/// What carried a request: it decides which operations may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// `GET /graphql`: queries only (the rest is refused 405: a GET must not change anything).
+    Get,
+    /// `POST /graphql`: queries and mutations.
+    Post,
+    /// A WebSocket `subscribe` (or legacy `start`): subscriptions only.
+    WebSocket,
+}
 
 /// A GraphQL request as every transport carries it (GraphQL over HTTP's fields, and the
 /// `subscribe` payload's).
@@ -173,26 +183,6 @@ impl Refusal {
     }
 }
 
-/// Why a WebSocket connection could not sign in.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SignInRefusal {
-    /// No credential, or one that signs nobody in.
-    Unauthenticated(&'static str),
-    /// The client address's bucket is empty.
-    RateLimited(Duration),
-    /// The lookup failed (the database is unreachable).
-    Unavailable,
-}
-
-/// Who signed a WebSocket connection in, and the credential to check again while it is open.
-#[derive(Debug)]
-pub struct SignedIn {
-    /// The user id.
-    pub user_id: String,
-    /// What they signed in with.
-    pub credential: Credential,
-}
-
 /// Who is calling: the credentials the transport accepted, and where from.
 pub struct Caller<'a> {
     /// `Authorization` and, where they count, cookies.
@@ -201,8 +191,6 @@ pub struct Caller<'a> {
     pub address: Option<IpAddr>,
     /// The request id, given with masked errors.
     pub request_id: Option<&'a str>,
-    /// `If-None-Match` (`GET` only): an `ETag` of an answer the client holds.
-    pub if_none_match: Option<&'a str>,
 }
 
 #[cfg(test)]

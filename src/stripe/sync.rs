@@ -62,16 +62,20 @@ pub async fn run(
     result
 }
 
-/// Runs the sync when it is due, forever (spawn it): every process looks every quarter
+/// Runs the sync when it is due, until the process stops: every process looks every quarter
 /// `interval` (1 s to 1 min), and the one that takes the lock runs it when no run succeeded
 /// within `interval` and none started within that quarter (so a failing run is retried that
 /// often). Each process then reports the last successful run of any of them as a metric.
-pub async fn periodic(options: ConnectOptions, client: StripeClient, interval: Duration) {
+pub async fn periodic(
+    options: ConnectOptions,
+    client: StripeClient,
+    interval: Duration,
+    mut stop: crate::tasks::Stop,
+) {
     let tick = (interval / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
+    while stop.tick(&mut ticks).await {
         let mut conn = match options.connect().await {
             Ok(conn) => conn,
             Err(error) => {

@@ -250,7 +250,7 @@ async fn a_trusted_documents_manifest_must_exist_and_parse() {
     })
     .unwrap();
     let pool = bff::db::pool_from_config(&config.database).unwrap();
-    let Err(error) = bff::http::router(&config, pool) else {
+    let Err(error) = bff::app::App::new(&config, pool) else {
         panic!("a broken manifest must stop start-up");
     };
     assert!(

@@ -640,7 +640,9 @@ async fn shutdown_closes_subscriptions_with_1001_and_waits_for_them() {
     let env = base_env(&database_url);
     let config = bff::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     let pool = bff::db::pool_from_config(&config.database).unwrap();
-    let app = bff::http::router(&config, pool.clone()).unwrap();
+    let app = bff::app::App::new(&config, pool.clone()).unwrap();
+    app.start();
+    let app = bff::http::router(&app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

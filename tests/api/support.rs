@@ -220,7 +220,9 @@ impl TestApp {
         adjust(&mut env);
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("valid test config");
         let pool = bff::db::pool_from_config(&config.database).unwrap();
-        let app = bff::http::router(&config, pool.clone()).expect("the router starts");
+        let app = bff::app::App::new(&config, pool.clone()).expect("the app starts");
+        app.start();
+        let app = bff::http::router(&app);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {

@@ -15,10 +15,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::registry::Slot;
+use super::sign_in::{SignInRefusal, sign_in};
 use crate::error::code;
 use crate::http::state::AppState;
 use crate::live::viewer::LiveViewer;
-use crate::pipeline::{Request, SignInRefusal};
+use crate::pipeline::Request;
 
 /// Which protocol a connection speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -302,7 +303,7 @@ impl Connection {
             credentials = HeaderMap::new();
             credentials.insert(header::AUTHORIZATION, value);
         }
-        let signed_in = match self.state.pipeline.sign_in(&credentials, self.client).await {
+        let signed_in = match sign_in(&self.state, &credentials, self.client).await {
             Ok(signed_in) => signed_in,
             Err(SignInRefusal::RateLimited(wait)) => {
                 let seconds = wait.as_secs().max(1);

@@ -5,13 +5,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once, Weak};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
 use crate::auth::Credential;
 use crate::config::live::Live;
 use crate::db::pool::DbPool;
+use crate::tasks::Stop;
 
 struct Registered {
     user_id: String,
@@ -27,11 +28,10 @@ pub struct Registry {
     open: AtomicUsize,
     next_id: AtomicU64,
     connections: Mutex<HashMap<u64, Registered>>,
-    checking: Once,
 }
 
 impl Registry {
-    /// An empty registry; its session check starts with the first signed-in connection.
+    /// An empty registry; [`Registry::watch_sessions`] checks its sessions.
     pub fn new(limits: Live, pool: DbPool) -> Arc<Registry> {
         Arc::new(Registry {
             limits,
@@ -39,7 +39,6 @@ impl Registry {
             open: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             connections: Mutex::default(),
-            checking: Once::new(),
         })
     }
 
@@ -58,28 +57,33 @@ impl Registry {
         (open < self.limits.connections).then_some(slot)
     }
 
-    /// How many WebSocket connections are open.
-    pub fn open_connections(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Registered>> {
         self.connections
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Closes the connections of users `hub` hears were deleted, at once (spawn it): each such
-    /// news checks every connection's credential, as the periodic check does.
-    pub async fn close_deleted(self: Arc<Self>, hub: Arc<crate::live::hub::Hub>) {
+    /// Ends the connections whose credential no longer signs anyone in, until the process
+    /// stops: every `BFF_WS_SESSION_CHECK_MS`, and at once when `hub` hears a user was deleted
+    /// (one check of every connection's credential either way).
+    pub async fn watch_sessions(self: Arc<Self>, hub: Arc<crate::live::hub::Hub>, stop: Stop) {
         let mut gone = hub.on_gone();
+        let mut ticks = tokio::time::interval(self.limits.session_check);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.reset();
+        let stopped = stop.stopped();
+        tokio::pin!(stopped);
         loop {
-            match gone.recv().await {
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    self.check().await;
+            tokio::select! {
+                () = &mut stopped => return,
+                _ = ticks.tick() => {}
+                news = gone.recv() => {
+                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) = news {
+                        return;
+                    }
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
+            self.check().await;
         }
     }
 
@@ -114,20 +118,6 @@ impl Registry {
     }
 }
 
-/// Checks sessions every `session_check` while the registry lives.
-async fn check_periodically(registry: Weak<Registry>, period: std::time::Duration) {
-    let mut ticks = tokio::time::interval(period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.reset();
-    loop {
-        ticks.tick().await;
-        let Some(registry) = registry.upgrade() else {
-            return;
-        };
-        registry.check().await;
-    }
-}
-
 /// An open connection's place in the count and the registry; leaving frees it.
 pub struct Slot {
     registry: Arc<Registry>,
@@ -143,12 +133,6 @@ impl Slot {
         credential: Credential,
     ) -> Option<oneshot::Receiver<()>> {
         let registry = &self.registry;
-        registry.checking.call_once(|| {
-            tokio::spawn(check_periodically(
-                Arc::downgrade(registry),
-                registry.limits.session_check,
-            ));
-        });
         let mut connections = registry.lock();
         let of_user = connections
             .values()
