@@ -150,7 +150,7 @@ fn disagreements_in(shape: &Shape) -> Vec<String> {
         match shape.field(Some(ty), name) {
             None => found.push(format!("{qualified} is listed but not in the schema")),
             Some(_) if implicitly_database(ty, name) => {
-                found.push(format!("{qualified} is listed but counted anyway"))
+                found.push(format!("{qualified} is listed but counted anyway"));
             }
             Some(field) if !shape.types.contains_key(&field.ty) => found.push(format!(
                 "{qualified} is listed but returns the scalar {}",
