@@ -7,6 +7,23 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+/// Money as the API shows it: cents as a decimal string with two places ("-0.05", "12.50"),
+/// the text of [`crate::graphql::scalars::Decimal`]. The one place the export formats money;
+/// a test checks it against `Decimal` on edge values. Multiplied, not divided: numeric
+/// division rounds past 16 digits, and the format has room for any `bigint`.
+macro_rules! money {
+    ($cents:literal) => {
+        concat!(
+            "to_char((",
+            $cents,
+            ") * 0.01, 'FM99999999999999999990.00')"
+        )
+    };
+}
+
+/// [`money!`] of a column `cents` (for tests: `SELECT {MONEY} FROM … AS v(cents)`).
+pub const MONEY: &str = money!("cents");
+
 /// Rows per page of the ledger, purchases and uploads.
 pub const PAGE: i64 = 1000;
 /// Jobs per page (each carries its photos).
@@ -33,7 +50,7 @@ pub struct Row {
 /// (no tokens), `accounts` (providers, no secrets), `subscription`, `subscriptionHistory`,
 /// `usage` and `credits`. `None` when the user is gone.
 pub async fn head(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<Option<String>> {
-    let head: Document = diesel::sql_query(
+    let head: Document = diesel::sql_query(concat!(
         "SELECT json_build_object(
            'user', json_build_object('id', u.id, 'name', u.name, 'email', u.email,
                'emailVerified', u.\"emailVerified\", 'image', u.image,
@@ -53,7 +70,9 @@ pub async fn head(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<Op
                'stripeCustomerId', s.stripe_customer_id, 'createdAt', s.created_at)
                FROM subscriptions s WHERE s.user_id = u.id),
            'subscriptionHistory', COALESCE((SELECT json_agg(json_build_object('kind', h.kind,
-               'amount', to_char(h.amount_cents / 100.0, 'FM999999999990.00'),
+               'amount', ",
+        money!("h.amount_cents"),
+        ",
                'currency', h.currency, 'occurredAt', h.occurred_at) ORDER BY h.occurred_at, h.id)
                FROM subscription_history h WHERE h.user_id = u.id), '[]'),
            'usage', COALESCE((SELECT json_agg(json_build_object('metric', c.metric,
@@ -61,12 +80,14 @@ pub async fn head(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<Op
                ORDER BY c.window_start, c.metric)
                FROM usage_counters c WHERE c.user_id = u.id), '[]'),
            'credits', (SELECT json_build_object(
-               'balance', to_char(a.balance_cents / 100.0, 'FM999999999990.00'),
+               'balance', ",
+        money!("a.balance_cents"),
+        ",
                'freePhotosUsed', a.free_photos_used)
                FROM credit_accounts a WHERE a.user_id = u.id)
          )::text AS doc
          FROM \"user\" u WHERE u.id = $1",
-    )
+    ))
     .bind::<Text, _>(user_id)
     .get_result::<Document>(conn)
     .await
@@ -83,11 +104,17 @@ pub async fn ledger(
 ) -> QueryResult<Vec<Row>> {
     page(
         conn,
-        "SELECT l.id, json_build_object('kind', l.kind,
-             'amount', to_char(l.amount_cents / 100.0, 'FM999999999990.00'),
-             'balanceAfter', to_char(l.balance_after_cents / 100.0, 'FM999999999990.00'),
+        concat!(
+            "SELECT l.id, json_build_object('kind', l.kind,
+             'amount', ",
+            money!("l.amount_cents"),
+            ",
+             'balanceAfter', ",
+            money!("l.balance_after_cents"),
+            ",
              'description', l.description, 'createdAt', l.created_at)::text AS doc
          FROM credit_ledger l WHERE l.user_id = $1 AND l.id > $2 ORDER BY l.id LIMIT $3",
+        ),
         user_id,
         after,
         PAGE,
@@ -103,14 +130,24 @@ pub async fn purchases(
 ) -> QueryResult<Vec<Row>> {
     page(
         conn,
-        "SELECT p.id, json_build_object('pack', p.pack, 'status', p.status,
-             'amount', to_char(p.amount_cents / 100.0, 'FM999999999990.00'), 'currency', p.currency,
-             'credits', to_char(p.credits_cents / 100.0, 'FM999999999990.00'),
-             'refundedAmount', to_char(p.refunded_amount_cents / 100.0, 'FM999999999990.00'),
-             'creditsReversed', to_char(p.credits_reversed_cents / 100.0, 'FM999999999990.00'),
+        concat!(
+            "SELECT p.id, json_build_object('pack', p.pack, 'status', p.status,
+             'amount', ",
+            money!("p.amount_cents"),
+            ", 'currency', p.currency,
+             'credits', ",
+            money!("p.credits_cents"),
+            ",
+             'refundedAmount', ",
+            money!("p.refunded_amount_cents"),
+            ",
+             'creditsReversed', ",
+            money!("p.credits_reversed_cents"),
+            ",
              'stripeCheckoutSessionId', p.stripe_checkout_session_id,
              'createdAt', p.created_at, 'completedAt', p.completed_at)::text AS doc
          FROM purchases p WHERE p.user_id = $1 AND p.id > $2 ORDER BY p.id LIMIT $3",
+        ),
         user_id,
         after,
         PAGE,
@@ -127,9 +164,12 @@ pub async fn jobs(
 ) -> QueryResult<Vec<Row>> {
     page(
         conn,
-        "SELECT j.id, json_build_object('id', j.id, 'status', j.status, 'prompt', j.prompt,
+        concat!(
+            "SELECT j.id, json_build_object('id', j.id, 'status', j.status, 'prompt', j.prompt,
              'groupName', j.group_name, 'photoCount', j.photo_count,
-             'cost', to_char(j.cost_cents / 100.0, 'FM999999999990.00'),
+             'cost', ",
+            money!("j.cost_cents"),
+            ",
              'freePhotosApplied', j.free_photos_applied, 'failureReason', j.failure_reason,
              'createdAt', j.created_at, 'startedAt', j.started_at, 'finishedAt', j.finished_at,
              'resultKey', j.result_key,
@@ -139,6 +179,7 @@ pub async fn jobs(
                  FROM photo_uploads p WHERE p.photo_job_id = j.id AND p.purpose = 'PHOTO'
                    AND p.user_id = $1), '[]'))::text AS doc
          FROM photo_jobs j WHERE j.user_id = $1 AND j.id > $2 ORDER BY j.id LIMIT $3",
+        ),
         user_id,
         after,
         JOB_PAGE,

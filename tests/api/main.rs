@@ -25,6 +25,7 @@ mod photo_jobs;
 mod refunds;
 mod response_cache;
 mod rolling;
+mod rules;
 mod schema;
 mod shared_limits;
 mod shared_redis;
