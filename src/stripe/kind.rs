@@ -67,12 +67,6 @@ event_kinds! {
     ChargeDisputeClosed => "charge.dispute.closed",
 }
 
-impl std::fmt::Display for EventKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::EventKind;

@@ -1,5 +1,5 @@
 //! The Stripe objects bff reads — an event's envelope, its `data.object` of each kind, a page
-//! of the event list — as typed structs. Each field is read leniently ([`lenient`]): what is
+//! of the event list — as typed structs. Each field is read leniently (see `objects/lenient.rs`): what is
 //! missing or of another type is `None` (or empty), never a failure, so an object lacking what
 //! bff needs gets the same outcome as before the structs ("malformed", "ignored", …).
 
@@ -366,4 +366,28 @@ pub struct Dispute {
     /// `won`, `lost`, `warning_closed`, … (read when it closes).
     #[serde(deserialize_with = "text")]
     pub status: Option<String>,
+}
+
+/// Stripe's answer to a call it refused (`{"error": {…}}`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ErrorAnswer {
+    /// What went wrong.
+    #[serde(deserialize_with = "object")]
+    pub error: ApiError,
+}
+
+/// An error Stripe answered.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ApiError {
+    /// e.g. `invalid_request_error`.
+    #[serde(rename = "type", deserialize_with = "text")]
+    pub kind: Option<String>,
+    /// e.g. `charge_already_refunded`.
+    #[serde(deserialize_with = "text")]
+    pub code: Option<String>,
+    /// For people.
+    #[serde(deserialize_with = "text")]
+    pub message: Option<String>,
 }
