@@ -10,6 +10,7 @@ use diesel::QueryResult;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::Value;
 
+use super::kind::EventKind;
 use super::objects::{self, CheckoutSession, Envelope, Invoice, Subscription};
 use super::reversals;
 use crate::db::credits::{Change, CreditAccount, CreditTransactionKind};
@@ -21,7 +22,6 @@ use crate::db::stripe::events::{self as recorded, EventOutcome};
 use crate::db::stripe::payments;
 use crate::db::stripe::subscriptions as subscription_rows;
 use crate::db::subscriptions::history::{self, HistoryKind};
-pub use crate::stripe::kind::EventKind;
 
 /// An event as Stripe sends it (the fields bff reads).
 #[derive(Debug, Clone)]

@@ -12,8 +12,9 @@ use diesel_async::AsyncPgConnection;
 
 use crate::db::connect::ConnectOptions;
 use crate::db::stripe::syncs::{self, Counts};
+use crate::stripe::EventKind;
 use crate::stripe::StripeClient;
-use crate::stripe::events::{self, Event, EventKind, Handled};
+use crate::stripe::events::{self, Event, Handled};
 use crate::stripe::objects::{self, EventPage};
 
 /// Events per page of Stripe's list (its maximum).
