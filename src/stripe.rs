@@ -5,7 +5,8 @@
 
 pub mod client;
 pub mod events;
-pub mod handled;
+pub mod kind;
+pub mod objects;
 pub mod returns;
 pub mod reversals;
 pub mod signature;
@@ -13,3 +14,4 @@ pub mod snapshot;
 pub mod sync;
 
 pub use client::{StripeClient, StripeError};
+pub use kind::EventKind;

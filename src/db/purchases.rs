@@ -1,4 +1,5 @@
-//! Credit packs for sale and the viewer's purchases of them.
+//! Credit packs for sale and the viewer's purchases of them. Every write of `purchases` is
+//! here: the purchase recorded when its checkout opens, and what Stripe's events do to it.
 
 use crate::db::states::db_enum;
 use chrono::{DateTime, Utc};
@@ -96,6 +97,94 @@ pub struct Purchase {
     pub refunded_amount_cents: i64,
     /// Credits taken back for refunds, in cents.
     pub credits_reversed_cents: i64,
+}
+
+/// The writes Stripe's events make to a purchase, and the lock a refund takes of it.
+impl Purchase {
+    /// Marks a Checkout Session's purchase completed, unless it already is: the update is
+    /// conditional, so only one event ever grants its credits (the ledger's unique index on
+    /// `purchase_id` backs that up). Returns the purchase id, owner and credits when this call
+    /// completed it.
+    pub async fn complete(
+        conn: &mut AsyncPgConnection,
+        checkout_session_id: &str,
+        payment_intent_id: Option<&str>,
+    ) -> QueryResult<Option<(i64, String, i64)>> {
+        diesel::update(
+            purchases::table
+                .filter(purchases::stripe_checkout_session_id.eq(checkout_session_id))
+                // Once paid (and perhaps refunded since), a purchase never completes again.
+                .filter(
+                    purchases::status.eq_any([PurchaseStatus::Pending, PurchaseStatus::Failed]),
+                ),
+        )
+        .set((
+            purchases::status.eq(PurchaseStatus::Completed),
+            purchases::completed_at.eq(Some(Utc::now())),
+            purchases::stripe_payment_intent_id.eq(payment_intent_id),
+        ))
+        .returning((purchases::id, purchases::user_id, purchases::credits_cents))
+        .get_result(conn)
+        .await
+        .optional()
+    }
+
+    /// Marks a Checkout Session's pending purchase failed; whether there was one.
+    pub async fn fail_pending(
+        conn: &mut AsyncPgConnection,
+        checkout_session_id: &str,
+    ) -> QueryResult<bool> {
+        let changed = diesel::update(
+            purchases::table
+                .filter(purchases::stripe_checkout_session_id.eq(checkout_session_id))
+                .filter(purchases::status.eq(PurchaseStatus::Pending)),
+        )
+        .set(purchases::status.eq(PurchaseStatus::Failed))
+        .execute(conn)
+        .await?;
+        Ok(changed > 0)
+    }
+
+    /// The paid purchase (completed, or refunded in part or in full) of payment
+    /// `payment_intent`, locked until the transaction ends.
+    pub async fn paid_by(
+        conn: &mut AsyncPgConnection,
+        payment_intent: &str,
+    ) -> QueryResult<Option<Purchase>> {
+        purchases::table
+            .filter(purchases::stripe_payment_intent_id.eq(payment_intent))
+            .filter(purchases::status.eq_any([
+                PurchaseStatus::Completed,
+                PurchaseStatus::PartiallyRefunded,
+                PurchaseStatus::Refunded,
+                PurchaseStatus::Disputed,
+                PurchaseStatus::DisputeLost,
+            ]))
+            .select(Purchase::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Records purchase `id`'s refund: the money refunded, the credits taken back, its status.
+    pub async fn set_refund(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        refunded_amount_cents: i64,
+        credits_reversed_cents: i64,
+        status: PurchaseStatus,
+    ) -> QueryResult<()> {
+        diesel::update(purchases::table.find(id))
+            .set((
+                purchases::refunded_amount_cents.eq(refunded_amount_cents),
+                purchases::credits_reversed_cents.eq(credits_reversed_cents),
+                purchases::status.eq(status),
+            ))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
 }
 
 /// A purchase to record when its Checkout Session is created.

@@ -105,8 +105,8 @@ mod tests {
 
     #[test]
     fn every_enum_matches_its_columns_check_constraint() {
-        use crate::db::stripe::DisputeStatus as D;
-        use crate::db::stripe::EventOutcome as E;
+        use crate::db::stripe::disputes::DisputeStatus as D;
+        use crate::db::stripe::events::EventOutcome as E;
         use crate::db::stripe::refunds::RefundStatus as R;
         use crate::db::subscriptions::history::HistoryKind as H;
         assert_eq!(

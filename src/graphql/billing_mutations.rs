@@ -14,8 +14,8 @@ use crate::config::stripe::Stripe as StripeConfig;
 use crate::db::plans::Plan as PlanRow;
 use crate::db::pool::DbConn;
 use crate::db::purchases::{CreditPack, NewPurchase};
-use crate::db::stripe::checkouts;
-use crate::db::stripe::customer_for_user;
+use crate::db::stripe::subscriptions::apply_snapshot;
+use crate::db::stripe::{checkouts, customers::customer_for_user};
 use crate::db::subscriptions::{BillingState, Subscription};
 use crate::db::viewer::SessionUser;
 use crate::error::AppError;
@@ -163,7 +163,7 @@ async fn mirror(
         None => None,
     };
     if let Some(plan) = plan {
-        crate::db::stripe::apply_snapshot(conn, user_id, plan, &snapshot, Utc::now()).await?;
+        apply_snapshot(conn, user_id, plan, &snapshot, Utc::now()).await?;
     }
     Ok(BillingState::load(conn, user_id).await?)
 }

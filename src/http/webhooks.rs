@@ -68,7 +68,7 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
     };
     match events::handle(&mut conn, &event).await {
         Ok(Handled::Duplicate) => {
-            crate::metrics::stripe_event(&event.kind, "duplicate");
+            crate::metrics::stripe_event(event.label(), "duplicate");
             answer(
                 StatusCode::OK,
                 json!({ "received": true, "duplicate": true }),
@@ -76,7 +76,7 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
         Ok(Handled::Recorded(outcome)) => {
             tracing::info!(event = %event.id, kind = %event.kind, %outcome, "Stripe event");
-            crate::metrics::stripe_event(&event.kind, outcome.as_db());
+            crate::metrics::stripe_event(event.label(), outcome.as_db());
             answer(
                 StatusCode::OK,
                 json!({ "received": true, "outcome": outcome.as_db() }),
@@ -84,7 +84,7 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
         Err(error) => {
             tracing::error!(%error, event = %event.id, "a Stripe event could not be applied");
-            crate::metrics::stripe_event(&event.kind, "error");
+            crate::metrics::stripe_event(event.label(), "error");
             crate::metrics::db_error("query");
             answer(
                 StatusCode::INTERNAL_SERVER_ERROR,

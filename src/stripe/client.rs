@@ -6,6 +6,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use super::objects::{self, ErrorAnswer};
 use crate::config::stripe::Stripe as StripeConfig;
 use crate::error::AppError;
 
@@ -104,12 +105,12 @@ impl StripeClient {
         if (200..300).contains(&status) {
             return Ok(body);
         }
-        let error = &body["error"];
+        let ErrorAnswer { error } = objects::read(&body);
         Err(StripeError::Api {
             status,
-            kind: error["type"].as_str().unwrap_or("unknown").to_owned(),
-            code: error["code"].as_str().unwrap_or_default().to_owned(),
-            message: error["message"].as_str().unwrap_or("no message").to_owned(),
+            kind: error.kind.unwrap_or_else(|| "unknown".to_owned()),
+            code: error.code.unwrap_or_default(),
+            message: error.message.unwrap_or_else(|| "no message".to_owned()),
         })
     }
 

@@ -10,42 +10,55 @@ use diesel::QueryResult;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::Value;
 
+use super::kind::EventKind;
+use super::objects::{self, CheckoutSession, Envelope, Invoice, Subscription};
 use super::reversals;
 use crate::db::credits::{Change, CreditAccount, CreditTransactionKind};
 use crate::db::plans::Plan;
-use crate::db::purchases::{CreditPack, NewPurchase, PurchaseStatus};
+use crate::db::purchases::{CreditPack, NewPurchase, Purchase, PurchaseStatus};
 use crate::db::stripe::checkouts::{self, CheckoutState};
-use crate::db::stripe::{self, EventOutcome};
+use crate::db::stripe::customers;
+use crate::db::stripe::events::{self as recorded, EventOutcome};
+use crate::db::stripe::payments;
+use crate::db::stripe::subscriptions as subscription_rows;
 use crate::db::subscriptions::history::{self, HistoryKind};
-use crate::stripe::snapshot::{Snapshot, customer_id, timestamp};
-
-pub use super::handled::HANDLED;
 
 /// An event as Stripe sends it (the fields bff reads).
 #[derive(Debug, Clone)]
 pub struct Event {
     /// `evt_…`.
     pub id: String,
-    /// e.g. `checkout.session.completed`.
+    /// e.g. `checkout.session.completed`: recorded as Stripe names it, handled or not.
     pub kind: String,
     /// When Stripe created it.
     pub created: DateTime<Utc>,
     /// Live or test mode.
     pub livemode: bool,
-    /// `data.object`.
+    /// `data.object`, read by [`Event::handled`]'s kind.
     pub object: Value,
 }
 
 impl Event {
     /// Reads a verified payload; `None` when it is not an event.
     pub fn from_json(body: &Value) -> Option<Event> {
+        let envelope: Envelope = objects::read(body);
         Some(Event {
-            id: body["id"].as_str().filter(|id| !id.is_empty())?.to_owned(),
-            kind: body["type"].as_str()?.to_owned(),
-            created: timestamp(&body["created"]).unwrap_or_else(Utc::now),
-            livemode: body["livemode"].as_bool().unwrap_or(false),
-            object: body["data"]["object"].clone(),
+            id: envelope.id.filter(|id| !id.is_empty())?,
+            kind: envelope.kind?,
+            created: envelope.created.unwrap_or_else(Utc::now),
+            livemode: envelope.livemode,
+            object: envelope.data.object,
         })
+    }
+
+    /// Its kind, when bff acts on it.
+    pub fn handled(&self) -> Option<EventKind> {
+        EventKind::parse(&self.kind)
+    }
+
+    /// Its type as a metric label: the kind bff acts on, else `other`.
+    pub fn label(&self) -> &'static str {
+        self.handled().map_or("other", EventKind::as_str)
     }
 }
 
@@ -61,14 +74,14 @@ pub enum Handled {
 /// Records `event` and applies its effect, in one transaction.
 pub async fn handle(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Handled> {
     let handled = conn.transaction(async |conn| {
-        if !stripe::record_event(conn, &event.id, &event.kind, event.created, event.livemode).await? {
+        if !recorded::record(conn, &event.id, &event.kind, event.created, event.livemode).await? {
             return Ok::<_, diesel::result::Error>(Handled::Duplicate);
         }
         let outcome = apply(conn, event).await?;
         if outcome != EventOutcome::Applied {
             tracing::warn!(event = %event.id, kind = %event.kind, %outcome, "Stripe event not applied");
         }
-        stripe::set_event_outcome(conn, &event.id, outcome).await?;
+        recorded::set_outcome(conn, &event.id, outcome).await?;
         Ok(Handled::Recorded(outcome))
     })
     .await?;
@@ -79,28 +92,39 @@ pub async fn handle(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<
 }
 
 async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<EventOutcome> {
+    use EventKind as K;
+    let Some(kind) = event.handled() else {
+        return Ok(EventOutcome::Ignored);
+    };
     let object = &event.object;
-    match event.kind.as_str() {
-        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
-            checkout_completed(conn, object).await
+    match kind {
+        K::CheckoutSessionCompleted | K::CheckoutSessionAsyncPaymentSucceeded => {
+            checkout_completed(conn, &objects::read(object)).await
         }
-        "checkout.session.async_payment_failed" | "checkout.session.expired" => {
-            checkout_failed(conn, object).await
+        K::CheckoutSessionAsyncPaymentFailed | K::CheckoutSessionExpired => {
+            checkout_failed(conn, &objects::read(object)).await
         }
-        "customer.subscription.created"
-        | "customer.subscription.updated"
-        | "customer.subscription.deleted" => {
-            subscription_changed(conn, object, event.created).await
+        K::CustomerSubscriptionCreated
+        | K::CustomerSubscriptionUpdated
+        | K::CustomerSubscriptionDeleted => {
+            subscription_changed(conn, &objects::read(object), event.created).await
         }
-        "invoice.paid" => invoice_paid(conn, object, event.created).await,
-        "charge.refunded" => reversals::charge_refunded(conn, object, event.created).await,
-        "refund.created" | "refund.updated" | "refund.failed" | "charge.refund.updated" => {
-            reversals::refund_changed(conn, object).await
+        K::InvoicePaid => invoice_paid(conn, &objects::read(object), event.created).await,
+        K::InvoicePaymentFailed => {
+            invoice_failed(conn, &objects::read(object), event.created).await
         }
-        "charge.dispute.created" => reversals::dispute_changed(conn, object, false).await,
-        "charge.dispute.closed" => reversals::dispute_changed(conn, object, true).await,
-        "invoice.payment_failed" => invoice_failed(conn, object, event.created).await,
-        _ => Ok(EventOutcome::Ignored),
+        K::ChargeRefunded => {
+            reversals::charge_refunded(conn, &objects::read(object), event.created).await
+        }
+        K::RefundCreated | K::RefundUpdated | K::RefundFailed | K::ChargeRefundUpdated => {
+            reversals::refund_changed(conn, &objects::read(object)).await
+        }
+        K::ChargeDisputeCreated => {
+            reversals::dispute_changed(conn, &objects::read(object), false).await
+        }
+        K::ChargeDisputeClosed => {
+            reversals::dispute_changed(conn, &objects::read(object), true).await
+        }
     }
 }
 
@@ -108,29 +132,26 @@ async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Event
 /// `metadata.user_id`, else the customer's known user.
 async fn checkout_user(
     conn: &mut AsyncPgConnection,
-    session: &Value,
+    session: &CheckoutSession,
 ) -> QueryResult<Option<String>> {
-    for candidate in [
-        &session["client_reference_id"],
-        &session["metadata"]["user_id"],
-    ] {
-        if let Some(user_id) = candidate.as_str()
-            && stripe::user_exists(conn, user_id).await?
+    for candidate in [&session.client_reference_id, &session.metadata.user_id] {
+        if let Some(user_id) = candidate
+            && customers::user_exists(conn, user_id).await?
         {
-            return Ok(Some(user_id.to_owned()));
+            return Ok(Some(user_id.clone()));
         }
     }
-    match customer_id(&session["customer"]) {
-        Some(customer) => stripe::user_for_customer(conn, &customer).await,
+    match &session.customer {
+        Some(customer) => customers::user_for_customer(conn, customer).await,
         None => Ok(None),
     }
 }
 
 async fn checkout_completed(
     conn: &mut AsyncPgConnection,
-    session: &Value,
+    session: &CheckoutSession,
 ) -> QueryResult<EventOutcome> {
-    let Some(session_id) = session["id"].as_str() else {
+    let Some(session_id) = session.id.as_deref() else {
         return Ok(EventOutcome::Malformed);
     };
     // A checkout bff opened whose person was deleted since: the money goes back. (The lock
@@ -152,45 +173,41 @@ async fn checkout_completed(
     let Some(user_id) = checkout_user(conn, session).await? else {
         return Ok(EventOutcome::UnknownCustomer);
     };
-    if let Some(customer) = customer_id(&session["customer"]) {
-        stripe::remember_customer(conn, &user_id, &customer).await?;
+    if let Some(customer) = &session.customer {
+        customers::remember(conn, &user_id, customer).await?;
     }
-    if session["mode"].as_str() != Some("payment") {
+    if session.mode.as_deref() != Some("payment") {
         // Subscriptions take effect through customer.subscription.* events.
         return Ok(EventOutcome::Applied);
     }
-    let Some(pack) = session["metadata"]["pack"].as_str() else {
+    let Some(pack) = session.metadata.pack.as_deref() else {
         return Ok(EventOutcome::NotACreditPack);
     };
     let Some(credits_cents) = CreditPack::credits_of(conn, pack).await? else {
         return Ok(EventOutcome::UnknownPack);
     };
+    let amount = session.amount_total.unwrap_or(0);
     NewPurchase {
         user_id: &user_id,
         stripe_checkout_session_id: session_id,
         pack,
-        amount_cents: session["amount_total"].as_i64().unwrap_or(0).max(0),
-        currency: session["currency"].as_str().unwrap_or("usd"),
+        amount_cents: amount.max(0),
+        currency: session.currency.as_deref().unwrap_or("usd"),
         credits_cents,
         status: PurchaseStatus::Pending,
     }
     .insert(conn)
     .await?;
-    let paid = matches!(
-        session["payment_status"].as_str(),
-        Some("paid" | "no_payment_required")
-    );
-    if !paid {
+    if !session.paid() {
         return Ok(EventOutcome::AwaitingPayment);
     }
     // The payment's lock, then the account's: the order every refund takes them in.
-    let payment_intent = session["payment_intent"].as_str();
+    let payment_intent = session.payment_intent.as_deref();
     if let Some(payment_intent) = payment_intent {
-        let amount = session["amount_total"].as_i64().unwrap_or(0);
-        stripe::lock_payment(conn, payment_intent, amount, 0).await?;
+        payments::lock(conn, payment_intent, amount, 0).await?;
     }
     CreditAccount::lock(conn, &user_id).await?;
-    let completed = stripe::complete_purchase(conn, session_id, payment_intent).await?;
+    let completed = Purchase::complete(conn, session_id, payment_intent).await?;
     let Some((purchase_id, owner, credits)) = completed else {
         return Ok(EventOutcome::AlreadyGranted);
     };
@@ -216,15 +233,15 @@ async fn checkout_completed(
 
 async fn checkout_failed(
     conn: &mut AsyncPgConnection,
-    session: &Value,
+    session: &CheckoutSession,
 ) -> QueryResult<EventOutcome> {
-    let Some(session_id) = session["id"].as_str() else {
+    let Some(session_id) = session.id.as_deref() else {
         return Ok(EventOutcome::Malformed);
     };
     if checkouts::lock(conn, session_id).await?.is_some() {
         checkouts::set_state(conn, session_id, CheckoutState::Expired).await?;
     }
-    Ok(if stripe::fail_pending_purchase(conn, session_id).await? {
+    Ok(if Purchase::fail_pending(conn, session_id).await? {
         EventOutcome::Applied
     } else {
         EventOutcome::NoPendingPurchase
@@ -233,22 +250,22 @@ async fn checkout_failed(
 
 async fn subscription_changed(
     conn: &mut AsyncPgConnection,
-    object: &Value,
+    subscription: &Subscription,
     created: DateTime<Utc>,
 ) -> QueryResult<EventOutcome> {
-    let Some(snapshot) = Snapshot::from_json(object) else {
+    let Some(snapshot) = subscription.snapshot() else {
         return Ok(EventOutcome::Malformed);
     };
     let mut user_id = match &snapshot.customer_id {
-        Some(customer) => stripe::user_for_customer(conn, customer).await?,
+        Some(customer) => customers::user_for_customer(conn, customer).await?,
         None => None,
     };
     if user_id.is_none()
         && let Some(candidate) = &snapshot.user_id
-        && stripe::user_exists(conn, candidate).await?
+        && customers::user_exists(conn, candidate).await?
     {
         if let Some(customer) = &snapshot.customer_id {
-            stripe::remember_customer(conn, candidate, customer).await?;
+            customers::remember(conn, candidate, customer).await?;
         }
         user_id = Some(candidate.clone());
     }
@@ -262,7 +279,8 @@ async fn subscription_changed(
         tracing::error!(%price, "a subscription's price is not any plan's stripe_price_id");
         return Ok(EventOutcome::UnknownPrice);
     };
-    let written = stripe::apply_snapshot(conn, &user_id, plan, &snapshot, created).await?;
+    let written =
+        subscription_rows::apply_snapshot(conn, &user_id, plan, &snapshot, created).await?;
     Ok(if written {
         EventOutcome::Applied
     } else {
@@ -270,32 +288,24 @@ async fn subscription_changed(
     })
 }
 
-/// The subscription an invoice is for (older and newer API shapes).
-fn invoice_subscription(invoice: &Value) -> Option<&str> {
-    invoice["subscription"]
-        .as_str()
-        .or_else(|| invoice["parent"]["subscription_details"]["subscription"].as_str())
-        .or_else(|| invoice["lines"]["data"][0]["subscription"].as_str())
-}
-
 /// Writes an invoice on its subscription's history (whether or not the event is stale for the
-/// subscription's state: the payment happened either way).
+/// subscription's state: the payment happened either way), for `amount` (paid or due).
 async fn invoice_history(
     conn: &mut AsyncPgConnection,
-    invoice: &Value,
+    invoice: &Invoice,
     subscription: &str,
     kind: HistoryKind,
-    amount_field: &str,
+    amount: Option<i64>,
     created: DateTime<Utc>,
 ) -> QueryResult<()> {
-    let Some(id) = invoice["id"].as_str() else {
+    let Some(id) = invoice.id.as_deref() else {
         return Ok(());
     };
     let entry = history::Entry {
         kind,
         stripe_object_id: id,
-        amount_cents: invoice[amount_field].as_i64().unwrap_or(0),
-        currency: invoice["currency"].as_str().unwrap_or("usd"),
+        amount_cents: amount.unwrap_or(0),
+        currency: invoice.currency.as_deref().unwrap_or("usd"),
         occurred_at: created,
     };
     history::record_for_subscription(conn, subscription, &entry)
@@ -305,14 +315,15 @@ async fn invoice_history(
 
 async fn invoice_paid(
     conn: &mut AsyncPgConnection,
-    invoice: &Value,
+    invoice: &Invoice,
     created: DateTime<Utc>,
 ) -> QueryResult<EventOutcome> {
-    let Some(subscription) = invoice_subscription(invoice) else {
+    let Some(subscription) = invoice.subscription() else {
         return Ok(EventOutcome::NotASubscriptionInvoice);
     };
-    let period = &invoice["lines"]["data"][0]["period"];
-    let (Some(start), Some(end)) = (timestamp(&period["start"]), timestamp(&period["end"])) else {
+    let period = invoice.lines.data.first().map(|line| &line.period);
+    let (Some(start), Some(end)) = (period.and_then(|p| p.start), period.and_then(|p| p.end))
+    else {
         return Ok(EventOutcome::Malformed);
     };
     invoice_history(
@@ -320,11 +331,11 @@ async fn invoice_paid(
         invoice,
         subscription,
         HistoryKind::InvoicePaid,
-        "amount_paid",
+        invoice.amount_paid,
         created,
     )
     .await?;
-    let renewed = stripe::renew_subscription(conn, subscription, start, end, created).await?;
+    let renewed = subscription_rows::renew(conn, subscription, start, end, created).await?;
     Ok(if renewed {
         EventOutcome::Applied
     } else {
@@ -334,10 +345,10 @@ async fn invoice_paid(
 
 async fn invoice_failed(
     conn: &mut AsyncPgConnection,
-    invoice: &Value,
+    invoice: &Invoice,
     created: DateTime<Utc>,
 ) -> QueryResult<EventOutcome> {
-    let Some(subscription) = invoice_subscription(invoice) else {
+    let Some(subscription) = invoice.subscription() else {
         return Ok(EventOutcome::NotASubscriptionInvoice);
     };
     invoice_history(
@@ -345,11 +356,11 @@ async fn invoice_failed(
         invoice,
         subscription,
         HistoryKind::PaymentFailed,
-        "amount_due",
+        invoice.amount_due,
         created,
     )
     .await?;
-    let changed = stripe::mark_past_due(conn, subscription, created).await?;
+    let changed = subscription_rows::mark_past_due(conn, subscription, created).await?;
     Ok(if changed {
         EventOutcome::Applied
     } else {

@@ -11,13 +11,14 @@
 
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
-use serde_json::Value;
 
 use super::client::{StripeClient, StripeError};
-use super::snapshot::customer_id;
+use super::objects::{self, CheckoutSession, Invoice};
 use crate::db::account::{self, CleanupAction};
+use crate::db::purchases::Purchase;
 use crate::db::stripe::checkouts::{self, CheckoutState};
-use crate::db::stripe::{self as stripe_db, EventOutcome};
+use crate::db::stripe::customers;
+use crate::db::stripe::events::EventOutcome;
 
 /// A Checkout Session completed (or its delayed payment succeeded) for a person deleted since
 /// it opened: nobody gets the credits or the plan; the money goes back. Queues, once: the
@@ -27,30 +28,26 @@ use crate::db::stripe::{self as stripe_db, EventOutcome};
 /// subscription now and refunds when its payment succeeds.
 pub async fn checkout_of_gone_person(
     conn: &mut AsyncPgConnection,
-    session: &Value,
+    session: &CheckoutSession,
     session_id: &str,
 ) -> QueryResult<EventOutcome> {
-    let paid = matches!(
-        session["payment_status"].as_str(),
-        Some("paid" | "no_payment_required")
-    );
-    if let Some(subscription) = session["subscription"].as_str() {
+    if let Some(subscription) = &session.subscription {
         account::queue(conn, CleanupAction::CancelSubscription, subscription).await?;
     }
-    if let Some(customer) = customer_id(&session["customer"])
-        && stripe_db::user_for_customer(conn, &customer)
+    if let Some(customer) = &session.customer
+        && customers::user_for_customer(conn, customer)
             .await?
             .is_none()
     {
-        account::queue(conn, CleanupAction::DeleteCustomer, &customer).await?;
+        account::queue(conn, CleanupAction::DeleteCustomer, customer).await?;
     }
-    if !paid {
+    if !session.paid() {
         return Ok(EventOutcome::AwaitingPayment);
     }
-    if session["amount_total"].as_i64().unwrap_or(0) > 0 {
-        if let Some(payment_intent) = session["payment_intent"].as_str() {
+    if session.amount_total.unwrap_or(0) > 0 {
+        if let Some(payment_intent) = &session.payment_intent {
             account::queue(conn, CleanupAction::RefundPayment, payment_intent).await?;
-        } else if let Some(invoice) = session["invoice"].as_str() {
+        } else if let Some(invoice) = &session.invoice {
             account::queue(conn, CleanupAction::RefundInvoice, invoice).await?;
         } else {
             tracing::error!(
@@ -60,7 +57,7 @@ pub async fn checkout_of_gone_person(
         }
     }
     // A pack's purchase, kept under its tombstone: no credits will come of it.
-    stripe_db::fail_pending_purchase(conn, session_id).await?;
+    Purchase::fail_pending(conn, session_id).await?;
     checkouts::set_state(conn, session_id, CheckoutState::Returned).await?;
     tracing::warn!(
         session = %session_id,
@@ -75,13 +72,16 @@ pub enum Performed {
     /// Done (or already so).
     Done,
     /// A checkout to expire was completed before: the session, for [`paid_before_expiry`].
-    Completed(Value),
+    Completed(Box<CheckoutSession>),
 }
 
 /// The expiry of a gone person's checkout found it completed: its money goes back, as its
 /// webhook would have made it (once: a session already returned is left alone).
-pub async fn paid_before_expiry(conn: &mut AsyncPgConnection, session: &Value) -> QueryResult<()> {
-    let Some(session_id) = session["id"].as_str() else {
+pub async fn paid_before_expiry(
+    conn: &mut AsyncPgConnection,
+    session: &CheckoutSession,
+) -> QueryResult<()> {
+    let Some(session_id) = session.id.as_deref() else {
         return Ok(());
     };
     let Some(checkout) = checkouts::lock(conn, session_id).await? else {
@@ -136,9 +136,10 @@ async fn expire(client: &StripeClient, id: &str) -> Result<Performed, StripeErro
     {
         Ok(_) | Err(StripeError::Api { status: 404, .. }) => Ok(Performed::Done),
         Err(StripeError::Api { status: 400, .. }) => {
-            let session = client.get(&format!("checkout/sessions/{id}")).await?;
-            Ok(if session["status"] == "complete" {
-                Performed::Completed(session)
+            let session: CheckoutSession =
+                objects::read(&client.get(&format!("checkout/sessions/{id}")).await?);
+            Ok(if session.status.as_deref() == Some("complete") {
+                Performed::Completed(Box::new(session))
             } else {
                 Performed::Done
             })
@@ -169,22 +170,18 @@ async fn refund(client: &StripeClient, by: &str, id: &str) -> Result<(), StripeE
 /// Refunds what invoice `id` was paid with (its payment intent, in the API's older and newer
 /// shapes, or its charge); nothing when nothing was paid.
 async fn refund_invoice(client: &StripeClient, id: &str) -> Result<(), StripeError> {
-    let invoice = client
-        .get_with(
-            &format!("invoices/{id}"),
-            &[("expand[]", "payments".to_owned())],
-        )
-        .await?;
-    if invoice["amount_paid"].as_i64().unwrap_or(0) <= 0 {
+    let invoice: Invoice = objects::read(
+        &client
+            .get_with(
+                &format!("invoices/{id}"),
+                &[("expand[]", "payments".to_owned())],
+            )
+            .await?,
+    );
+    if invoice.amount_paid.unwrap_or(0) <= 0 {
         return Ok(());
     }
-    let payment_intent = invoice["payment_intent"].as_str().or_else(|| {
-        invoice["payments"]["data"]
-            .as_array()?
-            .iter()
-            .find_map(|p| p["payment"]["payment_intent"].as_str())
-    });
-    match (payment_intent, invoice["charge"].as_str()) {
+    match (invoice.payment_intent(), invoice.charge.as_deref()) {
         (Some(payment_intent), _) => refund(client, "payment_intent", payment_intent).await,
         (None, Some(charge)) => refund(client, "charge", charge).await,
         (None, None) => Err(StripeError::Api {

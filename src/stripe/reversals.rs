@@ -5,14 +5,15 @@
 use chrono::{DateTime, Utc};
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
-use serde_json::Value;
 
+use super::objects::{Charge, Dispute, Refund};
 use crate::db::credits::{Change, CreditAccount, CreditTransactionKind};
-use crate::db::purchases::PurchaseStatus;
+use crate::db::purchases::{Purchase, PurchaseStatus};
+use crate::db::stripe::disputes::{self, DisputeStatus};
+use crate::db::stripe::events::EventOutcome;
+use crate::db::stripe::payments;
 use crate::db::stripe::refunds::{self, RefundStatus};
-use crate::db::stripe::{self, DisputeStatus, EventOutcome};
 use crate::db::subscriptions::history::{self, HistoryKind};
-use crate::stripe::snapshot::customer_id;
 
 /// The credits to take back of a purchase of `credits` paid `paid` when `refunded` of it was
 /// refunded: all of them for a full refund, else the same share rounded down (a partial refund
@@ -34,45 +35,39 @@ pub fn credits_to_take_back(credits: i64, paid: i64, refunded: i64) -> i64 {
 /// the subscription's own events.
 pub(crate) async fn charge_refunded(
     conn: &mut AsyncPgConnection,
-    charge: &Value,
+    charge: &Charge,
     created: DateTime<Utc>,
 ) -> QueryResult<EventOutcome> {
     let (Some(payment_intent), Some(amount), Some(refunded)) = (
-        charge["payment_intent"].as_str(),
-        charge["amount"].as_i64(),
-        charge["amount_refunded"].as_i64(),
+        charge.payment_intent.as_deref(),
+        charge.amount,
+        charge.amount_refunded,
     ) else {
         return Ok(EventOutcome::Malformed);
     };
-    if charge["invoice"].as_str().is_some() {
+    if charge.invoice.is_some() {
         tracing::warn!(%payment_intent, refunded, "a subscription payment was refunded");
-        if let (Some(id), Some(customer)) =
-            (charge["id"].as_str(), customer_id(&charge["customer"]))
-        {
+        if let (Some(id), Some(customer)) = (charge.id.as_deref(), &charge.customer) {
             let entry = history::Entry {
                 kind: HistoryKind::PaymentRefunded,
                 stripe_object_id: id,
                 amount_cents: refunded,
-                currency: charge["currency"].as_str().unwrap_or("usd"),
+                currency: charge.currency.as_deref().unwrap_or("usd"),
                 occurred_at: created,
             };
-            history::record_for_customer(conn, &customer, &entry).await?;
+            history::record_for_customer(conn, customer, &entry).await?;
         }
         return Ok(EventOutcome::SubscriptionPayment);
     }
-    stripe::lock_payment(conn, payment_intent, amount, refunded).await?;
+    payments::lock(conn, payment_intent, amount, refunded).await?;
     // Older API versions list the charge's refunds: each is recorded as a refund event would.
-    if let Some(list) = charge["refunds"]["data"].as_array() {
-        for refund in list {
-            if let (Some(id), Some(amount), Some(status)) = (
-                refund["id"].as_str(),
-                refund["amount"].as_i64(),
-                refund["status"]
-                    .as_str()
-                    .and_then(RefundStatus::from_stripe),
-            ) {
-                refunds::record(conn, id, payment_intent, amount, status).await?;
-            }
+    for refund in &charge.refunds.data {
+        if let (Some(id), Some(amount), Some(status)) = (
+            refund.id.as_deref(),
+            refund.amount,
+            refund.status.as_deref().and_then(RefundStatus::from_stripe),
+        ) {
+            refunds::record(conn, id, payment_intent, amount, status).await?;
         }
     }
     settled(conn, payment_intent).await
@@ -83,19 +78,17 @@ pub(crate) async fn charge_refunded(
 /// refund that failed gives back the credits it took.
 pub(crate) async fn refund_changed(
     conn: &mut AsyncPgConnection,
-    refund: &Value,
+    refund: &Refund,
 ) -> QueryResult<EventOutcome> {
     let (Some(id), Some(payment_intent), Some(amount), Some(status)) = (
-        refund["id"].as_str(),
-        refund["payment_intent"].as_str(),
-        refund["amount"].as_i64(),
-        refund["status"]
-            .as_str()
-            .and_then(RefundStatus::from_stripe),
+        refund.id.as_deref(),
+        refund.payment_intent.as_deref(),
+        refund.amount,
+        refund.status.as_deref().and_then(RefundStatus::from_stripe),
     ) else {
         return Ok(EventOutcome::Malformed);
     };
-    stripe::lock_payment(conn, payment_intent, 0, 0).await?;
+    payments::lock(conn, payment_intent, 0, 0).await?;
     refunds::record(conn, id, payment_intent, amount, status).await?;
     if status == RefundStatus::Failed {
         tracing::warn!(refund = %id, %payment_intent, amount, "a refund failed");
@@ -121,11 +114,11 @@ pub(crate) async fn settle(
     conn: &mut AsyncPgConnection,
     payment_intent: &str,
 ) -> QueryResult<bool> {
-    let (amount, charge_refunded) = stripe::refunded_of(conn, payment_intent)
+    let (amount, charge_refunded) = payments::refunded_of(conn, payment_intent)
         .await?
         .unwrap_or((0, 0));
     let refunded = refunds::refunded_now(conn, payment_intent, charge_refunded).await?;
-    let Some(purchase) = stripe::paid_purchase(conn, payment_intent).await? else {
+    let Some(purchase) = Purchase::paid_by(conn, payment_intent).await? else {
         return Ok(false);
     };
     CreditAccount::lock(conn, &purchase.user_id).await?;
@@ -166,7 +159,7 @@ pub(crate) async fn settle(
         let given_back = change(CreditTransactionKind::PurchaseRefund, -delta, 4);
         CreditAccount::apply(conn, &given_back).await?;
     }
-    let disputes = stripe::disputes_of(conn, payment_intent).await?;
+    let disputes = disputes::of_payment(conn, payment_intent).await?;
     let mut held: i64 = disputes
         .iter()
         .filter(|d| d.hold_applied && !d.released)
@@ -184,7 +177,7 @@ pub(crate) async fn settle(
                 .await?;
             }
             held += hold;
-            stripe::set_dispute_hold(conn, &dispute.id, hold, false).await?;
+            disputes::set_hold(conn, &dispute.id, hold, false).await?;
         } else if dispute.status == DisputeStatus::Won && dispute.hold_applied && !dispute.released
         {
             if dispute.held_cents > 0 {
@@ -192,7 +185,7 @@ pub(crate) async fn settle(
                 CreditAccount::apply(conn, &release).await?;
             }
             held -= dispute.held_cents;
-            stripe::set_dispute_hold(conn, &dispute.id, dispute.held_cents, true).await?;
+            disputes::set_hold(conn, &dispute.id, dispute.held_cents, true).await?;
         }
     }
     let status = if disputes.iter().any(|d| d.status == DisputeStatus::Lost) {
@@ -206,7 +199,7 @@ pub(crate) async fn settle(
     } else {
         PurchaseStatus::Completed
     };
-    stripe::set_purchase_refund(conn, purchase.id, refunded, reversed, status).await?;
+    Purchase::set_refund(conn, purchase.id, refunded, reversed, status).await?;
     Ok(true)
 }
 
@@ -216,23 +209,23 @@ pub(crate) async fn settle(
 /// own events.
 pub(crate) async fn dispute_changed(
     conn: &mut AsyncPgConnection,
-    dispute: &Value,
+    dispute: &Dispute,
     closed: bool,
 ) -> QueryResult<EventOutcome> {
     let (Some(id), Some(payment_intent)) =
-        (dispute["id"].as_str(), dispute["payment_intent"].as_str())
+        (dispute.id.as_deref(), dispute.payment_intent.as_deref())
     else {
         return Ok(EventOutcome::Malformed);
     };
-    let status = match (closed, dispute["status"].as_str()) {
+    let status = match (closed, dispute.status.as_deref()) {
         (true, Some("won" | "warning_closed")) => DisputeStatus::Won,
         (true, Some("lost")) => DisputeStatus::Lost,
         (true, _) => return Ok(EventOutcome::Malformed),
         (false, _) => DisputeStatus::Open,
     };
-    let amount = dispute["amount"].as_i64().unwrap_or(0);
-    stripe::lock_payment(conn, payment_intent, amount, 0).await?;
-    stripe::record_dispute(conn, id, payment_intent, status, amount).await?;
+    let amount = dispute.amount.unwrap_or(0);
+    payments::lock(conn, payment_intent, amount, 0).await?;
+    disputes::record(conn, id, payment_intent, status, amount).await?;
     tracing::warn!(dispute = %id, %payment_intent, %status, "a payment is disputed");
     settled(conn, payment_intent).await
 }

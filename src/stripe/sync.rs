@@ -12,8 +12,10 @@ use diesel_async::AsyncPgConnection;
 
 use crate::db::connect::ConnectOptions;
 use crate::db::stripe::syncs::{self, Counts};
+use crate::stripe::EventKind;
 use crate::stripe::StripeClient;
-use crate::stripe::events::{self, Event, HANDLED, Handled};
+use crate::stripe::events::{self, Event, Handled};
+use crate::stripe::objects::{self, EventPage};
 
 /// Events per page of Stripe's list (its maximum).
 const PAGE: usize = 100;
@@ -167,7 +169,7 @@ async fn apply_missing(
         match events::handle(conn, event).await {
             Ok(Handled::Recorded(outcome)) => {
                 tracing::info!(event = %event.id, kind = %event.kind, %outcome, "Stripe sync applied a missed event");
-                crate::metrics::stripe_event(&event.kind, outcome.as_db());
+                crate::metrics::stripe_event(event.label(), outcome.as_db());
                 report.counts.recovered += 1;
                 report
                     .recovered
@@ -194,7 +196,11 @@ async fn list(
         ("limit", PAGE.to_string()),
         ("created[gte]", since.timestamp().to_string()),
     ];
-    query.extend(HANDLED.iter().map(|kind| ("types[]", (*kind).to_owned())));
+    query.extend(
+        EventKind::ALL
+            .iter()
+            .map(|kind| ("types[]", kind.as_str().to_owned())),
+    );
     if let Some(after) = after {
         query.push(("starting_after", after.to_owned()));
     }
@@ -202,7 +208,8 @@ async fn list(
         .get_with("events", &query)
         .await
         .map_err(|e| SyncError::Stripe(e.to_string()))?;
-    let Some(data) = body["data"].as_array() else {
+    let page: EventPage = objects::read(&body);
+    let Some(data) = page.data else {
         return Err(SyncError::Stripe("the answer is not a list".into()));
     };
     let events: Vec<Event> = data.iter().filter_map(Event::from_json).collect();
@@ -211,5 +218,5 @@ async fn list(
             "the list holds something that is not an event".into(),
         ));
     }
-    Ok((events, body["has_more"] == true))
+    Ok((events, page.has_more))
 }

@@ -573,6 +573,7 @@ fn configuration_errors_and_storage_sit_below_what_uses_them() {
                 "src/http",
                 "src/pipeline",
                 "src/live",
+                "src/stripe",
             ],
         ),
         (

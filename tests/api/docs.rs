@@ -129,7 +129,7 @@ fn the_stripe_guide_names_every_event_bff_handles_in_the_endpoint_setup() {
     let setup = &guide[guide
         .find("Add a webhook endpoint")
         .expect("the setup step")..];
-    for kind in bff::stripe::events::HANDLED {
+    for kind in bff::stripe::EventKind::ALL.iter().map(|kind| kind.as_str()) {
         assert!(
             setup.contains(&format!("`{kind}`")),
             "docs/stripe.md's step 3 omits {kind}"
