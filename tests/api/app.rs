@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{SECRET, TestApp, fresh_database};
+use crate::support::{Tool, requires};
 
 fn app_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sveltekit")
@@ -39,6 +40,9 @@ impl Drop for AppServer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sveltekit_example_works_end_to_end_in_a_browser() {
+    if !requires(&[Tool::Node, Tool::Chromium]) {
+        return;
+    }
     let started = Instant::now();
     let dir = app_dir();
     let chromium = crate::interop::chromium();

@@ -2,6 +2,7 @@
 //! its lockfile): Better Auth migrates its own tables, signs up, signs in, signs out, and bff
 //! must agree at every step. Installs the node modules with `npm ci` when they are missing.
 
+use crate::support::{Tool, requires};
 use std::path::Path;
 use std::process::Command;
 
@@ -32,6 +33,9 @@ fn interop_dir() -> std::path::PathBuf {
 
 #[tokio::test]
 async fn bff_interoperates_with_real_better_auth() {
+    if !requires(&[Tool::Node]) {
+        return;
+    }
     let database_url = crate::support::empty_database().await;
     node_test(
         "interop.test.mjs",
@@ -45,12 +49,7 @@ async fn bff_interoperates_with_real_better_auth() {
 
 /// Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it), never a download.
 pub(crate) fn chromium() -> String {
-    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-    assert!(
-        Path::new(&path).exists(),
-        "{path} is missing: install Debian's chromium package (or set CHROMIUM)"
-    );
-    path
+    Tool::Chromium.path().display().to_string()
 }
 
 /// Runs `script` in `tests/interop` with `env`; panics with its output when it fails.
@@ -80,6 +79,9 @@ async fn node_test(script: &'static str, env: Vec<(&'static str, String)>) {
 /// `tests/interop/graphiql.test.mjs`.
 #[tokio::test]
 async fn graphiql_runs_subscriptions() {
+    if !requires(&[Tool::Node, Tool::Chromium]) {
+        return;
+    }
     let app = crate::support::TestApp::spawn_with(|env| {
         env.insert("BFF_ENV", "development".into());
     })
@@ -103,6 +105,9 @@ async fn graphiql_runs_subscriptions() {
 /// `tests/interop/live.test.mjs`.
 #[tokio::test]
 async fn real_subscription_clients_receive_events() {
+    if !requires(&[Tool::Node]) {
+        return;
+    }
     let app = crate::support::TestApp::spawn().await;
     let user = app.user("Node").await;
     crate::support::ledger_change(&app, &user.id, "GRANT", 100_000, "For the node clients").await;

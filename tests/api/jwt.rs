@@ -14,6 +14,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
 use crate::support::{TestApp, first_code};
+use crate::support::{Tool, requires};
 
 pub(crate) const ISSUER: &str = "http://localhost:5173";
 
@@ -86,6 +87,9 @@ fn bearer(token: String) -> Vec<(&'static str, String)> {
 
 #[tokio::test]
 async fn a_better_auth_jwt_signs_the_viewer_in_and_forgeries_do_not() {
+    if !requires(&[Tool::OpenSsl]) {
+        return;
+    }
     let app = TestApp::spawn().await;
     let user = app.user("Mobile").await;
     let (private, x) = key_pair("main");
@@ -157,6 +161,9 @@ async fn a_better_auth_jwt_signs_the_viewer_in_and_forgeries_do_not() {
 
 #[tokio::test]
 async fn without_the_jwt_plugins_table_a_jwt_is_simply_no_session() {
+    if !requires(&[Tool::OpenSsl]) {
+        return;
+    }
     let app = TestApp::spawn().await;
     let user = app.user("NoPlugin").await;
     let (private, _) = key_pair("noplugin");

@@ -20,6 +20,7 @@ use crate::live::{Client, End};
 use crate::photo_jobs::{grant, invariant_violations};
 use crate::shared_limits::RedisServer;
 use crate::support::{SECRET, TestApp, TestUser, free_port, fresh_database};
+use crate::support::{Tool, requires};
 
 const REPLICAS: usize = 3;
 const USERS: usize = 30;
@@ -113,10 +114,7 @@ struct HaProxy {
 
 impl HaProxy {
     fn start(dir: &std::path::Path, replicas: &[Replica]) -> HaProxy {
-        let binary = ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .expect("haproxy is not installed (apt-get install haproxy; .ci/run does)");
+        let binary = Tool::HaProxy.path();
         let port = free_port();
         let servers: String = replicas
             .iter()
@@ -336,6 +334,9 @@ fn cost_of(query: &str) -> u64 {
 
 #[tokio::test]
 async fn a_rolling_restart_behind_haproxy_loses_nothing() {
+    if !requires(&[Tool::Redis, Tool::HaProxy]) {
+        return;
+    }
     let dir =
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("rolling-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

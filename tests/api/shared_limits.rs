@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::metrics::{metrics_listener, scrape, value};
 use crate::support::{TestApp, TestUser, first_code, fresh_database};
+use crate::support::{Tool, requires};
 
 /// A private `redis-server` on a free loopback port, keeping nothing on disk.
 pub struct RedisServer {
@@ -85,11 +86,7 @@ impl RedisServer {
     /// Starts it again on the same port (empty: it keeps nothing).
     pub fn restart(&mut self) {
         self.stop();
-        let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .expect("redis-server is not installed (apt-get install redis-server; .ci/run does)");
-        let mut command = Command::new(binary);
+        let mut command = Command::new(Tool::Redis.path());
         match &self.tls {
             None => command.args(["--port", &self.port.to_string()]),
             Some(dir) => command
@@ -237,6 +234,9 @@ pub async fn admitted(instances: &[&TestApp], user: &TestUser, count: usize) -> 
 
 #[tokio::test]
 async fn a_rate_limit_holds_across_instances_sharing_redis() {
+    if !requires(&[Tool::Redis]) {
+        return;
+    }
     // Without Redis each instance has its own bucket: two admit twice what one would.
     let (a, b) = two_instances(None).await;
     let alice = a.user("Alice").await;
@@ -257,6 +257,9 @@ async fn a_rate_limit_holds_across_instances_sharing_redis() {
 
 #[tokio::test]
 async fn an_apq_hash_registered_on_one_instance_runs_on_another() {
+    if !requires(&[Tool::Redis]) {
+        return;
+    }
     let limits = RedisServer::start();
     let documents = RedisServer::start();
     let (a, b) = two_instances_with(Some(limits.url()), Some(documents.url())).await;
@@ -304,6 +307,9 @@ async fn an_apq_hash_registered_on_one_instance_runs_on_another() {
 
 #[tokio::test]
 async fn instances_use_their_own_limits_while_redis_is_down_and_share_again_after() {
+    if !requires(&[Tool::Redis]) {
+        return;
+    }
     let mut redis = RedisServer::start();
     let (a, b) = two_instances(Some(&redis)).await;
     let metrics = metrics_listener(&a).await;
@@ -341,6 +347,9 @@ async fn instances_use_their_own_limits_while_redis_is_down_and_share_again_afte
 
 #[tokio::test]
 async fn bff_check_reports_whether_the_shared_redis_answers() {
+    if !requires(&[Tool::Redis]) {
+        return;
+    }
     let mut redis = RedisServer::start();
     let database_url = fresh_database().await;
     let url = redis.url();
@@ -372,6 +381,9 @@ async fn bff_check_reports_whether_the_shared_redis_answers() {
 
 #[tokio::test]
 async fn the_export_limit_holds_across_instances_sharing_redis() {
+    if !requires(&[Tool::Redis]) {
+        return;
+    }
     let redis = RedisServer::start();
     let (a, b) = two_instances(Some(&redis)).await;
     let user = a.user("Exporter").await;

@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::shared_limits::{RedisServer, admitted};
 use crate::support::{TestApp, first_code, fresh_database};
+use crate::support::{Tool, requires};
 
 /// Two instances on one database with the small bucket (100 points, 1 a second), their
 /// limits in `url`, trusting `ca`.
@@ -32,6 +33,9 @@ async fn two_instances(url: &str, ca: Option<&std::path::Path>) -> (TestApp, Tes
 
 #[tokio::test]
 async fn limits_are_shared_through_a_tls_redis_with_a_password_and_a_database() {
+    if !requires(&[Tool::Redis, Tool::OpenSsl]) {
+        return;
+    }
     let redis = RedisServer::start_tls(&["--requirepass", "s3cret"]);
     let url = redis
         .url()
@@ -166,6 +170,9 @@ async fn replies_that_broke_the_hand_written_client_are_survived() {
 
 #[tokio::test]
 async fn a_flood_of_apq_registrations_is_charged_and_cannot_evict_the_limits() {
+    if !requires(&[Tool::Redis]) {
+        return;
+    }
     // The limits' Redis never evicts; the documents' Redis is small and evicts as it likes.
     let limits =
         RedisServer::start_with(&["--maxmemory", "16mb", "--maxmemory-policy", "noeviction"]);

@@ -15,6 +15,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
+mod tools;
+pub use tools::{Tool, requires};
+
 /// Better Auth's secret in `better-auth.md`'s test vectors.
 pub const SECRET: &str = "probe-secret-0123456789abcdef0123456789abcdef";
 /// The allowed CORS origin in tests.

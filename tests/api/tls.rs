@@ -11,6 +11,7 @@ use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 
 use crate::support::{TestApp, fresh_database, migrated_database, user_in};
+use crate::support::{Tool, requires};
 
 fn openssl(args: &[&str], dir: &Path) {
     let status = Command::new("openssl")
@@ -174,6 +175,9 @@ fn assert_refused(result: Result<bool, String>, words: &[&str]) {
 
 #[tokio::test]
 async fn every_sslmode_against_a_stock_debian_server_does_what_libpq_does() {
+    if !requires(&[Tool::OpenSsl]) {
+        return;
+    }
     let (cluster, snakeoil) = snakeoil_cluster();
     let at = |host: &str, query: &str| {
         format!(
@@ -229,6 +233,9 @@ async fn every_sslmode_against_a_stock_debian_server_does_what_libpq_does() {
 
 #[tokio::test]
 async fn a_tls_only_server_with_a_private_ca_works_in_every_mode_that_allows_it() {
+    if !requires(&[Tool::OpenSsl]) {
+        return;
+    }
     let (cluster, ca) = tls_cluster();
     let url = |mode: &str| format!("{}?sslmode={mode}", cluster.url("postgres"));
 
@@ -256,6 +263,9 @@ async fn a_tls_only_server_with_a_private_ca_works_in_every_mode_that_allows_it(
 
 #[tokio::test]
 async fn a_server_without_tls_is_named_as_such_when_tls_is_required() {
+    if !requires(&[Tool::OpenSsl]) {
+        return;
+    }
     let url = fresh_database().await;
     assert_eq!(encrypted(&url, None).await, Ok(false), "prefer falls back");
     for mode in ["require", "verify-full"] {
@@ -272,6 +282,9 @@ async fn a_server_without_tls_is_named_as_such_when_tls_is_required() {
 
 #[tokio::test]
 async fn the_server_migrates_and_serves_over_verified_tls() {
+    if !requires(&[Tool::OpenSsl]) {
+        return;
+    }
     let (cluster, ca) = tls_cluster();
     let url = |db: &str| format!("{}?sslmode=verify-full", cluster.url(db));
     let name = format!("bff_tls_{}", std::process::id());
@@ -292,6 +305,9 @@ async fn the_server_migrates_and_serves_over_verified_tls() {
 /// where `bff migrate` and `bff serve` used to fail the TLS handshake) and reports the TLS in use.
 #[tokio::test]
 async fn check_connects_to_a_stock_debian_server_with_a_plain_url_and_reports_tls() {
+    if !requires(&[Tool::OpenSsl]) {
+        return;
+    }
     let (cluster, _) = snakeoil_cluster();
     let name = format!("bff_snakeoil_{}", std::process::id());
     let mut admin = bff::db::connect(&cluster.url("postgres")).await.unwrap();
