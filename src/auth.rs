@@ -15,10 +15,10 @@
 //!    client: a viewer) or a [`service`] token for internal workers (HS256: never a viewer). A
 //!    JWT bearer replaces the cookie, whatever it proves.
 
-pub mod credentials;
+pub(crate) mod credentials;
 pub mod jwt;
 pub mod recheck;
-pub mod request;
+pub(crate) mod request;
 pub mod service;
 
 pub use credentials::{AuthSettings, cookie_value, session_token, signature, signed_token};

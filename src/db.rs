@@ -3,28 +3,28 @@
 //! statement bff sends lives here. Nothing here knows GraphQL or HTTP: the money path returns
 //! its own error type ([`photo_jobs::money::MoneyError`]), which the GraphQL layer words.
 
-pub mod account;
+pub(crate) mod account;
 pub mod better_auth;
-pub mod connect;
+pub(crate) mod connect;
 pub mod credits;
 pub mod export;
-pub mod instrumentation;
-pub mod live;
+pub(crate) mod instrumentation;
+pub(crate) mod live;
 pub mod migrate;
-pub mod pagination;
-pub mod photo_jobs;
-pub mod plans;
-pub mod pool;
-pub mod purchases;
-pub mod request;
+pub(crate) mod pagination;
+pub(crate) mod photo_jobs;
+pub(crate) mod plans;
+pub(crate) mod pool;
+pub(crate) mod purchases;
+pub(crate) mod request;
 pub mod schema;
-pub mod states;
-pub mod stripe;
-pub mod subscriptions;
-pub mod tls;
-pub mod uploads;
+pub(crate) mod states;
+pub(crate) mod stripe;
+pub(crate) mod subscriptions;
+pub(crate) mod tls;
+pub(crate) mod uploads;
 pub mod usage;
-pub mod viewer;
+pub(crate) mod viewer;
 
 pub use connect::{ConnectOptions, SslMode, connect, connect_with, connection_error_text};
 pub use migrate::{MIGRATIONS, better_auth_tables_exist, create_better_auth_tables, migrate};

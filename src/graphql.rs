@@ -4,23 +4,23 @@
 //! merged per domain. [`schema`] returns the schema with no data attached (`bff schema` prints
 //! it); [`served`] attaches the settings and clients the server's resolvers read.
 
-pub mod account;
-pub mod billing;
-pub mod billing_mutations;
-pub mod connection;
-pub mod context;
-pub mod credits;
+pub(crate) mod account;
+pub(crate) mod billing;
+pub(crate) mod billing_mutations;
+pub(crate) mod connection;
+pub(crate) mod context;
+pub(crate) mod credits;
 pub mod ids;
-pub mod live;
-pub mod mutations;
-pub mod node;
-pub mod photo_jobs;
-pub mod purchases;
-pub mod query;
+pub(crate) mod live;
+pub(crate) mod mutations;
+pub(crate) mod node;
+pub(crate) mod photo_jobs;
+pub(crate) mod purchases;
+pub(crate) mod query;
 pub mod scalars;
 pub mod uploads;
-pub mod viewer;
-pub mod worker;
+pub(crate) mod viewer;
+pub(crate) mod worker;
 
 use async_graphql::{MergedObject, Schema, SchemaBuilder};
 

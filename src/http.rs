@@ -9,18 +9,18 @@
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness checks the database |
 //! | `POST /webhooks/stripe` | Stripe events, signature-verified and applied exactly once |
 
-pub mod client;
+pub(crate) mod client;
 pub mod export;
-pub mod export_limits;
-pub mod graphiql;
-pub mod graphql;
-pub mod health;
+pub(crate) mod export_limits;
+pub(crate) mod graphiql;
+pub(crate) mod graphql;
+pub(crate) mod health;
 pub mod metrics;
-pub mod request_id;
+pub(crate) mod request_id;
 pub mod server;
-pub mod state;
-pub mod webhooks;
-pub mod ws;
+pub(crate) mod state;
+pub(crate) mod webhooks;
+pub(crate) mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -20,6 +20,7 @@
 //! - [`metrics`], [`telemetry`]: Prometheus metrics; logs and OTLP traces.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod app;
 pub mod auth;
@@ -30,12 +31,12 @@ pub mod dev;
 pub mod error;
 pub mod graphql;
 pub mod http;
-pub mod live;
+pub(crate) mod live;
 pub mod metrics;
 pub mod pipeline;
 pub mod redis;
 pub mod storage;
 pub mod stripe;
-pub mod sweeper;
+pub(crate) mod sweeper;
 pub mod tasks;
 pub mod telemetry;

@@ -5,6 +5,6 @@
 //! (`crate::http::ws`) registers connections and re-checks their sessions. The application
 //! (`crate::app`) builds the hub and starts its listener in its set of tasks.
 
-pub mod hub;
-pub mod listener;
-pub mod viewer;
+pub(crate) mod hub;
+pub(crate) mod listener;
+pub(crate) mod viewer;

@@ -22,17 +22,17 @@
 //! operation's kind against its transport again. Refusals are never kept.
 
 mod admission;
-pub mod cache;
+pub(crate) mod cache;
 pub mod cost;
 pub mod documents;
 pub mod guard;
 mod identity;
-pub mod operation;
-pub mod outcome;
-pub mod prepared;
-pub mod rate_limit;
-pub mod request;
-pub mod response_cache;
+pub(crate) mod operation;
+pub(crate) mod outcome;
+pub(crate) mod prepared;
+pub(crate) mod rate_limit;
+pub(crate) mod request;
+pub(crate) mod response_cache;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -3,14 +3,14 @@
 //! event is recorded once, in the same transaction as its effect, and an older snapshot of a
 //! subscription never overwrites a newer one.
 
-pub mod client;
-pub mod events;
-pub mod kind;
-pub mod objects;
-pub mod returns;
-pub mod reversals;
+pub(crate) mod client;
+pub(crate) mod events;
+pub(crate) mod kind;
+pub(crate) mod objects;
+pub(crate) mod returns;
+pub(crate) mod reversals;
 pub mod signature;
-pub mod snapshot;
+pub(crate) mod snapshot;
 pub mod sync;
 
 pub use client::{StripeClient, StripeError};

@@ -17,7 +17,7 @@ use crate::storage::Store;
 use crate::tasks::Stop;
 
 /// Sweeps until the process stops.
-pub async fn sweep_leases(pool: DbPool, jobs: Jobs, mut stop: Stop) {
+pub(crate) async fn sweep_leases(pool: DbPool, jobs: Jobs, mut stop: Stop) {
     let period = (jobs.worker_lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -41,7 +41,7 @@ pub async fn sweep_leases(pool: DbPool, jobs: Jobs, mut stop: Stop) {
 }
 
 /// How often the storage sweeper looks for work.
-pub const STORAGE_SWEEP_PERIOD: Duration = Duration::from_secs(2);
+pub(crate) const STORAGE_SWEEP_PERIOD: Duration = Duration::from_secs(2);
 /// How long a sweeper holds the deletions it took before another may retry them.
 const DELETION_LEASE: Duration = Duration::from_secs(120);
 /// The longest wait between two attempts at one deletion.
@@ -58,7 +58,12 @@ fn backoff(attempts: i32) -> Duration {
 /// that fails (storage down, credentials refused) is retried with a growing backoff (2 s,
 /// 4 s, … at most an hour); one taken by a process that died is retried when its lease ends.
 /// Nothing is lost: the queue is a table written in the transaction that deleted the row.
-pub async fn sweep_storage(pool: DbPool, store: Arc<Store>, unattached: Duration, mut stop: Stop) {
+pub(crate) async fn sweep_storage(
+    pool: DbPool,
+    store: Arc<Store>,
+    unattached: Duration,
+    mut stop: Stop,
+) {
     let mut ticks = tokio::time::interval(STORAGE_SWEEP_PERIOD);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while stop.tick(&mut ticks).await {
@@ -72,7 +77,7 @@ pub async fn sweep_storage(pool: DbPool, store: Arc<Store>, unattached: Duration
 }
 
 /// One pass of [`sweep_storage`]; (uploads expired, objects deleted).
-pub async fn sweep_storage_once(
+pub(crate) async fn sweep_storage_once(
     conn: &mut AsyncPgConnection,
     store: &Store,
     unattached: Duration,
@@ -116,7 +121,7 @@ pub async fn sweep_storage_once(
 }
 
 /// How often the account clean-up sweeper looks for work.
-pub const CLEANUP_SWEEP_PERIOD: Duration = Duration::from_secs(2);
+pub(crate) const CLEANUP_SWEEP_PERIOD: Duration = Duration::from_secs(2);
 
 /// Does the Stripe clean-up of deleted accounts until the process stops: cancels their subscriptions,
 /// deletes their customers, expires their open checkouts and refunds what was paid after the
@@ -124,7 +129,7 @@ pub const CLEANUP_SWEEP_PERIOD: Duration = Duration::from_secs(2);
 /// failure (Stripe down, a key without the permission) is retried with a growing backoff
 /// (2 s, 4 s, … at most an hour). Nothing is lost: the queue is a table written by the
 /// deletion's transaction.
-pub async fn sweep_account_cleanups(
+pub(crate) async fn sweep_account_cleanups(
     pool: DbPool,
     stripe: crate::stripe::StripeClient,
     mut stop: Stop,
@@ -142,7 +147,7 @@ pub async fn sweep_account_cleanups(
 }
 
 /// One pass of [`sweep_account_cleanups`]: how many clean-ups were done.
-pub async fn sweep_account_cleanups_once(
+pub(crate) async fn sweep_account_cleanups_once(
     conn: &mut AsyncPgConnection,
     stripe: &crate::stripe::StripeClient,
 ) -> QueryResult<usize> {

@@ -4,9 +4,9 @@
 use super::env::Env;
 
 /// Better Auth secret `bff dev` uses when `BETTER_AUTH_SECRET` is unset (development only).
-pub const SECRET: &str = "bff-dev-secret-not-for-production-0123456789";
+pub(crate) const SECRET: &str = "bff-dev-secret-not-for-production-0123456789";
 /// The SvelteKit example's dev server: `BETTER_AUTH_URL` and the allowed origin by default.
-pub const APP_ORIGIN: &str = "http://localhost:5173";
+pub(crate) const APP_ORIGIN: &str = "http://localhost:5173";
 
 /// The bucket of the store `bff dev` embeds when `BFF_STORAGE_URL` is unset.
 pub const STORAGE_BUCKET: &str = "bff-dev";
@@ -16,14 +16,14 @@ pub const STORAGE_ACCESS_KEY: &str = "bff-dev";
 pub const STORAGE_SECRET_KEY: &str = "bff-dev-storage-secret";
 
 /// Whether `BFF_STORAGE_URL` is set: then `bff dev` uses that bucket instead of embedding one.
-pub fn has_storage_url() -> bool {
+pub(crate) fn has_storage_url() -> bool {
     Env::process().get(super::storage::URL.name).is_some()
 }
 
 /// The process environment as `bff dev` sees it: development mode, `database_url` (its
 /// private cluster) and `storage_endpoint` (its embedded store) when given, and development
 /// values for what is unset.
-pub fn env(database_url: Option<String>, storage_endpoint: Option<String>) -> Env<'static> {
+pub(crate) fn env(database_url: Option<String>, storage_endpoint: Option<String>) -> Env<'static> {
     Env::new(move |name| {
         let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         if let Some(endpoint) = &storage_endpoint {
@@ -53,12 +53,12 @@ pub fn env(database_url: Option<String>, storage_endpoint: Option<String>) -> En
 }
 
 /// Whether `DATABASE_URL` is set: then `bff dev` uses it instead of a private cluster.
-pub fn has_database_url() -> bool {
+pub(crate) fn has_database_url() -> bool {
     Env::process().get(super::database::URL.name).is_some()
 }
 
 /// The directories of `PATH`.
-pub fn search_path() -> Vec<std::path::PathBuf> {
+pub(crate) fn search_path() -> Vec<std::path::PathBuf> {
     std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect())
         .unwrap_or_default()

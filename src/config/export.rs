@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::env::{Env, Variable};
 
 /// `BFF_EXPORT_TIMEOUT_MS`.
-pub const TIMEOUT_MS: Variable = Variable::number(
+pub(crate) const TIMEOUT_MS: Variable = Variable::number(
     "BFF_EXPORT_TIMEOUT_MS",
     "time an export's download may take, in ms, plus its size at BFF_EXPORT_MIN_BYTES_PER_SECOND (a slower reader is cut off)",
     60_000,
@@ -14,7 +14,7 @@ pub const TIMEOUT_MS: Variable = Variable::number(
     3_600_000,
 );
 /// `BFF_EXPORT_MIN_BYTES_PER_SECOND`.
-pub const MIN_BYTES_PER_SECOND: Variable = Variable::number(
+pub(crate) const MIN_BYTES_PER_SECOND: Variable = Variable::number(
     "BFF_EXPORT_MIN_BYTES_PER_SECOND",
     "the slowest average a download may have: each of these bytes adds a second to BFF_EXPORT_TIMEOUT_MS",
     64 * 1024,
@@ -22,7 +22,7 @@ pub const MIN_BYTES_PER_SECOND: Variable = Variable::number(
     1 << 30,
 );
 /// `BFF_EXPORT_SPOOL_BYTES`.
-pub const SPOOL_BYTES: Variable = Variable::number(
+pub(crate) const SPOOL_BYTES: Variable = Variable::number(
     "BFF_EXPORT_SPOOL_BYTES",
     "disk the documents of exports being downloaded may take in the temporary directory (TMPDIR) per process, in bytes; an export past it fails",
     1 << 30,
@@ -31,7 +31,7 @@ pub const SPOOL_BYTES: Variable = Variable::number(
 );
 
 /// The variables of this module.
-pub const VARIABLES: &[Variable] = &[TIMEOUT_MS, MIN_BYTES_PER_SECOND, SPOOL_BYTES];
+pub(crate) const VARIABLES: &[Variable] = &[TIMEOUT_MS, MIN_BYTES_PER_SECOND, SPOOL_BYTES];
 
 /// The export's settings.
 #[derive(Clone, Copy, Debug)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::env::{Env, Variable};
 
 /// `FREE_PHOTO_ALLOWANCE`.
-pub const FREE_PHOTO_ALLOWANCE: Variable = Variable::number(
+pub(crate) const FREE_PHOTO_ALLOWANCE: Variable = Variable::number(
     "FREE_PHOTO_ALLOWANCE",
     "free photos every user gets before credits are spent",
     3,
@@ -14,7 +14,7 @@ pub const FREE_PHOTO_ALLOWANCE: Variable = Variable::number(
     1000,
 );
 /// `BFF_WORKER_LEASE_MS`.
-pub const WORKER_LEASE_MS: Variable = Variable::number(
+pub(crate) const WORKER_LEASE_MS: Variable = Variable::number(
     "BFF_WORKER_LEASE_MS",
     "how long a worker's claim on a job lasts without heartbeatPhotoJob, in ms",
     300_000,
@@ -22,7 +22,7 @@ pub const WORKER_LEASE_MS: Variable = Variable::number(
     86_400_000,
 );
 /// `BFF_WORKER_MAX_ATTEMPTS`.
-pub const WORKER_MAX_ATTEMPTS: Variable = Variable::number(
+pub(crate) const WORKER_MAX_ATTEMPTS: Variable = Variable::number(
     "BFF_WORKER_MAX_ATTEMPTS",
     "claims a job gets; when the last one's lease expires the job fails and is refunded",
     3,
@@ -31,7 +31,8 @@ pub const WORKER_MAX_ATTEMPTS: Variable = Variable::number(
 );
 
 /// The variables of this module.
-pub const VARIABLES: &[Variable] = &[FREE_PHOTO_ALLOWANCE, WORKER_LEASE_MS, WORKER_MAX_ATTEMPTS];
+pub(crate) const VARIABLES: &[Variable] =
+    &[FREE_PHOTO_ALLOWANCE, WORKER_LEASE_MS, WORKER_MAX_ATTEMPTS];
 
 /// How photo jobs are priced and leased.
 #[derive(Clone, Copy, Debug)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::env::{Env, Variable};
 
 /// `BFF_WS_MAX_CONNECTIONS`.
-pub const MAX_CONNECTIONS: Variable = Variable::number(
+pub(crate) const MAX_CONNECTIONS: Variable = Variable::number(
     "BFF_WS_MAX_CONNECTIONS",
     "open WebSocket connections per process (past it: close 1013)",
     20_000,
@@ -15,7 +15,7 @@ pub const MAX_CONNECTIONS: Variable = Variable::number(
     1_000_000,
 );
 /// `BFF_WS_MAX_CONNECTIONS_PER_VIEWER`.
-pub const MAX_CONNECTIONS_PER_VIEWER: Variable = Variable::number(
+pub(crate) const MAX_CONNECTIONS_PER_VIEWER: Variable = Variable::number(
     "BFF_WS_MAX_CONNECTIONS_PER_VIEWER",
     "open WebSocket connections per signed-in user (past it: close 1013)",
     16,
@@ -23,7 +23,7 @@ pub const MAX_CONNECTIONS_PER_VIEWER: Variable = Variable::number(
     1_000_000,
 );
 /// `BFF_WS_MAX_SUBSCRIPTIONS`.
-pub const MAX_SUBSCRIPTIONS: Variable = Variable::number(
+pub(crate) const MAX_SUBSCRIPTIONS: Variable = Variable::number(
     "BFF_WS_MAX_SUBSCRIPTIONS",
     "subscriptions per WebSocket connection (past it: an error for that one)",
     32,
@@ -31,7 +31,7 @@ pub const MAX_SUBSCRIPTIONS: Variable = Variable::number(
     1_000_000,
 );
 /// `BFF_WS_INIT_TIMEOUT_MS`.
-pub const INIT_TIMEOUT_MS: Variable = Variable::number(
+pub(crate) const INIT_TIMEOUT_MS: Variable = Variable::number(
     "BFF_WS_INIT_TIMEOUT_MS",
     "time from the upgrade to connection_init, in ms (past it: close 4408)",
     10_000,
@@ -39,7 +39,7 @@ pub const INIT_TIMEOUT_MS: Variable = Variable::number(
     600_000,
 );
 /// `BFF_WS_KEEPALIVE_MS`.
-pub const KEEPALIVE_MS: Variable = Variable::number(
+pub(crate) const KEEPALIVE_MS: Variable = Variable::number(
     "BFF_WS_KEEPALIVE_MS",
     "how often the server pings, in ms; a peer silent for two periods is dropped",
     15_000,
@@ -47,7 +47,7 @@ pub const KEEPALIVE_MS: Variable = Variable::number(
     600_000,
 );
 /// `BFF_WS_SESSION_CHECK_MS`.
-pub const SESSION_CHECK_MS: Variable = Variable::number(
+pub(crate) const SESSION_CHECK_MS: Variable = Variable::number(
     "BFF_WS_SESSION_CHECK_MS",
     "how often open connections' sessions are checked again, in ms (signed out or expired: close 4403)",
     30_000,
@@ -56,7 +56,7 @@ pub const SESSION_CHECK_MS: Variable = Variable::number(
 );
 
 /// The variables of this module.
-pub const VARIABLES: &[Variable] = &[
+pub(crate) const VARIABLES: &[Variable] = &[
     MAX_CONNECTIONS,
     MAX_CONNECTIONS_PER_VIEWER,
     MAX_SUBSCRIPTIONS,

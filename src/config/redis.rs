@@ -15,25 +15,25 @@ use secrecy::{ExposeSecret, SecretString};
 use super::env::{Env, Variable};
 
 /// `BFF_REDIS_URL`.
-pub const URL: Variable = Variable::optional(
+pub(crate) const URL: Variable = Variable::optional(
     "BFF_REDIS_URL",
     "Redis or Valkey holding the rate-limit buckets and the export limit every instance shares: redis://[[user]:password@]host[:port][/db], or rediss:// for TLS; run it with maxmemory-policy noeviction",
     "each instance keeps its own",
 );
 /// `BFF_APQ_REDIS_URL`.
-pub const APQ_URL: Variable = Variable::optional(
+pub(crate) const APQ_URL: Variable = Variable::optional(
     "BFF_APQ_REDIS_URL",
     "another Redis or Valkey (it may evict: allkeys-lru) where automatic persisted query documents are shared between instances; same URL forms; never the limits' Redis",
     "each instance keeps its own documents",
 );
 /// `BFF_REDIS_CA_CERT`.
-pub const CA_CERT: Variable = Variable::optional(
+pub(crate) const CA_CERT: Variable = Variable::optional(
     "BFF_REDIS_CA_CERT",
     "PEM file of CA certificates trusted for rediss:// (a managed Redis's own CA)",
     "the system's roots",
 );
 /// `BFF_REDIS_TIMEOUT_MS`.
-pub const TIMEOUT_MS: Variable = Variable::number(
+pub(crate) const TIMEOUT_MS: Variable = Variable::number(
     "BFF_REDIS_TIMEOUT_MS",
     "time to connect to Redis, and for each command, in ms; past it the request uses this instance's own limits",
     100,
@@ -41,14 +41,14 @@ pub const TIMEOUT_MS: Variable = Variable::number(
     10_000,
 );
 /// `BFF_REDIS_PREFIX`.
-pub const PREFIX: Variable = Variable::value(
+pub(crate) const PREFIX: Variable = Variable::value(
     "BFF_REDIS_PREFIX",
     "prefix of every key bff writes to Redis (to share one Redis between deployments)",
     "bff:",
 );
 
 /// The variables of this module.
-pub const VARIABLES: &[Variable] = &[URL, APQ_URL, CA_CERT, TIMEOUT_MS, PREFIX];
+pub(crate) const VARIABLES: &[Variable] = &[URL, APQ_URL, CA_CERT, TIMEOUT_MS, PREFIX];
 
 /// One Redis bff talks to.
 #[derive(Clone, Debug)]

@@ -15,7 +15,7 @@ use crate::db::states::db_enum;
 
 /// Why the account was not deleted.
 #[derive(Debug, thiserror::Error)]
-pub enum DeleteError {
+pub(crate) enum DeleteError {
     /// The session was created longer ago than the freshness window (or is a JWT, which names
     /// no session).
     #[error("the session is not fresh")]
@@ -45,7 +45,7 @@ struct Owner {
 /// accounts, then the user), in the caller's transaction, when session `session_id` of theirs
 /// was created within `fresh` and `confirm_email` is their email (ignoring case and spaces
 /// around it). The database's triggers remove, anonymise and queue the rest.
-pub async fn delete(
+pub(crate) async fn delete(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     session_id: &str,
@@ -131,7 +131,7 @@ impl CleanupAction {
 const QUEUES: [&str; 2] = ["account_cleanups", "checkout_cleanups"];
 
 /// Queues `action` on Stripe object `stripe_id` (once: queued again, it is the same clean-up).
-pub async fn queue(
+pub(crate) async fn queue(
     conn: &mut AsyncPgConnection,
     action: CleanupAction,
     stripe_id: &str,
@@ -149,7 +149,7 @@ pub async fn queue(
 
 /// A clean-up due.
 #[derive(QueryableByName, Clone, Debug)]
-pub struct Cleanup {
+pub(crate) struct Cleanup {
     /// Row id.
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -166,7 +166,7 @@ pub struct Cleanup {
 
 /// Takes up to `limit` clean-ups of each queue that are due, for `lease` (a process that dies
 /// leaves them to be retried when the lease ends).
-pub async fn claim_cleanups(
+pub(crate) async fn claim_cleanups(
     conn: &mut AsyncPgConnection,
     limit: i64,
     lease: Duration,
@@ -190,7 +190,10 @@ pub async fn claim_cleanups(
 }
 
 /// A clean-up succeeded: it is forgotten.
-pub async fn cleanup_done(conn: &mut AsyncPgConnection, cleanup: &Cleanup) -> QueryResult<()> {
+pub(crate) async fn cleanup_done(
+    conn: &mut AsyncPgConnection,
+    cleanup: &Cleanup,
+) -> QueryResult<()> {
     diesel::sql_query(format!(
         "DELETE FROM {} WHERE id = $1",
         cleanup.action.queue()
@@ -202,7 +205,7 @@ pub async fn cleanup_done(conn: &mut AsyncPgConnection, cleanup: &Cleanup) -> Qu
 }
 
 /// A clean-up failed: retried after `backoff`.
-pub async fn cleanup_failed(
+pub(crate) async fn cleanup_failed(
     conn: &mut AsyncPgConnection,
     cleanup: &Cleanup,
     error: &str,

@@ -355,7 +355,7 @@ impl ConnectOptions {
 /// PostgreSQL's own reason (`database "x" does not exist`, `password authentication failed
 /// for user "y"`), or the operating system's (connection refused, unknown host), rather than
 /// tokio-postgres's bare "db error".
-pub fn reason(error: &tokio_postgres::Error) -> String {
+pub(crate) fn reason(error: &tokio_postgres::Error) -> String {
     if let Some(db) = error.as_db_error() {
         let mut text = db.message().to_owned();
         if let Some(hint) = db.hint() {
@@ -402,7 +402,7 @@ pub fn connection_error_text(error: &ConnectionError) -> String {
 
 /// What `bff check` reports of the server it connected to.
 #[derive(diesel::QueryableByName, Debug)]
-pub struct Server {
+pub(crate) struct Server {
     /// `server_version`.
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub version: String,
@@ -425,7 +425,7 @@ pub struct Server {
 
 impl Server {
     /// Reads it over `conn`.
-    pub async fn describe(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Server> {
+    pub(crate) async fn describe(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Server> {
         use diesel_async::RunQueryDsl;
         diesel::sql_query(
             "SELECT current_setting('server_version') AS version, current_user::text AS user_name, \

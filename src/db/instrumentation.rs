@@ -18,13 +18,13 @@ tokio::task_local! {
 
 /// Runs `future` counting the statements it sends (pipelined ones included: they are sent
 /// from the request's own task).
-pub async fn counting<F: Future>(counter: &Arc<AtomicU32>, future: F) -> F::Output {
+pub(crate) async fn counting<F: Future>(counter: &Arc<AtomicU32>, future: F) -> F::Output {
     STATEMENTS.scope(counter.clone(), future).await
 }
 
 /// Installed on every pooled connection.
 #[derive(Default)]
-pub struct DbInstrumentation {
+pub(crate) struct DbInstrumentation {
     // Statements finish in the order they were sent, also when pipelined on one connection.
     open: VecDeque<Span>,
 }

@@ -18,11 +18,11 @@ use crate::db::schema::{credit_accounts, plans as plans_table, subscriptions};
 use crate::db::subscriptions::{BillingState, Subscription};
 
 /// The channel the triggers notify.
-pub const CHANNEL: &str = "bff_live";
+pub(crate) const CHANNEL: &str = "bff_live";
 
 /// What a notification says changed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Change {
+pub(crate) enum Change {
     /// A photo job (created, changed or deleted).
     Job {
         /// Owner.
@@ -56,7 +56,7 @@ struct Payload {
 
 impl Change {
     /// Reads a notification's payload; `None` for anything else.
-    pub fn parse(payload: &str) -> Option<Change> {
+    pub(crate) fn parse(payload: &str) -> Option<Change> {
         let Payload { t, u, id } = serde_json::from_str(payload).ok()?;
         match (t.as_str(), id) {
             ("job", Some(id)) => Some(Change::Job { user_id: u, id }),
@@ -68,7 +68,7 @@ impl Change {
     }
 
     /// Whose object changed.
-    pub fn user_id(&self) -> &str {
+    pub(crate) fn user_id(&self) -> &str {
         match self {
             Change::Job { user_id, .. }
             | Change::Credits { user_id }
@@ -178,7 +178,7 @@ impl BillingState {
 }
 
 /// The database's clock: where a listening process marks how far it has heard.
-pub async fn now(conn: &mut impl Db) -> QueryResult<DateTime<Utc>> {
+pub(crate) async fn now(conn: &mut impl Db) -> QueryResult<DateTime<Utc>> {
     #[derive(QueryableByName)]
     struct Now {
         #[diesel(sql_type = Timestamptz)]

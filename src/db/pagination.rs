@@ -18,7 +18,7 @@ pub struct Cursor {
 const MIN_TIMESTAMP_MICROS: i64 = -210_866_803_200_000_000;
 
 /// Most rows one page may ask for.
-pub const MAX_PAGE_SIZE: i32 = 100;
+pub(crate) const MAX_PAGE_SIZE: i32 = 100;
 
 impl Cursor {
     /// The opaque string clients pass back as `after`.
@@ -56,7 +56,7 @@ macro_rules! owned_newest_first {
     ($model:ident, $table:ident, $what:literal) => {
         impl $model {
             /// The position of this row in its newest-first list.
-            pub fn cursor(&self) -> $crate::db::pagination::Cursor {
+            pub(crate) fn cursor(&self) -> $crate::db::pagination::Cursor {
                 $crate::db::pagination::Cursor {
                     created_at: self.created_at,
                     id: self.id,
@@ -64,7 +64,7 @@ macro_rules! owned_newest_first {
             }
 
             #[doc = concat!("Up to `limit` of the user's ", $what, ", newest first, after `after`.")]
-            pub async fn page(
+            pub(crate) async fn page(
                 conn: &mut impl $crate::db::request::Db,
                 user_id: &str,
                 after: Option<$crate::db::pagination::Cursor>,
@@ -87,7 +87,7 @@ macro_rules! owned_newest_first {
             }
 
             #[doc = concat!("How many ", $what, " the user has.")]
-            pub async fn count(
+            pub(crate) async fn count(
                 conn: &mut impl $crate::db::request::Db,
                 user_id: &str,
             ) -> diesel::QueryResult<i64> {
@@ -99,7 +99,7 @@ macro_rules! owned_newest_first {
             }
 
             #[doc = concat!("One of the user's ", $what, "; `None` for other users' and unknown ids alike.")]
-            pub async fn find(
+            pub(crate) async fn find(
                 conn: &mut impl $crate::db::request::Db,
                 user_id: &str,
                 id: i64,

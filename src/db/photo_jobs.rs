@@ -9,8 +9,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use crate::db::pagination::Cursor;
 use crate::db::schema::photo_jobs;
 
-pub mod money;
-pub mod worker;
+pub(crate) mod money;
+pub(crate) mod worker;
 
 db_enum! {
     /// Where a photo job is in its life.

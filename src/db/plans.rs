@@ -22,7 +22,7 @@ db_enum! {
 }
 
 /// The plan every user without a subscription (or with one not in good standing) is on.
-pub const FREE: PlanCode = PlanCode::Free;
+pub(crate) const FREE: PlanCode = PlanCode::Free;
 
 /// A plan row: its entitlements and prices.
 #[derive(Queryable, Selectable, Clone, Debug, PartialEq, Eq)]

@@ -47,7 +47,7 @@ pub fn pool(options: ConnectOptions, size: usize, timeout: Duration) -> StartupR
 
 /// The connection options of the configuration (`DATABASE_URL`, `DATABASE_CA_CERT`) with its
 /// statement timeout.
-pub fn options(config: &Database) -> StartupResult<ConnectOptions> {
+pub(crate) fn options(config: &Database) -> StartupResult<ConnectOptions> {
     Ok(
         ConnectOptions::from_url(config.url.expose_secret(), config.ca_cert.as_deref())?
             .with_statement_timeout(config.statement_timeout),

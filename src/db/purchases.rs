@@ -32,7 +32,7 @@ db_enum! {
 /// A credit pack sold through Stripe Checkout.
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = credit_packs, check_for_backend(diesel::pg::Pg))]
-pub struct CreditPack {
+pub(crate) struct CreditPack {
     /// e.g. `SMALL`.
     pub code: String,
     /// Display name.
@@ -45,7 +45,9 @@ pub struct CreditPack {
 
 impl CreditPack {
     /// The packs on sale (active, with a Stripe price), smallest first.
-    pub async fn for_sale(conn: &mut impl crate::db::request::Db) -> QueryResult<Vec<CreditPack>> {
+    pub(crate) async fn for_sale(
+        conn: &mut impl crate::db::request::Db,
+    ) -> QueryResult<Vec<CreditPack>> {
         credit_packs::table
             .filter(credit_packs::active.eq(true))
             .filter(credit_packs::stripe_price_id.is_not_null())
@@ -56,7 +58,7 @@ impl CreditPack {
     }
 
     /// The credits pack `code` grants (whether or not it is still on sale).
-    pub async fn credits_of(
+    pub(crate) async fn credits_of(
         conn: &mut impl crate::db::request::Db,
         code: &str,
     ) -> QueryResult<Option<i64>> {
@@ -72,13 +74,11 @@ impl CreditPack {
 /// A purchase of a credit pack.
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = purchases, check_for_backend(diesel::pg::Pg))]
-pub struct Purchase {
+pub(crate) struct Purchase {
     /// Row id.
     pub id: i64,
     /// Buyer.
     pub user_id: String,
-    /// The Checkout Session.
-    pub stripe_checkout_session_id: String,
     /// Pack code.
     pub pack: String,
     /// Amount charged, in the currency's minor unit.
@@ -105,7 +105,7 @@ impl Purchase {
     /// conditional, so only one event ever grants its credits (the ledger's unique index on
     /// `purchase_id` backs that up). Returns the purchase id, owner and credits when this call
     /// completed it.
-    pub async fn complete(
+    pub(crate) async fn complete(
         conn: &mut AsyncPgConnection,
         checkout_session_id: &str,
         payment_intent_id: Option<&str>,
@@ -130,7 +130,7 @@ impl Purchase {
     }
 
     /// Marks a Checkout Session's pending purchase failed; whether there was one.
-    pub async fn fail_pending(
+    pub(crate) async fn fail_pending(
         conn: &mut AsyncPgConnection,
         checkout_session_id: &str,
     ) -> QueryResult<bool> {
@@ -147,7 +147,7 @@ impl Purchase {
 
     /// The paid purchase (completed, or refunded in part or in full) of payment
     /// `payment_intent`, locked until the transaction ends.
-    pub async fn paid_by(
+    pub(crate) async fn paid_by(
         conn: &mut AsyncPgConnection,
         payment_intent: &str,
     ) -> QueryResult<Option<Purchase>> {
@@ -168,7 +168,7 @@ impl Purchase {
     }
 
     /// Records purchase `id`'s refund: the money refunded, the credits taken back, its status.
-    pub async fn set_refund(
+    pub(crate) async fn set_refund(
         conn: &mut AsyncPgConnection,
         id: i64,
         refunded_amount_cents: i64,

@@ -4,11 +4,11 @@
 //! of billing goes through the owner-scoped queries of `subscriptions`, `purchases` and
 //! `viewer`. (A purchase's writes are in [`crate::db::purchases`], which owns the table.)
 
-pub mod checkouts;
-pub mod customers;
-pub mod disputes;
-pub mod events;
-pub mod payments;
-pub mod refunds;
-pub mod subscriptions;
-pub mod syncs;
+pub(crate) mod checkouts;
+pub(crate) mod customers;
+pub(crate) mod disputes;
+pub(crate) mod events;
+pub(crate) mod payments;
+pub(crate) mod refunds;
+pub(crate) mod subscriptions;
+pub(crate) mod syncs;

@@ -1,6 +1,6 @@
 //! Billing subscriptions (one per user) and the plan in force.
 
-pub mod history;
+pub(crate) mod history;
 
 use crate::db::states::db_enum;
 use chrono::{DateTime, Utc};
@@ -61,7 +61,7 @@ pub struct Subscription {
 }
 
 /// Statuses whose plan's entitlements are in force.
-pub const GOOD_STANDING: [SubscriptionStatus; 3] = [
+pub(crate) const GOOD_STANDING: [SubscriptionStatus; 3] = [
     SubscriptionStatus::Active,
     SubscriptionStatus::Trialing,
     SubscriptionStatus::PastDue,

@@ -35,7 +35,7 @@ pub enum Check {
 }
 
 /// Reads every PEM certificate in `path`.
-pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect())
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -47,7 +47,7 @@ pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, St
 
 /// The connector for `check`, trusting Mozilla's roots plus `extra` (configured CA
 /// certificates, or a self-signed server certificate).
-pub fn connector(
+pub(crate) fn connector(
     check: Check,
     extra: &[CertificateDer<'static>],
 ) -> Result<MakeRustlsConnect, String> {
@@ -145,7 +145,9 @@ impl ServerCertVerifier for Verifier {
 }
 
 /// The rustls error somewhere in `error`'s chain of causes, if any.
-pub fn rustls_cause<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+pub(crate) fn rustls_cause<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
     let mut next = Some(error);
     while let Some(error) = next {
         if let Some(found) = error.downcast_ref::<rustls::Error>() {

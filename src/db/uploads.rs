@@ -75,7 +75,7 @@ pub struct NewUpload<'a> {
 }
 
 /// Bytes `user_id` keeps in storage.
-pub async fn storage_used(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<i64> {
+pub(crate) async fn storage_used(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<i64> {
     photo_uploads::table
         .filter(photo_uploads::user_id.eq(user_id))
         .select(diesel::dsl::sql::<BigInt>(
@@ -86,7 +86,7 @@ pub async fn storage_used(conn: &mut AsyncPgConnection, user_id: &str) -> QueryR
 }
 
 /// How many of `user_id`'s photos wait for a job.
-pub async fn pending_count(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<i64> {
+pub(crate) async fn pending_count(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<i64> {
     photo_uploads::table
         .filter(photo_uploads::user_id.eq(user_id))
         .filter(photo_uploads::photo_job_id.is_null())
@@ -99,7 +99,7 @@ pub async fn pending_count(conn: &mut AsyncPgConnection, user_id: &str) -> Query
 /// Makes `keys` the checked copies of `user_id`'s uploads `ids` waiting for a job (one each,
 /// in order), queueing the deletion of copies an earlier attempt left; how many uploads took
 /// theirs (fewer when some were attached meanwhile).
-pub async fn assign_copies(
+pub(crate) async fn assign_copies(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     ids: &[i64],
@@ -133,7 +133,10 @@ pub async fn assign_copies(
 
 /// The checked copies `keys` will not be used (their job failed): they leave their uploads and
 /// are queued for deletion now.
-pub async fn release_copies(conn: &mut AsyncPgConnection, keys: &[String]) -> QueryResult<()> {
+pub(crate) async fn release_copies(
+    conn: &mut AsyncPgConnection,
+    keys: &[String],
+) -> QueryResult<()> {
     diesel::sql_query(
         "WITH released AS ( \
              UPDATE photo_uploads SET checked_key = NULL WHERE checked_key = ANY($1::text[]) \
@@ -147,7 +150,7 @@ pub async fn release_copies(conn: &mut AsyncPgConnection, keys: &[String]) -> Qu
 }
 
 /// Records uploads; they come back in the order given.
-pub async fn insert_all(
+pub(crate) async fn insert_all(
     conn: &mut AsyncPgConnection,
     uploads: &[NewUpload<'_>],
 ) -> QueryResult<Vec<Upload>> {
@@ -161,7 +164,7 @@ pub async fn insert_all(
 }
 
 /// Those of `ids` that are `user_id`'s photos (others' and unknown ids are left out).
-pub async fn owned_photos(
+pub(crate) async fn owned_photos(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     ids: &[i64],
@@ -179,7 +182,7 @@ pub async fn owned_photos(
 /// Where `keys` gives one, the photo must hold that checked copy ([`assign_copies`]; another
 /// attempt's copy is not this job's), which becomes its object; the object as uploaded is
 /// queued for deletion once its upload URL has expired.
-pub async fn attach(
+pub(crate) async fn attach(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     job_id: i64,
@@ -218,7 +221,7 @@ pub async fn attach(
 }
 
 /// The photos of `owner`'s job `job_id`, in order.
-pub async fn photos_of_job(
+pub(crate) async fn photos_of_job(
     conn: &mut impl crate::db::request::Db,
     owner: &str,
     job_id: i64,
@@ -234,7 +237,7 @@ pub async fn photos_of_job(
 }
 
 /// The photos of `owner`'s jobs `job_ids`, by job and in order: one statement for a page.
-pub async fn photos_of_jobs(
+pub(crate) async fn photos_of_jobs(
     conn: &mut impl crate::db::request::Db,
     owner: &str,
     job_ids: &[i64],
@@ -250,7 +253,7 @@ pub async fn photos_of_jobs(
 }
 
 /// The result upload of `owner`'s job `job_id`, if the worker asked for one.
-pub async fn result_of_job(
+pub(crate) async fn result_of_job(
     conn: &mut AsyncPgConnection,
     owner: &str,
     job_id: i64,
@@ -267,7 +270,7 @@ pub async fn result_of_job(
 
 /// Records `upload` as its job's result, replacing (and so queueing the deletion of) an
 /// earlier one.
-pub async fn replace_result(
+pub(crate) async fn replace_result(
     conn: &mut AsyncPgConnection,
     upload: &NewUpload<'_>,
 ) -> QueryResult<Upload> {
@@ -287,7 +290,10 @@ pub async fn replace_result(
 
 /// Deletes up to 500 photos never attached to a job and older than `age` (their objects are
 /// queued for deletion); how many.
-pub async fn expire_unattached(conn: &mut AsyncPgConnection, age: Duration) -> QueryResult<usize> {
+pub(crate) async fn expire_unattached(
+    conn: &mut AsyncPgConnection,
+    age: Duration,
+) -> QueryResult<usize> {
     diesel::sql_query(
         "DELETE FROM photo_uploads WHERE id IN (SELECT id FROM photo_uploads \
            WHERE photo_job_id IS NULL AND created_at < now() - $1 * interval '1 second' \
@@ -300,7 +306,7 @@ pub async fn expire_unattached(conn: &mut AsyncPgConnection, age: Duration) -> Q
 
 /// An object to delete from storage.
 #[derive(QueryableByName, Clone, Debug)]
-pub struct Deletion {
+pub(crate) struct Deletion {
     /// Row id.
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -314,7 +320,7 @@ pub struct Deletion {
 
 /// Takes up to `limit` due deletions for `lease` (another sweeper skips them meanwhile; if this
 /// one dies, they are due again when the lease ends).
-pub async fn claim_deletions(
+pub(crate) async fn claim_deletions(
     conn: &mut AsyncPgConnection,
     limit: i64,
     lease: Duration,
@@ -333,7 +339,7 @@ pub async fn claim_deletions(
 }
 
 /// The object of deletion `id` is gone.
-pub async fn deletion_done(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
+pub(crate) async fn deletion_done(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<()> {
     diesel::delete(storage_deletions::table.find(id))
         .execute(conn)
         .await
@@ -341,7 +347,7 @@ pub async fn deletion_done(conn: &mut AsyncPgConnection, id: i64) -> QueryResult
 }
 
 /// Deletion `id` failed with `error`: try again after `retry_in`.
-pub async fn deletion_failed(
+pub(crate) async fn deletion_failed(
     conn: &mut AsyncPgConnection,
     id: i64,
     error: &str,

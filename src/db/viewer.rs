@@ -179,15 +179,15 @@ positional_row! {
 /// Whom the statement looks up: by session token or by user id. Two types, so that each SQL
 /// text has its own static query id and stays a cached prepared statement (diesel never caches
 /// `sql_query`, and planning this join on every request cost more than running it).
-pub trait Key: Send + Sync + 'static {
+pub(crate) trait Key: Send + Sync + 'static {
     /// The statement's text before and after the key's placeholder, built once.
     fn text() -> &'static (String, String);
 }
 
 /// By session token.
-pub struct ByToken;
+pub(crate) struct ByToken;
 /// By user id (a verified Better Auth JWT).
-pub struct ByUserId;
+pub(crate) struct ByUserId;
 
 impl Key for ByToken {
     fn text() -> &'static (String, String) {

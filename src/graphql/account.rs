@@ -13,21 +13,21 @@ use crate::error::AppError;
 
 /// What `deleteAccount` needs.
 #[derive(InputObject)]
-pub struct DeleteAccountInput {
+pub(crate) struct DeleteAccountInput {
     /// The account's email, typed again by the person (case and surrounding spaces ignored).
     pub confirm_email: String,
 }
 
 /// The account is gone.
 #[derive(SimpleObject)]
-pub struct DeleteAccountPayload {
+pub(crate) struct DeleteAccountPayload {
     /// When it was deleted (by the database's clock).
     pub deleted_at: DateTime<Utc>,
 }
 
 /// Leaving.
 #[derive(Default)]
-pub struct AccountMutation;
+pub(crate) struct AccountMutation;
 
 #[Object]
 impl AccountMutation {

@@ -1,6 +1,6 @@
 //! The viewer's subscription, entitlements and usage.
 
-pub use crate::db::subscriptions::SubscriptionStatus;
+pub(crate) use crate::db::subscriptions::SubscriptionStatus;
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -13,11 +13,11 @@ use crate::db::subscriptions::history::{self, HistoryKind as BillingHistoryKind}
 use crate::db::usage::Window;
 use crate::error::{AppError, AppResult};
 
-pub use crate::db::plans::PlanCode as Plan;
+pub(crate) use crate::db::plans::PlanCode as Plan;
 
 /// What a plan allows.
 #[derive(SimpleObject)]
-pub struct Entitlements {
+pub(crate) struct Entitlements {
     /// The plan these entitlements come from.
     pub plan: Plan,
     /// Photos per usage window; null is unlimited.
@@ -30,7 +30,7 @@ pub struct Entitlements {
 
 impl Entitlements {
     /// The entitlements of a plan row.
-    pub fn of(plan: &PlanRow) -> AppResult<Self> {
+    pub(crate) fn of(plan: &PlanRow) -> AppResult<Self> {
         Ok(Entitlements {
             plan: plan.code,
             monthly_photo_quota: plan.monthly_photo_quota,
@@ -41,7 +41,7 @@ impl Entitlements {
 }
 
 /// The viewer's billing subscription. Someone who never subscribed is on FREE, ACTIVE.
-pub struct BillingSubscription(pub BillingState);
+pub(crate) struct BillingSubscription(pub BillingState);
 
 /// The viewer's billing subscription. Someone who never subscribed is on FREE, ACTIVE.
 #[Object]
@@ -114,7 +114,7 @@ impl BillingSubscription {
 
 /// One entry of a subscription's billing history.
 #[derive(SimpleObject)]
-pub struct BillingHistoryEntry {
+pub(crate) struct BillingHistoryEntry {
     /// What happened.
     pub kind: BillingHistoryKind,
     /// The invoice's amount; for a refund, all of the payment refunded so far.
@@ -139,7 +139,7 @@ db_enum! {
 
 /// Use of one metric in the current usage window.
 #[derive(SimpleObject)]
-pub struct UsageMeter {
+pub(crate) struct UsageMeter {
     /// What is metered.
     pub metric: UsageMetric,
     /// How much was used in this window (STORAGE_BYTES: how much is kept now). Byte counts
@@ -157,7 +157,7 @@ pub struct UsageMeter {
 
 impl UsageMeter {
     /// A photos meter.
-    pub fn photos(used: i32, limit: Option<i32>, window: Window) -> Self {
+    pub(crate) fn photos(used: i32, limit: Option<i32>, window: Window) -> Self {
         Self::new(
             UsageMetric::Photos,
             i64::from(used),
@@ -167,7 +167,7 @@ impl UsageMeter {
     }
 
     /// A meter of `metric`.
-    pub fn new(metric: UsageMetric, used: i64, limit: Option<i64>, window: Window) -> Self {
+    pub(crate) fn new(metric: UsageMetric, used: i64, limit: Option<i64>, window: Window) -> Self {
         UsageMeter {
             metric,
             used,

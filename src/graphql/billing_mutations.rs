@@ -24,7 +24,7 @@ use crate::stripe::snapshot::Snapshot;
 
 /// A Stripe Checkout page to send the viewer to.
 #[derive(SimpleObject)]
-pub struct CheckoutSession {
+pub(crate) struct CheckoutSession {
     /// Stripe's Checkout Session id (`cs_…`).
     pub id: String,
     /// The page to redirect the browser to.
@@ -33,7 +33,7 @@ pub struct CheckoutSession {
 
 /// The outcome of `subscribe`.
 #[derive(SimpleObject)]
-pub struct SubscribePayload {
+pub(crate) struct SubscribePayload {
     /// Where to pay, when the viewer has no subscription yet; null when an existing
     /// subscription was switched to the new plan.
     pub checkout: Option<CheckoutSession>,
@@ -212,7 +212,7 @@ async fn set_cancel_at_period_end(
 
 /// The viewer's billing operations (they call Stripe).
 #[derive(Default)]
-pub struct BillingMutation;
+pub(crate) struct BillingMutation;
 
 /// The viewer's billing operations (they call Stripe).
 #[Object]

@@ -10,7 +10,7 @@ use crate::error::{AppError, AppResult};
 
 /// Where a page sits in its list.
 #[derive(SimpleObject, Clone, Debug)]
-pub struct PageInfo {
+pub(crate) struct PageInfo {
     /// Whether more items follow this page.
     pub has_next_page: bool,
     /// Whether items precede this page (true whenever `after` was given).
@@ -22,14 +22,17 @@ pub struct PageInfo {
 }
 
 /// Counts every item of a list, across pages.
-pub trait Totals: Send + Sync {
+pub(crate) trait Totals: Send + Sync {
     /// The number of items.
     fn total_count(&self, ctx: &Context<'_>) -> impl Future<Output = AppResult<i64>> + Send;
 }
 
 /// Checks `first` and `after`: `first` in 0..=100, `after` a cursor we made. Returns the
 /// limit to query (one more than `first`, to learn whether a next page exists).
-pub fn arguments(first: Option<i32>, after: Option<&str>) -> AppResult<(i64, Option<Cursor>)> {
+pub(crate) fn arguments(
+    first: Option<i32>,
+    after: Option<&str>,
+) -> AppResult<(i64, Option<Cursor>)> {
     let first = first.unwrap_or(20);
     if !(0..=MAX_PAGE_SIZE).contains(&first) {
         return Err(AppError::bad_input(format!(
@@ -47,7 +50,7 @@ pub fn arguments(first: Option<i32>, after: Option<&str>) -> AppResult<(i64, Opt
 }
 
 /// Cuts the `first + 1` rows fetched down to a page: the edges and the page info.
-pub fn page<R, N>(
+pub(crate) fn page<R, N>(
     mut rows: Vec<R>,
     first: i64,
     after: Option<Cursor>,
@@ -73,7 +76,7 @@ pub fn page<R, N>(
 macro_rules! connection {
     ($connection:ident, $edge:ident, $node:ty, $totals:ty, $what:literal) => {
         #[doc = concat!("A page of ", $what, ".")]
-        pub struct $connection {
+        pub(crate) struct $connection {
             edges: Vec<$edge>,
             page_info: $crate::graphql::connection::PageInfo,
             totals: $totals,
@@ -81,7 +84,7 @@ macro_rules! connection {
 
         impl $connection {
             /// Builds a page from rows (see [`crate::graphql::connection::page`]).
-            pub fn new(
+            pub(crate) fn new(
                 edges: Vec<(String, $node)>,
                 page_info: $crate::graphql::connection::PageInfo,
                 totals: $totals,
@@ -123,7 +126,7 @@ macro_rules! connection {
         }
 
         #[doc = concat!("An item of ", $what, ", with its cursor.")]
-        pub struct $edge {
+        pub(crate) struct $edge {
             cursor: String,
             node: $node,
         }

@@ -26,24 +26,24 @@ fn data<'a, T: Send + Sync + 'static>(ctx: &Context<'a>, what: &str) -> AppResul
 /// presigned URL minted for it nearing expiry): the response cache does not serve it past
 /// that. Attached to a request only when its answer may be cached.
 #[derive(Default)]
-pub struct AnswerChanges(std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>);
+pub(crate) struct AnswerChanges(std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>);
 
 impl AnswerChanges {
     /// Notes that the answer changes at `at` (the earliest such instant is kept).
-    pub fn at(&self, at: chrono::DateTime<chrono::Utc>) {
+    pub(crate) fn at(&self, at: chrono::DateTime<chrono::Utc>) {
         let mut earliest = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *earliest = Some(earliest.map_or(at, |e| e.min(at)));
     }
 
     /// The earliest instant noted, if any.
-    pub fn earliest(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub(crate) fn earliest(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// A URL valid until `expires_at` went into the answer: a cached copy is served only for the
 /// first half of its life, so a client always gets at least half of it.
-pub fn url_minted(ctx: &Context<'_>, expires_at: chrono::DateTime<chrono::Utc>) {
+pub(crate) fn url_minted(ctx: &Context<'_>, expires_at: chrono::DateTime<chrono::Utc>) {
     if let Some(changes) = ctx.data_opt::<std::sync::Arc<AnswerChanges>>() {
         let now = chrono::Utc::now();
         changes.at(now + (expires_at - now) / 2);
@@ -51,17 +51,17 @@ pub fn url_minted(ctx: &Context<'_>, expires_at: chrono::DateTime<chrono::Utc>) 
 }
 
 /// How jobs are priced and leased.
-pub fn jobs<'a>(ctx: &Context<'a>) -> AppResult<&'a Jobs> {
+pub(crate) fn jobs<'a>(ctx: &Context<'a>) -> AppResult<&'a Jobs> {
     data(ctx, "job settings")
 }
 
 /// Photo storage: the store (when configured) and its limits.
-pub fn photos<'a>(ctx: &Context<'a>) -> AppResult<&'a Photos> {
+pub(crate) fn photos<'a>(ctx: &Context<'a>) -> AppResult<&'a Photos> {
     data(ctx, "photo storage")
 }
 
 /// The Stripe client and its settings.
-pub fn stripe<'a>(ctx: &Context<'a>) -> AppResult<(&'a StripeClient, &'a StripeConfig)> {
+pub(crate) fn stripe<'a>(ctx: &Context<'a>) -> AppResult<(&'a StripeClient, &'a StripeConfig)> {
     Ok((data(ctx, "Stripe client")?, data(ctx, "Stripe settings")?))
 }
 
@@ -72,18 +72,18 @@ fn request_db<'a>(ctx: &Context<'a>) -> AppResult<&'a RequestDb> {
 
 /// The request's connection, shared with the resolvers running beside this one (their
 /// queries are pipelined on it). Use it as `&mut &**conn`.
-pub async fn read<'a>(ctx: &Context<'a>) -> AppResult<DbGuard<'a>> {
+pub(crate) async fn read<'a>(ctx: &Context<'a>) -> AppResult<DbGuard<'a>> {
     Ok(request_db(ctx)?.read().await?)
 }
 
 /// The request's connection alone, for a mutation's transaction.
-pub async fn conn<'a>(ctx: &Context<'a>) -> AppResult<RwLockWriteGuard<'a, DbConn>> {
+pub(crate) async fn conn<'a>(ctx: &Context<'a>) -> AppResult<RwLockWriteGuard<'a, DbConn>> {
     Ok(request_db(ctx)?.write().await?)
 }
 
 /// The signed-in user: `UNAUTHENTICATED` without a session, `FORBIDDEN` for a service token
 /// (which is never a viewer).
-pub async fn viewer(ctx: &Context<'_>) -> AppResult<SessionUser> {
+pub(crate) async fn viewer(ctx: &Context<'_>) -> AppResult<SessionUser> {
     if ctx
         .data_opt::<RequestAuth>()
         .is_some_and(|a| matches!(a.service(), ServiceCredential::Valid(_)))
@@ -96,14 +96,14 @@ pub async fn viewer(ctx: &Context<'_>) -> AppResult<SessionUser> {
 }
 
 /// The viewer's user id (see [`viewer`]).
-pub async fn viewer_id(ctx: &Context<'_>) -> AppResult<String> {
+pub(crate) async fn viewer_id(ctx: &Context<'_>) -> AppResult<String> {
     viewer(ctx).await.map(|user| user.id)
 }
 
 /// The service token's subject: `UNAUTHENTICATED` without a valid service token, `FORBIDDEN`
 /// when the request signs a viewer in instead (credentials that sign nobody in, such as a
 /// forged JWT, are `UNAUTHENTICATED`).
-pub async fn require_service(ctx: &Context<'_>) -> AppResult<String> {
+pub(crate) async fn require_service(ctx: &Context<'_>) -> AppResult<String> {
     let Some(auth) = ctx.data_opt::<RequestAuth>() else {
         return Err(AppError::Unauthenticated);
     };
@@ -120,7 +120,7 @@ pub async fn require_service(ctx: &Context<'_>) -> AppResult<String> {
 }
 
 /// The signed-in user, if any (looked up once per request).
-pub async fn current_user(ctx: &Context<'_>) -> AppResult<Option<SessionUser>> {
+pub(crate) async fn current_user(ctx: &Context<'_>) -> AppResult<Option<SessionUser>> {
     let Some(auth) = ctx.data_opt::<RequestAuth>() else {
         return Ok(None);
     };

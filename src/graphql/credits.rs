@@ -1,6 +1,6 @@
 //! The viewer's credit account and its ledger.
 
-pub use crate::db::credits::CreditTransactionKind;
+pub(crate) use crate::db::credits::CreditTransactionKind;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
@@ -13,14 +13,14 @@ use crate::error::AppError;
 use crate::error::AppResult;
 
 /// The viewer's credits: a balance spent on photo jobs, after a free allowance of photos.
-pub struct CreditAccount {
+pub(crate) struct CreditAccount {
     pub(crate) row: AccountRow,
     pub(crate) free_photo_allowance: i32,
 }
 
 impl CreditAccount {
     /// The account `row` (an empty one before the first credit), with the allowance in force.
-    pub fn new(ctx: &Context<'_>, row: AccountRow) -> AppResult<Self> {
+    pub(crate) fn new(ctx: &Context<'_>, row: AccountRow) -> AppResult<Self> {
         Ok(CreditAccount {
             row,
             free_photo_allowance: jobs(ctx)?.free_photo_allowance,
@@ -65,7 +65,7 @@ impl CreditAccount {
 }
 
 /// Counts the viewer's ledger entries, only when `totalCount` is selected.
-pub struct LedgerTotals {
+pub(crate) struct LedgerTotals {
     user_id: String,
 }
 
@@ -85,7 +85,7 @@ connection!(
 );
 
 /// One change to the credit balance.
-pub struct CreditTransaction(pub LedgerEntry);
+pub(crate) struct CreditTransaction(pub LedgerEntry);
 
 /// One change to the credit balance.
 #[Object]

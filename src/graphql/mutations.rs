@@ -14,15 +14,15 @@ use crate::db::photo_jobs::money::{self, JobOrder};
 use crate::error::AppError;
 
 /// Longest prompt, in characters (after trimming).
-pub const MAX_PROMPT: usize = 2000;
+pub(crate) const MAX_PROMPT: usize = 2000;
 /// Most photos in one job, whatever the plan.
-pub const MAX_PHOTOS_PER_JOB: i32 = 100;
+pub(crate) const MAX_PHOTOS_PER_JOB: i32 = 100;
 /// Longest idempotency key.
-pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+pub(crate) const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// What to process.
 #[derive(InputObject)]
-pub struct CreatePhotoJobInput {
+pub(crate) struct CreatePhotoJobInput {
     /// What to do with the photos: 1 to 2,000 characters (surrounding spaces are trimmed).
     pub prompt: String,
     /// The photos to process: ids of the viewer's uploads (`createPhotoUploads`), each
@@ -41,7 +41,7 @@ pub struct CreatePhotoJobInput {
 
 /// The created job and the viewer's account after paying for it.
 #[derive(SimpleObject)]
-pub struct CreatePhotoJobPayload {
+pub(crate) struct CreatePhotoJobPayload {
     /// The new job (PENDING), or the first one created with the same idempotency key.
     pub photo_job: PhotoJob,
     /// The viewer's credits after the charge.
@@ -133,7 +133,7 @@ fn validate(input: CreatePhotoJobInput) -> Result<Validated, AppError> {
 
 /// A change to one of the viewer's jobs.
 #[derive(InputObject)]
-pub struct UpdatePhotoJobInput {
+pub(crate) struct UpdatePhotoJobInput {
     /// The job's global id.
     pub id: ID,
     /// The new group, at most 140 characters; null or empty clears it.
@@ -158,7 +158,7 @@ fn job_row_id(id: &ID) -> Result<i64, AppError> {
 
 /// The viewer's photo-job mutations.
 #[derive(Default)]
-pub struct PhotoJobMutation;
+pub(crate) struct PhotoJobMutation;
 
 /// Changes to the viewer's own data.
 #[Object]

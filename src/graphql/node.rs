@@ -19,7 +19,7 @@ use crate::error::AppResult;
     ty = "async_graphql::ID",
     desc = "The object's opaque global id."
 ))]
-pub enum Node {
+pub(crate) enum Node {
     /// A photo job.
     PhotoJob(PhotoJob),
     /// A credit ledger entry.
@@ -29,7 +29,7 @@ pub enum Node {
 }
 
 /// The viewer's object with this global id, if there is one.
-pub async fn load(ctx: &Context<'_>, viewer_id: &str, id: &str) -> AppResult<Option<Node>> {
+pub(crate) async fn load(ctx: &Context<'_>, viewer_id: &str, id: &str) -> AppResult<Option<Node>> {
     let Some((kind, row)) = parse_global_id(id) else {
         return Ok(None);
     };

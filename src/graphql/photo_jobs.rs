@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-pub use crate::db::photo_jobs::PhotoJobStatus;
+pub(crate) use crate::db::photo_jobs::PhotoJobStatus;
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
@@ -17,11 +17,11 @@ use crate::db::uploads::{self as UploadRow, Upload};
 use crate::error::{AppError, AppResult};
 
 /// Longest group name, in characters.
-pub const MAX_GROUP_NAME: usize = 140;
+pub(crate) const MAX_GROUP_NAME: usize = 140;
 
 /// A request to process a batch of photos with a prompt: the row, when it was deleted (in the
 /// event that tells of it), and its photos when the page that holds it read them at once.
-pub struct PhotoJob(pub Row, pub Option<DateTime<Utc>>, pub Option<Vec<Upload>>);
+pub(crate) struct PhotoJob(pub Row, pub Option<DateTime<Utc>>, pub Option<Vec<Upload>>);
 
 impl From<Row> for PhotoJob {
     fn from(row: Row) -> Self {
@@ -117,7 +117,7 @@ impl PhotoJob {
 
 /// Which of the viewer's photo jobs to list.
 #[derive(InputObject, Default)]
-pub struct PhotoJobFilter {
+pub(crate) struct PhotoJobFilter {
     /// Only jobs in one of these statuses.
     pub statuses: Option<Vec<PhotoJobStatus>>,
     /// Only jobs in this group (exact match).
@@ -126,7 +126,7 @@ pub struct PhotoJobFilter {
 
 /// Counts the viewer's jobs matching the filter, only when `totalCount` is selected (then
 /// usually already counted by the page's own statement).
-pub struct PhotoJobTotals {
+pub(crate) struct PhotoJobTotals {
     user_id: String,
     filter: Filter,
     counted: Option<i64>,
@@ -151,7 +151,7 @@ connection!(
 );
 
 /// The viewer's photo jobs, newest first.
-pub async fn list(
+pub(crate) async fn list(
     ctx: &Context<'_>,
     user_id: &str,
     first: Option<i32>,

@@ -1,6 +1,6 @@
 //! The viewer's credit purchases.
 
-pub use crate::db::purchases::PurchaseStatus;
+pub(crate) use crate::db::purchases::PurchaseStatus;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
@@ -12,7 +12,7 @@ use crate::db::purchases::{CreditPack as PackRow, Purchase as Row};
 use crate::error::{AppError, AppResult};
 
 /// A credit pack bought through Stripe Checkout.
-pub struct Purchase(pub Row);
+pub(crate) struct Purchase(pub Row);
 
 /// A credit pack bought through Stripe Checkout.
 #[Object]
@@ -61,7 +61,7 @@ impl Purchase {
 }
 
 /// Counts the viewer's purchases, only when `totalCount` is selected.
-pub struct PurchaseTotals {
+pub(crate) struct PurchaseTotals {
     user_id: String,
 }
 
@@ -81,7 +81,7 @@ connection!(
 );
 
 /// The viewer's purchases, newest first.
-pub async fn list(
+pub(crate) async fn list(
     ctx: &Context<'_>,
     user_id: &str,
     first: Option<i32>,
@@ -100,7 +100,7 @@ pub async fn list(
 }
 
 /// A pack of credits for sale.
-pub struct CreditPack(pub PackRow);
+pub(crate) struct CreditPack(pub PackRow);
 
 /// A pack of credits for sale.
 #[Object]

@@ -9,7 +9,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 
-pub mod checks;
+pub(crate) mod checks;
 
 use super::context::{conn, photos, read, viewer_id};
 use super::ids::{Kind, global_id};

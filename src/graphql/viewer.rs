@@ -19,14 +19,14 @@ use crate::error::AppError;
 /// The signed-in person. Their subscription, credit account and usage came with the session
 /// lookup (one statement: [`crate::db::viewer`]) when the operation selects them; lists query
 /// on the request's connection.
-pub struct Viewer {
+pub(crate) struct Viewer {
     user: SessionUser,
     state: OnceCell<ViewerState>,
 }
 
 impl Viewer {
     /// The viewer for a session's user.
-    pub fn new(user: SessionUser) -> Self {
+    pub(crate) fn new(user: SessionUser) -> Self {
         Viewer {
             state: OnceCell::new_with(user.state.clone()),
             user,

@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::storage::kinds::{self, RESULT_TYPES};
 
 /// Most jobs one claim may take.
-pub const MAX_CLAIM: i32 = 50;
+pub(crate) const MAX_CLAIM: i32 = 50;
 /// Longest download URL or failure reason.
 const MAX_TEXT: usize = 2048;
 
@@ -38,7 +38,7 @@ fn check_https_url(url: &str) -> Result<(), AppError> {
 
 /// The result a worker is about to upload.
 #[derive(InputObject)]
-pub struct PhotoJobResultInput {
+pub(crate) struct PhotoJobResultInput {
     /// `application/zip` (the processed photos), or a photo type for a one-photo result.
     pub content_type: String,
     /// Its size in bytes: 1 to `BFF_RESULT_MAX_BYTES`.
@@ -47,7 +47,7 @@ pub struct PhotoJobResultInput {
 
 /// Operations for the photo worker (service token only).
 #[derive(Default)]
-pub struct WorkerMutation;
+pub(crate) struct WorkerMutation;
 
 /// Operations for the photo worker (service token only).
 #[Object]

@@ -10,7 +10,11 @@ use crate::config::server::{IpNet, canonical};
 /// The client's address: the peer's, unless the peer is a trusted proxy, in which case the
 /// right-most address of `X-Forwarded-For` that is not a trusted proxy (the left-most entries
 /// are whatever the client wrote, so they are never believed).
-pub fn address(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+pub(crate) fn address(
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
     let peer = canonical(peer?.ip());
     if !trusted.iter().any(|net| net.contains(peer)) {
         return Some(peer);

@@ -15,7 +15,7 @@
 //! start 3 exports at once and then one a minute.
 
 mod produce;
-pub mod spool;
+pub(crate) mod spool;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -14,17 +14,17 @@ use crate::config::export::Export as ExportConfig;
 use crate::redis::{Quota as SharedQuota, Redis, SharedBuckets};
 
 /// Exports a person may start at once; then one per [`EXPORT_EVERY`].
-pub const EXPORT_BURST: u32 = 3;
+pub(crate) const EXPORT_BURST: u32 = 3;
 /// How often a person may export once the burst is spent.
-pub const EXPORT_EVERY: Duration = Duration::from_secs(60);
+pub(crate) const EXPORT_EVERY: Duration = Duration::from_secs(60);
 /// Downloads one process serves at once (each holds a file and a socket, never a connection).
-pub const CONCURRENT_DOWNLOADS: usize = 256;
+pub(crate) const CONCURRENT_DOWNLOADS: usize = 256;
 /// How long an export waits for one of the pool's connections it may use.
-pub const PRODUCER_WAIT: Duration = Duration::from_secs(20);
+pub(crate) const PRODUCER_WAIT: Duration = Duration::from_secs(20);
 
 /// The connections exports may hold at once: a quarter of the pool, at least one, so GraphQL
 /// always keeps the rest whatever the number of people exporting.
-pub fn producers(pool_size: usize) -> usize {
+pub(crate) fn producers(pool_size: usize) -> usize {
     (pool_size / 4).max(1)
 }
 

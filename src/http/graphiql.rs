@@ -44,7 +44,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 ];
 
 /// `/graphiql` and its assets.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/graphiql", get(page))
         .route("/graphiql/assets/{name}", get(asset))

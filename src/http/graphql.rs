@@ -77,7 +77,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 }
 
 /// The masked response for a panic or anything unexpected outside a resolver.
-pub fn internal_error_response(request_id: Option<&str>) -> Response {
+pub(crate) fn internal_error_response(request_id: Option<&str>) -> Response {
     let body = json!({ "errors": [{
         "message": INTERNAL_MESSAGE,
         "extensions": { "code": code::INTERNAL_SERVER_ERROR, "requestId": request_id },
@@ -88,7 +88,7 @@ pub fn internal_error_response(request_id: Option<&str>) -> Response {
 /// The query string of a GET request.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GraphqlParams {
+pub(crate) struct GraphqlParams {
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
@@ -118,7 +118,7 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
 type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
 
 /// `POST /graphql`.
-pub async fn post(
+pub(crate) async fn post(
     State(state): State<AppState>,
     peer: Peer,
     headers: HeaderMap,
@@ -160,7 +160,7 @@ pub async fn post(
 /// an upgrade to WebSocket): they depend on the caller's credentials (`Vary: Cookie,
 /// Authorization`), and no shared cache may keep one. One with an `ETag` (a viewer's answer,
 /// [`revalidatable`]) may be kept by the caller and revalidated; any other is not to be stored.
-pub async fn private_to_the_caller(mut response: Response) -> Response {
+pub(crate) async fn private_to_the_caller(mut response: Response) -> Response {
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         return response;
     }
@@ -181,7 +181,7 @@ pub async fn private_to_the_caller(mut response: Response) -> Response {
 }
 
 /// `GET /graphql`: queries only; with a WebSocket upgrade, subscriptions ([`super::ws`]).
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     peer: Peer,
     headers: HeaderMap,

@@ -11,15 +11,15 @@ use serde_json::json;
 use super::state::AppState;
 
 /// How long `/readyz` waits for a pooled connection before answering "busy".
-pub const READY_WAIT: Duration = Duration::from_millis(500);
+pub(crate) const READY_WAIT: Duration = Duration::from_millis(500);
 
 /// `GET /healthz`.
-pub async fn healthz() -> Json<serde_json::Value> {
+pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /readyz`: 503 `draining` from SIGTERM on (see [`super::server::Draining`]).
-pub async fn readyz(
+pub(crate) async fn readyz(
     State(state): State<AppState>,
     draining: Option<axum::Extension<super::server::Draining>>,
 ) -> Response {

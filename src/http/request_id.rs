@@ -12,14 +12,14 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Request ids in UUID form without a system call each (a `getrandom` per request showed in
 /// the benchmark's syscall count): a random 64-bit prefix per process, then a counter.
 #[derive(Clone)]
-pub struct RequestIds {
+pub(crate) struct RequestIds {
     prefix: u64,
     next: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl RequestIds {
     /// A new process-wide prefix, counting from 0.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         RequestIds {
             prefix: uuid::Uuid::new_v4().as_u64_pair().0,
             next: Arc::default(),

@@ -8,7 +8,7 @@ use crate::app::App;
 pub type AppState = Arc<App>;
 
 /// The client's address: the TCP peer, or behind a trusted proxy what it forwarded.
-pub fn client_address(
+pub(crate) fn client_address(
     app: &App,
     peer: Option<std::net::SocketAddr>,
     headers: &axum::http::HeaderMap,

@@ -15,14 +15,18 @@ use crate::stripe::events::{self, Event, Handled};
 use crate::stripe::signature;
 
 /// Largest webhook body accepted.
-pub const MAX_WEBHOOK_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_WEBHOOK_BYTES: usize = 1024 * 1024;
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, Json(body)).into_response()
 }
 
 /// Receives one Stripe event.
-pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn stripe(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(secret) = &state.config.stripe.webhook_secret else {
         tracing::error!("a Stripe webhook arrived but STRIPE_WEBHOOK_SECRET is not configured");
         return answer(

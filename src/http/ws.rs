@@ -22,7 +22,7 @@
 //!   1001. Subscriptions past the per-connection limit get an `error` (RATE_LIMITED).
 
 mod connection;
-pub mod registry;
+pub(crate) mod registry;
 mod sign_in;
 
 use axum::extract::ws::WebSocketUpgrade;
@@ -42,7 +42,7 @@ const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
 
 /// Upgrades `GET /graphql`, or refuses before upgrading: no known sub-protocol (400), a
 /// foreign `Origin` (403).
-pub fn upgrade(
+pub(crate) fn upgrade(
     state: AppState,
     headers: &HeaderMap,
     peer: Option<std::net::SocketAddr>,

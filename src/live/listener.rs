@@ -45,7 +45,7 @@ pub enum ReloadError {
 
 /// The listening loop: connect, LISTEN, deliver; reconnect with backoff when the connection
 /// drops, then catch the subscribers up. Runs for the life of the process.
-pub async fn listen(hub: Arc<Hub>, options: ConnectOptions) {
+pub(crate) async fn listen(hub: Arc<Hub>, options: ConnectOptions) {
     let mut backoff = BACKOFF_FIRST;
     // The database's time when this process last knew it was listening.
     let mut heard_until: Option<DateTime<Utc>> = None;
@@ -235,7 +235,7 @@ async fn catch_up(
 
 /// A user's objects as they are now, for a subscriber that fell behind: the jobs changed or
 /// deleted since `since`, oldest change first, then the credit account and billing state.
-pub async fn reload_user(
+pub(crate) async fn reload_user(
     pool: &DbPool,
     user_id: &str,
     since: DateTime<Utc>,

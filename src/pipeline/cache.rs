@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use lru::LruCache;
 
 /// A least-recently-used map bounded by entries and by total weight, shared by every request.
-pub struct BoundedCache<K: Hash + Eq, V: Clone> {
+pub(crate) struct BoundedCache<K: Hash + Eq, V: Clone> {
     inner: Mutex<Inner<K, V>>,
     max_entries: usize,
     max_weight: usize,
@@ -21,7 +21,7 @@ struct Inner<K: Hash + Eq, V> {
 
 impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
     /// At most `entries` entries weighing at most `max_weight` together.
-    pub fn new(entries: usize, max_weight: usize) -> Self {
+    pub(crate) fn new(entries: usize, max_weight: usize) -> Self {
         BoundedCache {
             // Unbounded to lru, which would otherwise allocate room for every entry at once
             // (8.9 MB for the response cache's bound): the bounds are kept here.
@@ -35,7 +35,7 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
     }
 
     /// At most `entries` entries, whatever their weight.
-    pub fn with_entries(entries: usize) -> Self {
+    pub(crate) fn with_entries(entries: usize) -> Self {
         Self::new(entries, usize::MAX)
     }
 
@@ -47,19 +47,19 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
     }
 
     /// The value of `key`, now the most recently used.
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
         self.lock().entries.get(key).map(|(value, _)| value.clone())
     }
 
     /// Whether `key` is held (without touching its recency).
-    pub fn contains(&self, key: &K) -> bool {
+    pub(crate) fn contains(&self, key: &K) -> bool {
         self.lock().entries.contains(key)
     }
 
     /// Remembers `value` of `weight` under `key`, forgetting the least recently used entries
     /// past the bounds. A value heavier than the whole cache is not kept. Returns how many
     /// entries were forgotten to make room.
-    pub fn insert(&self, key: K, value: V, weight: usize) -> usize {
+    pub(crate) fn insert(&self, key: K, value: V, weight: usize) -> usize {
         if weight > self.max_weight {
             return 0;
         }
@@ -82,7 +82,7 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
     }
 
     /// Forgets `key`.
-    pub fn remove(&self, key: &K) {
+    pub(crate) fn remove(&self, key: &K) {
         let mut inner = self.lock();
         if let Some((_, weight)) = inner.entries.pop(key) {
             inner.weight -= weight;
@@ -90,17 +90,13 @@ impl<K: Hash + Eq, V: Clone> BoundedCache<K, V> {
     }
 
     /// How many entries are held.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.lock().entries.len()
     }
 
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The total weight held.
-    pub fn weight(&self) -> usize {
+    pub(crate) fn weight(&self) -> usize {
         self.lock().weight
     }
 }

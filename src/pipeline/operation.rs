@@ -9,7 +9,7 @@ use async_graphql::{Name, Variables};
 use async_graphql_value::ConstValue;
 
 /// The operation that would run: the named one, or the only one.
-pub fn selected<'a>(
+pub(crate) fn selected<'a>(
     document: &'a ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Option<&'a OperationDefinition> {
@@ -24,7 +24,7 @@ pub fn selected<'a>(
 }
 
 /// The name of the operation that would run (`None` for an anonymous one).
-pub fn operation_name(
+pub(crate) fn operation_name(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Option<String> {
@@ -40,13 +40,16 @@ pub fn operation_name(
 
 /// The kind of the operation that would run; `None` when there is no such operation (then
 /// async-graphql reports it).
-pub fn kind(document: &ExecutableDocument, operation_name: Option<&str>) -> Option<OperationType> {
+pub(crate) fn kind(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<OperationType> {
     selected(document, operation_name).map(|op| op.ty)
 }
 
 /// A variable of non-null type without a default must be given, and not as null (the spec's
 /// CoerceVariableValues; async-graphql 7.2 runs the operation anyway).
-pub fn check_variables(
+pub(crate) fn check_variables(
     operation: &OperationDefinition,
     variables: &Variables,
 ) -> Result<(), String> {
@@ -76,7 +79,7 @@ pub fn check_variables(
 
 /// Whether any operation or fragment of `document` selects `__schema` or `__type` (the
 /// introspection fields; `__typename` is not one).
-pub fn introspects(document: &ExecutableDocument) -> bool {
+pub(crate) fn introspects(document: &ExecutableDocument) -> bool {
     fn walk(set: &SelectionSet) -> bool {
         set.items.iter().any(|item| match &item.node {
             Selection::Field(field) => {

@@ -35,10 +35,11 @@ pub(super) fn record(operation_name: Option<&str>, outcome: &str, statements: u3
 /// own, only this text. "Failed to parse" comes while executing, with the field's path (an
 /// `Int` argument out of range); "Invalid value for argument" from validation, without one.
 /// The tests send requests that raise each, so a release that rewords them fails there.
-pub const INPUT_ERROR_PREFIXES: [&str; 2] = ["Failed to parse", "Invalid value for argument"];
+pub(crate) const INPUT_ERROR_PREFIXES: [&str; 2] =
+    ["Failed to parse", "Invalid value for argument"];
 
 /// Whether `message` is async-graphql's refusal of an argument's value, the client's to fix.
-pub fn is_input_error(message: &str) -> bool {
+pub(crate) fn is_input_error(message: &str) -> bool {
     INPUT_ERROR_PREFIXES
         .iter()
         .any(|prefix| message.starts_with(prefix))
@@ -48,7 +49,7 @@ pub fn is_input_error(message: &str) -> bool {
 /// a code and without a path is the request's (parse, validation, an unknown operation); with
 /// a path it is a resolver's, and one we did not code is internal — except argument coercion
 /// ([`is_input_error`]), the client's to fix.
-pub fn classify(error: &mut ServerError, request_id: Option<&str>) {
+pub(crate) fn classify(error: &mut ServerError, request_id: Option<&str>) {
     let has_code = error
         .extensions
         .as_ref()

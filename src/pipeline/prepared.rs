@@ -22,12 +22,12 @@ use sha2::{Digest, Sha256};
 use super::cache::BoundedCache;
 
 /// How many documents (and, separately, validated requests) are kept.
-pub const CAPACITY: usize = 256;
+pub(crate) const CAPACITY: usize = 256;
 
 type Key = [u8; 32];
 
 /// The caches, shared by every request of the process.
-pub struct Prepared {
+pub(crate) struct Prepared {
     documents: BoundedCache<Key, Arc<ExecutableDocument>>,
     validated: BoundedCache<Key, ()>,
     admitted: BoundedCache<Key, Arc<Admission>>,
@@ -36,7 +36,7 @@ pub struct Prepared {
 /// What admitting a request found (steps 2–5 of the pipeline), for the next one with the
 /// same key.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     /// The parsed document.
     pub document: Arc<ExecutableDocument>,
     /// The kind of the operation that runs (`None`: no such operation).
@@ -56,11 +56,11 @@ impl std::fmt::Debug for Prepared {
 /// Identifies a request by its text, operation name and variables (a SHA-256 digest): what
 /// passed validation, what was admitted, and (with the viewer and versions) a kept answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RequestKey(Key);
+pub(crate) struct RequestKey(Key);
 
 impl RequestKey {
     /// The key of a request.
-    pub fn of(query: &str, operation_name: Option<&str>, variables: &Variables) -> Self {
+    pub(crate) fn of(query: &str, operation_name: Option<&str>, variables: &Variables) -> Self {
         let mut hash = Sha256::new();
         hash.update(query.len().to_le_bytes());
         hash.update(query.as_bytes());
@@ -80,7 +80,7 @@ impl RequestKey {
     }
 
     /// The digest.
-    pub fn digest(&self) -> &[u8; 32] {
+    pub(crate) fn digest(&self) -> &[u8; 32] {
         &self.0
     }
 }
@@ -93,7 +93,7 @@ impl Default for Prepared {
 
 impl Prepared {
     /// Caches of `capacity` entries each.
-    pub fn with_capacity(capacity: usize) -> Self {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Prepared {
             documents: BoundedCache::with_entries(capacity),
             validated: BoundedCache::with_entries(capacity),
@@ -103,7 +103,7 @@ impl Prepared {
 
     /// The parsed document of `query`, from the cache or parsed now (`None` when it does not
     /// parse: async-graphql then reports the syntax error).
-    pub fn parse(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
+    pub(crate) fn parse(&self, query: &str) -> Option<Arc<ExecutableDocument>> {
         let key: Key = Sha256::digest(query.as_bytes()).into();
         if let Some(document) = self.documents.get(&key) {
             return Some(document);
@@ -114,27 +114,28 @@ impl Prepared {
     }
 
     /// How many parsed documents are kept now.
-    pub fn documents(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn documents(&self) -> usize {
         self.documents.len()
     }
 
     /// Whether a request with this key passed full validation before.
-    pub fn is_validated(&self, key: &RequestKey) -> bool {
+    pub(crate) fn is_validated(&self, key: &RequestKey) -> bool {
         self.validated.get(&key.0).is_some()
     }
 
     /// Remembers that a request with this key passed full validation (it executed).
-    pub fn validated(&self, key: RequestKey) {
+    pub(crate) fn validated(&self, key: RequestKey) {
         self.validated.insert(key.0, (), 1);
     }
 
     /// What admitting a request with this key found before, if it was admitted.
-    pub fn admission(&self, key: &RequestKey) -> Option<Arc<Admission>> {
+    pub(crate) fn admission(&self, key: &RequestKey) -> Option<Arc<Admission>> {
         self.admitted.get(&key.0)
     }
 
     /// Remembers that a request with this key was admitted, and what was found.
-    pub fn admitted(&self, key: RequestKey, admission: Arc<Admission>) {
+    pub(crate) fn admitted(&self, key: RequestKey, admission: Arc<Admission>) {
         self.admitted.insert(key.0, admission, 1);
     }
 }

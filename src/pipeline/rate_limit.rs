@@ -19,14 +19,14 @@ use crate::redis::{Quota as SharedQuota, Redis, SharedBuckets};
 
 /// What a request with credentials that did not authenticate costs at least, so guessing
 /// session tokens is slow.
-pub const FAILED_AUTH_COST: u64 = 100;
+pub(crate) const FAILED_AUTH_COST: u64 = 100;
 /// What a document refused by the cost limits costs its client address, so a client looping
 /// refused documents is soon answered 429 instead of having each one parsed and measured.
-pub const REFUSED_COST: u64 = 100;
+pub(crate) const REFUSED_COST: u64 = 100;
 
 /// Whose bucket a request is charged to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Key {
+pub(crate) enum Key {
     /// A signed-in viewer, by user id.
     Viewer(String),
     /// An anonymous client, or one whose credentials failed, by address.
@@ -35,7 +35,7 @@ pub enum Key {
 
 impl Key {
     /// The bucket of a client address; an unknown one (no TCP peer) shares `0.0.0.0`'s.
-    pub fn address(address: Option<IpAddr>) -> Key {
+    pub(crate) fn address(address: Option<IpAddr>) -> Key {
         Key::Address(address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()))
     }
 
@@ -49,7 +49,11 @@ impl Key {
 }
 
 /// Takes `cost` from `key`'s bucket of `limiter` (nothing when rate limiting is off).
-pub async fn charge(limiter: Option<&RateLimiter>, key: &Key, cost: u64) -> Result<(), Duration> {
+pub(crate) async fn charge(
+    limiter: Option<&RateLimiter>,
+    key: &Key,
+    cost: u64,
+) -> Result<(), Duration> {
     match limiter {
         Some(limiter) => limiter.charge(key, cost).await,
         None => Ok(()),
@@ -57,7 +61,7 @@ pub async fn charge(limiter: Option<&RateLimiter>, key: &Key, cost: u64) -> Resu
 }
 
 /// The buckets: in Redis when shared, else (and while Redis is down) in this process.
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     limiter: DefaultKeyedRateLimiter<Key>,
     clock: DefaultClock,
     burst: u32,
@@ -70,7 +74,7 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// The limiter for the configuration, sharing its buckets through `redis` if given;
     /// `None` when rate limiting is off.
-    pub fn new(config: &RateLimit, redis: Option<Arc<Redis>>) -> Option<RateLimiter> {
+    pub(crate) fn new(config: &RateLimit, redis: Option<Arc<Redis>>) -> Option<RateLimiter> {
         let per_second = u32::try_from(config.per_second).unwrap_or(u32::MAX);
         let per_second = NonZeroU32::new(per_second)?;
         let burst = NonZeroU32::new(u32::try_from(config.burst).unwrap_or(u32::MAX))
@@ -84,7 +88,7 @@ impl RateLimiter {
     }
 
     /// Buckets of `burst` units refilled one per `every`, named under `namespace` in `redis`.
-    pub fn with_quota(
+    pub(crate) fn with_quota(
         namespace: &'static str,
         every: Duration,
         burst: NonZeroU32,
@@ -110,7 +114,7 @@ impl RateLimiter {
     }
 
     /// Takes `cost` from `key`'s bucket, or says how long until it could.
-    pub async fn charge(&self, key: &Key, cost: u64) -> Result<(), Duration> {
+    pub(crate) async fn charge(&self, key: &Key, cost: u64) -> Result<(), Duration> {
         if let Some((redis, buckets, quota)) = &self.shared {
             let units = u32::try_from(cost).unwrap_or(u32::MAX);
             match buckets
@@ -143,13 +147,9 @@ impl RateLimiter {
     }
 
     /// Buckets currently held.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.limiter.len()
-    }
-
-    /// Whether no bucket is held.
-    pub fn is_empty(&self) -> bool {
-        self.limiter.is_empty()
     }
 }
 

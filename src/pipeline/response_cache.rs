@@ -26,7 +26,7 @@ const ENTRY_OVERHEAD: usize = 160;
 
 /// Whose answer, to what, at which versions.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Key {
+pub(crate) struct Key {
     viewer: Arc<str>,
     versions: Versions,
     request: [u8; 32],
@@ -34,7 +34,7 @@ pub struct Key {
 
 impl Key {
     /// The key of `viewer`'s request (its text, operation name and variables) at `versions`.
-    pub fn new(viewer: &str, versions: Versions, request: &RequestKey) -> Key {
+    pub(crate) fn new(viewer: &str, versions: Versions, request: &RequestKey) -> Key {
         Key {
             viewer: viewer.into(),
             versions,
@@ -43,7 +43,7 @@ impl Key {
     }
 
     /// A validator for HTTP revalidation (`ETag`): the key's hash, quoted.
-    pub fn etag(&self) -> String {
+    pub(crate) fn etag(&self) -> String {
         let mut hash = Sha256::new();
         hash.update(self.viewer.as_bytes());
         hash.update(self.versions.viewer.to_le_bytes());
@@ -57,7 +57,7 @@ impl Key {
 
 /// A kept answer.
 #[derive(Clone, Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The response body, as sent.
     pub body: bytes::Bytes,
     /// Not served from this instant on.
@@ -65,20 +65,20 @@ pub struct Entry {
 }
 
 /// The cache of one process.
-pub struct ResponseCache {
+pub(crate) struct ResponseCache {
     entries: BoundedCache<Key, Arc<Entry>>,
 }
 
 impl ResponseCache {
     /// A cache of at most `bytes`; `None` when 0 (off).
-    pub fn new(bytes: usize) -> Option<ResponseCache> {
+    pub(crate) fn new(bytes: usize) -> Option<ResponseCache> {
         (bytes > 0).then(|| ResponseCache {
             entries: BoundedCache::new(bytes / ENTRY_OVERHEAD + 1, bytes),
         })
     }
 
     /// The answer kept under `key`, if it may still be served.
-    pub fn get(&self, key: &Key) -> Option<Arc<Entry>> {
+    pub(crate) fn get(&self, key: &Key) -> Option<Arc<Entry>> {
         let entry = self.entries.get(key)?;
         if entry.changes_at <= Utc::now() {
             self.entries.remove(key);
@@ -91,7 +91,7 @@ impl ResponseCache {
     }
 
     /// Keeps `body` under `key` until `changes_at`.
-    pub fn insert(&self, key: Key, body: bytes::Bytes, changes_at: DateTime<Utc>) {
+    pub(crate) fn insert(&self, key: Key, body: bytes::Bytes, changes_at: DateTime<Utc>) {
         let weight = body.len() + key.viewer.len() + ENTRY_OVERHEAD;
         let evicted = self
             .entries
@@ -103,12 +103,13 @@ impl ResponseCache {
     }
 
     /// Counts a query that was not found (and executed).
-    pub fn missed(&self) {
+    pub(crate) fn missed(&self) {
         crate::metrics::response_cache("miss");
     }
 
     /// Bytes held.
-    pub fn bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
         self.entries.weight()
     }
 }

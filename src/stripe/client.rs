@@ -11,9 +11,9 @@ use crate::config::stripe::Stripe as StripeConfig;
 use crate::error::AppError;
 
 /// Connecting to Stripe may take this long.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A whole Stripe call may take this long.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Stripe's API, authenticated with the secret key.
 #[derive(Clone, Debug)]

@@ -25,7 +25,7 @@ use crate::db::subscriptions::history::{self, HistoryKind};
 
 /// An event as Stripe sends it (the fields bff reads).
 #[derive(Debug, Clone)]
-pub struct Event {
+pub(crate) struct Event {
     /// `evt_…`.
     pub id: String,
     /// e.g. `checkout.session.completed`: recorded as Stripe names it, handled or not.
@@ -40,7 +40,7 @@ pub struct Event {
 
 impl Event {
     /// Reads a verified payload; `None` when it is not an event.
-    pub fn from_json(body: &Value) -> Option<Event> {
+    pub(crate) fn from_json(body: &Value) -> Option<Event> {
         let envelope: Envelope = objects::read(body);
         Some(Event {
             id: envelope.id.filter(|id| !id.is_empty())?,
@@ -52,19 +52,19 @@ impl Event {
     }
 
     /// Its kind, when bff acts on it.
-    pub fn handled(&self) -> Option<EventKind> {
+    pub(crate) fn handled(&self) -> Option<EventKind> {
         EventKind::parse(&self.kind)
     }
 
     /// Its type as a metric label: the kind bff acts on, else `other`.
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         self.handled().map_or("other", EventKind::as_str)
     }
 }
 
 /// What happened to an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Handled {
+pub(crate) enum Handled {
     /// First delivery; the outcome was recorded.
     Recorded(EventOutcome),
     /// Seen before: nothing was done.
@@ -72,7 +72,7 @@ pub enum Handled {
 }
 
 /// Records `event` and applies its effect, in one transaction.
-pub async fn handle(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Handled> {
+pub(crate) async fn handle(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Handled> {
     let handled = conn.transaction(async |conn| {
         if !recorded::record(conn, &event.id, &event.kind, event.created, event.livemode).await? {
             return Ok::<_, diesel::result::Error>(Handled::Duplicate);

@@ -9,13 +9,13 @@ use serde_json::Value;
 
 mod lenient;
 
-pub use lenient::read;
+pub(crate) use lenient::read;
 use lenient::{flag, int, list, object, reference, text, time, values};
 
 /// An event as Stripe sends it (the envelope; `data.object` is read by its kind).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Envelope {
+pub(crate) struct Envelope {
     /// `evt_…`.
     #[serde(deserialize_with = "text")]
     pub id: Option<String>,
@@ -36,7 +36,7 @@ pub struct Envelope {
 /// An event's `data`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct EventData {
+pub(crate) struct EventData {
     /// The object the event is about, read by the event's kind (`null` when missing).
     pub object: Value,
 }
@@ -44,7 +44,7 @@ pub struct EventData {
 /// A page of `GET /v1/events`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct EventPage {
+pub(crate) struct EventPage {
     /// The events, newest first; `None` when the answer is not a list.
     #[serde(deserialize_with = "values")]
     pub data: Option<Vec<Value>>,
@@ -56,7 +56,7 @@ pub struct EventPage {
 /// The `metadata` bff sets on what it creates.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Metadata {
+pub(crate) struct Metadata {
     /// The person it was created for.
     #[serde(deserialize_with = "text")]
     pub user_id: Option<String>,
@@ -68,7 +68,7 @@ pub struct Metadata {
 /// A Checkout Session (`checkout.session.*`, or Stripe's answer to reading one).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct CheckoutSession {
+pub(crate) struct CheckoutSession {
     /// `cs_…`.
     #[serde(deserialize_with = "text")]
     pub id: Option<String>,
@@ -109,7 +109,7 @@ pub struct CheckoutSession {
 
 impl CheckoutSession {
     /// Whether its money is in (or none was due).
-    pub fn paid(&self) -> bool {
+    pub(crate) fn paid(&self) -> bool {
         matches!(
             self.payment_status.as_deref(),
             Some("paid" | "no_payment_required")
@@ -120,7 +120,7 @@ impl CheckoutSession {
 /// A subscription (`customer.subscription.*`, or Stripe's answer to changing one).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Subscription {
+pub(crate) struct Subscription {
     /// `sub_…`.
     #[serde(deserialize_with = "text")]
     pub id: Option<String>,
@@ -156,7 +156,7 @@ pub struct Subscription {
 /// An item of a subscription.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct SubscriptionItem {
+pub(crate) struct SubscriptionItem {
     /// Its price.
     #[serde(deserialize_with = "object")]
     pub price: Price,
@@ -171,7 +171,7 @@ pub struct SubscriptionItem {
 /// A price.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Price {
+pub(crate) struct Price {
     /// `price_…`.
     #[serde(deserialize_with = "text")]
     pub id: Option<String>,
@@ -180,7 +180,7 @@ pub struct Price {
 /// One of Stripe's lists (`{"data": [...]}`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, bound = "T: serde::de::DeserializeOwned + Default")]
-pub struct List<T> {
+pub(crate) struct List<T> {
     /// Its items (of the page given).
     #[serde(deserialize_with = "list")]
     pub data: Vec<T>,
@@ -189,7 +189,7 @@ pub struct List<T> {
 /// An invoice (`invoice.*`, or Stripe's answer to reading one).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Invoice {
+pub(crate) struct Invoice {
     /// `in_…`.
     #[serde(deserialize_with = "text")]
     pub id: Option<String>,
@@ -224,7 +224,7 @@ pub struct Invoice {
 
 impl Invoice {
     /// The subscription it is for, in the older and newer API shapes.
-    pub fn subscription(&self) -> Option<&str> {
+    pub(crate) fn subscription(&self) -> Option<&str> {
         self.subscription
             .as_deref()
             .or(self.parent.subscription_details.subscription.as_deref())
@@ -232,7 +232,7 @@ impl Invoice {
     }
 
     /// The payment intent it was paid with, in the older and newer API shapes.
-    pub fn payment_intent(&self) -> Option<&str> {
+    pub(crate) fn payment_intent(&self) -> Option<&str> {
         self.payment_intent.as_deref().or_else(|| {
             self.payments
                 .data
@@ -245,7 +245,7 @@ impl Invoice {
 /// An invoice's `parent` (newer API versions).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct InvoiceParent {
+pub(crate) struct InvoiceParent {
     /// Set when the invoice is a subscription's.
     #[serde(deserialize_with = "object")]
     pub subscription_details: SubscriptionDetails,
@@ -254,7 +254,7 @@ pub struct InvoiceParent {
 /// An invoice parent's `subscription_details`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct SubscriptionDetails {
+pub(crate) struct SubscriptionDetails {
     /// `sub_…`.
     #[serde(deserialize_with = "text")]
     pub subscription: Option<String>,
@@ -263,7 +263,7 @@ pub struct SubscriptionDetails {
 /// A line of an invoice.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct InvoiceLine {
+pub(crate) struct InvoiceLine {
     /// `sub_…` of a subscription's line.
     #[serde(deserialize_with = "text")]
     pub subscription: Option<String>,
@@ -275,7 +275,7 @@ pub struct InvoiceLine {
 /// A period.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Period {
+pub(crate) struct Period {
     /// Its start.
     #[serde(deserialize_with = "time")]
     pub start: Option<DateTime<Utc>>,
@@ -287,7 +287,7 @@ pub struct Period {
 /// A payment of an invoice.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct InvoicePayment {
+pub(crate) struct InvoicePayment {
     /// What paid it.
     #[serde(deserialize_with = "object")]
     pub payment: Payment,
@@ -296,7 +296,7 @@ pub struct InvoicePayment {
 /// What paid an invoice.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Payment {
+pub(crate) struct Payment {
     /// `pi_…`.
     #[serde(deserialize_with = "text")]
     pub payment_intent: Option<String>,
@@ -305,7 +305,7 @@ pub struct Payment {
 /// A charge (`charge.refunded`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Charge {
+pub(crate) struct Charge {
     /// `ch_…`.
     #[serde(deserialize_with = "text")]
     pub id: Option<String>,
@@ -335,7 +335,7 @@ pub struct Charge {
 /// A refund (`refund.*`, `charge.refund.updated`, or in a charge's list).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Refund {
+pub(crate) struct Refund {
     /// `re_…`.
     #[serde(deserialize_with = "text")]
     pub id: Option<String>,
@@ -353,7 +353,7 @@ pub struct Refund {
 /// A dispute (`charge.dispute.*`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Dispute {
+pub(crate) struct Dispute {
     /// `dp_…`.
     #[serde(deserialize_with = "text")]
     pub id: Option<String>,
@@ -371,7 +371,7 @@ pub struct Dispute {
 /// Stripe's answer to a call it refused (`{"error": {…}}`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct ErrorAnswer {
+pub(crate) struct ErrorAnswer {
     /// What went wrong.
     #[serde(deserialize_with = "object")]
     pub error: ApiError,
@@ -380,7 +380,7 @@ pub struct ErrorAnswer {
 /// An error Stripe answered.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// e.g. `invalid_request_error`.
     #[serde(rename = "type", deserialize_with = "text")]
     pub kind: Option<String>,

@@ -26,7 +26,7 @@ use crate::db::stripe::events::EventOutcome;
 /// subscription), the cancellation of the subscription, the deletion of the customer when it
 /// is no living person's. A session not paid yet (a delayed payment method) cancels the
 /// subscription now and refunds when its payment succeeds.
-pub async fn checkout_of_gone_person(
+pub(crate) async fn checkout_of_gone_person(
     conn: &mut AsyncPgConnection,
     session: &CheckoutSession,
     session_id: &str,
@@ -68,7 +68,7 @@ pub async fn checkout_of_gone_person(
 
 /// What a clean-up found in Stripe.
 #[derive(Debug)]
-pub enum Performed {
+pub(crate) enum Performed {
     /// Done (or already so).
     Done,
     /// A checkout to expire was completed before: the session, for [`paid_before_expiry`].
@@ -77,7 +77,7 @@ pub enum Performed {
 
 /// The expiry of a gone person's checkout found it completed: its money goes back, as its
 /// webhook would have made it (once: a session already returned is left alone).
-pub async fn paid_before_expiry(
+pub(crate) async fn paid_before_expiry(
     conn: &mut AsyncPgConnection,
     session: &CheckoutSession,
 ) -> QueryResult<()> {
@@ -100,7 +100,7 @@ pub async fn paid_before_expiry(
 
 /// Does one queued clean-up in Stripe. What is already so (a customer or subscription gone, a
 /// checkout expired already, a payment refunded already) counts as done.
-pub async fn perform(
+pub(crate) async fn perform(
     client: &StripeClient,
     action: CleanupAction,
     stripe_id: &str,

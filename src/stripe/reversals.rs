@@ -18,7 +18,7 @@ use crate::db::subscriptions::history::{self, HistoryKind};
 /// The credits to take back of a purchase of `credits` paid `paid` when `refunded` of it was
 /// refunded: all of them for a full refund, else the same share rounded down (a partial refund
 /// never takes back more than its share, and the total never more than the pack gave).
-pub fn credits_to_take_back(credits: i64, paid: i64, refunded: i64) -> i64 {
+pub(crate) fn credits_to_take_back(credits: i64, paid: i64, refunded: i64) -> i64 {
     if refunded <= 0 {
         0
     } else if paid <= 0 || refunded >= paid {

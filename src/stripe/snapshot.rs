@@ -3,13 +3,13 @@
 
 use serde_json::Value;
 
-pub use crate::db::stripe::subscriptions::Snapshot;
+pub(crate) use crate::db::stripe::subscriptions::Snapshot;
 use crate::db::subscriptions::SubscriptionStatus;
 use crate::stripe::objects::{self, Subscription};
 
 impl Subscription {
     /// What bff keeps of it; `None` when it lacks an id or a known status.
-    pub fn snapshot(&self) -> Option<Snapshot> {
+    pub(crate) fn snapshot(&self) -> Option<Snapshot> {
         let item = self.items.data.first();
         let status = SubscriptionStatus::parse(&self.status.as_deref()?.to_ascii_uppercase())?;
         Some(Snapshot {
@@ -31,7 +31,7 @@ impl Subscription {
 
 impl Snapshot {
     /// Reads a Stripe `subscription` object; `None` when it lacks an id or a known status.
-    pub fn from_json(object: &Value) -> Option<Snapshot> {
+    pub(crate) fn from_json(object: &Value) -> Option<Snapshot> {
         objects::read::<Subscription>(object).snapshot()
     }
 }

@@ -381,3 +381,49 @@ fn environment_variables_are_read_only_in_config() {
         .collect();
     assert_eq!(readers, Vec::<&str>::new());
 }
+
+/// The application is put together in one place (`src/app.rs`): nothing below the transports
+/// imports it, every long-lived client is constructed there (the one-shot commands `bff check`
+/// and `bff stripe sync` build their own for their one run), and background work starts only
+/// through `src/tasks.rs` (what is spawned elsewhere lives for one connection or request, or is
+/// the embedded S3 store of `bff dev` and the tests).
+#[test]
+fn the_application_is_assembled_in_one_place() {
+    let (files, graph, _) = report();
+    let importers: Vec<&str> = graph
+        .iter()
+        .filter(|(_, targets)| targets.contains("src/app.rs"))
+        .map(|(file, _)| file.as_str())
+        .filter(|file| !(file.starts_with("src/http") || *file == "src/dev.rs"))
+        .collect();
+    assert_eq!(
+        importers,
+        Vec::<&str>::new(),
+        "only the transports and `bff dev` hand the app on"
+    );
+    let tasks_imports: Vec<&String> = graph.get("src/tasks.rs").into_iter().flatten().collect();
+    assert!(
+        tasks_imports.is_empty(),
+        "src/tasks.rs imports {tasks_imports:?}"
+    );
+    let places = |call: &str| -> Vec<&str> {
+        files
+            .iter()
+            .filter(|f| f.code.contains(call))
+            .map(|f| f.name.as_str())
+            .collect()
+    };
+    assert_eq!(places("StripeClient::new("), ["src/app.rs", "src/main.rs"]);
+    assert_eq!(places("Redis::new("), ["src/app.rs", "src/check.rs"]);
+    assert_eq!(places("Photos::new("), ["src/app.rs"]);
+    assert_eq!(places("Store::new("), ["src/check.rs", "src/storage.rs"]);
+    assert_eq!(
+        places("tokio::spawn("),
+        [
+            "src/http/export.rs",
+            "src/http/server.rs",
+            "src/storage/embedded.rs"
+        ],
+        "background work starts through src/tasks.rs (App::start)"
+    );
+}

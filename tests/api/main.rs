@@ -15,6 +15,7 @@ mod http;
 mod interop;
 mod isolation;
 mod jwt;
+mod lifecycle;
 mod live;
 mod metrics;
 mod money_after_deletion;

@@ -83,11 +83,11 @@ pub enum Operation {
 }
 
 /// What money operations return.
-pub type MoneyResult<T> = Result<T, MoneyError>;
+pub(crate) type MoneyResult<T> = Result<T, MoneyError>;
 
 /// A job to create, already validated.
 #[derive(Clone, Copy, Debug)]
-pub struct JobOrder<'a> {
+pub(crate) struct JobOrder<'a> {
     /// What to do with the photos.
     pub prompt: &'a str,
     /// How many photos.
@@ -159,7 +159,7 @@ struct Priced {
 /// Whether [`create`] would refuse `input` now for the plan, the quota or the credits (an
 /// idempotent retry of an existing job passes): checked before anything costly is done for a
 /// job (its photos' copies). [`create`] checks again under the lock; this only spares the work.
-pub async fn precheck(
+pub(crate) async fn precheck(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     input: &JobOrder<'_>,
@@ -179,7 +179,7 @@ pub async fn precheck(
 }
 
 /// Creates, prices and pays for a job, all under the viewer's account lock.
-pub async fn create(
+pub(crate) async fn create(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     input: &JobOrder<'_>,
@@ -274,7 +274,11 @@ async fn wrong_state(
 }
 
 /// Cancels the viewer's PENDING job and refunds it, under the account lock.
-pub async fn cancel(conn: &mut AsyncPgConnection, user_id: &str, id: i64) -> MoneyResult<PhotoJob> {
+pub(crate) async fn cancel(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    id: i64,
+) -> MoneyResult<PhotoJob> {
     CreditAccount::lock(conn, user_id).await?;
     let Some(job) = PhotoJob::transition(
         conn,
@@ -293,7 +297,11 @@ pub async fn cancel(conn: &mut AsyncPgConnection, user_id: &str, id: i64) -> Mon
 
 /// Deletes the viewer's job, canceling and refunding it first when it is PENDING, under the
 /// account lock; a PROCESSING job stays. The ledger keeps its rows.
-pub async fn delete(conn: &mut AsyncPgConnection, user_id: &str, id: i64) -> MoneyResult<()> {
+pub(crate) async fn delete(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    id: i64,
+) -> MoneyResult<()> {
     CreditAccount::lock(conn, user_id).await?;
     if PhotoJob::find(conn, user_id, id)
         .await?
@@ -310,7 +318,11 @@ pub async fn delete(conn: &mut AsyncPgConnection, user_id: &str, id: i64) -> Mon
 
 /// Fails a PROCESSING job with `reason` (the worker's verdict) and refunds it; whoever owns
 /// it (the worker acts for no viewer). NOT_FOUND for an unknown id, CONFLICT in another state.
-pub async fn fail(conn: &mut AsyncPgConnection, id: i64, reason: &str) -> MoneyResult<PhotoJob> {
+pub(crate) async fn fail(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    reason: &str,
+) -> MoneyResult<PhotoJob> {
     let owner = worker::owner(conn, id).await?.ok_or(MoneyError::NotFound)?;
     CreditAccount::lock(conn, &owner).await?;
     let Some(job) = worker::finish(conn, id, Outcome::Failed { reason }).await? else {
@@ -324,7 +336,7 @@ pub async fn fail(conn: &mut AsyncPgConnection, id: i64, reason: &str) -> MoneyR
 /// on their last attempt, each in its own transaction under its owner's account lock. Any
 /// number of processes may sweep at once: rows are skipped or re-checked under lock, and the
 /// refund happens at most once. Returns (requeued, failed).
-pub async fn sweep_expired_leases(
+pub(crate) async fn sweep_expired_leases(
     conn: &mut AsyncPgConnection,
     max_attempts: i32,
 ) -> QueryResult<(usize, usize)> {
@@ -349,7 +361,7 @@ pub async fn sweep_expired_leases(
 }
 
 /// The error for a worker operation on a job that is not PROCESSING (whoever owns it).
-pub async fn not_processing(conn: &mut AsyncPgConnection, id: i64) -> MoneyError {
+pub(crate) async fn not_processing(conn: &mut AsyncPgConnection, id: i64) -> MoneyError {
     match worker::status(conn, id).await {
         Ok(Some(status)) => MoneyError::WrongState {
             operation: Operation::Finish,

@@ -12,7 +12,7 @@ use super::{PhotoJob, PhotoJobStatus};
 use crate::db::schema::photo_jobs;
 
 /// The owner of a job, whoever it is (for worker operations).
-pub async fn owner(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<String>> {
+pub(crate) async fn owner(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<String>> {
     photo_jobs::table
         .find(id)
         .select(photo_jobs::user_id)
@@ -22,7 +22,10 @@ pub async fn owner(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<
 }
 
 /// The status of a job, whoever owns it (for worker operations' error messages).
-pub async fn status(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<PhotoJobStatus>> {
+pub(crate) async fn status(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> QueryResult<Option<PhotoJobStatus>> {
     photo_jobs::table
         .find(id)
         .select(photo_jobs::status)
@@ -32,7 +35,7 @@ pub async fn status(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option
 }
 
 /// A PROCESSING job, locked until the transaction ends; `None` in any other state.
-pub async fn lock_processing(
+pub(crate) async fn lock_processing(
     conn: &mut AsyncPgConnection,
     id: i64,
 ) -> QueryResult<Option<PhotoJob>> {
@@ -49,7 +52,7 @@ pub async fn lock_processing(
 /// Moves up to `limit` of the oldest PENDING jobs to PROCESSING, leased for `lease`, and
 /// counts the attempt. Rows another worker is claiming are skipped (`FOR UPDATE SKIP
 /// LOCKED`), so no two workers get the same job.
-pub async fn claim(
+pub(crate) async fn claim(
     conn: &mut AsyncPgConnection,
     limit: i64,
     lease: Duration,
@@ -74,7 +77,7 @@ fn millis(duration: Duration) -> i64 {
 }
 
 /// Extends a PROCESSING job's lease to `lease` from now; `None` when it is not PROCESSING.
-pub async fn heartbeat(
+pub(crate) async fn heartbeat(
     conn: &mut AsyncPgConnection,
     id: i64,
     lease: Duration,
@@ -92,7 +95,7 @@ pub async fn heartbeat(
 
 /// Returns up to 100 jobs whose lease has expired and that have been claimed fewer than
 /// `max_attempts` times to PENDING, for another worker; their ids.
-pub async fn requeue_expired(
+pub(crate) async fn requeue_expired(
     conn: &mut AsyncPgConnection,
     max_attempts: i32,
 ) -> QueryResult<Vec<i64>> {
@@ -119,7 +122,7 @@ pub async fn requeue_expired(
 
 /// Up to 100 jobs whose lease has expired on their last allowed attempt: to be failed and
 /// refunded, with their owners.
-pub async fn exhausted(
+pub(crate) async fn exhausted(
     conn: &mut AsyncPgConnection,
     max_attempts: i32,
 ) -> QueryResult<Vec<(i64, String)>> {
@@ -136,7 +139,7 @@ pub async fn exhausted(
 
 /// Fails a job whose lease has expired on its last attempt (the caller holds its owner's
 /// account lock); `None` if it no longer is one (finished, or its lease extended meanwhile).
-pub async fn fail_exhausted(
+pub(crate) async fn fail_exhausted(
     conn: &mut AsyncPgConnection,
     id: i64,
     max_attempts: i32,
@@ -163,7 +166,7 @@ pub async fn fail_exhausted(
 }
 
 /// Finishes a PROCESSING job as COMPLETED or FAILED; `None` when it is not PROCESSING.
-pub async fn finish(
+pub(crate) async fn finish(
     conn: &mut AsyncPgConnection,
     id: i64,
     outcome: Outcome<'_>,
@@ -197,7 +200,7 @@ pub async fn finish(
 
 /// How a worker finished a job.
 #[derive(Clone, Copy, Debug)]
-pub enum Outcome<'a> {
+pub(crate) enum Outcome<'a> {
     /// Done: the result is in storage (`result_key`) or, without storage, at an https URL.
     Completed {
         /// Where to download the result (without storage).

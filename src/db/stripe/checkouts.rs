@@ -25,7 +25,7 @@ db_enum! {
 
 /// A Checkout Session bff opened, as recorded.
 #[derive(QueryableByName, Clone, Debug)]
-pub struct Checkout {
+pub(crate) struct Checkout {
     /// Its person; `None` once they were deleted.
     #[diesel(sql_type = Nullable<Text>)]
     pub user_id: Option<String>,
@@ -36,7 +36,7 @@ pub struct Checkout {
 
 /// Records a Checkout Session `id` Stripe opened for `user_id` (a retried request's answer
 /// is the same session: recorded once).
-pub async fn record(
+pub(crate) async fn record(
     conn: &mut AsyncPgConnection,
     id: &str,
     user_id: &str,
@@ -60,7 +60,7 @@ pub async fn record(
 /// (`FOR KEY SHARE`), in the order a deletion takes them (the person, then their rows): a
 /// deletion running waits for the webhook's transaction, or the webhook for the deletion's and
 /// then reads the person gone — never a deadlock. `None` for a session bff did not open.
-pub async fn lock(conn: &mut AsyncPgConnection, id: &str) -> QueryResult<Option<Checkout>> {
+pub(crate) async fn lock(conn: &mut AsyncPgConnection, id: &str) -> QueryResult<Option<Checkout>> {
     diesel::sql_query(
         "SELECT 1 FROM \"user\" u JOIN checkout_sessions c ON c.user_id = u.id \
          WHERE c.stripe_checkout_session_id = $1 FOR KEY SHARE OF u",
@@ -79,7 +79,7 @@ pub async fn lock(conn: &mut AsyncPgConnection, id: &str) -> QueryResult<Option<
 }
 
 /// Moves session `id` to `state`.
-pub async fn set_state(
+pub(crate) async fn set_state(
     conn: &mut AsyncPgConnection,
     id: &str,
     state: CheckoutState,

@@ -7,7 +7,7 @@ use crate::db::better_auth::users;
 use crate::db::schema::stripe_customers;
 
 /// Whether a Better Auth user with this id exists.
-pub async fn user_exists(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<bool> {
+pub(crate) async fn user_exists(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<bool> {
     users::table
         .find(user_id)
         .count()
@@ -17,7 +17,7 @@ pub async fn user_exists(conn: &mut AsyncPgConnection, user_id: &str) -> QueryRe
 }
 
 /// The user a customer belongs to.
-pub async fn user_for_customer(
+pub(crate) async fn user_for_customer(
     conn: &mut AsyncPgConnection,
     customer: &str,
 ) -> QueryResult<Option<String>> {
@@ -30,7 +30,7 @@ pub async fn user_for_customer(
 }
 
 /// The customer of a user.
-pub async fn customer_for_user(
+pub(crate) async fn customer_for_user(
     conn: &mut AsyncPgConnection,
     user_id: &str,
 ) -> QueryResult<Option<String>> {
@@ -43,7 +43,7 @@ pub async fn customer_for_user(
 }
 
 /// Remembers which user a Stripe customer is (the first answer stays).
-pub async fn remember(
+pub(crate) async fn remember(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     customer: &str,

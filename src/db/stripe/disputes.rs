@@ -21,7 +21,7 @@ db_enum! {
 /// A dispute of a payment, as bff keeps it.
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = stripe_disputes, check_for_backend(diesel::pg::Pg))]
-pub struct Dispute {
+pub(crate) struct Dispute {
     /// `dp_…`.
     pub id: String,
     /// Where it is.
@@ -36,7 +36,7 @@ pub struct Dispute {
 
 /// Records dispute `id` of payment `payment_intent` as `status`: a closed dispute stays closed
 /// (a late `created` event does not reopen it).
-pub async fn record(
+pub(crate) async fn record(
     conn: &mut AsyncPgConnection,
     id: &str,
     payment_intent: &str,
@@ -61,7 +61,7 @@ pub async fn record(
 }
 
 /// The disputes of payment `payment_intent`, oldest first, locked until the transaction ends.
-pub async fn of_payment(
+pub(crate) async fn of_payment(
     conn: &mut AsyncPgConnection,
     payment_intent: &str,
 ) -> QueryResult<Vec<Dispute>> {
@@ -75,7 +75,7 @@ pub async fn of_payment(
 }
 
 /// Records what settling did to dispute `id`: its hold, and whether it was given back.
-pub async fn set_hold(
+pub(crate) async fn set_hold(
     conn: &mut AsyncPgConnection,
     id: &str,
     held_cents: i64,

@@ -53,7 +53,7 @@ db_enum! {
 
 /// Records a delivered event as being processed; `false` when its id was recorded before (a
 /// concurrent delivery waits on the first one's row, then finds it).
-pub async fn record(
+pub(crate) async fn record(
     conn: &mut AsyncPgConnection,
     id: &str,
     kind: &str,
@@ -75,7 +75,7 @@ pub async fn record(
 }
 
 /// Stores what processing an event came to.
-pub async fn set_outcome(
+pub(crate) async fn set_outcome(
     conn: &mut AsyncPgConnection,
     id: &str,
     outcome: EventOutcome,

@@ -10,7 +10,7 @@ use crate::db::schema::stripe_payment_refunds;
 /// nothing refunded if missing) until the transaction ends, and records `refunded` of `amount`
 /// when given (the largest cumulative amount seen stays). A refund and the completion of the
 /// purchase it refunds take this lock first, so whichever comes second sees the other.
-pub async fn lock(
+pub(crate) async fn lock(
     conn: &mut AsyncPgConnection,
     payment_intent: &str,
     amount: i64,
@@ -33,7 +33,7 @@ pub async fn lock(
 }
 
 /// What Stripe refunded of payment `payment_intent`: (amount, refunded), if anything was said.
-pub async fn refunded_of(
+pub(crate) async fn refunded_of(
     conn: &mut AsyncPgConnection,
     payment_intent: &str,
 ) -> QueryResult<Option<(i64, i64)>> {

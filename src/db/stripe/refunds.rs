@@ -35,7 +35,7 @@ impl RefundStatus {
 
 /// Records refund `id` of payment `payment_intent`. A failed refund stays failed, and a
 /// succeeded one does not go back to pending (events arrive in any order).
-pub async fn record(
+pub(crate) async fn record(
     conn: &mut AsyncPgConnection,
     id: &str,
     payment_intent: &str,
@@ -72,7 +72,7 @@ struct Totals {
 /// the refunds known to have failed since, or the sum of the refunds not failed, whichever is
 /// larger. With only `charge.refunded` enabled it is that figure; with only `refund.*`, the
 /// sum; with both, a failure gives back what it took in either order.
-pub async fn refunded_now(
+pub(crate) async fn refunded_now(
     conn: &mut AsyncPgConnection,
     payment_intent: &str,
     charge_refunded: i64,

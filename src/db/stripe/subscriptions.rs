@@ -12,7 +12,7 @@ use crate::db::subscriptions::SubscriptionStatus;
 
 /// A paid invoice's period on its subscription (unless a later period is stored), which also
 /// clears `PAST_DUE`/`UNPAID`; whether a row changed.
-pub async fn renew(
+pub(crate) async fn renew(
     conn: &mut AsyncPgConnection,
     subscription_id: &str,
     start: DateTime<Utc>,
@@ -48,7 +48,7 @@ pub async fn renew(
 
 /// A failed invoice makes an active or trialing subscription `PAST_DUE` (unless a newer event
 /// was applied); whether a row changed.
-pub async fn mark_past_due(
+pub(crate) async fn mark_past_due(
     conn: &mut AsyncPgConnection,
     subscription_id: &str,
     event_created: DateTime<Utc>,
@@ -78,7 +78,7 @@ pub async fn mark_past_due(
 
 /// What bff keeps of a Stripe subscription.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// `sub_…`.
     pub subscription_id: String,
     /// `cus_…`.
@@ -104,7 +104,7 @@ pub struct Snapshot {
 /// Writes the snapshot to the user's subscription row unless a newer one is stored (the
 /// check is in the upsert's `WHERE`, so it also holds against a concurrent write); returns
 /// whether it was written.
-pub async fn apply_snapshot(
+pub(crate) async fn apply_snapshot(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     plan: PlanCode,

@@ -10,9 +10,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 const SYNC_LOCK: i64 = 0x6266_662d_7374_7269;
 /// How far before the last successful run's start the next run lists again: an event may show
 /// up in Stripe's list a little after its `created` instant.
-pub const OVERLAP_SECONDS: i64 = 600;
+pub(crate) const OVERLAP_SECONDS: i64 = 600;
 /// How far back Stripe keeps events.
-pub const STRIPE_RETENTION_DAYS: i64 = 30;
+pub(crate) const STRIPE_RETENTION_DAYS: i64 = 30;
 
 #[derive(QueryableByName)]
 struct Flag {
@@ -46,7 +46,7 @@ struct Known {
 
 /// Takes the sync lock for this session: waiting for it when `wait`, else `false` when another
 /// process holds it. Released by [`unlock`] or when the connection closes.
-pub async fn lock(conn: &mut AsyncPgConnection, wait: bool) -> QueryResult<bool> {
+pub(crate) async fn lock(conn: &mut AsyncPgConnection, wait: bool) -> QueryResult<bool> {
     if wait {
         diesel::sql_query(format!("SELECT pg_advisory_lock({SYNC_LOCK})"))
             .execute(conn)
@@ -60,7 +60,7 @@ pub async fn lock(conn: &mut AsyncPgConnection, wait: bool) -> QueryResult<bool>
 }
 
 /// Releases the sync lock.
-pub async fn unlock(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+pub(crate) async fn unlock(conn: &mut AsyncPgConnection) -> QueryResult<()> {
     diesel::sql_query(format!("SELECT pg_advisory_unlock({SYNC_LOCK})"))
         .execute(conn)
         .await
@@ -68,7 +68,9 @@ pub async fn unlock(conn: &mut AsyncPgConnection) -> QueryResult<()> {
 }
 
 /// When the last successful run started, if one did.
-pub async fn last_success(conn: &mut AsyncPgConnection) -> QueryResult<Option<DateTime<Utc>>> {
+pub(crate) async fn last_success(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<Option<DateTime<Utc>>> {
     let row: MaybeInstant =
         diesel::sql_query("SELECT max(started_at) AS value FROM stripe_syncs WHERE succeeded")
             .get_result(conn)
@@ -78,7 +80,7 @@ pub async fn last_success(conn: &mut AsyncPgConnection) -> QueryResult<Option<Da
 
 /// Whether a run is due: none succeeded within `interval`, and none at all was started within
 /// `retry` (a failing run is retried that often, not at every tick).
-pub async fn due(
+pub(crate) async fn due(
     conn: &mut AsyncPgConnection,
     interval: std::time::Duration,
     retry: std::time::Duration,
@@ -99,7 +101,10 @@ pub async fn due(
 /// Starts a run (and forgets runs older than 90 days): its id and the instant from which it
 /// lists — the last successful run's start less [`OVERLAP_SECONDS`], or Stripe's whole
 /// retention when none succeeded or `full`.
-pub async fn start(conn: &mut AsyncPgConnection, full: bool) -> QueryResult<(i64, DateTime<Utc>)> {
+pub(crate) async fn start(
+    conn: &mut AsyncPgConnection,
+    full: bool,
+) -> QueryResult<(i64, DateTime<Utc>)> {
     diesel::sql_query("DELETE FROM stripe_syncs WHERE started_at < now() - interval '90 days'")
         .execute(conn)
         .await?;
@@ -133,7 +138,7 @@ pub struct Counts {
 }
 
 /// Ends run `id`: it succeeded when `error` is `None` and no event failed.
-pub async fn finish(
+pub(crate) async fn finish(
     conn: &mut AsyncPgConnection,
     id: i64,
     counts: &Counts,
@@ -156,7 +161,10 @@ pub async fn finish(
 }
 
 /// Which of `ids` were processed before.
-pub async fn processed(conn: &mut AsyncPgConnection, ids: &[String]) -> QueryResult<Vec<String>> {
+pub(crate) async fn processed(
+    conn: &mut AsyncPgConnection,
+    ids: &[String],
+) -> QueryResult<Vec<String>> {
     let rows: Vec<Known> = diesel::sql_query("SELECT id FROM stripe_events WHERE id = ANY($1)")
         .bind::<Array<Text>, _>(ids)
         .load(conn)

@@ -26,9 +26,7 @@ db_enum! {
 /// One entry of the history.
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = subscription_history, check_for_backend(diesel::pg::Pg))]
-pub struct HistoryEntry {
-    /// Row id.
-    pub id: i64,
+pub(crate) struct HistoryEntry {
     /// What happened.
     pub kind: HistoryKind,
     /// The amount (for a refund, all of the payment refunded so far).
@@ -40,7 +38,7 @@ pub struct HistoryEntry {
 }
 
 /// What Stripe reported, for [`record`].
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     /// What happened.
     pub kind: HistoryKind,
     /// The invoice or the charge.
@@ -55,7 +53,7 @@ pub struct Entry<'a> {
 
 /// Records `entry` for the owner of Stripe subscription `subscription` (a no-op when no user
 /// has it); whether a user was found.
-pub async fn record_for_subscription(
+pub(crate) async fn record_for_subscription(
     conn: &mut AsyncPgConnection,
     subscription: &str,
     entry: &Entry<'_>,
@@ -71,7 +69,7 @@ pub async fn record_for_subscription(
 
 /// Records `entry` for the user of Stripe customer `customer`, on their current subscription
 /// (a no-op when no user has that customer); whether a user was found.
-pub async fn record_for_customer(
+pub(crate) async fn record_for_customer(
     conn: &mut AsyncPgConnection,
     customer: &str,
     entry: &Entry<'_>,
@@ -112,7 +110,7 @@ async fn record(
 }
 
 /// The newest `limit` entries of `user_id`'s history.
-pub async fn of_user(
+pub(crate) async fn of_user(
     conn: &mut AsyncPgConnection,
     user_id: &str,
     limit: i64,

@@ -18,7 +18,7 @@ const CONCURRENT_PROBES: usize = 8;
 /// The photos a job will have: the upload rows, in order, and for each one just checked the
 /// copy of its object the job uses instead.
 #[derive(Debug)]
-pub struct Checked {
+pub(crate) struct Checked {
     /// The uploads' row ids, in the order given.
     pub ids: Vec<i64>,
     /// For each, the key of its checked copy (`None`: attached already, an idempotent retry).
@@ -27,7 +27,7 @@ pub struct Checked {
 
 impl Checked {
     /// The copies made.
-    pub fn copies(&self) -> Vec<String> {
+    pub(crate) fn copies(&self) -> Vec<String> {
         self.keys.iter().flatten().cloned().collect()
     }
 }
@@ -45,7 +45,7 @@ impl Checked {
 /// the bytes checked, whatever the owner sends to the upload URL afterwards. Each upload holds
 /// at most one such copy ([`uploads::assign_copies`]), recorded before it is made: a job that
 /// fails, or whose client goes away, leaves no more than that, deleted with the upload.
-pub async fn verify_photos(
+pub(crate) async fn verify_photos(
     ctx: &Context<'_>,
     user_id: &str,
     ids: &[ID],
@@ -172,7 +172,7 @@ async fn check_copies(
 }
 
 /// The checked copies `copies` will not be used: the sweeper deletes them now.
-pub async fn release(ctx: &Context<'_>, copies: &[String]) {
+pub(crate) async fn release(ctx: &Context<'_>, copies: &[String]) {
     let released = match conn(ctx).await {
         Ok(mut conn) => uploads::release_copies(&mut conn, copies)
             .await

@@ -47,7 +47,7 @@ impl Budget {
 
 /// Where the writer is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     /// More may come.
     Writing,
     /// The document is whole.
@@ -58,7 +58,7 @@ pub enum State {
 
 /// How far the writer got.
 #[derive(Clone, Copy, Debug)]
-pub struct Progress {
+pub(crate) struct Progress {
     /// Bytes written (and readable).
     pub written: u64,
     /// Whether more may come.
@@ -79,14 +79,14 @@ impl Drop for Held {
 }
 
 /// The writing end.
-pub struct Writer {
+pub(crate) struct Writer {
     file: std::fs::File,
     progress: watch::Sender<Progress>,
     held: Arc<Held>,
 }
 
 /// The reading end.
-pub struct Reader {
+pub(crate) struct Reader {
     file: std::fs::File,
     progress: watch::Receiver<Progress>,
     read: u64,
@@ -95,7 +95,7 @@ pub struct Reader {
 
 /// Why a write did not happen.
 #[derive(Debug, thiserror::Error)]
-pub enum WriteError {
+pub(crate) enum WriteError {
     /// The disk failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -105,7 +105,7 @@ pub enum WriteError {
 }
 
 /// A new spool in `dir`, charged to `budget`.
-pub fn create(dir: &Path, budget: Arc<Budget>) -> std::io::Result<(Writer, Reader)> {
+pub(crate) fn create(dir: &Path, budget: Arc<Budget>) -> std::io::Result<(Writer, Reader)> {
     let path = dir.join(format!("bff-export-{}.json", uuid::Uuid::new_v4()));
     let write = std::fs::OpenOptions::new()
         .write(true)
@@ -142,7 +142,7 @@ pub fn create(dir: &Path, budget: Arc<Budget>) -> std::io::Result<(Writer, Reade
 
 impl Writer {
     /// Appends `bytes` (readable at once), within the budget.
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
         let length = bytes.len() as u64;
         if !self.held.budget.take(length) {
             return Err(WriteError::Full);
@@ -155,22 +155,22 @@ impl Writer {
     }
 
     /// Whether the reader went away (the client left, or was cut off): nothing more is needed.
-    pub fn abandoned(&self) -> bool {
+    pub(crate) fn abandoned(&self) -> bool {
         self.progress.is_closed()
     }
 
     /// The document is whole.
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         self.progress.send_modify(|p| p.state = State::Done);
     }
 
     /// The document stays cut off.
-    pub fn fail(self) {
+    pub(crate) fn fail(self) {
         self.progress.send_modify(|p| p.state = State::Failed);
     }
 
     /// Bytes written so far.
-    pub fn written(&self) -> u64 {
+    pub(crate) fn written(&self) -> u64 {
         self.progress.borrow().written
     }
 }
@@ -190,13 +190,13 @@ impl Drop for Writer {
 
 impl Reader {
     /// How far the writer is.
-    pub fn progress(&self) -> Progress {
+    pub(crate) fn progress(&self) -> Progress {
         *self.progress.borrow()
     }
 
     /// The next chunk: waits for the writer when it has read all there is; `None` at the end
     /// of a whole document, an error for one that stays cut off.
-    pub async fn next(&mut self) -> Option<std::io::Result<Bytes>> {
+    pub(crate) async fn next(&mut self) -> Option<std::io::Result<Bytes>> {
         loop {
             let progress = *self.progress.borrow_and_update();
             if progress.written > self.read {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 /// Reads `value` as a `T`: an object field by field, anything else as an empty `T`.
-pub fn read<T: DeserializeOwned + Default>(value: &Value) -> T {
+pub(crate) fn read<T: DeserializeOwned + Default>(value: &Value) -> T {
     if value.is_object() {
         T::deserialize(value).unwrap_or_default()
     } else {
@@ -27,7 +27,7 @@ fn read_owned<T: DeserializeOwned + Default>(value: Value) -> T {
 }
 
 /// Text, else `None`.
-pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(super) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::String(text) => Some(text),
         _ => None,
@@ -35,31 +35,31 @@ pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error>
 }
 
 /// A whole number that fits an `i64`, else `None`.
-pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(super) fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(Value::deserialize(d)?.as_i64())
 }
 
 /// `true` only for JSON's `true`.
-pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+pub(super) fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(Value::deserialize(d)? == Value::Bool(true))
 }
 
 /// An instant in seconds since the epoch, else `None`.
-pub fn time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+pub(super) fn time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
     Ok(Value::deserialize(d)?
         .as_i64()
         .and_then(|seconds| DateTime::from_timestamp(seconds, 0)))
 }
 
 /// A nested object (see [`read`]).
-pub fn object<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
+pub(super) fn object<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
     d: D,
 ) -> Result<T, D::Error> {
     Ok(read_owned(Value::deserialize(d)?))
 }
 
 /// An array, each item read as [`read`] does; empty for anything else.
-pub fn list<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
+pub(super) fn list<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
     d: D,
 ) -> Result<Vec<T>, D::Error> {
     Ok(match Value::deserialize(d)? {
@@ -69,7 +69,7 @@ pub fn list<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
 }
 
 /// An array as it is, else `None`.
-pub fn values<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Value>>, D::Error> {
+pub(super) fn values<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Value>>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::Array(items) => Some(items),
         _ => None,
@@ -78,7 +78,7 @@ pub fn values<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Value>>, D::
 
 /// A reference to another Stripe object, by id (`"cus_…"`) or expanded (`{"id": "cus_…"}`):
 /// its id, else `None`.
-pub fn reference<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(super) fn reference<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::String(id) => Some(id),
         Value::Object(mut fields) => match fields.remove("id") {
