@@ -4,9 +4,11 @@
 //! ([`crate::http::router`]) are handed the built `App`; nothing below constructs a client.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::db::connect::ConnectOptions;
 use crate::db::migrate::{ServingCheck, check_serving};
 use crate::db::pool::DbPool;
 use crate::error::{StartupError, StartupResult};
@@ -38,10 +40,18 @@ pub struct App {
     pub stripe: StripeClient,
     /// Photo storage, when configured.
     pub photos: Photos,
+    /// How the Stripe sync and the live listener connect (outside the pool).
+    options: ConnectOptions,
     tasks: Tasks,
     /// Whether the database's schema is still to be checked (it was unreachable at start).
     check_schema: bool,
+    /// Whether [`App::start`] ran.
+    started: AtomicBool,
 }
+
+/// How long the background tasks have to finish the pass they are in once serving has stopped
+/// (at most the shutdown timeout): within the grace period a load balancer gives.
+pub const TASKS_GRACE: Duration = Duration::from_secs(5);
 
 impl App {
     /// Opens the pool of `config` and checks the database's schema first: a database whose
@@ -94,11 +104,12 @@ impl App {
         let tasks = Tasks::default();
         let listener = tasks.spawner();
         let options = crate::db::pool::options(&config.database)?;
+        let listening = options.clone();
         // The hub starts its listening connection when it has its first subscriber.
         let hub = Hub::new(move |hub| {
             listener.spawn_cancellable(
                 "live listener",
-                crate::live::listener::listen(hub, options.clone()),
+                crate::live::listener::listen(hub, listening.clone()),
             );
         });
         Ok(App {
@@ -114,15 +125,21 @@ impl App {
             hub,
             stripe,
             photos,
+            options,
             tasks,
             check_schema: false,
+            started: AtomicBool::new(false),
         })
     }
 
     /// Starts every background task: the lease sweeper, the Stripe clean-ups and sync (with a
     /// Stripe key), the storage sweeper (with storage), the WebSocket session check. The live
     /// listener starts with the first subscriber; the metrics listener with [`App::serve_metrics`].
+    /// Starts them once: a second call does nothing.
     pub fn start(&self) {
+        if self.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let (config, pool, tasks) = (&self.config, &self.pool, &self.tasks);
         if self.check_schema {
             tasks.spawn("schema check", |stop| recheck_schema(pool.clone(), stop));
@@ -136,12 +153,14 @@ impl App {
             });
         }
         match (&config.stripe.secret_key, config.stripe.sync_interval) {
-            (Some(_), Some(interval)) => match crate::db::pool::options(&config.database) {
-                Ok(options) => tasks.spawn("Stripe sync", |stop| {
-                    crate::stripe::sync::periodic(options, self.stripe.clone(), interval, stop)
-                }),
-                Err(error) => tracing::warn!(%error, "the Stripe sync cannot connect"),
-            },
+            (Some(_), Some(interval)) => tasks.spawn("Stripe sync", |stop| {
+                crate::stripe::sync::periodic(
+                    self.options.clone(),
+                    self.stripe.clone(),
+                    interval,
+                    stop,
+                )
+            }),
             (None, Some(_)) => {
                 tracing::info!("the Stripe sync is off: STRIPE_SECRET_KEY is not set");
             }
@@ -165,7 +184,7 @@ impl App {
         });
     }
 
-    /// Serves `/metrics` on `listener` until the application stops.
+    /// Serves `/metrics` on `listener` (`BFF_METRICS_LISTEN`) until the application stops.
     pub fn serve_metrics(&self, listener: tokio::net::TcpListener) {
         let pool = self.pool.clone();
         self.tasks.spawn_cancellable(
@@ -179,8 +198,10 @@ impl App {
         self.tasks.running()
     }
 
-    /// Stops every background task: each finishes the pass it is in, for at most `grace`.
-    pub async fn stop(&self, grace: Duration) -> Stopped {
+    /// Stops every background task: each finishes the pass it is in, for at most
+    /// [`TASKS_GRACE`] (or the shutdown timeout, when shorter); what is left is aborted.
+    pub async fn stop(&self) -> Stopped {
+        let grace = TASKS_GRACE.min(self.config.server.timeouts.shutdown);
         let stopped = self.tasks.stop(grace).await;
         tracing::info!(
             finished = stopped.finished,
@@ -194,6 +215,7 @@ impl App {
 /// Checks the database's schema once it answers; a refusal then stops the process.
 async fn recheck_schema(pool: DbPool, mut stop: crate::tasks::Stop) {
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.reset();
     while stop.tick(&mut ticks).await {
         match check_serving(&pool).await {

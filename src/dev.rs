@@ -243,7 +243,7 @@ async fn serve(cluster_url: Option<String>, stop: &mut Stop) -> StartupResult<()
         stop.wait(),
     )
     .await;
-    app.stop(config.server.timeouts.shutdown).await;
+    app.stop().await;
     served.map_err(|e| StartupError(format!("server error: {e}")))
 }
 
@@ -258,13 +258,14 @@ async fn start(
     let token = seed::demo_session(&mut conn)
         .await
         .map_err(|e| StartupError(format!("cannot create the demo session: {e}")))?;
-    let app = App::open(config).await?;
+    // Migrated just now, by this binary: no schema check to make.
+    let app = App::new(config, crate::db::pool_from_config(&config.database)?)?;
     if let Some(store) = app.photos.store() {
         seed::demo_photos(&mut conn, store)
             .await
             .map_err(|e| StartupError(format!("cannot store the demo photos: {e}")))?;
     }
     drop(conn);
-    let listener = crate::http::bind(config.server.listen, "BFF_LISTEN").await?;
+    let listener = crate::http::listen(&app).await?;
     Ok((listener, app, token))
 }

@@ -148,14 +148,11 @@ pub async fn bind(addr: std::net::SocketAddr, variable: &str) -> StartupResult<T
 
 /// Serves `config` until SIGINT or SIGTERM: opens the application ([`App::open`]), binds
 /// `BFF_LISTEN` (and `BFF_METRICS_LISTEN`), starts the background tasks, serves, then gives
-/// requests in flight `BFF_SHUTDOWN_TIMEOUT_MS` and the background tasks as long again.
+/// requests in flight `BFF_SHUTDOWN_TIMEOUT_MS` and the background tasks
+/// [`crate::app::TASKS_GRACE`] to finish.
 pub async fn run(config: &Config) -> StartupResult<()> {
     let app = App::open(config).await?;
-    let listener = bind(config.server.listen, "BFF_LISTEN").await?;
-    if let Some(addr) = config.server.metrics_listen {
-        app.serve_metrics(bind(addr, "BFF_METRICS_LISTEN").await?);
-        tracing::info!(%addr, "serving /metrics");
-    }
+    let listener = listen(&app).await?;
     app.start();
     tracing::info!(
         addr = %config.server.listen,
@@ -170,8 +167,19 @@ pub async fn run(config: &Config) -> StartupResult<()> {
         shutdown_signal(),
     )
     .await;
-    app.stop(config.server.timeouts.shutdown).await;
+    app.stop().await;
     served.map_err(|e| StartupError(format!("server error: {e}")))
+}
+
+/// Binds `BFF_LISTEN`, and `BFF_METRICS_LISTEN` when set (served by `app` from then on).
+pub async fn listen(app: &App) -> StartupResult<TcpListener> {
+    let config = &app.config;
+    let listener = bind(config.server.listen, "BFF_LISTEN").await?;
+    if let Some(addr) = config.server.metrics_listen {
+        app.serve_metrics(bind(addr, "BFF_METRICS_LISTEN").await?);
+        tracing::info!(%addr, "serving /metrics");
+    }
+    Ok(listener)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

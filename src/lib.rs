@@ -7,10 +7,11 @@
 //! - [`db`]: pool, embedded migrations, models and their owner-scoped queries.
 //! - [`graphql`]: the schema; `Query.viewer` is the only door to user-owned data.
 //! - [`pipeline`]: the one path every GraphQL operation takes, over HTTP or WebSocket.
-//! - [`http`]: the router and the transports (GraphQL over HTTP, WebSocket), GraphiQL,
-//!   health, shutdown.
+//! - [`http`]: the routes and the transports (GraphQL over HTTP, WebSocket, the export,
+//!   webhooks), GraphiQL, health; `bff serve`'s life from start to shutdown.
 //! - [`live`]: live updates through PostgreSQL's LISTEN/NOTIFY.
-//! - [`sweeper`]: returns jobs whose worker's lease expired.
+//! - [`sweeper`]: the sweepers: expired worker leases, unclaimed uploads and the objects to
+//!   delete, the Stripe clean-up of deleted accounts.
 //! - [`redis`]: the optional Redis the instances share their limits through.
 //! - [`storage`]: photo storage over the S3 API: presigned URLs, probes, the embedded store.
 //! - [`stripe`]: the Stripe API client, webhook signatures and event effects.

@@ -81,9 +81,11 @@ impl Tasks {
         Spawner(Arc::downgrade(&self.inner))
     }
 
-    /// How many tasks are running.
+    /// How many tasks are running (those that ended on their own are let go first).
     pub fn running(&self) -> usize {
-        self.lock().len()
+        let mut set = self.lock();
+        while set.try_join_next().is_some() {}
+        set.len()
     }
 
     /// Tells every task to stop, waits up to `grace` for them, and aborts the rest.

@@ -44,7 +44,7 @@ pub enum ReloadError {
 }
 
 /// The listening loop: connect, LISTEN, deliver; reconnect with backoff when the connection
-/// drops, then catch the subscribers up. Runs for the life of the process.
+/// drops, then catch the subscribers up. Runs until the application stops (`crate::app`).
 pub(crate) async fn listen(hub: Arc<Hub>, options: ConnectOptions) {
     let mut backoff = BACKOFF_FIRST;
     // The database's time when this process last knew it was listening.

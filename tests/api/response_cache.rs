@@ -190,6 +190,36 @@ async fn an_answer_is_not_served_past_the_end_of_a_billing_period() {
     );
 }
 
+/// An `ETag` names an answer, not an entry of one process's cache: a client holding the
+/// current answer gets 304 from an instance that has just computed it (a restart, another
+/// replica), and `If-None-Match: *` matches any current answer.
+#[tokio::test]
+async fn a_cold_cache_revalidates_the_current_answer() {
+    let (cached, _) = pair().await;
+    let user = cached.user("Returning").await;
+    let url = "/graphql?query=query%20Cold%20%7B%20viewer%20%7B%20id%20credits%20%7B%20balance%20%7D%20%7D%20%7D";
+    let get = async |app: &TestApp, etag: Option<&str>| {
+        let mut request = app.client.get(app.url(url)).header("cookie", user.cookie());
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        request.send().await.unwrap()
+    };
+    let star = get(&cached, Some("*")).await;
+    assert_eq!(
+        star.status(),
+        304,
+        "nothing was kept yet: computed, then matched"
+    );
+    let etag = star.headers()["etag"].to_str().unwrap().to_owned();
+    let restarted = TestApp::spawn_on(cached.database_url.clone(), |_| {}).await;
+    let again = get(&restarted, Some(&format!("\"other\", W/{etag}"))).await;
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    let other = get(&restarted, Some("\"other\"")).await;
+    assert_eq!(other.status(), 200);
+}
+
 #[tokio::test]
 async fn get_answers_revalidate_with_etags() {
     let (cached, fresh) = pair().await;
