@@ -2,213 +2,23 @@
 //! Stripe's signed webhooks arrive (see `crate::stripe::events`); these operations start
 //! checkouts and change subscriptions, and mirror Stripe's answer at once.
 
-use crate::db::purchases::PurchaseStatus;
-use async_graphql::{Context, Object, SimpleObject};
-use chrono::Utc;
+mod stripe_calls;
+
+use async_graphql::{Context, Object};
 use diesel_async::AsyncConnection;
-use serde_json::Value;
 
 use super::billing::{BillingSubscription, Plan};
 use super::context::{conn, stripe, viewer};
-use crate::config::stripe::Stripe as StripeConfig;
 use crate::db::plans::Plan as PlanRow;
-use crate::db::pool::DbConn;
-use crate::db::purchases::{CreditPack, NewPurchase};
-use crate::db::stripe::subscriptions::apply_snapshot;
-use crate::db::stripe::{checkouts, customers::customer_for_user};
-use crate::db::subscriptions::{BillingState, Subscription};
-use crate::db::viewer::SessionUser;
+use crate::db::purchases::{CreditPack, NewPurchase, PurchaseStatus};
+use crate::db::stripe::checkouts;
 use crate::error::AppError;
-use crate::stripe::client::StripeClient;
-use crate::stripe::snapshot::Snapshot;
-
-/// A Stripe Checkout page to send the viewer to.
-#[derive(SimpleObject)]
-pub(crate) struct CheckoutSession {
-    /// Stripe's Checkout Session id (`cs_…`).
-    pub id: String,
-    /// The page to redirect the browser to.
-    pub url: String,
-}
-
-/// The outcome of `subscribe`.
-#[derive(SimpleObject)]
-pub(crate) struct SubscribePayload {
-    /// Where to pay, when the viewer has no subscription yet; null when an existing
-    /// subscription was switched to the new plan.
-    pub checkout: Option<CheckoutSession>,
-    /// The viewer's subscription as it is now.
-    pub subscription: BillingSubscription,
-}
-
-/// A Stripe idempotency key for one logical request of one viewer.
-fn stripe_key(user: &SessionUser, operation: &str, client_key: Option<&str>) -> String {
-    let key = client_key
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    format!("bff-{operation}-{}-{key}", user.id)
-}
-
-fn check_client_key(key: Option<&str>) -> Result<(), AppError> {
-    match key {
-        Some(k) if k.is_empty() || k.len() > 200 => Err(AppError::bad_input(
-            "idempotencyKey must be 1 to 200 characters",
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// A Stripe form from string pairs.
-fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-/// The viewer's billing state.
-async fn billing(conn: &mut DbConn, user_id: &str) -> Result<BillingState, AppError> {
-    Ok(BillingState::load(conn, user_id).await?)
-}
-
-/// The Checkout Session form both purchases and subscriptions share.
-fn checkout_form(
-    mode: &str,
-    price: &str,
-    user: &SessionUser,
-    customer: Option<String>,
-    config: &StripeConfig,
-) -> Vec<(String, String)> {
-    let mut fields = form(&[
-        ("mode", mode),
-        ("line_items[0][price]", price),
-        ("line_items[0][quantity]", "1"),
-        ("client_reference_id", &user.id),
-        ("metadata[user_id]", &user.id),
-        ("success_url", &config.success_url),
-        ("cancel_url", &config.cancel_url),
-    ]);
-    match customer {
-        Some(customer) => fields.push(("customer".into(), customer)),
-        None => {
-            fields.push(("customer_email".into(), user.email.clone()));
-            if mode == "payment" {
-                fields.push(("customer_creation".into(), "always".into()));
-            }
-        }
-    }
-    fields
-}
-
-/// When a Checkout Session Stripe answered with stops being payable (a day, if it does not say).
-fn expires_at(response: &Value) -> chrono::DateTime<Utc> {
-    response["expires_at"]
-        .as_i64()
-        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .unwrap_or_else(|| Utc::now() + chrono::Duration::hours(24))
-}
-
-fn checkout_session(response: &Value) -> Result<CheckoutSession, AppError> {
-    match (response["id"].as_str(), response["url"].as_str()) {
-        (Some(id), Some(url)) => Ok(CheckoutSession {
-            id: id.to_owned(),
-            url: url.to_owned(),
-        }),
-        _ => Err(AppError::Upstream(
-            "The payment provider answered without a checkout page; try again".into(),
-        )),
-    }
-}
-
-/// The viewer's Stripe customer: the mapping from an earlier checkout, else the one on their
-/// subscription.
-async fn customer(
-    conn: &mut DbConn,
-    user_id: &str,
-    billing: &BillingState,
-) -> Result<Option<String>, AppError> {
-    if let Some(customer) = customer_for_user(conn, user_id).await? {
-        return Ok(Some(customer));
-    }
-    Ok(billing
-        .subscription
-        .as_ref()
-        .and_then(|s| s.stripe_customer_id.clone()))
-}
-
-/// The viewer's Stripe subscription while it is in good standing, or CONFLICT.
-fn live_subscription(billing: &BillingState) -> Result<(&Subscription, &str), AppError> {
-    billing
-        .subscription
-        .as_ref()
-        .filter(|s| s.in_good_standing())
-        .and_then(|s| Some((s, s.stripe_subscription_id.as_deref()?)))
-        .ok_or_else(|| {
-            AppError::Conflict("there is no active subscription to change; subscribe first".into())
-        })
-}
-
-/// Mirrors the subscription Stripe answered with, then reloads the billing state.
-async fn mirror(
-    conn: &mut DbConn,
-    user_id: &str,
-    response: &Value,
-) -> Result<BillingState, AppError> {
-    let snapshot = Snapshot::from_json(response).ok_or_else(|| {
-        tracing::error!(%response, "Stripe answered with something that is not a subscription");
-        AppError::Upstream("The payment provider answered unexpectedly; try again later".into())
-    })?;
-    let plan = match snapshot.price_id.as_deref() {
-        Some(price) => PlanRow::for_price(&mut **conn, price).await?,
-        None => None,
-    };
-    if let Some(plan) = plan {
-        apply_snapshot(conn, user_id, plan, &snapshot, Utc::now()).await?;
-    }
-    Ok(BillingState::load(conn, user_id).await?)
-}
-
-/// Updates the viewer's Stripe subscription and mirrors Stripe's answer at once.
-async fn update_subscription(
-    client: &StripeClient,
-    conn: &mut DbConn,
-    user_id: &str,
-    subscription_id: &str,
-    fields: &[(String, String)],
-    idempotency_key: &str,
-) -> Result<BillingState, AppError> {
-    let response = client
-        .post(
-            &format!("subscriptions/{subscription_id}"),
-            fields,
-            Some(idempotency_key),
-        )
-        .await?;
-    mirror(conn, user_id, &response).await
-}
-
-/// Sets `cancel_at_period_end` on the viewer's subscription.
-async fn set_cancel_at_period_end(
-    ctx: &Context<'_>,
-    cancel: bool,
-    client_key: Option<String>,
-) -> async_graphql::Result<BillingSubscription> {
-    check_client_key(client_key.as_deref())?;
-    let user = viewer(ctx).await?;
-    let (client, _) = stripe(ctx)?;
-    let mut conn = conn(ctx).await?;
-    let billing = billing(&mut conn, &user.id).await?;
-    let (_, subscription_id) = live_subscription(&billing)?;
-    let fields = form(&[(
-        "cancel_at_period_end",
-        if cancel { "true" } else { "false" },
-    )]);
-    let operation = if cancel { "cancel" } else { "resume" };
-    let key = stripe_key(&user, operation, client_key.as_deref());
-    let billing =
-        update_subscription(client, &mut conn, &user.id, subscription_id, &fields, &key).await?;
-    Ok(BillingSubscription(billing))
-}
+use crate::stripe::objects;
+pub(crate) use stripe_calls::{CheckoutSession, SubscribePayload};
+use stripe_calls::{
+    billing, check_client_key, checkout_form, customer, expires_at, form, live_subscription,
+    opened, set_cancel_at_period_end, stripe_key, update_subscription,
+};
 
 /// The viewer's billing operations (they call Stripe).
 #[derive(Default)]
@@ -255,30 +65,23 @@ impl BillingMutation {
             .post("checkout/sessions", &fields, Some(&key))
             .await
             .map_err(AppError::from)?;
-        let session = checkout_session(&response)?;
+        let (page, session) = opened(&response)?;
         let purchase = NewPurchase {
             user_id: &user.id,
-            stripe_checkout_session_id: &session.id,
+            stripe_checkout_session_id: &page.id,
             pack: &chosen.code,
-            amount_cents: response["amount_total"].as_i64().unwrap_or(0).max(0),
-            currency: response["currency"].as_str().unwrap_or("usd"),
+            amount_cents: session.amount_total.unwrap_or(0).max(0),
+            currency: session.currency.as_deref().unwrap_or("usd"),
             credits_cents: chosen.credits_cents,
             status: PurchaseStatus::Pending,
         };
         conn.transaction(async |conn| {
             purchase.insert(conn).await?;
-            checkouts::record(
-                conn,
-                &session.id,
-                &user.id,
-                "payment",
-                expires_at(&response),
-            )
-            .await
+            checkouts::record(conn, &page.id, &user.id, "payment", expires_at(&session)).await
         })
         .await
         .map_err(AppError::from)?;
-        Ok(session)
+        Ok(page)
     }
 
     /// Subscribes to a paid plan: a Checkout page when the viewer has no subscription, or a
@@ -315,7 +118,13 @@ impl BillingMutation {
                 .get(&format!("subscriptions/{subscription_id}"))
                 .await
                 .map_err(AppError::from)?;
-            let Some(item) = stripe_subscription["items"]["data"][0]["id"].as_str() else {
+            let stripe_subscription: objects::Subscription = objects::read(&stripe_subscription);
+            let Some(item) = stripe_subscription
+                .items
+                .data
+                .first()
+                .and_then(|item| item.id.as_deref())
+            else {
                 return Err(AppError::Upstream(
                     "The payment provider answered unexpectedly; try again later".into(),
                 )
@@ -346,13 +155,13 @@ impl BillingMutation {
             .post("checkout/sessions", &fields, Some(&key))
             .await
             .map_err(AppError::from)?;
-        let checkout = checkout_session(&response)?;
+        let (checkout, session) = opened(&response)?;
         checkouts::record(
             &mut conn,
             &checkout.id,
             &user.id,
             "subscription",
-            expires_at(&response),
+            expires_at(&session),
         )
         .await
         .map_err(AppError::from)?;
@@ -401,7 +210,8 @@ impl BillingMutation {
             .post("billing_portal/sessions", &fields, None)
             .await
             .map_err(AppError::from)?;
-        response["url"].as_str().map(str::to_owned).ok_or_else(|| {
+        let portal: objects::PortalSession = objects::read(&response);
+        portal.url.ok_or_else(|| {
             AppError::Upstream("The payment provider answered without a portal link".into()).into()
         })
     }

@@ -105,6 +105,21 @@ pub(crate) struct CheckoutSession {
     /// `in_…`: the first invoice of a subscription-mode session.
     #[serde(deserialize_with = "text")]
     pub invoice: Option<String>,
+    /// The page the person pays on (an open session).
+    #[serde(deserialize_with = "text")]
+    pub url: Option<String>,
+    /// When it stops being payable.
+    #[serde(deserialize_with = "time")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A billing portal session: the link to it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct PortalSession {
+    /// The portal's page.
+    #[serde(deserialize_with = "text")]
+    pub url: Option<String>,
 }
 
 impl CheckoutSession {
@@ -157,6 +172,9 @@ pub(crate) struct Subscription {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct SubscriptionItem {
+    /// `si_…`.
+    #[serde(deserialize_with = "text")]
+    pub id: Option<String>,
     /// Its price.
     #[serde(deserialize_with = "object")]
     pub price: Price,

@@ -179,10 +179,14 @@ async fn a_flood_of_apq_registrations_is_charged_and_cannot_evict_the_limits() {
     let documents =
         RedisServer::start_with(&["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]);
     let (limits_url, documents_url) = (limits.url(), documents.url());
-    // The default bucket (10,000 points, 200 a second): the finding's.
+    // The default bucket (10,000 points, 200 a second): the finding's. Redis gets 5 s to
+    // answer, not the default: in a loaded test run a command can take longer, and the
+    // fall-back to this process's own buckets while Redis is slow (tested in shared_limits)
+    // would admit the flood twice, which is not what this test is about.
     let app = TestApp::spawn_with(|env| {
         env.insert("BFF_REDIS_URL", limits_url);
         env.insert("BFF_APQ_REDIS_URL", documents_url);
+        env.insert("BFF_REDIS_TIMEOUT_MS", "5000".into());
     })
     .await;
     let padding = "x".repeat(8 * 1024);
