@@ -51,7 +51,7 @@ pub async fn create_database_on(
 }
 
 /// Brings a database up to date for development: Better Auth's tables if missing, our
-/// migrations, and the demo data if absent.
+/// migrations, and the demo data and the demo user's password if absent.
 pub async fn prepare(database_url: &str) -> StartupResult<()> {
     let mut conn = crate::db::connect(database_url).await?;
     let db_err =
@@ -67,6 +67,7 @@ pub async fn prepare(database_url: &str) -> StartupResult<()> {
     crate::db::migrate(conn).await?;
     let mut conn = crate::db::connect(database_url).await?;
     seed::demo(&mut conn).await.map_err(db_err)?;
+    seed::demo_password(&mut conn).await.map_err(db_err)?;
     Ok(())
 }
 
@@ -216,6 +217,7 @@ async fn serve(cluster_url: Option<String>, stop: &mut Stop) -> StartupResult<()
          -H 'Cookie: {name}={cookie}' \\\n    \
          -d '{{\"query\":\"{{ viewer {{ email credits {{ balance }} }} }}\"}}'\n\n\
          Photos: {storage}\n\n\
+         The example app (scripts/example) signs in as {email} with the password {password}.\n\n\
          Ctrl-C stops the server{and_cluster}.\n",
         storage = match (&storage_endpoint, &config.storage.bucket) {
             (Some(endpoint), _) =>
@@ -224,6 +226,7 @@ async fn serve(cluster_url: Option<String>, stop: &mut Stop) -> StartupResult<()
             (None, None) => storage_off.unwrap_or_else(|| "off".to_owned()),
         },
         email = seed::DEMO_EMAIL,
+        password = seed::DEMO_PASSWORD,
         fragment = percent_encoding::utf8_percent_encode(
             &headers.to_string(),
             percent_encoding::NON_ALPHANUMERIC

@@ -18,6 +18,13 @@ use crate::storage::Store;
 pub const DEMO_USER_ID: &str = "DemoUser000000000000000000000001";
 /// The demo user's email.
 pub const DEMO_EMAIL: &str = "demo@example.com";
+/// The demo user's password, for signing in to the example app (the account is public: `bff
+/// dev` prints it).
+pub const DEMO_PASSWORD: &str = "bff-demo-password";
+/// [`DEMO_PASSWORD`] as Better Auth stores it (scrypt, N 16384, r 16, p 1, 64 bytes, as
+/// `salt:key` in hex), made by Better Auth's own `hashPassword`; a fixed salt is no loss for a
+/// password printed on the screen.
+const DEMO_PASSWORD_HASH: &str = "b15abac99313b3d1001a8a13e74a3b48:64ef2aee3af928f3c04880689d9dd6127280419e77a9876ea88635087313362a7f9a35c29648682498479af2dbb60971cb8b9abf832fffa48b51198fa35fd0de";
 
 /// A random id or token like Better Auth's: 32 characters of `[A-Za-z0-9]`.
 pub fn random_token() -> String {
@@ -71,6 +78,24 @@ pub async fn create_session(
         .execute(conn)
         .await?;
     Ok(token)
+}
+
+/// Gives the demo user the email-and-password account Better Auth signs in with (provider
+/// `credential`, as Better Auth's sign-up writes it), unless it has one.
+pub async fn demo_password(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    use diesel::sql_types::Text;
+    diesel::sql_query(
+        r#"INSERT INTO account (id, "accountId", "providerId", "userId", password, "updatedAt")
+           SELECT $1, $2, 'credential', $2, $3, now()
+           WHERE EXISTS (SELECT 1 FROM "user" WHERE id = $2)
+             AND NOT EXISTS (SELECT 1 FROM account WHERE "userId" = $2 AND "providerId" = 'credential')"#,
+    )
+    .bind::<Text, _>(random_token())
+    .bind::<Text, _>(DEMO_USER_ID)
+    .bind::<Text, _>(DEMO_PASSWORD_HASH)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// A fresh seven-day session for the demo user (Better Auth's default lifetime).

@@ -47,6 +47,27 @@ async fn bff_interoperates_with_real_better_auth() {
     .await;
 }
 
+/// The demo user `bff dev` seeds signs in through the real Better Auth with the password
+/// `bff dev` prints (`tests/interop/demo.test.mjs`), twice prepared as `bff dev` restarts.
+#[tokio::test]
+async fn the_demo_user_signs_in_with_better_auth() {
+    if !requires(&[Tool::Node]) {
+        return;
+    }
+    let database_url = crate::support::empty_database().await;
+    bff::dev::prepare(&database_url).await.unwrap();
+    bff::dev::prepare(&database_url).await.unwrap();
+    node_test(
+        "demo.test.mjs",
+        vec![
+            ("DATABASE_URL", database_url),
+            ("DEMO_EMAIL", bff::dev::seed::DEMO_EMAIL.to_owned()),
+            ("DEMO_PASSWORD", bff::dev::seed::DEMO_PASSWORD.to_owned()),
+        ],
+    )
+    .await;
+}
+
 /// Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it), never a download.
 pub(crate) fn chromium() -> String {
     Tool::Chromium.path().display().to_string()
