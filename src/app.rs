@@ -67,21 +67,20 @@ impl App {
                 true
             }
         };
-        let mut app = App::build(config, pool)?;
-        app.check_schema = check_schema;
-        Ok(Arc::new(app))
+        App::build(config, pool, check_schema).map(Arc::new)
     }
 
     /// The application of `config` over `pool`, as [`App::open`] builds it but without the
     /// schema check (a test's database is migrated); nothing started.
     pub fn new(config: &Config, pool: DbPool) -> StartupResult<Arc<App>> {
-        App::build(config, pool).map(Arc::new)
+        App::build(config, pool, false).map(Arc::new)
     }
 
-    /// The application of `config` over `pool`: clients, schema, pipeline. Fails when the
-    /// trusted documents manifest cannot be read or a client's settings are unusable (the
-    /// error names the variable).
-    fn build(config: &Config, pool: DbPool) -> StartupResult<App> {
+    /// The application of `config` over `pool`: clients, schema, pipeline; `check_schema` when
+    /// the database's migrations are still to be checked. Fails when the trusted documents
+    /// manifest cannot be read or a client's settings are unusable (the error names the
+    /// variable).
+    fn build(config: &Config, pool: DbPool, check_schema: bool) -> StartupResult<App> {
         let redis = match config.redis.clone() {
             Some(r) => Some(Arc::new(Redis::new(r, Role::Limits).map_err(StartupError)?)),
             None => None,
@@ -127,7 +126,7 @@ impl App {
             photos,
             options,
             tasks,
-            check_schema: false,
+            check_schema,
             started: AtomicBool::new(false),
         })
     }

@@ -111,16 +111,6 @@ impl Pipeline {
         }
     }
 
-    /// How credentials are read.
-    pub fn auth(&self) -> &AuthSettings {
-        &self.auth
-    }
-
-    /// How many trusted documents are listed (`None` when any document may run).
-    pub fn trusted_documents(&self) -> Option<usize> {
-        self.gate.documents.trusted_count()
-    }
-
     /// Who `credentials` sign in, for a transport that runs no GraphQL request; the lean
     /// lookup when `lean`. A service token signs nobody in here ([`Identity::Failed`]).
     pub async fn identify(&self, credentials: &HeaderMap, lean: bool) -> (RequestAuth, Identity) {
