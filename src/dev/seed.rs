@@ -157,14 +157,32 @@ async fn seed_credits(
         &apply(CreditTransactionKind::Grant, 500, "Welcome credits", None),
     )
     .await?;
+    // A pack bought through Checkout: the purchase, paid, and its credits in the ledger.
+    crate::db::purchases::NewPurchase {
+        user_id,
+        stripe_checkout_session_id: "cs_demo_welcome",
+        pack: "LARGE",
+        amount_cents: 5_000,
+        currency: "usd",
+        credits_cents: 10_000,
+        status: crate::db::purchases::PurchaseStatus::Pending,
+    }
+    .insert(conn)
+    .await?;
+    let paid =
+        crate::db::purchases::Purchase::complete(conn, "cs_demo_welcome", Some("pi_demo_welcome"))
+            .await?;
     CreditAccount::apply(
         conn,
-        &apply(
-            CreditTransactionKind::Purchase,
-            10_000,
-            "Credit pack: 100.00",
-            None,
-        ),
+        &Change {
+            purchase_id: paid.map(|(id, _, _)| id),
+            ..apply(
+                CreditTransactionKind::Purchase,
+                10_000,
+                "Credit pack: 100.00",
+                None,
+            )
+        },
     )
     .await?;
 

@@ -8,97 +8,34 @@
 // a result.zip) and SCREENSHOTS. A failing step leaves a screenshot in SCREENSHOTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { chromium } from 'playwright-core';
+import { APP_URL, BFF_URL, DATABASE_URL, jobStatus, launch, photo, signUp, step, stripeEvent, worker, card, PASSWORD } from './support.mjs';
 
-const { APP_URL, BFF_URL, DATABASE_URL, WORKER_TOKEN, CHROMIUM, SCREENSHOTS, PHOTOS, WEBHOOK_SECRET } = process.env;
-const photo = (name) => `${PHOTOS}/${name}`;
 let browser;
-before(async () => {
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-});
+before(async () => (browser = await launch()));
 after(async () => browser?.close());
-
-/** Runs `body`; on failure, a screenshot of `page` named after the step. */
-async function step(page, name, body) {
-  try {
-    await body();
-  } catch (error) {
-    const file = `${SCREENSHOTS}/${name.replace(/\W+/g, '-')}.png`;
-    await page.screenshot({ path: file, fullPage: true }).catch(() => {});
-    error.message += `\n(screenshot: ${file})`;
-    throw error;
-  }
-}
-
-/** Delivers a Stripe event to bff signed as Stripe signs it. */
-async function stripeEvent(type, object) {
-  const payload = JSON.stringify({ id: `evt_${type}_${Date.now()}`, type, created: Math.floor(Date.now() / 1000), data: { object } });
-  const t = Math.floor(Date.now() / 1000);
-  const v1 = createHmac('sha256', WEBHOOK_SECRET).update(`${t}.${payload}`).digest('hex');
-  const response = await fetch(`${BFF_URL}/webhooks/stripe`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'stripe-signature': `t=${t},v1=${v1}` },
-    body: payload,
-  });
-  const body = await response.json();
-  assert.equal(body.outcome, 'applied', JSON.stringify(body));
-}
-
-async function worker(query, variables) {
-  const response = await fetch(`${BFF_URL}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${WORKER_TOKEN}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  assert.equal(body.errors, undefined, JSON.stringify(body));
-  return body.data;
-}
-
-async function signUp(context, name) {
-  const page = await context.newPage();
-  await step(page, `sign up ${name}`, async () => {
-    // Wait for the app's scripts (hydration may reset fields filled before it on a busy machine,
-    // and `required` then stops the submit).
-    await page.goto(`${APP_URL}/sign-up`, { waitUntil: 'networkidle' });
-    const fields = [
-      ['Name', name],
-      ['Email', `${name.toLowerCase()}-${Date.now()}@example.com`],
-      ['Password', 'correct horse battery'],
-    ];
-    for (const [label, value] of fields) await page.getByLabel(label).fill(value);
-    for (const [label, value] of fields) {
-      if ((await page.getByLabel(label).inputValue()) !== value) await page.getByLabel(label).fill(value);
-    }
-    await page.getByRole('button', { name: 'Sign up' }).click();
-    await page.waitForURL(`${APP_URL}/`);
-  });
-  return page;
-}
 
 /** Fills the new-job form with `prompt` and the photo files `names` (from PHOTOS), and submits. */
 async function createJob(page, prompt, names) {
   const form = page.getByRole('region', { name: 'New job' });
   await form.getByLabel('Prompt').fill(prompt);
-  await form.getByLabel('Photos').setInputFiles(names.map(photo));
-  await form.getByRole('button', { name: 'Create' }).click();
+  await form.getByLabel('Photos', { exact: true }).setInputFiles(names.map(photo));
+  await form.getByRole('button', { name: 'Create job' }).click();
 }
 
 const one = ['sunrise.jpg'];
-
-const row = (page, prompt) => page.getByTestId('job').filter({ hasText: prompt });
 
 test('a person signs up, runs photo jobs live through bff, and signs out', async () => {
   const context = await browser.newContext();
   const page = await signUp(context, 'Ada');
 
   await step(page, 'dashboard', async () => {
-    await page.getByTestId('plan').getByText('FREE').waitFor();
+    await page.locator('[data-testid="plan"][data-plan="FREE"]').waitFor();
     assert.equal(await page.getByTestId('free-photos').innerText(), '3 free photos left');
+    // A new account: the empty gallery asks for photos, and the live connection is up.
+    await page.getByTestId('no-jobs').getByText('No photo jobs yet').waitFor();
+    await page.locator('[data-testid="live-status"][data-status="live"]').waitFor();
     assert.equal(await page.getByTestId('balance').innerText(), '0.00');
   });
 
@@ -117,17 +54,20 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
   await step(page, 'upload-and-create', async () => {
     const form = page.getByRole('region', { name: 'New job' });
     await form.getByLabel('Prompt').fill('Brighten the sunset');
-    await form.getByLabel('Photos').setInputFiles([photo('sunrise.jpg'), photo('sea.png')]);
+    await form.getByLabel('Photos', { exact: true }).setInputFiles([photo('sunrise.jpg'), photo('sea.png')]);
     // Previews of the chosen files, before anything is sent.
     const previews = page.getByTestId('previews').locator('img');
     await previews.nth(1).waitFor();
     assert.equal(await previews.count(), 2);
     assert.ok(await previews.nth(0).evaluate((img) => img.complete && img.naturalWidth > 0), 'the preview shows');
-    await form.getByRole('button', { name: 'Create' }).click();
-    await row(page, 'Brighten the sunset').getByTestId('job-status').getByText('PENDING').waitFor();
+    // The cost before confirming: the FREE plan's first photos are free.
+    assert.match(await page.getByTestId('job-cost').innerText(), /2 photos · 2 free\s+0\.00 credits/);
+    await form.getByRole('button', { name: 'Create job' }).click();
+    await jobStatus(page, 'Brighten the sunset', 'PENDING');
+    await page.getByTestId('toast').getByText('Job created').waitFor();
     await page.getByTestId('free-photos').getByText('1 free photos left').waitFor();
     // The job's photos, served from storage through URLs bff minted for this viewer.
-    const thumbs = row(page, 'Brighten the sunset').getByTestId('photo');
+    const thumbs = card(page, 'Brighten the sunset').getByTestId('photo');
     await thumbs.nth(1).waitFor();
     await page.waitForFunction(
       () => [...document.querySelectorAll('[data-testid="photo"]')].every((img) => img.complete && img.naturalWidth > 0),
@@ -144,7 +84,7 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
       const bytes = Buffer.from(await (await fetch(job.photos[i].url)).arrayBuffer());
       assert.ok(bytes.equals(readFileSync(photo(name))), `the worker reads ${name}`);
     }
-    await row(page, 'Brighten the sunset').getByTestId('job-status').getByText('PROCESSING').waitFor();
+    await jobStatus(page, 'Brighten the sunset', 'PROCESSING');
     // ...and writes the result through another.
     const zip = readFileSync(photo('result.zip'));
     const { createPhotoJobResultUpload: upload } = await worker(
@@ -156,9 +96,9 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
     assert.equal(put.status, 200);
     await worker('mutation($id: ID!) { completePhotoJob(id: $id) { id } }', { id: job.id });
     // No reload: the subscription brings the new state, with a download link minted for the viewer.
-    await row(page, 'Brighten the sunset').getByTestId('job-status').getByText('COMPLETED').waitFor();
+    await jobStatus(page, 'Brighten the sunset', 'COMPLETED');
     const download = page.waitForEvent('download');
-    await row(page, 'Brighten the sunset').getByTestId('download').click();
+    await card(page, 'Brighten the sunset').getByTestId('download').click();
     const file = await download;
     assert.equal(file.suggestedFilename(), `photo-job-${Buffer.from(job.id, 'base64url').toString().split(':')[1]}.zip`);
     assert.ok(readFileSync(await file.path()).equals(zip), 'the result downloads');
@@ -188,11 +128,15 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
     await client.end();
     await page.getByTestId('balance').getByText('10.00').waitFor(); // live: creditsChanged
     await createJob(page, 'Paid job', ['forest.jpg', 'studio.webp', 'sea.png']);
-    await row(page, 'Paid job').getByTestId('job-status').getByText('PENDING').waitFor();
-    await row(page, 'Paid job').getByRole('button', { name: 'Cancel' }).click();
-    await row(page, 'Paid job').getByTestId('job-status').getByText('CANCELED').waitFor();
-    await page.getByTestId('ledger').getByText('JOB_REFUND').waitFor();
+    await jobStatus(page, 'Paid job', 'PENDING');
+    await card(page, 'Paid job').getByRole('button', { name: 'Cancel' }).click();
+    await jobStatus(page, 'Paid job', 'CANCELED');
+    await page.getByTestId('toast').getByText('Job canceled').waitFor();
     await page.getByTestId('balance').getByText('10.00').waitFor();
+    // The ledger, one click from the balance.
+    await page.getByRole('link', { name: 'View ledger' }).click();
+    await page.waitForURL(`${APP_URL}/billing#ledger`);
+    await page.getByTestId('ledger').locator('[data-kind="JOB_REFUND"]').getByText('Job refund').waitFor();
   });
 
   await step(page, 'checkout', async () => {
@@ -200,12 +144,12 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
     // (the fake Stripe's URL, answered here: there is no network).
     await page.route('https://checkout.stripe.test/**', (route) =>
       route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Stripe Checkout</h1>' }));
-    for (const [select, value, button] of [['Credit pack', 'SMALL', 'Buy credits'], ['Plan to change to', 'PRO', 'Change plan']]) {
-      await page.getByLabel(select).selectOption(value);
+    for (const button of ['Buy 10 credits', 'Switch to Pro']) {
+      await page.goto(`${APP_URL}/billing`, { waitUntil: 'networkidle' });
       await page.getByRole('button', { name: button }).click();
       await page.waitForURL(/^https:\/\/checkout\.stripe\.test\/c\/pay\/cs_/);
-      await page.goto(`${APP_URL}/`);
     }
+    await page.goto(`${APP_URL}/billing`);
   });
 
   await step(page, 'paid-then-refunded', async () => {
@@ -238,13 +182,13 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
     });
     await page.getByTestId('purchases').getByText('Refunded').first().waitFor();
     await page.getByTestId('balance').getByText(before).waitFor();
-    await page.getByTestId('ledger').getByText('PURCHASE_REFUND').waitFor();
+    await page.getByTestId('ledger').locator('[data-kind="PURCHASE_REFUND"]').waitFor();
   });
 
   await step(page, 'second-user', async () => {
     const other = await browser.newContext();
     const second = await signUp(other, 'Grace');
-    await second.getByTestId('plan').getByText('FREE').waitFor();
+    await second.locator('[data-testid="plan"][data-plan="FREE"]').waitFor();
     assert.equal(await second.getByTestId('job-count').innerText(), '0');
     assert.equal(await second.getByText('Brighten the sunset').count(), 0);
     await other.close();
@@ -315,8 +259,8 @@ test('a person downloads their data, then deletes their account after signing in
     await page.getByRole('link', { name: 'Sign in again' }).click();
     await page.waitForURL(/\/sign-in\?redirectTo=/, { waitUntil: 'networkidle' });
     await page.getByLabel('Email').fill(email);
-    await page.getByLabel('Password').fill('correct horse battery');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(`${APP_URL}/account`, { waitUntil: 'networkidle' });
     const cookie = await sessionCookie();
     assert.ok(await viewerFor(cookie), 'the new session signs in');

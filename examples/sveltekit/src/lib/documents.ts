@@ -2,7 +2,7 @@ import { graphql } from './graphql';
 
 export const JobFields = graphql(`
   fragment JobFields on PhotoJob {
-    id prompt photoCount cost status groupName downloadUrl failureReason createdAt deletedAt
+    id prompt photoCount cost freePhotosApplied status groupName downloadUrl failureReason createdAt deletedAt
     photos { id fileName url }
   }
 `);
@@ -11,14 +11,13 @@ export const Dashboard = graphql(
   `
   query Dashboard($first: Int!, $after: String, $filter: PhotoJobFilter) {
     viewer {
-      id name email
-      subscription { plan status currentPeriodEnd entitlements { monthlyPhotoQuota pricePerPhoto } }
-      credits {
-        balance freePhotosRemaining
-        transactions(first: 5) { nodes { id kind amount description createdAt } }
+      id name
+      subscription {
+        plan status currentPeriodEnd cancelAtPeriodEnd trialEndsAt
+        entitlements { monthlyPhotoQuota pricePerPhoto maxPhotosPerJob }
       }
+      credits { balance freePhotosRemaining }
       usage { metric used limit remaining windowEnd }
-      purchases(first: 5) { nodes { id pack status amount currency refundedAmount creditsReversed } }
       photoJobs(first: $first, after: $after, filter: $filter) {
         totalCount
         pageInfo { hasNextPage endCursor }
@@ -29,6 +28,30 @@ export const Dashboard = graphql(
 `,
   [JobFields],
 );
+
+export const Billing = graphql(`
+  query Billing {
+    viewer {
+      id
+      subscription {
+        plan status currentPeriodEnd cancelAtPeriodEnd trialEndsAt
+        entitlements { monthlyPhotoQuota pricePerPhoto maxPhotosPerJob }
+      }
+      credits {
+        balance freePhotosRemaining
+        transactions(first: 20) { nodes { id kind amount balanceAfter description createdAt } }
+      }
+      purchases(first: 10) {
+        nodes { id pack status amount currency credits refundedAmount creditsReversed createdAt }
+      }
+    }
+    creditPacks { code name credits }
+  }
+`);
+
+export const Profile = graphql(`
+  query Profile { viewer { id name email emailVerified } }
+`);
 
 export const CreateJob = graphql(
   `
@@ -57,10 +80,6 @@ export const JobUpdates = graphql(
 `,
   [JobFields],
 );
-
-export const CreditPacks = graphql(`
-  query CreditPacks { creditPacks { code name credits } }
-`);
 
 export const PurchaseCredits = graphql(`
   mutation PurchaseCredits($pack: String!) { purchaseCredits(pack: $pack) { url } }

@@ -12,7 +12,7 @@ export type { FragmentOf, ResultOf, VariablesOf } from 'gql.tada';
 export { readFragment } from 'gql.tada';
 
 /** One GraphQL error as bff sends it. */
-export type BffError = { message: string; extensions?: { code?: string; field?: string } };
+export type BffError = { message: string; extensions?: { code?: string; field?: string; retryAfter?: number } };
 
 /** What bff answered: data, or the errors (with their `extensions.code`). */
 export type BffResult<T> = { data: T | null; errors: BffError[] };

@@ -2,12 +2,13 @@ import { fail, redirect } from '@sveltejs/kit';
 import { bff } from '$lib/bff';
 import { bffUrl } from '$lib/server/bff';
 import { explain } from '$lib/errors';
-import { DeleteAccount } from '$lib/documents';
+import { DeleteAccount, Profile } from '$lib/documents';
 import type { Actions, PageServerLoad } from './$types';
 
-export const load: PageServerLoad = ({ locals }) => {
+export const load: PageServerLoad = async ({ fetch, locals }) => {
   if (!locals.user) redirect(303, '/sign-in?redirectTo=/account');
-  return {};
+  const profile = await bff(fetch, bffUrl(), Profile, {});
+  return { viewer: profile.data?.viewer ?? null, errors: profile.errors.map(explain) };
 };
 
 export const actions: Actions = {

@@ -1,0 +1,82 @@
+// Live updates from bff over WebSocket (graphql-transport-ws). The browser sends its Better
+// Auth cookie on the upgrade, and its Origin (this app's) is in bff's CORS_ALLOWED_ORIGINS.
+// One connection per tab, opened by the layout while someone is signed in; pages listen for
+// the events they show, and every event makes SvelteKit read the page's data again.
+import { createClient } from 'graphql-ws';
+import { print } from 'graphql';
+import type { TadaDocumentNode } from 'gql.tada';
+import { invalidateAll } from '$app/navigation';
+import { CreditsUpdates, JobFields, JobUpdates } from './documents';
+import { readFragment, type FragmentOf } from './graphql';
+
+export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'offline';
+/** The connection's state, for the shell's indicator. */
+export const live = $state<{ status: LiveStatus }>({ status: 'connecting' });
+
+type Job = ReturnType<typeof readFragment<typeof JobFields, FragmentOf<typeof JobFields>>>;
+const jobListeners = new Set<(job: Job) => void>();
+/** Calls `listener` with every job update; returns the function that stops it. */
+export function onJob(listener: (job: Job) => void): () => void {
+  jobListeners.add(listener);
+  return () => jobListeners.delete(listener);
+}
+
+/**
+ * Connects to `bffUrl` until the returned function is called. After a reconnection the page's
+ * data is read again, because events sent while the socket was down are not replayed.
+ */
+export function connect(bffUrl: string): () => void {
+  let pending: ReturnType<typeof setTimeout> | undefined;
+  const refresh = () => {
+    clearTimeout(pending);
+    pending = setTimeout(() => invalidateAll(), 150);
+  };
+  // What the indicator says: offline when the browser says so, else whether the socket is up.
+  let open = false;
+  let opened = false;
+  const show = () =>
+    (live.status = !navigator.onLine ? 'offline' : open ? 'live' : opened ? 'reconnecting' : 'connecting');
+  addEventListener('online', show);
+  addEventListener('offline', show);
+  const client = createClient({
+    url: bffUrl.replace(/^http/, 'ws'),
+    lazy: false,
+    retryAttempts: Infinity,
+    on: {
+      connected: (_socket, _payload, wasRetry) => {
+        open = opened = true;
+        show();
+        if (wasRetry) refresh();
+      },
+      closed: () => {
+        open = false;
+        show();
+      },
+    },
+  });
+  show();
+  const subscribe = <T>(document: TadaDocumentNode<T, Record<string, never>>, next: (data: T) => void) =>
+    client.subscribe<T>(
+      { query: print(document) },
+      {
+        next: (result) => result.data && next(result.data as T),
+        error: (error) => console.warn('live updates stopped', error),
+        complete: () => {},
+      },
+    );
+  const stops = [
+    subscribe(JobUpdates, (event) => {
+      const job = readFragment(JobFields, event.photoJobUpdated);
+      for (const listener of jobListeners) listener(job);
+      refresh();
+    }),
+    subscribe(CreditsUpdates, refresh),
+  ];
+  return () => {
+    stops.forEach((stop) => stop());
+    clearTimeout(pending);
+    removeEventListener('online', show);
+    removeEventListener('offline', show);
+    client.dispose();
+  };
+}
