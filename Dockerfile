@@ -27,6 +27,7 @@ COPY build.rs ./
 COPY src src
 COPY migrations migrations
 COPY assets assets
+COPY templates templates
 ARG BFF_COMMIT
 RUN touch src/main.rs src/lib.rs \
  && BFF_COMMIT=${BFF_COMMIT} cargo build --release --locked \

@@ -15,6 +15,7 @@ use crate::error::{StartupError, StartupResult};
 use crate::http::export_limits::Exports;
 use crate::http::ws::registry::Registry;
 use crate::live::hub::Hub;
+use crate::notify::Notifier;
 use crate::pipeline::Pipeline;
 use crate::pipeline::documents::Documents;
 use crate::redis::{Redis, Role};
@@ -40,6 +41,8 @@ pub struct App {
     pub stripe: StripeClient,
     /// Photo storage, when configured.
     pub photos: Photos,
+    /// Sends notifications' emails and pushes, and signs their unsubscribe links.
+    pub notifier: Notifier,
     /// How the Stripe sync and the live listener connect (outside the pool).
     options: ConnectOptions,
     tasks: Tasks,
@@ -60,7 +63,10 @@ impl App {
     pub async fn open(config: &Config) -> StartupResult<Arc<App>> {
         let pool = crate::db::pool_from_config(&config.database)?;
         let check_schema = match check_serving(&pool).await {
-            Ok(()) => false,
+            Ok(()) => {
+                write_settings(&pool, config).await;
+                false
+            }
             Err(ServingCheck::Refused(message)) => return Err(StartupError(message)),
             Err(ServingCheck::Unreachable(error)) => {
                 tracing::warn!(%error, "the database is not reachable yet; /readyz will say so");
@@ -98,6 +104,7 @@ impl App {
         };
         let stripe = StripeClient::new(&config.stripe);
         let photos = Photos::new(&config.storage).map_err(StartupError)?;
+        let notifier = Notifier::new(config).map_err(StartupError)?;
         let schemas = crate::graphql::served(config, &photos, &stripe);
         let pipeline = Pipeline::new(config, pool.clone(), schemas, documents, redis.clone());
         let tasks = Tasks::default();
@@ -124,6 +131,7 @@ impl App {
             hub,
             stripe,
             photos,
+            notifier,
             options,
             tasks,
             check_schema,
@@ -177,6 +185,12 @@ impl App {
                 "photo uploads are off (BFF_STORAGE_URL is unset): jobs take a bare photoCount"
             ),
         }
+        if let Some(poll) = self.notifier.poll() {
+            let notifier = self.notifier.clone();
+            tasks.spawn("notification sender", |stop| {
+                crate::notify::send(pool.clone(), notifier, poll, stop)
+            });
+        }
         let (connections, hub) = (self.connections.clone(), self.hub.clone());
         tasks.spawn("WebSocket session check", |stop| {
             connections.watch_sessions(hub, stop)
@@ -212,6 +226,20 @@ impl App {
 }
 
 /// Checks the database's schema once it answers; a refusal then stops the process.
+/// Writes the settings the database's triggers read (the low-credits threshold).
+async fn write_settings(pool: &DbPool, config: &Config) {
+    let cents = config.notify.credits_low_cents;
+    let written = match pool.get().await {
+        Ok(mut conn) => crate::db::notifications::set_credits_low(&mut *conn, cents)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    if let Err(error) = written {
+        tracing::warn!(%error, "could not write BFF_NOTIFY_CREDITS_LOW_CENTS to the database");
+    }
+}
+
 async fn recheck_schema(pool: DbPool, mut stop: crate::tasks::Stop) {
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -16,6 +16,7 @@ pub(crate) mod export;
 pub(crate) mod jobs;
 pub mod limits;
 pub(crate) mod live;
+pub mod notify;
 pub(crate) mod redis;
 pub mod server;
 pub mod storage;
@@ -38,6 +39,7 @@ pub const GROUPS: &[(&str, &[Variable])] = &[
     ("Photo jobs and the worker", jobs::VARIABLES),
     ("Photo storage (S3)", storage::VARIABLES),
     ("Stripe", stripe::VARIABLES),
+    ("Notifications (email and push)", notify::VARIABLES),
     ("Logs and traces", telemetry::VARIABLES),
 ];
 
@@ -73,6 +75,8 @@ pub struct Config {
     pub storage: storage::Storage,
     /// Stripe.
     pub stripe: stripe::Stripe,
+    /// Notifications' delivery.
+    pub notify: notify::Notify,
     /// Logs and traces.
     pub telemetry: telemetry::Telemetry,
 }
@@ -101,6 +105,7 @@ impl Config {
         let jobs = jobs::Jobs::read(&mut env);
         let storage = storage::Storage::read(&mut env);
         let stripe = stripe::Stripe::read(&mut env, &auth.url);
+        let notify = notify::Notify::read(&mut env, &auth.url);
         let telemetry = telemetry::Telemetry::read(&mut env);
         env.finish(Config {
             database,
@@ -115,6 +120,7 @@ impl Config {
             jobs,
             storage,
             stripe,
+            notify,
             telemetry,
         })
     }

@@ -11,6 +11,7 @@ pub mod export;
 pub(crate) mod instrumentation;
 pub(crate) mod live;
 pub mod migrate;
+pub mod notifications;
 pub(crate) mod pagination;
 pub(crate) mod photo_jobs;
 pub(crate) mod plans;

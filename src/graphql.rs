@@ -14,6 +14,7 @@ pub mod ids;
 pub(crate) mod live;
 pub(crate) mod mutations;
 pub(crate) mod node;
+pub(crate) mod notifications;
 pub(crate) mod photo_jobs;
 pub(crate) mod purchases;
 pub(crate) mod query;
@@ -35,6 +36,7 @@ pub struct Mutation(
     billing_mutations::BillingMutation,
     worker::WorkerMutation,
     account::AccountMutation,
+    notifications::NotificationMutation,
 );
 
 /// Deepest selection a document may have (GraphiQL's introspection query needs 13). What a

@@ -8,6 +8,7 @@
 //! | `GET /graphiql` | GraphiQL with its assets served by bff, development only |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness checks the database |
 //! | `POST /webhooks/stripe` | Stripe events, signature-verified and applied exactly once |
+//! | `POST /notifications/unsubscribe` | one-click unsubscribe from a signed email link (`GET` shows the button) |
 
 pub(crate) mod client;
 pub mod export;
@@ -19,6 +20,7 @@ pub mod metrics;
 pub(crate) mod request_id;
 pub mod server;
 pub(crate) mod state;
+pub(crate) mod unsubscribe;
 pub(crate) mod webhooks;
 pub(crate) mod ws;
 
@@ -66,6 +68,12 @@ pub fn router(state: &Arc<App>) -> Router {
             post(webhooks::stripe).layer(RequestBodyLimitLayer::new(webhooks::MAX_WEBHOOK_BYTES)),
         )
         .route("/account/export", get(export::export))
+        .route(
+            "/notifications/unsubscribe",
+            get(unsubscribe::confirm)
+                .post(unsubscribe::unsubscribe)
+                .layer(RequestBodyLimitLayer::new(1024)),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
     if config.is_development() {

@@ -34,6 +34,7 @@ pub mod graphql;
 pub mod http;
 pub(crate) mod live;
 pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod redis;
 pub mod storage;

@@ -18,6 +18,7 @@
 //! | `bff_account_cleanups_total` | `action` (`CANCEL_SUBSCRIPTION`, `DELETE_CUSTOMER`, `EXPIRE_CHECKOUT`, `REFUND_PAYMENT`, `REFUND_INVOICE`), `outcome` (`done`, `failed`: retried later) |
 //! | `bff_stripe_checkouts_returned_total` | none: checkouts completed after their person's deletion, whose money was queued to go back |
 //! | `bff_storage_deletions_total` | `outcome`: `deleted`, `failed` (retried later) |
+//! | `bff_notifications_total` | `channel` (`EMAIL`, `PUSH`), `outcome` (`SENT`, `SKIPPED`: nothing to send to, `PENDING`: to be retried, `FAILED`: after the last attempt or refused for good); plus `bff_notification_send_seconds` (histogram) by `channel` |
 //! | `bff_uploads_expired_total` | none: uploads no job claimed in time, deleted |
 //! | `bff_redis_up` | `redis`: `limits` (`BFF_REDIS_URL`), `documents` (`BFF_APQ_REDIS_URL`): 1 while it answers, 0 while each instance uses its own state |
 //! | `bff_redis_errors_total` | `redis`: commands that failed or timed out |
@@ -47,6 +48,12 @@ pub fn install() -> &'static PrometheusHandle {
                 Matcher::Full("bff_http_request_duration_seconds".into()),
                 LATENCY_BUCKETS,
             )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("bff_notification_send_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+            })
             .expect("the buckets are not empty");
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -196,6 +203,14 @@ pub fn storage_deletion(outcome: &'static str, count: usize) {
 /// Counts uploads deleted because no job named them in time.
 pub fn uploads_expired(count: usize) {
     metrics::counter!("bff_uploads_expired_total").increment(count as u64);
+}
+
+/// Counts one notification message sent (or not) by channel and outcome, and how long it took.
+pub fn notification_sent(channel: &'static str, outcome: &'static str, took: std::time::Duration) {
+    metrics::counter!("bff_notifications_total", "channel" => channel, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("bff_notification_send_seconds", "channel" => channel)
+        .record(took.as_secs_f64());
 }
 
 #[cfg(test)]

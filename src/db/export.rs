@@ -48,7 +48,8 @@ pub struct Row {
 
 /// The person and the small parts, as one JSON object: `user` (Better Auth's row), `sessions`
 /// (no tokens), `accounts` (providers, no secrets), `subscription`, `subscriptionHistory`,
-/// `usage` and `credits`. `None` when the user is gone.
+/// `usage`, `credits`, `notificationPreferences` and `pushDevices` (no tokens). `None` when
+/// the user is gone.
 pub async fn head(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<Option<String>> {
     let head: Document = diesel::sql_query(concat!(
         "SELECT json_build_object(
@@ -84,7 +85,13 @@ pub async fn head(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<Op
         money!("a.balance_cents"),
         ",
                'freePhotosUsed', a.free_photos_used)
-               FROM credit_accounts a WHERE a.user_id = u.id)
+               FROM credit_accounts a WHERE a.user_id = u.id),
+           'notificationPreferences', COALESCE((SELECT json_agg(json_build_object(
+               'kind', p.kind, 'email', p.email, 'push', p.push, 'updatedAt', p.updated_at)
+               ORDER BY p.kind) FROM notification_preferences p WHERE p.user_id = u.id), '[]'),
+           'pushDevices', COALESCE((SELECT json_agg(json_build_object('platform', d.platform,
+               'createdAt', d.created_at, 'updatedAt', d.updated_at) ORDER BY d.created_at)
+               FROM push_devices d WHERE d.user_id = u.id), '[]')
          )::text AS doc
          FROM \"user\" u WHERE u.id = $1",
     ))
@@ -94,6 +101,28 @@ pub async fn head(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<Op
     .optional()?
     .unwrap_or(Document { doc: None });
     Ok(head.doc)
+}
+
+/// A page of notifications after row `after`, oldest first, each with its deliveries.
+pub async fn notifications(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    after: i64,
+) -> QueryResult<Vec<Row>> {
+    page(
+        conn,
+        "SELECT n.id, json_build_object('kind', n.kind, 'facts', n.facts,
+             'createdAt', n.created_at, 'readAt', n.read_at,
+             'deliveries', COALESCE((SELECT json_agg(json_build_object('channel', d.channel,
+                 'state', d.state, 'attempts', d.attempts, 'finishedAt', d.finished_at)
+                 ORDER BY d.channel) FROM notification_deliveries d
+                 WHERE d.notification_id = n.id AND d.user_id = $1), '[]'))::text AS doc
+         FROM notifications n WHERE n.user_id = $1 AND n.id > $2 ORDER BY n.id LIMIT $3",
+        user_id,
+        after,
+        PAGE,
+    )
+    .await
 }
 
 /// A page of the credit ledger after row `after`, oldest first.

@@ -40,6 +40,13 @@ pub(crate) enum Change {
         /// Owner.
         user_id: String,
     },
+    /// A notification was written.
+    Notification {
+        /// Owner.
+        user_id: String,
+        /// Notification id.
+        id: i64,
+    },
     /// The user was deleted: their live connections close.
     Gone {
         /// Who.
@@ -63,6 +70,7 @@ impl Change {
             ("credits", _) => Some(Change::Credits { user_id: u }),
             ("billing", _) => Some(Change::Billing { user_id: u }),
             ("gone", _) => Some(Change::Gone { user_id: u }),
+            ("notification", Some(id)) => Some(Change::Notification { user_id: u, id }),
             _ => None,
         }
     }
@@ -73,6 +81,7 @@ impl Change {
             Change::Job { user_id, .. }
             | Change::Credits { user_id }
             | Change::Billing { user_id }
+            | Change::Notification { user_id, .. }
             | Change::Gone { user_id } => user_id,
         }
     }

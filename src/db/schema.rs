@@ -233,6 +233,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    notifications (id) {
+        id -> Int8,
+        user_id -> Text,
+        kind -> Text,
+        photo_job_id -> Nullable<Int8>,
+        purchase_id -> Nullable<Int8>,
+        subscription_id -> Nullable<Int8>,
+        facts -> Jsonb,
+        created_at -> Timestamptz,
+        read_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    notification_kinds (kind) {
+        kind -> Text,
+        email_default -> Bool,
+        push_default -> Bool,
+        billing -> Bool,
+        batched -> Bool,
+    }
+}
+
+diesel::table! {
+    notification_preferences (user_id, kind) {
+        user_id -> Text,
+        kind -> Text,
+        email -> Bool,
+        push -> Bool,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    push_devices (token) {
+        token -> Text,
+        user_id -> Text,
+        platform -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(photo_uploads -> photo_jobs (photo_job_id));
 diesel::joinable!(subscriptions -> plans (plan));
 
@@ -240,7 +284,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     credit_accounts,
     credit_ledger,
     credit_packs,
+    notification_kinds,
+    notification_preferences,
+    notifications,
     photo_jobs,
+    push_devices,
     photo_uploads,
     plans,
     purchases,

@@ -16,6 +16,8 @@ pub enum Kind {
     Purchase,
     /// A photo upload (a job's photo or result).
     PhotoUpload,
+    /// A notification.
+    Notification,
 }
 
 impl Kind {
@@ -25,6 +27,7 @@ impl Kind {
             Kind::CreditTransaction => "CreditTransaction",
             Kind::Purchase => "Purchase",
             Kind::PhotoUpload => "PhotoUpload",
+            Kind::Notification => "Notification",
         }
     }
 }
@@ -44,6 +47,7 @@ pub fn parse_global_id(id: &str) -> Option<(Kind, i64)> {
         Kind::CreditTransaction,
         Kind::Purchase,
         Kind::PhotoUpload,
+        Kind::Notification,
     ]
     .into_iter()
     .find(|k| k.name() == name)?;

@@ -10,6 +10,7 @@ use super::billing::BillingSubscription;
 use super::context::{jobs, read};
 use super::credits::CreditAccount;
 use super::ids::{Kind, row_id};
+use super::notifications::Notification;
 use super::photo_jobs::PhotoJob;
 use crate::db::photo_jobs::PhotoJob as JobRow;
 use crate::error::AppError;
@@ -108,6 +109,21 @@ impl Subscription {
                 row: (**row).clone(),
                 free_photo_allowance: allowance,
             }),
+            _ => None,
+        })))
+    }
+
+    /// Each notification written for the viewer (a finished or failed job, low credits, a
+    /// billing event), as it is written.
+    async fn notification_added(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Notification>> + use<>>
+    {
+        let live = live_viewer(ctx)?;
+        let subscriber = subscribe(live).await?;
+        Ok(stream(live.events(subscriber, |event| match event {
+            Event::Notification(row) => Some(Notification::from((**row).clone())),
             _ => None,
         })))
     }

@@ -5,9 +5,11 @@ use async_graphql::{Context, Interface};
 use super::context::read;
 use super::credits::CreditTransaction;
 use super::ids::{Kind, parse_global_id};
+use super::notifications::Notification;
 use super::photo_jobs::PhotoJob;
 use super::purchases::Purchase;
 use crate::db::credits::LedgerEntry;
+use crate::db::notifications::Notification as NotificationRow;
 use crate::db::photo_jobs::PhotoJob as PhotoJobRow;
 use crate::db::purchases::Purchase as PurchaseRow;
 use crate::error::AppResult;
@@ -26,6 +28,8 @@ pub(crate) enum Node {
     CreditTransaction(CreditTransaction),
     /// A credit purchase.
     Purchase(Purchase),
+    /// A notification.
+    Notification(Notification),
 }
 
 /// The viewer's object with this global id, if there is one.
@@ -45,6 +49,9 @@ pub(crate) async fn load(ctx: &Context<'_>, viewer_id: &str, id: &str) -> AppRes
         Kind::Purchase => PurchaseRow::find(&mut conn, viewer_id, row)
             .await?
             .map(|purchase| Node::Purchase(Purchase(purchase))),
+        Kind::Notification => NotificationRow::find(&mut conn, viewer_id, row)
+            .await?
+            .map(|n| Node::Notification(n.into())),
         // Uploads are reached through their job (`PhotoJob.photos`), not as nodes.
         Kind::PhotoUpload => None,
     })

@@ -9,6 +9,7 @@ use super::billing::{BillingSubscription, UsageMeter, UsageMetric};
 use super::context::read;
 use super::credits::CreditAccount;
 use super::ids::{Kind, row_id};
+use super::notifications::{self, NotificationConnection, NotificationPreference};
 use super::photo_jobs::{self, PhotoJob, PhotoJobConnection, PhotoJobFilter};
 use super::purchases::{self, PurchaseConnection};
 use crate::db::photo_jobs::PhotoJob as PhotoJobRow;
@@ -118,6 +119,27 @@ impl Viewer {
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<PurchaseConnection> {
         Ok(purchases::list(ctx, &self.user.id, first, after).await?)
+    }
+    /// The viewer's notifications, newest first.
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "How many notifications, 0 to 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+        #[graphql(default = false, desc = "Only those not marked read.")] unread_only: bool,
+    ) -> async_graphql::Result<NotificationConnection> {
+        Ok(notifications::list(ctx, &self.user.id, first, after, unread_only).await?)
+    }
+    /// How many of the viewer's notifications are unread.
+    async fn unread_notification_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        Ok(notifications::unread_count(ctx, &self.user.id).await?)
+    }
+    /// Which notifications reach the viewer by email and push, per kind.
+    async fn notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<NotificationPreference>> {
+        Ok(notifications::preferences(ctx, &self.user.id).await?)
     }
     /// One of the viewer's photo jobs; null for unknown ids and other people's jobs alike.
     async fn photo_job(

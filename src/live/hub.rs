@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::db::credits::CreditAccount;
 use crate::db::live::JobState;
+use crate::db::notifications::Notification;
 use crate::db::subscriptions::BillingState;
 
 /// How many events a user's subscribers may fall behind before they are caught up by reloading
@@ -24,6 +25,8 @@ pub enum Event {
     Credits(Arc<CreditAccount>),
     /// The billing subscription.
     Billing(Arc<BillingState>),
+    /// A notification, as written.
+    Notification(Arc<Notification>),
 }
 
 /// Starts the listening connection that publishes into a hub (see [`super::listener`]).

@@ -22,6 +22,7 @@ use super::hub::{Event, Hub};
 use crate::db::connect::ConnectOptions;
 use crate::db::credits::CreditAccount;
 use crate::db::live::{CHANNEL, Change, JobState};
+use crate::db::notifications::Notification;
 use crate::db::pool::{DbPool, PoolError};
 use crate::db::subscriptions::BillingState;
 
@@ -157,6 +158,7 @@ async fn reload_and_publish(
     let mut jobs = Vec::new();
     let mut credits = Vec::new();
     let mut billing = Vec::new();
+    let mut notifications = Vec::new();
     let mut seen = HashSet::new();
     for change in changes {
         if !seen.insert(change.clone()) {
@@ -166,6 +168,7 @@ async fn reload_and_publish(
             Change::Job { user_id, id } => jobs.push((user_id, id)),
             Change::Credits { user_id } => credits.push(user_id),
             Change::Billing { user_id } => billing.push(user_id),
+            Change::Notification { user_id, id } => notifications.push((user_id, id)),
             Change::Gone { user_id } => hub.gone(&user_id),
         }
     }
@@ -180,6 +183,12 @@ async fn reload_and_publish(
             if let Some(state) = loaded.remove(&key) {
                 hub.publish(&key.0, Event::Job(Arc::new(state)));
             }
+        }
+    }
+    if !notifications.is_empty() {
+        for notification in Notification::load(conn, &notifications).await? {
+            let user = notification.user_id.clone();
+            hub.publish(&user, Event::Notification(Arc::new(notification)));
         }
     }
     publish_accounts(hub, conn, &credits).await?;
@@ -227,6 +236,10 @@ async fn catch_up(
             let user = state.job.user_id.clone();
             hub.publish(&user, Event::Job(Arc::new(state)));
         }
+        for notification in Notification::added_since(conn, users, since).await? {
+            let user = notification.user_id.clone();
+            hub.publish(&user, Event::Notification(Arc::new(notification)));
+        }
         publish_accounts(hub, conn, users).await?;
         publish_billing(hub, conn, users).await?;
     }
@@ -245,6 +258,9 @@ pub(crate) async fn reload_user(
     let mut jobs = JobState::changed_since(&mut *conn, &users, since).await?;
     jobs.sort_by_key(|s| (s.deleted_at.unwrap_or(s.job.updated_at), s.job.id));
     let mut events: Vec<Event> = jobs.into_iter().map(|s| Event::Job(Arc::new(s))).collect();
+    for notification in Notification::added_since(&mut *conn, &users, since).await? {
+        events.push(Event::Notification(Arc::new(notification)));
+    }
     for account in CreditAccount::load_many(&mut *conn, &users).await? {
         events.push(Event::Credits(Arc::new(account)));
     }

@@ -109,6 +109,7 @@ async fn apply(conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Event
         | K::CustomerSubscriptionDeleted => {
             subscription_changed(conn, &objects::read(object), event.created).await
         }
+        K::CustomerSubscriptionTrialWillEnd => trial_will_end(conn, &objects::read(object)).await,
         K::InvoicePaid => invoice_paid(conn, &objects::read(object), event.created).await,
         K::InvoicePaymentFailed => {
             invoice_failed(conn, &objects::read(object), event.created).await
@@ -246,6 +247,27 @@ async fn checkout_failed(
     } else {
         EventOutcome::NoPendingPurchase
     })
+}
+
+/// `customer.subscription.trial_will_end`: the person hears of it (TRIAL_ENDING); the
+/// subscription itself changes through its own events.
+async fn trial_will_end(
+    conn: &mut AsyncPgConnection,
+    subscription: &Subscription,
+) -> QueryResult<EventOutcome> {
+    let user_id = match &subscription.customer {
+        Some(customer) => customers::user_for_customer(conn, customer).await?,
+        None => None,
+    };
+    let user_id = match (user_id, &subscription.metadata.user_id) {
+        (Some(user_id), _) => user_id,
+        (None, Some(candidate)) if customers::user_exists(conn, candidate).await? => {
+            candidate.clone()
+        }
+        _ => return Ok(EventOutcome::UnknownCustomer),
+    };
+    crate::db::notifications::trial_ending(conn, &user_id, subscription.trial_end).await?;
+    Ok(EventOutcome::Applied)
 }
 
 async fn subscription_changed(

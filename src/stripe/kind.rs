@@ -47,6 +47,8 @@ event_kinds! {
     CustomerSubscriptionUpdated => "customer.subscription.updated",
     /// A subscription ended.
     CustomerSubscriptionDeleted => "customer.subscription.deleted",
+    /// A subscription's trial ends in three days.
+    CustomerSubscriptionTrialWillEnd => "customer.subscription.trial_will_end",
     /// An invoice was paid.
     InvoicePaid => "invoice.paid",
     /// An invoice's payment failed.
@@ -76,7 +78,7 @@ mod tests {
         for kind in EventKind::ALL {
             assert_eq!(EventKind::parse(kind.as_str()), Some(*kind));
         }
-        assert_eq!(EventKind::ALL.len(), 16);
+        assert_eq!(EventKind::ALL.len(), 17);
         assert!(EventKind::ALL.len() <= 20, "Stripe lists at most 20 types");
         assert_eq!(EventKind::parse("customer.created"), None);
         assert_eq!(EventKind::parse(""), None);

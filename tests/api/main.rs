@@ -19,6 +19,7 @@ mod lifecycle;
 mod live;
 mod metrics;
 mod money_after_deletion;
+mod notifications;
 mod outage;
 mod pagination;
 mod persisted;

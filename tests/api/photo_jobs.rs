@@ -113,7 +113,7 @@ pub async fn race_with(
     bodies
 }
 
-async fn create(app: &TestApp, user: &TestUser, input: Value) -> Value {
+pub async fn create(app: &TestApp, user: &TestUser, input: Value) -> Value {
     app.query_as(user, CREATE, json!({ "input": input })).await
 }
 

@@ -102,6 +102,14 @@ const NOT_READ_BY_VIEWER_QUERIES: &[(&str, &str)] = &[
         "anonymises money rows when an account is deleted; read by no query",
     ),
     (
+        "notification_deliveries",
+        "the delivery queue, read by the senders and the export, which the cache never answers",
+    ),
+    (
+        "push_devices",
+        "push tokens, read by the senders and the export; no query lists them",
+    ),
+    (
         "photo_job_tombstones",
         "deleted jobs for live subscriptions' catch-up; the cache keeps queries only",
     ),

@@ -15,7 +15,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-mod tools;
+pub mod tools;
 pub use tools::{Tool, requires};
 
 /// Better Auth's secret in `better-auth.md`'s test vectors.
@@ -168,6 +168,9 @@ pub fn base_env(database_url: &str) -> HashMap<&'static str, String> {
         ("BETTER_AUTH_URL", "http://localhost:5173".to_owned()),
         ("CORS_ALLOWED_ORIGINS", APP_ORIGIN.to_owned()),
         ("DATABASE_POOL_TIMEOUT_MS", "2000".to_owned()),
+        // No notification sender: the tests that count statements or connections see only
+        // their requests. The notification tests turn it on (tests/api/notifications.rs).
+        ("BFF_NOTIFY_POLL_MS", "0".to_owned()),
     ])
 }
 

@@ -81,14 +81,16 @@ enum Section {
     Purchases,
     Jobs,
     Uploads,
+    Notifications,
 }
 
 impl Section {
-    const ALL: [Section; 4] = [
+    const ALL: [Section; 5] = [
         Section::Ledger,
         Section::Purchases,
         Section::Jobs,
         Section::Uploads,
+        Section::Notifications,
     ];
 
     fn name(self) -> &'static str {
@@ -97,6 +99,7 @@ impl Section {
             Section::Purchases => "purchases",
             Section::Jobs => "photoJobs",
             Section::Uploads => "unattachedUploads",
+            Section::Notifications => "notifications",
         }
     }
 
@@ -113,6 +116,10 @@ impl Section {
             Section::Jobs => (export::jobs(conn, user, after).await?, export::JOB_PAGE),
             Section::Uploads => (
                 export::unattached_uploads(conn, user, after).await?,
+                export::PAGE,
+            ),
+            Section::Notifications => (
+                export::notifications(conn, user, after).await?,
                 export::PAGE,
             ),
         })

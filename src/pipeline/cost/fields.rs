@@ -22,7 +22,11 @@ pub const DATABASE_FIELDS: &[&str] = &[
     "Viewer.photoJobs",
     "Viewer.purchases",
     "Viewer.photoJob",
+    "Viewer.notifications",
+    "Viewer.notificationPreferences",
     "CreditAccount.transactions",
+    // Not `Notification.subject`, for the same reason as the next: a page reads its subjects
+    // in at most three statements.
     // Not `PhotoJob.photos`: a page of jobs reads all their photos in one statement (its
     // connection prefetches them), so charging it per job would price a page of thumbnails as
     // if every job queried, and a dashboard that shows photos would run out of budget.

@@ -22,6 +22,8 @@ pub enum Tool {
     HaProxy,
     /// openssl: certificates and keys for the TLS and JWT tests.
     OpenSsl,
+    /// Python 3 with aiosmtpd: the SMTP server the notification tests send email to.
+    Smtp,
 }
 
 impl Tool {
@@ -33,6 +35,7 @@ impl Tool {
             Tool::Redis => "redis-server",
             Tool::HaProxy => "haproxy",
             Tool::OpenSsl => "openssl",
+            Tool::Smtp => "python3-aiosmtpd",
         }
     }
 
@@ -46,6 +49,7 @@ impl Tool {
             Tool::Redis => "apt-get install redis-server",
             Tool::HaProxy => "apt-get install haproxy",
             Tool::OpenSsl => "apt-get install openssl",
+            Tool::Smtp => "apt-get install python3-aiosmtpd",
         }
     }
 
@@ -100,6 +104,20 @@ impl Tool {
             Tool::Redis => in_dirs("redis-server", &["/usr/bin", "/usr/local/bin"]),
             Tool::HaProxy => in_dirs("haproxy", &["/usr/sbin", "/usr/local/sbin"]),
             Tool::OpenSsl => on_path("openssl").ok_or_else(|| "openssl is not on PATH".into()),
+            Tool::Smtp => {
+                // Debian's python3 (the package's), before whatever else is first on PATH.
+                let candidates = [Some(PathBuf::from("/usr/bin/python3")), on_path("python3")];
+                candidates
+                    .into_iter()
+                    .flatten()
+                    .find(|python| {
+                        std::process::Command::new(python)
+                            .args(["-c", "import aiosmtpd"])
+                            .output()
+                            .is_ok_and(|o| o.status.success())
+                    })
+                    .ok_or_else(|| "no python3 can import aiosmtpd".to_owned())
+            }
         }
     }
 }

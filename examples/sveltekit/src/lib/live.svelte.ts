@@ -6,6 +6,7 @@ import { createClient } from 'graphql-ws';
 import { print } from 'graphql';
 import type { TadaDocumentNode } from 'gql.tada';
 import { invalidateAll } from '$app/navigation';
+import { navigating } from '$app/state';
 import { CreditsUpdates, JobFields, JobUpdates } from './documents';
 import { readFragment, type FragmentOf } from './graphql';
 
@@ -27,9 +28,11 @@ export function onJob(listener: (job: Job) => void): () => void {
  */
 export function connect(bffUrl: string): () => void {
   let pending: ReturnType<typeof setTimeout> | undefined;
+  // Not while a navigation is under way: SvelteKit lets an invalidation cancel it (a click on a
+  // link would be lost), and the page it goes to reads its data anyway.
   const refresh = () => {
     clearTimeout(pending);
-    pending = setTimeout(() => invalidateAll(), 150);
+    pending = setTimeout(() => navigating.to || invalidateAll(), 150);
   };
   // What the indicator says: offline when the browser says so, else whether the socket is up.
   let open = false;
