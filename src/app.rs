@@ -186,9 +186,9 @@ impl App {
             ),
         }
         if let Some(poll) = self.notifier.poll() {
-            let notifier = self.notifier.clone();
+            let (notifier, hub) = (self.notifier.clone(), self.hub.clone());
             tasks.spawn("notification sender", |stop| {
-                crate::notify::send(pool.clone(), notifier, poll, stop)
+                crate::notify::send(pool.clone(), notifier, hub, poll, stop)
             });
         }
         let (connections, hub) = (self.connections.clone(), self.hub.clone());

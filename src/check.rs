@@ -115,6 +115,7 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
         });
     }
     out.extend(database(&config.database).await);
+    out.push(notifications(&config).await);
     out.push(
         match (&config.stripe.secret_key, &config.stripe.webhook_secret) {
             (Some(_), Some(_)) => finding(
@@ -163,6 +164,74 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
         )
     });
     out
+}
+
+/// How email leaves, and the deliveries queue: FAILED ones in the last day and deliveries due
+/// for more than five minutes (no sender running) are warnings.
+async fn notifications(config: &Config) -> Finding {
+    let notify = &config.notify;
+    let email = match &notify.email {
+        Some(email) => match email.mail_dir() {
+            Some(dir) => format!("email written to {} (not sent)", dir.display()),
+            None => "email through BFF_SMTP_URL".to_owned(),
+        },
+        None => "email off (BFF_SMTP_URL unset)".to_owned(),
+    };
+    let sender = match notify.poll {
+        Some(poll) => format!("serve sends every {} ms", poll.as_millis()),
+        None => "this configuration sends nothing (BFF_NOTIFY_POLL_MS=0)".to_owned(),
+    };
+    let connected = match crate::db::pool::options(&config.database) {
+        Ok(options) => tokio::time::timeout(config.database.pool_timeout, options.connect())
+            .await
+            .ok()
+            .and_then(Result::ok),
+        Err(_) => None,
+    };
+    // The database's own findings say why there is no connection.
+    let Some(mut conn) = connected else {
+        return finding(
+            Level::Warn,
+            "notifications",
+            format!("{email}; {sender}; queue not read"),
+        );
+    };
+    let overdue = std::time::Duration::from_secs(300);
+    match crate::db::notifications::deliveries::backlog(&mut conn, notify.batch_window, overdue)
+        .await
+    {
+        Ok(b) => {
+            let queue = format!(
+                "{} pending ({} retrying, {} overdue), {} failed in the last day ({} in all)",
+                b.pending, b.retrying, b.overdue, b.failed_day, b.failed
+            );
+            let level = if b.failed_day > 0 || b.overdue > 0 {
+                Level::Warn
+            } else {
+                Level::Ok
+            };
+            let last = b
+                .last_error
+                .filter(|_| b.failed_day > 0)
+                .map(|error| format!("; last failure: {error}"))
+                .unwrap_or_default();
+            let hint = if b.overdue > 0 {
+                "; overdue deliveries mean no bff serve is sending: check BFF_NOTIFY_POLL_MS and the senders' logs"
+            } else {
+                ""
+            };
+            finding(
+                level,
+                "notifications",
+                format!("{email}; {sender}; {queue}{last}{hint}"),
+            )
+        }
+        Err(error) => finding(
+            Level::Warn,
+            "notifications",
+            format!("{email}; {sender}; the queue cannot be read ({error})"),
+        ),
+    }
 }
 
 /// The shared Redis answers PING, and keeps what it holds (a warning otherwise: bff serves on

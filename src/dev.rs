@@ -217,6 +217,7 @@ async fn serve(cluster_url: Option<String>, stop: &mut Stop) -> StartupResult<()
          -H 'Cookie: {name}={cookie}' \\\n    \
          -d '{{\"query\":\"{{ viewer {{ email credits {{ balance }} }} }}\"}}'\n\n\
          Photos: {storage}\n\n\
+         Email: {mail}\n\n\
          The example app (scripts/example) signs in as {email} with the password {password}.\n\n\
          Ctrl-C stops the server{and_cluster}.\n",
         storage = match (&storage_endpoint, &config.storage.bucket) {
@@ -224,6 +225,14 @@ async fn serve(cluster_url: Option<String>, stop: &mut Stop) -> StartupResult<()
                 format!("kept under {STORAGE_DIR}, served by an S3-compatible store at {endpoint}"),
             (None, Some(bucket)) => format!("in s3://{}/{}", bucket.name, bucket.prefix),
             (None, None) => storage_off.unwrap_or_else(|| "off".to_owned()),
+        },
+        mail = match app.notifier.mail_dir() {
+            Some(dir) => format!(
+                "caught under {}, nothing leaves this machine: read it at http://{addr}/dev/mail",
+                dir.path().display()
+            ),
+            None if config.notify.email.is_some() => "sent through BFF_SMTP_URL".to_owned(),
+            None => "off".to_owned(),
         },
         email = seed::DEMO_EMAIL,
         password = seed::DEMO_PASSWORD,

@@ -6,11 +6,13 @@
 //! | `POST /graphql` | GraphQL over HTTP, JSON bodies only (415 otherwise) |
 //! | `GET /graphql` | queries only (mutations get 405 with `Allow: POST`); with an upgrade, WebSocket subscriptions |
 //! | `GET /graphiql` | GraphiQL with its assets served by bff, development only |
+//! | `GET /dev/mail` | the emails caught in `BFF_SMTP_URL=file://…`, development only |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness checks the database |
 //! | `POST /webhooks/stripe` | Stripe events, signature-verified and applied exactly once |
 //! | `POST /notifications/unsubscribe` | one-click unsubscribe from a signed email link (`GET` shows the button) |
 
 pub(crate) mod client;
+mod dev_mail;
 pub mod export;
 pub(crate) mod export_limits;
 pub(crate) mod graphiql;
@@ -78,6 +80,9 @@ pub fn router(state: &Arc<App>) -> Router {
         .route("/readyz", get(health::readyz));
     if config.is_development() {
         app = app.merge(graphiql::routes());
+        if state.notifier.mail_dir().is_some() {
+            app = app.merge(dev_mail::routes());
+        }
     }
     let app = app
         .layer(axum::middleware::from_fn(metrics::track))

@@ -11,7 +11,9 @@
 //! what was sent (the message, its kind and channel), never to whom.
 
 pub mod email;
+pub mod mail_dir;
 pub mod push;
+mod smtp;
 pub mod unsubscribe;
 pub mod words;
 
@@ -47,7 +49,11 @@ impl Notifier {
     /// Built once per process ([`crate::app`]); an error names the variable at fault.
     pub fn new(config: &Config) -> Result<Notifier, String> {
         let notify = &config.notify;
-        let mailer = notify.email.as_ref().map(Mailer::new).transpose()?;
+        let mailer = notify
+            .email
+            .as_ref()
+            .map(|email| Mailer::new(email, notify.concurrency))
+            .transpose()?;
         Ok(Notifier {
             mailer,
             pusher: Pusher::new(&notify.expo_push_url, notify.expo_access_token.clone()),
@@ -56,14 +62,22 @@ impl Notifier {
         })
     }
 
+    /// The directory that catches email instead of sending it (`BFF_SMTP_URL=file://…`).
+    pub fn mail_dir(&self) -> Option<&mail_dir::MailDir> {
+        self.mailer.as_ref().and_then(Mailer::mail_dir)
+    }
+
     /// How often this process looks for deliveries; `None` when it sends none.
     pub fn poll(&self) -> Option<Duration> {
         self.config.poll
     }
 
     /// One pass: claims what is due and sends it, until nothing is due. Returns the messages
-    /// sent, skipped or failed for good, and those put back for a retry.
+    /// sent, skipped or failed for good, and those put back for a retry. Up to
+    /// `BFF_NOTIFY_CONCURRENCY` messages are in flight at once (each on its own SMTP
+    /// connection or push request), and each outcome is recorded as it comes.
     pub async fn pass(&self, conn: &mut AsyncPgConnection) -> diesel::QueryResult<Pass> {
+        use futures_util::StreamExt;
         let mut pass = Pass::default();
         loop {
             let claimed =
@@ -71,11 +85,33 @@ impl Notifier {
             if claimed.is_empty() {
                 return Ok(pass);
             }
-            for message in claimed.chunk_by(|a, b| a.message_id == b.message_id) {
-                let started = Instant::now();
-                let outcome = self.deliver(conn, message).await?;
+            // Where each push goes is read first: the sends themselves need no connection.
+            let mut messages = Vec::new();
+            for rows in claimed.chunk_by(|a, b| a.message_id == b.message_id) {
+                let tokens = match rows[0].channel {
+                    Channel::Push => PushDevice::of_user(conn, &rows[0].user_id)
+                        .await?
+                        .into_iter()
+                        .map(|d| d.token)
+                        .collect(),
+                    Channel::Email => Vec::new(),
+                };
+                messages.push((rows.to_vec(), tokens));
+            }
+            let mut sending = futures_util::stream::iter(messages)
+                .map(|(rows, tokens): (Vec<Claimed>, Vec<String>)| async move {
+                    let started = Instant::now();
+                    let sent = match rows[0].channel {
+                        Channel::Email => (self.email(&rows).await, Vec::new()),
+                        Channel::Push => self.push(&rows, tokens).await,
+                    };
+                    (rows, sent, started)
+                })
+                .buffer_unordered(self.config.concurrency);
+            while let Some((rows, (sent, gone), started)) = sending.next().await {
+                let outcome = self.record(conn, &rows, sent, &gone).await?;
                 crate::metrics::notification_sent(
-                    message[0].channel.as_db(),
+                    rows[0].channel.as_db(),
                     outcome.as_db(),
                     started.elapsed(),
                 );
@@ -84,17 +120,22 @@ impl Notifier {
         }
     }
 
-    /// Sends one message and records how it went.
-    async fn deliver(
+    /// Records how one message went (and forgets the push tokens the provider called gone).
+    async fn record(
         &self,
         conn: &mut AsyncPgConnection,
         rows: &[Claimed],
+        result: Delivered,
+        gone: &[String],
     ) -> diesel::QueryResult<DeliveryState> {
+        if !gone.is_empty() {
+            let forgotten = PushDevice::forget(conn, gone).await?;
+            tracing::info!(
+                forgotten,
+                "push tokens the provider no longer knows were forgotten"
+            );
+        }
         let first = &rows[0];
-        let result = match first.channel {
-            Channel::Email => self.email(rows).await,
-            Channel::Push => self.push(conn, rows).await?,
-        };
         let (message, kind, channel) = (first.message_id, first.kind, first.channel);
         match result {
             Delivered::Sent => {
@@ -143,34 +184,23 @@ impl Notifier {
         }
     }
 
-    async fn push(
-        &self,
-        conn: &mut AsyncPgConnection,
-        rows: &[Claimed],
-    ) -> diesel::QueryResult<Delivered> {
-        let devices = PushDevice::of_user(conn, &rows[0].user_id).await?;
-        if devices.is_empty() {
-            return Ok(Delivered::Skipped("no push device"));
+    /// Pushes one message to `tokens`; also the tokens the provider called gone.
+    async fn push(&self, rows: &[Claimed], tokens: Vec<String>) -> (Delivered, Vec<String>) {
+        if tokens.is_empty() {
+            return (Delivered::Skipped("no push device"), Vec::new());
         }
-        let tokens: Vec<String> = devices.into_iter().map(|d| d.token).collect();
         let pushed = match self.pusher.push(rows, &tokens, &self.config.app_url).await {
             Ok(pushed) => pushed,
-            Err(error) => return Ok(Delivered::Retry(error)),
+            Err(error) => return (Delivered::Retry(error), Vec::new()),
         };
-        if !pushed.gone.is_empty() {
-            let forgotten = PushDevice::forget(conn, &pushed.gone).await?;
-            tracing::info!(
-                forgotten,
-                "push tokens the provider no longer knows were forgotten"
-            );
-        }
-        Ok(if pushed.delivered > 0 {
+        let delivered = if pushed.delivered > 0 {
             Delivered::Sent
         } else if pushed.errors.is_empty() {
             Delivered::Skipped("no push device the provider knows")
         } else {
             Delivered::Retry(pushed.errors.join("; "))
-        })
+        };
+        (delivered, pushed.gone)
     }
 }
 
@@ -206,11 +236,26 @@ impl Pass {
     }
 }
 
-/// Sends notifications until the process stops (see the module's documentation).
-pub(crate) async fn send(pool: DbPool, notifier: Notifier, poll: Duration, mut stop: Stop) {
+/// Sends notifications until the process stops (see the module's documentation): every
+/// `poll`, and at once when the live listener hears that one was written (the `pg_notify` of
+/// its trigger), so a message leaves milliseconds after its commit.
+pub(crate) async fn send(
+    pool: DbPool,
+    notifier: Notifier,
+    hub: std::sync::Arc<crate::live::hub::Hub>,
+    poll: Duration,
+    mut stop: Stop,
+) {
     let mut ticks = tokio::time::interval(poll);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while stop.tick(&mut ticks).await {
+    loop {
+        let go = tokio::select! {
+            ticked = stop.tick(&mut ticks) => ticked,
+            () = hub.next_notification() => true,
+        };
+        if !go {
+            return;
+        }
         let Ok(mut conn) = pool.get().await else {
             continue;
         };

@@ -8,6 +8,11 @@ pub(crate) const SECRET: &str = "bff-dev-secret-not-for-production-0123456789";
 /// The SvelteKit example's dev server: `BETTER_AUTH_URL` and the allowed origin by default.
 pub(crate) const APP_ORIGIN: &str = "http://localhost:5173";
 
+/// Where `bff dev` catches email when `BFF_SMTP_URL` is unset.
+pub(crate) const MAIL_DIR: &str = ".bff/mail";
+/// The sender of `bff dev`'s caught email when `BFF_EMAIL_FROM` is unset.
+const EMAIL_FROM: &str = "Photo app <noreply@localhost>";
+
 /// The bucket of the store `bff dev` embeds when `BFF_STORAGE_URL` is unset.
 pub const STORAGE_BUCKET: &str = "bff-dev";
 /// The access key of that store.
@@ -47,6 +52,15 @@ pub(crate) fn env(database_url: Option<String>, storage_endpoint: Option<String>
             "BETTER_AUTH_URL" | "CORS_ALLOWED_ORIGINS" => {
                 value.or_else(|| Some(APP_ORIGIN.to_owned()))
             }
+            // Email is caught in a directory (read at /dev/mail): nothing leaves the machine.
+            "BFF_SMTP_URL" => value.or_else(|| Some(format!("file://{MAIL_DIR}"))),
+            "BFF_EMAIL_FROM" => value.or_else(|| Some(EMAIL_FROM.to_owned())),
+            "BFF_PUBLIC_URL" => value.or_else(|| {
+                let listen = std::env::var("BFF_LISTEN")
+                    .or_else(|_| std::env::var("PORT").map(|port| format!("127.0.0.1:{port}")))
+                    .unwrap_or_else(|_| "127.0.0.1:8080".into());
+                Some(format!("http://{}", listen.replace("0.0.0.0", "127.0.0.1")))
+            }),
             _ => value,
         }
     })

@@ -3,15 +3,21 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::env::{Env, Variable, is_http_url};
 
 /// `BFF_SMTP_URL`.
 pub const SMTP_URL: Variable = Variable::optional(
     "BFF_SMTP_URL",
-    "SMTP server for notification emails: smtp://user:password@host:587 (STARTTLS required; ?tls=opportunistic, or ?tls=none for a local catcher) or smtps://user:password@host:465",
+    "SMTP server for notification emails: smtp://user:password@host:587 (STARTTLS required; ?tls=opportunistic, or ?tls=none for a local catcher) or smtps://user:password@host:465; file://DIRECTORY writes each email there as an .eml file instead (bff dev's default: file://.bff/mail)",
     "emails are not sent (their deliveries are SKIPPED)",
+);
+/// `BFF_SMTP_CA_FILE`.
+pub const SMTP_CA_FILE: Variable = Variable::optional(
+    "BFF_SMTP_CA_FILE",
+    "PEM certificates trusted for the SMTP server besides Mozilla's roots (a relay with a private CA)",
+    "Mozilla's roots only",
 );
 /// `BFF_EMAIL_FROM`.
 pub const EMAIL_FROM: Variable = Variable::optional(
@@ -67,6 +73,14 @@ pub const MAX_ATTEMPTS: Variable = Variable::number(
     1,
     100,
 );
+/// `BFF_NOTIFY_CONCURRENCY`.
+pub const CONCURRENCY: Variable = Variable::number(
+    "BFF_NOTIFY_CONCURRENCY",
+    "how many messages one serve sends at once (each on its own SMTP connection or push request)",
+    8,
+    1,
+    64,
+);
 /// `BFF_NOTIFY_POLL_MS`.
 pub const POLL_MS: Variable = Variable::number(
     "BFF_NOTIFY_POLL_MS",
@@ -95,6 +109,7 @@ pub const CREDITS_LOW_CENTS: Variable = Variable::number(
 /// The variables of this module.
 pub const VARIABLES: &[Variable] = &[
     SMTP_URL,
+    SMTP_CA_FILE,
     EMAIL_FROM,
     APP_URL,
     PUBLIC_URL,
@@ -104,6 +119,7 @@ pub const VARIABLES: &[Variable] = &[
     RETRY_SECONDS,
     MAX_ATTEMPTS,
     POLL_MS,
+    CONCURRENCY,
     LEASE_SECONDS,
     CREDITS_LOW_CENTS,
 ];
@@ -115,8 +131,20 @@ pub struct Email {
     pub smtp_url: SecretString,
     /// The `From:` mailbox.
     pub from: String,
+    /// Certificates trusted for the SMTP server besides Mozilla's roots.
+    pub ca_file: Option<std::path::PathBuf>,
     /// bff's public URL, without a trailing slash.
     pub public_url: String,
+}
+
+impl Email {
+    /// The directory emails are written to instead of being sent, for `file://DIRECTORY`.
+    pub fn mail_dir(&self) -> Option<std::path::PathBuf> {
+        self.smtp_url
+            .expose_secret()
+            .strip_prefix("file://")
+            .map(std::path::PathBuf::from)
+    }
 }
 
 /// Notifications' delivery.
@@ -138,6 +166,8 @@ pub struct Notify {
     pub max_attempts: u32,
     /// How often to look for deliveries; `None` when this process sends none.
     pub poll: Option<Duration>,
+    /// How many messages are in flight at once.
+    pub concurrency: usize,
     /// How long a sender holds what it claimed.
     pub lease: Duration,
     /// The low-credits threshold, in cents.
@@ -145,6 +175,12 @@ pub struct Notify {
 }
 
 fn smtp_url(value: &str) -> Result<SecretString, String> {
+    if value
+        .strip_prefix("file://")
+        .is_some_and(|dir| !dir.is_empty())
+    {
+        return Ok(SecretString::from(value));
+    }
     let scheme_ok = value.starts_with("smtp://") || value.starts_with("smtps://");
     let tls_ok = match value.split_once('?') {
         None => true,
@@ -153,7 +189,7 @@ fn smtp_url(value: &str) -> Result<SecretString, String> {
     if scheme_ok && tls_ok && value.contains("://") && value.len() > "smtps://".len() {
         Ok(SecretString::from(value))
     } else {
-        Err("expected smtp://[user:password@]host[:port][?tls=required|opportunistic|none] or smtps://[user:password@]host[:port]".into())
+        Err("expected smtp://[user:password@]host[:port][?tls=required|opportunistic|none] or smtps://[user:password@]host[:port] or file://DIRECTORY".into())
     }
 }
 
@@ -182,6 +218,7 @@ impl Notify {
             (Some(smtp_url), Some(from), Some(public_url)) => Some(Email {
                 smtp_url,
                 from,
+                ca_file: env.text(&SMTP_CA_FILE).map(std::path::PathBuf::from),
                 public_url,
             }),
             (Some(_), from, public_url) => {
@@ -206,6 +243,7 @@ impl Notify {
             retry_first: Duration::from_secs(env.number(&RETRY_SECONDS)),
             max_attempts: u32::try_from(env.number(&MAX_ATTEMPTS)).unwrap_or(12),
             poll: Some(env.millis(&POLL_MS)).filter(|poll| !poll.is_zero()),
+            concurrency: usize::try_from(env.number(&CONCURRENCY)).unwrap_or(8),
             lease: Duration::from_secs(env.number(&LEASE_SECONDS)),
             credits_low_cents: i64::try_from(env.number(&CREDITS_LOW_CENTS)).unwrap_or(500),
         }
@@ -265,7 +303,18 @@ mod tests {
             ("BFF_PUBLIC_URL", "https://api.example.com/"),
         ])
         .unwrap();
-        assert_eq!(on.email.unwrap().public_url, "https://api.example.com");
+        let on = on.email.unwrap();
+        assert_eq!(on.public_url, "https://api.example.com");
+        assert_eq!(on.mail_dir(), None);
+        let dir = read(&[
+            ("BFF_SMTP_URL", "file://.bff/mail"),
+            ("BFF_EMAIL_FROM", "hello@example.com"),
+            ("BFF_PUBLIC_URL", "http://127.0.0.1:8080"),
+        ])
+        .unwrap();
+        let dir = dir.email.unwrap().mail_dir();
+        assert_eq!(dir, Some(std::path::PathBuf::from(".bff/mail")));
+        assert!(read(&[("BFF_SMTP_URL", "file://")]).is_err());
     }
 
     #[test]

@@ -132,7 +132,8 @@ pub async fn demo(conn: &mut AsyncPgConnection) -> QueryResult<()> {
             ))
             .execute(conn)
             .await?;
-        seed_credits(conn, DEMO_USER_ID, now, period_start, period_end).await
+        seed_credits(conn, DEMO_USER_ID, now, period_start, period_end).await?;
+        seed_notifications(conn, DEMO_USER_ID).await
     })
     .await
 }
@@ -284,6 +285,49 @@ async fn seed_credits(
         .execute(conn)
         .await
         .map(|_| ())
+}
+
+/// A few notifications about the newest finished jobs, written by `bff_notify` as the
+/// triggers write them and dated when their job finished: the oldest read, its email sent;
+/// the others unread, their email (one, batched) due at once, so `bff dev` sends it at start
+/// and it shows at `/dev/mail`.
+async fn seed_notifications(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<()> {
+    diesel::sql_query(
+        "SELECT bff_notify(user_id, 'JOB_' || status, \
+                jsonb_build_object('prompt', prompt, 'photoCount', photo_count, \
+                                   'failureReason', failure_reason), p_job => id) \
+         FROM (SELECT * FROM photo_jobs WHERE user_id = $1 AND status IN ('COMPLETED', 'FAILED') \
+               ORDER BY finished_at DESC, id DESC LIMIT 3) newest \
+         ORDER BY finished_at, id",
+    )
+    .bind::<diesel::sql_types::Text, _>(user_id)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "UPDATE notifications n SET created_at = j.finished_at \
+         FROM photo_jobs j WHERE n.photo_job_id = j.id AND n.user_id = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(user_id)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "UPDATE notifications SET read_at = created_at + interval '10 minutes' \
+         WHERE id = (SELECT min(id) FROM notifications WHERE user_id = $1)",
+    )
+    .bind::<diesel::sql_types::Text, _>(user_id)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "UPDATE notification_deliveries d SET created_at = n.created_at, not_before = n.created_at, \
+           state = CASE WHEN n.read_at IS NULL THEN d.state ELSE 'SENT' END, \
+           finished_at = CASE WHEN n.read_at IS NULL THEN NULL ELSE n.created_at END, \
+           message_id = CASE WHEN n.read_at IS NULL THEN NULL ELSE d.id END \
+         FROM notifications n WHERE d.notification_id = n.id AND n.user_id = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(user_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// The demo photos: small gradients made with Pillow (JPEG, PNG, WebP), and their "processed"

@@ -148,13 +148,15 @@ async fn subjects(
     Ok(rows
         .iter()
         .map(|r| {
+            // Several notifications may be about one job or purchase (a refund, then a
+            // dispute): each gets it.
             let subject = if let Some(id) = r.photo_job_id {
-                jobs.remove(&id)
-                    .map(|j| NotificationSubject::PhotoJob(j.into()))
+                jobs.get(&id)
+                    .map(|j| NotificationSubject::PhotoJob(j.clone().into()))
             } else if let Some(id) = r.purchase_id {
                 bought
-                    .remove(&id)
-                    .map(|p| NotificationSubject::Purchase(Purchase(p)))
+                    .get(&id)
+                    .map(|p| NotificationSubject::Purchase(Purchase(p.clone())))
             } else if r.subscription_id.is_some() {
                 billing
                     .clone()

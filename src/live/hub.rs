@@ -39,6 +39,8 @@ pub struct Hub {
     start: Starter,
     listening: watch::Sender<bool>,
     gone: broadcast::Sender<String>,
+    /// Woken when a notification is written (anyone's): the sender's cue.
+    written: tokio::sync::Notify,
 }
 
 impl Hub {
@@ -50,6 +52,7 @@ impl Hub {
             start: Box::new(start),
             listening: watch::Sender::new(false),
             gone: broadcast::channel(EVENTS_BUFFERED).0,
+            written: tokio::sync::Notify::new(),
         })
     }
 
@@ -95,6 +98,19 @@ impl Hub {
     /// (the WebSocket registry, which closes their connections).
     pub fn gone(&self, user_id: &str) {
         let _ = self.gone.send(user_id.to_owned());
+    }
+
+    /// Says that notifications were written, for anyone (the listener calls this).
+    pub fn notification_written(&self) {
+        self.written.notify_one();
+    }
+
+    /// Resolves at the next [`Hub::notification_written`] (or at once if one came since the
+    /// last call), starting the listener on the first call: the notification sender's cue,
+    /// so a delivery leaves within milliseconds of its commit rather than at the next poll.
+    pub async fn next_notification(self: &Arc<Self>) {
+        self.started.call_once(|| (self.start)(self.clone()));
+        self.written.notified().await;
     }
 
     /// Hears of deleted users (see [`Hub::gone`]).

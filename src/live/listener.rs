@@ -136,6 +136,15 @@ async fn deliver(
                 let changes: Vec<Change> = batch
                     .iter()
                     .filter_map(|n| Change::parse(&n.payload))
+                    .collect();
+                if changes
+                    .iter()
+                    .any(|c| matches!(c, Change::Notification { .. }))
+                {
+                    hub.notification_written();
+                }
+                let changes: Vec<Change> = changes
+                    .into_iter()
                     .filter(|c| {
                         matches!(c, Change::Gone { .. }) || hub.has_subscribers(c.user_id())
                     })

@@ -5,11 +5,10 @@
 //! mid-send is recognisably the same email.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
+use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use super::unsubscribe::Signer;
@@ -17,9 +16,6 @@ use super::words::{Words, words};
 use crate::config::notify::Email;
 use crate::db::notifications::NotificationKind;
 use crate::db::notifications::deliveries::Claimed;
-
-/// How long one SMTP conversation may take.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A kind's text and HTML template.
 fn template(kind: NotificationKind) -> (&'static str, &'static str) {
@@ -217,8 +213,15 @@ pub(crate) fn compose(
 /// Sends email through the configured SMTP server.
 #[derive(Clone)]
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     from: Mailbox,
+}
+
+/// Where emails go: an SMTP server, or a directory (`file://`, `bff dev`'s catcher).
+#[derive(Clone)]
+enum Transport {
+    Smtp(std::sync::Arc<super::smtp::Smtp>),
+    Dir(super::mail_dir::MailDir),
 }
 
 /// Why an email was not sent.
@@ -233,25 +236,35 @@ pub enum SendError {
 }
 
 impl Mailer {
-    /// The mailer for `config`; an error names what is wrong with the URL.
-    pub fn new(config: &Email) -> Result<Mailer, String> {
-        let url = config.smtp_url.expose_secret();
-        // `smtp://` means STARTTLS, required; lettre's own reading of it is plain text.
-        let url = match url.split_once('?') {
-            Some((base, "tls=none")) => base.to_owned(),
-            Some(_) => url.to_owned(),
-            None if url.starts_with("smtp://") => format!("{url}?tls=required"),
-            None => url.to_owned(),
-        };
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
-            .map_err(|e| format!("BFF_SMTP_URL: {e}"))?
-            .timeout(Some(SMTP_TIMEOUT))
-            .build();
+    /// The mailer for `config`, keeping up to `connections` SMTP connections open; an error
+    /// names what is wrong with the URL.
+    pub fn new(config: &Email, connections: usize) -> Result<Mailer, String> {
         let from = config
             .from
             .parse()
             .map_err(|e| format!("BFF_EMAIL_FROM: {e}"))?;
-        Ok(Mailer { transport, from })
+        if let Some(dir) = config.mail_dir() {
+            let transport = Transport::Dir(super::mail_dir::MailDir::new(dir));
+            return Ok(Mailer { transport, from });
+        }
+        let smtp = super::smtp::Smtp::new(
+            config.smtp_url.expose_secret(),
+            config.ca_file.as_deref(),
+            connections,
+        )?;
+        let transport = std::sync::Arc::new(smtp);
+        Ok(Mailer {
+            transport: Transport::Smtp(transport),
+            from,
+        })
+    }
+
+    /// The directory that catches mail, for `file://`.
+    pub fn mail_dir(&self) -> Option<&super::mail_dir::MailDir> {
+        match &self.transport {
+            Transport::Dir(dir) => Some(dir),
+            Transport::Smtp(_) => None,
+        }
     }
 
     /// Sends `email` to `name <address>`.
@@ -267,7 +280,7 @@ impl Mailer {
             .map_err(|e| SendError::Permanent(format!("the address is not valid ({e})")))?;
         let message = Message::builder()
             .from(self.from.clone())
-            .to(to)
+            .to(to.clone())
             .subject(&email.subject)
             .message_id(Some(email.message_id.clone()))
             .raw_header(HeaderValue::new(
@@ -287,10 +300,12 @@ impl Mailer {
                 email.html.clone(),
             ))
             .map_err(|e| SendError::Permanent(format!("the message cannot be built ({e})")))?;
-        match self.transport.send(message).await {
-            Ok(_) => Ok(()),
-            Err(error) if error.is_permanent() => Err(SendError::Permanent(error.to_string())),
-            Err(error) => Err(SendError::Transient(error.to_string())),
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp.send(message.envelope(), &message.formatted()).await,
+            Transport::Dir(dir) => dir
+                .write(&message.formatted(), &to.to_string(), email)
+                .await
+                .map_err(|e| SendError::Transient(format!("cannot write the email: {e}"))),
         }
     }
 }

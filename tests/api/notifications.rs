@@ -3,8 +3,11 @@
 //! a fake of Expo's API) exactly once per message, with retries through outages.
 
 mod delivery;
+mod graphql;
 mod mail;
 mod push_fake;
+mod stripe;
+mod tls;
 
 use std::time::Duration;
 
@@ -27,7 +30,13 @@ const REGISTER: &str = "mutation($token: String!) { registerPushDevice(input: { 
 /// A server that sends notifications: email to `mail`, push to `expo`, batched emails after
 /// `batch` seconds, a first retry after 1 s.
 pub(crate) async fn app(mail: &Mail, expo: &FakeExpo, batch: u64) -> TestApp {
-    let (smtp, push) = (mail.url(), expo.url.clone());
+    app_sending(mail, expo, batch, 100).await
+}
+
+/// [`app`], looking for deliveries every `poll_ms` (0: never, leaving the sending to other
+/// processes).
+pub(crate) async fn app_sending(mail: &Mail, expo: &FakeExpo, batch: u64, poll_ms: u64) -> TestApp {
+    let (smtp, push, ca) = (mail.url(), expo.url.clone(), mail.ca.clone());
     TestApp::spawn_with(move |env| {
         env.insert("SERVICE_JWT_SECRET", KEY.into());
         env.insert("FREE_PHOTO_ALLOWANCE", "0".into());
@@ -36,10 +45,13 @@ pub(crate) async fn app(mail: &Mail, expo: &FakeExpo, batch: u64) -> TestApp {
         env.insert("BFF_PUBLIC_URL", "http://api.darkroom.test".into());
         env.insert("BFF_APP_URL", "http://app.darkroom.test".into());
         env.insert("BFF_EXPO_PUSH_URL", push);
-        env.insert("BFF_NOTIFY_POLL_MS", "100".into());
+        env.insert("BFF_NOTIFY_POLL_MS", poll_ms.to_string());
         env.insert("BFF_NOTIFY_BATCH_SECONDS", batch.to_string());
         env.insert("BFF_NOTIFY_RETRY_SECONDS", "1".into());
         env.insert("BFF_NOTIFY_LEASE_SECONDS", "5".into());
+        if let Some(ca) = &ca {
+            env.insert("BFF_SMTP_CA_FILE", ca.display().to_string());
+        }
     })
     .await
 }

@@ -75,6 +75,8 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
   });
 
   await step(page, 'live-completion', async () => {
+    // A mark on this document: still there after the job completes, so nothing reloaded it.
+    await page.evaluate(() => (window.__sameDocument = true));
     const claimed = await worker('mutation { claimPhotoJobs(limit: 1) { id prompt photos { url fileName } } }');
     const job = claimed.claimPhotoJobs[0];
     assert.equal(job.prompt, 'Brighten the sunset');
@@ -102,6 +104,36 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
     const file = await download;
     assert.equal(file.suggestedFilename(), `photo-job-${Buffer.from(job.id, 'base64url').toString().split(':')[1]}.zip`);
     assert.ok(readFileSync(await file.path()).equals(zip), 'the result downloads');
+  });
+
+  await step(page, 'notification', async () => {
+    // The completion wrote a notification: the bell counts it and a toast says it, live.
+    await page.getByTestId('unread-count').getByText('1', { exact: true }).waitFor();
+    await page.getByTestId('toast').getByText('Your photos are ready').waitFor();
+    assert.equal(await page.evaluate(() => window.__sameDocument), true, 'no reload');
+    await page.getByTestId('bell').click();
+    await page.waitForURL(`${APP_URL}/notifications`);
+    const item = page.getByTestId('notification');
+    assert.equal(await item.count(), 1);
+    assert.equal(await item.getAttribute('data-kind'), 'JOB_COMPLETED');
+    assert.equal(await item.getAttribute('data-unread'), '');
+    await item.getByRole('button', { name: 'Mark read: Your photos are ready' }).click();
+    await page.locator('[data-testid="notification"]:not([data-unread])').waitFor();
+    await page.getByTestId('unread-count').waitFor({ state: 'detached' });
+    assert.equal(await page.getByTestId('inbox-unread').innerText(), '0 unread');
+    // Its settings: email for finished jobs off, kept.
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.waitForURL(`${APP_URL}/notifications/preferences`);
+    const email = page.getByLabel('Job finished: email');
+    assert.equal(await email.isChecked(), true, 'on by default');
+    await email.uncheck();
+    await page.getByTestId('save-preferences').click();
+    await page.getByTestId('toast').getByText('Your notification settings are saved.').waitFor();
+    await page.reload();
+    assert.equal(await page.getByLabel('Job finished: email').isChecked(), false);
+    assert.equal(await page.getByLabel('Job failed: email').isChecked(), true, 'the others unchanged');
+    await page.getByRole('link', { name: 'Dashboard' }).first().click();
+    await page.waitForURL(`${APP_URL}/`);
   });
 
   await step(page, 'insufficient-credits', async () => {

@@ -44,6 +44,8 @@ test('the demo account is one click from the sign-in page, with its jobs, photos
       return img && img.complete && img.naturalWidth > 0;
     });
     assert.ok((await page.getByTestId('download').count()) > 0, 'completed jobs offer their result');
+    // Its notifications: two unread on the bell, about the newest finished jobs.
+    assert.equal(await page.getByTestId('unread-count').innerText(), '2');
   });
   await step(page, 'demo-billing', async () => {
     await page.getByRole('link', { name: 'Billing' }).first().click();
@@ -138,6 +140,12 @@ test('every page passes axe-core at phone and desktop widths, light and dark, an
   await audit(demoCookies, 'dashboard', '/', problems);
   await audit(demoCookies, 'billing', '/billing', problems);
   await audit(demoCookies, 'account', '/account', problems);
+  await audit(demoCookies, 'notifications', '/notifications', problems, async (page) => {
+    await page.locator('[data-testid="notification"][data-unread]').first().waitFor();
+  });
+  await audit(demoCookies, 'notification-settings', '/notifications/preferences', problems, async (page) => {
+    await page.getByLabel('Job finished: email').waitFor();
+  });
   // The confirmation a deletion asks for.
   await audit(demoCookies, 'delete-dialog', '/', problems, async (page) => {
     await page.getByTestId('job').first().getByRole('button', { name: 'Delete' }).click();
@@ -152,6 +160,9 @@ test('every page passes axe-core at phone and desktop widths, light and dark, an
   await audit(freshCookies, 'dashboard-empty', '/', problems, async (page) => {
     await page.getByTestId('no-jobs').getByText('No photo jobs yet').waitFor();
   });
+  await audit(freshCookies, 'notifications-empty', '/notifications', problems, async (page) => {
+    await page.getByTestId('empty-inbox').getByText('No notifications yet.').waitFor();
+  });
   const prices = await sql('SELECT code, stripe_price_id FROM credit_packs');
   await sql('UPDATE credit_packs SET stripe_price_id = NULL');
   try {
@@ -165,7 +176,7 @@ test('every page passes axe-core at phone and desktop widths, light and dark, an
       await sql('UPDATE credit_packs SET stripe_price_id = $2 WHERE code = $1', [code, price]);
     }
   }
-  console.log(`axe-core: ${problems.length} serious or critical violations over 9 pages × 2 widths × 2 schemes (screenshots in ${SCREENSHOTS}/pages)`);
+  console.log(`axe-core: ${problems.length} serious or critical violations over 12 pages × 2 widths × 2 schemes (screenshots in ${SCREENSHOTS}/pages)`);
   assert.deepEqual(problems, []);
 });
 

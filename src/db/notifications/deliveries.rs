@@ -224,3 +224,51 @@ pub(crate) async fn retry(
     .await?;
     Ok(rows.iter().any(|r| r.state == DeliveryState::Failed))
 }
+
+/// What `bff check` reports about the queue.
+#[derive(QueryableByName, Debug)]
+pub(crate) struct Backlog {
+    /// Deliveries that gave up in the last day.
+    #[diesel(sql_type = BigInt)]
+    pub(crate) failed_day: i64,
+    /// Deliveries that gave up, ever (they stay until their person's account goes).
+    #[diesel(sql_type = BigInt)]
+    pub(crate) failed: i64,
+    /// Deliveries waiting, due or not.
+    #[diesel(sql_type = BigInt)]
+    pub(crate) pending: i64,
+    /// Deliveries waiting after a failed attempt.
+    #[diesel(sql_type = BigInt)]
+    pub(crate) retrying: i64,
+    /// Deliveries due for more than `overdue` that nobody sent: no sender runs, or every
+    /// sender is stuck.
+    #[diesel(sql_type = BigInt)]
+    pub(crate) overdue: i64,
+    /// The last failure's error.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub(crate) last_error: Option<String>,
+}
+
+/// The queue's backlog: batched emails are due `window` after they were written, and a
+/// delivery due for more than `overdue` counts as overdue.
+pub(crate) async fn backlog(
+    conn: &mut AsyncPgConnection,
+    window: Duration,
+    overdue: Duration,
+) -> QueryResult<Backlog> {
+    diesel::sql_query(
+        "SELECT count(*) FILTER (WHERE state = 'FAILED' AND finished_at > now() - interval '1 day') AS failed_day, \
+                count(*) FILTER (WHERE state = 'FAILED') AS failed, \
+                count(*) FILTER (WHERE state = 'PENDING') AS pending, \
+                count(*) FILTER (WHERE state = 'PENDING' AND attempts > 0) AS retrying, \
+                count(*) FILTER (WHERE state = 'PENDING' AND not_before + CASE WHEN batched AND message_id IS NULL \
+                    THEN make_interval(secs => $1) ELSE interval '0' END < now() - make_interval(secs => $2)) AS overdue, \
+                (SELECT last_error FROM notification_deliveries WHERE state = 'FAILED' \
+                 ORDER BY finished_at DESC NULLS LAST LIMIT 1) AS last_error \
+         FROM notification_deliveries WHERE state IN ('PENDING', 'FAILED')",
+    )
+    .bind::<Double, _>(window.as_secs_f64())
+    .bind::<Double, _>(overdue.as_secs_f64())
+    .get_result(conn)
+    .await
+}

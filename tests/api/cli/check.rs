@@ -84,3 +84,42 @@ async fn check_fails_and_says_what_to_do_when_the_database_is_not_ready() {
         "{report}"
     );
 }
+
+/// Deliveries that gave up, and deliveries due for minutes that nobody sent (no sender
+/// running), are warnings with their counts and the last error.
+#[tokio::test]
+async fn check_warns_about_failed_and_overdue_notification_deliveries() {
+    use diesel_async::SimpleAsyncConnection;
+    let url = crate::support::fresh_database().await;
+    let (ok, report) = check(&url, &[]);
+    assert!(ok, "{report}");
+    assert!(
+        report.contains("ok    notifications  email off (BFF_SMTP_URL unset); serve sends every 1000 ms; 0 pending (0 retrying, 0 overdue), 0 failed in the last day (0 in all)"),
+        "{report}"
+    );
+    let mut conn = bff::db::connect(&url).await.unwrap();
+    bff::dev::seed::create_user(&mut conn, "u-check", "Chuck", "chuck@example.com")
+        .await
+        .unwrap();
+    conn.batch_execute(
+        "SELECT bff_notify('u-check', 'PAYMENT_FAILED', '{}'), bff_notify('u-check', 'TRIAL_ENDING', '{}'), \
+                bff_notify('u-check', 'SUBSCRIPTION_CANCELED', '{}'); \
+         UPDATE notification_deliveries SET state = 'FAILED', attempts = 12, finished_at = now(), \
+                last_error = '554 5.7.1 relay denied' \
+           WHERE notification_id = (SELECT min(id) FROM notifications); \
+         UPDATE notification_deliveries SET not_before = now() - interval '10 minutes' \
+           WHERE notification_id = (SELECT min(id) + 1 FROM notifications);",
+    )
+    .await
+    .unwrap();
+    let (ok, report) = check(&url, &[]);
+    assert!(ok, "warnings do not fail the check: {report}");
+    for part in [
+        "warn  notifications",
+        "2 pending (0 retrying, 1 overdue), 1 failed in the last day (1 in all)",
+        "last failure: 554 5.7.1 relay denied",
+        "no bff serve is sending",
+    ] {
+        assert!(report.contains(part), "{part:?} missing from:\n{report}");
+    }
+}

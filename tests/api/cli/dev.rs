@@ -6,7 +6,18 @@ use super::*;
 async fn dev_seeds_the_demo_user_prints_working_credentials_and_stops_on_ctrl_c() {
     use std::io::{BufRead, BufReader};
     let url = crate::support::empty_database().await;
+    // Its own working directory: bff dev catches email under ./.bff/mail.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "dev-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
     let mut child = bff()
+        .current_dir(&dir)
         .arg("dev")
         .env("DATABASE_URL", &url)
         .env("BFF_LISTEN", "127.0.0.1:0")
@@ -94,8 +105,65 @@ async fn dev_seeds_the_demo_user_prints_working_credentials_and_stops_on_ctrl_c(
         .await
         .unwrap();
     assert_eq!(page.status(), 200, "GraphiQL is served in development");
+    // The demo user has notifications; the email of the unread ones is caught, not sent.
+    let body = query("{ viewer { unreadNotificationCount notifications { totalCount nodes { kind readAt subject { __typename } } } } }").await;
+    let viewer = &body["data"]["viewer"];
+    assert_eq!(viewer["notifications"]["totalCount"], 3, "{body}");
+    assert_eq!(viewer["unreadNotificationCount"], 2, "{body}");
+    assert_eq!(
+        viewer["notifications"]["nodes"][0]["subject"]["__typename"],
+        "PhotoJob"
+    );
+    let mut index = String::new();
+    for _ in 0..100 {
+        index = client
+            .get(format!("http://{addr}/dev/mail"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if index.contains(".eml") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(index.contains(bff::dev::seed::DEMO_EMAIL), "{index}");
+    let emls: Vec<_> = std::fs::read_dir(dir.join(".bff/mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    assert_eq!(emls.len(), 1, "the two unread jobs in one email: {emls:?}");
+    let eml = std::fs::read_to_string(&emls[0]).unwrap();
+    assert!(
+        eml.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+        "{eml}"
+    );
+    let key = emls[0].file_stem().unwrap().to_str().unwrap();
+    let html = client
+        .get(format!("http://{addr}/dev/mail/{key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(html.status(), 200);
+    assert!(
+        html.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
+    assert!(html.text().await.unwrap().contains("<html"));
+    let escape = client
+        .get(format!("http://{addr}/dev/mail/..%2F..%2Fetc%2Fpasswd.eml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(escape.status(), 404);
     let status = signal_and_wait(child, "-INT").await;
     assert!(status.success(), "bff dev exited with {status}");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A SIGINT sent to `bff dev` alone (as supervisors and IDEs send it), while its private

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::mail::{Mail, free_port, header};
 use super::push_fake::FakeExpo;
-use super::{app, completed_job, count, customer, deliveries};
+use super::{app, app_sending, completed_job, count, customer, deliveries};
 use crate::photo_jobs::new_job;
 use crate::support::{SECRET, Tool, requires};
 use crate::worker::{KEY, as_worker};
@@ -299,8 +299,8 @@ async fn two_senders_one_killed_mid_send_deliver_one_message_per_notification() 
         return;
     }
     let (mail, expo) = (Mail::start().await, FakeExpo::start().await);
-    // This process only makes the notifications (its sender is off); two `bff serve` send.
-    let maker = app(&mail, &expo, 0).await;
+    // This process only makes the notifications (its sender is off); `bff serve` children send.
+    let maker = app_sending(&mail, &expo, 0, 0).await;
     let user = customer(&maker, "Raced").await;
     mail.stall(true);
     let mut first = sender(&maker.database_url, &mail, free_port());
@@ -358,4 +358,28 @@ async fn two_senders_one_killed_mid_send_deliver_one_message_per_notification() 
     )
     .await;
     assert!(retried >= 1, "the killed sender's message was sent again");
+}
+
+/// A sender wakes when a notification is written (its trigger's `pg_notify`, heard by the
+/// process's live listener), not at its next poll: with polls a minute apart, the email of a
+/// job completed after start-up arrives within seconds.
+#[tokio::test]
+async fn a_notification_is_sent_when_it_is_written_not_at_the_next_poll() {
+    if !requires(&[Tool::Smtp]) {
+        return;
+    }
+    let (mail, expo) = (Mail::start().await, FakeExpo::start().await);
+    let app = app_sending(&mail, &expo, 0, 60_000).await;
+    let user = customer(&app, "Swift").await;
+    // The first poll runs at start-up; the next is a minute away.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    completed_job(&app, &user).await;
+    let messages = mail.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(messages.len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "sent {:?} after the commit",
+        started.elapsed()
+    );
 }

@@ -18,6 +18,11 @@ pub(crate) struct Mail {
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// `smtp.py`'s arguments after the port (TLS and sign-in).
+    options: Vec<String>,
+    /// What bff is told: `BFF_SMTP_URL` (else [`Mail::url`]'s default) and `BFF_SMTP_CA_FILE`.
+    pub url: Option<String>,
+    pub ca: Option<PathBuf>,
 }
 
 /// A loopback port nobody listens on now.
@@ -32,6 +37,11 @@ pub(crate) fn free_port() -> u16 {
 impl Mail {
     /// A server on a free port.
     pub async fn start() -> Mail {
+        Mail::start_with(Vec::new()).await
+    }
+
+    /// A server with `smtp.py`'s `options` (`starttls CERT KEY [USER PASSWORD]`, `smtps …`).
+    pub async fn start_with(options: Vec<String>) -> Mail {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("smtp-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -39,14 +49,19 @@ impl Mail {
             port: free_port(),
             dir,
             child: None,
+            options,
+            url: None,
+            ca: None,
         };
         mail.up().await;
         mail
     }
 
-    /// `BFF_SMTP_URL` for it (plain text: a local catcher).
+    /// `BFF_SMTP_URL` for it: as set, else plain text (a local catcher).
     pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}?tls=none", self.port)
+        self.url
+            .clone()
+            .unwrap_or_else(|| format!("smtp://127.0.0.1:{}?tls=none", self.port))
     }
 
     /// Starts the server (again) on its port.
@@ -56,6 +71,7 @@ impl Mail {
             .arg(script)
             .arg(&self.dir)
             .arg(self.port.to_string())
+            .args(&self.options)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

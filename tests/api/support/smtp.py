@@ -4,7 +4,10 @@ Every message it accepts is written to the directory given, one JSON file per me
 its envelope, its headers, and its text and HTML parts decoded. While a file named `stall`
 exists in that directory, the server holds every RCPT command (a sender is then mid-send).
 
-    python3 smtp.py DIR PORT
+    python3 smtp.py DIR PORT [starttls|smtps CERT KEY [USER PASSWORD]]
+
+With `starttls` the server offers STARTTLS and requires it (and then sign-in, when a user is
+given, only over TLS); with `smtps` it speaks TLS from the first byte.
 """
 
 import asyncio
@@ -12,13 +15,16 @@ import email
 import json
 import os
 import signal
+import ssl
 import sys
 import time
 from email import policy
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 OUT, PORT = sys.argv[1], int(sys.argv[2])
+MODE = sys.argv[3] if len(sys.argv) > 3 else "plain"
 COUNT = 0
 
 
@@ -49,7 +55,23 @@ class Handler:
         return "250 Message accepted"
 
 
-controller = Controller(Handler(), hostname="127.0.0.1", port=PORT)
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (auth_data.login.decode(), auth_data.password.decode()) == (sys.argv[6], sys.argv[7])
+    return AuthResult(success=ok)
+
+
+options = {}
+if MODE in ("starttls", "smtps"):
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sys.argv[4], sys.argv[5])
+    if MODE == "starttls":
+        options.update(tls_context=context, require_starttls=True)
+    else:
+        options.update(ssl_context=context)
+    if len(sys.argv) > 7:
+        options.update(authenticator=authenticator, auth_required=True,
+                       auth_require_tls=MODE == "starttls")
+controller = Controller(Handler(), hostname="127.0.0.1", port=PORT, **options)
 controller.start()
 print("ready", flush=True)
 signal.sigwait({signal.SIGTERM, signal.SIGINT})

@@ -104,3 +104,58 @@ export const CreatePhotoUploads = graphql(`
 export const DeleteAccount = graphql(`
   mutation DeleteAccount($email: String!) { deleteAccount(input: { confirmEmail: $email }) { deletedAt } }
 `);
+
+export const NotificationFields = graphql(`
+  fragment NotificationFields on Notification {
+    id kind title body createdAt readAt
+    subject {
+      __typename
+      ... on PhotoJob { id status }
+      ... on Purchase { id pack }
+      ... on BillingSubscription { plan subscriptionStatus: status }
+    }
+  }
+`);
+
+export const UnreadCount = graphql(`
+  query UnreadCount { viewer { id unreadNotificationCount } }
+`);
+
+export const Inbox = graphql(
+  `
+  query Inbox($first: Int!, $after: String, $unreadOnly: Boolean!) {
+    viewer {
+      id unreadNotificationCount
+      notifications(first: $first, after: $after, unreadOnly: $unreadOnly) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        nodes { ...NotificationFields }
+      }
+    }
+  }
+`,
+  [NotificationFields],
+);
+
+export const MarkRead = graphql(`
+  mutation MarkRead($input: MarkNotificationsReadInput!) {
+    markNotificationsRead(input: $input) { unreadCount notifications { id readAt } }
+  }
+`);
+
+export const NotificationSettings = graphql(`
+  query NotificationSettings { viewer { id email emailVerified notificationPreferences { kind inbox email push } } }
+`);
+
+export const UpdatePreferences = graphql(`
+  mutation UpdatePreferences($input: UpdateNotificationPreferencesInput!) {
+    updateNotificationPreferences(input: $input) { kind email push }
+  }
+`);
+
+export const NotificationUpdates = graphql(
+  `
+  subscription NotificationUpdates { notificationAdded { ...NotificationFields } }
+`,
+  [NotificationFields],
+);

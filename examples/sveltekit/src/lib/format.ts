@@ -40,6 +40,18 @@ export const LEDGER_KIND: Record<string, string> = {
   DISPUTE_RELEASE: 'Released: dispute won',
 };
 
+/** Each notification kind as the preferences page names it; `billing` kinds reach unverified addresses too. */
+export const NOTIFICATION_KIND: Record<string, { label: string; about: string; billing?: boolean }> = {
+  JOB_COMPLETED: { label: 'Job finished', about: 'Your processed photos are ready to download.' },
+  JOB_FAILED: { label: 'Job failed', about: 'A job could not be processed; its credits come back.' },
+  CREDITS_LOW: { label: 'Credits running low', about: 'Your balance fell below what a few more jobs need.' },
+  CREDITS_HELD: { label: 'Credits on hold', about: 'A payment was disputed and its credits are held.' },
+  PURCHASE_REFUNDED: { label: 'Purchase refunded', about: 'A credit pack was refunded and its credits taken back.' },
+  PAYMENT_FAILED: { label: 'Payment failed', about: 'Your card was declined for your plan.', billing: true },
+  TRIAL_ENDING: { label: 'Trial ending', about: 'Your trial ends in a few days.', billing: true },
+  SUBSCRIPTION_CANCELED: { label: 'Plan canceled', about: 'Your subscription ended.' },
+};
+
 export const PLANS = [
   { code: 'FREE', name: 'Free' },
   { code: 'BASIC', name: 'Basic' },

@@ -1,18 +1,26 @@
 // Live updates from bff over WebSocket (graphql-transport-ws). The browser sends its Better
 // Auth cookie on the upgrade, and its Origin (this app's) is in bff's CORS_ALLOWED_ORIGINS.
 // One connection per tab, opened by the layout while someone is signed in; pages listen for
-// the events they show, and every event makes SvelteKit read the page's data again.
+// the events they show, and every event makes SvelteKit read the page's data again. A
+// notification is said in a toast on any page and counted on the bell.
 import { createClient } from 'graphql-ws';
 import { print } from 'graphql';
 import type { TadaDocumentNode } from 'gql.tada';
 import { invalidateAll } from '$app/navigation';
 import { navigating } from '$app/state';
-import { CreditsUpdates, JobFields, JobUpdates } from './documents';
+import { CreditsUpdates, JobFields, JobUpdates, NotificationFields, NotificationUpdates } from './documents';
+import { toast } from './toast.svelte';
 import { readFragment, type FragmentOf } from './graphql';
 
 export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'offline';
 /** The connection's state, for the shell's indicator. */
 export const live = $state<{ status: LiveStatus }>({ status: 'connecting' });
+
+/**
+ * The viewer's unread notifications, for the bell: set from the layout's data each time it is
+ * read, and counted up at once when a notification arrives (the data read after it agrees).
+ */
+export const inbox = $state<{ unread: number }>({ unread: 0 });
 
 type Job = ReturnType<typeof readFragment<typeof JobFields, FragmentOf<typeof JobFields>>>;
 const jobListeners = new Set<(job: Job) => void>();
@@ -74,6 +82,15 @@ export function connect(bffUrl: string): () => void {
       refresh();
     }),
     subscribe(CreditsUpdates, refresh),
+    // Whatever page is open: the bell counts it, a toast says it, and the page (the inbox
+    // among them) reads its data again.
+    subscribe(NotificationUpdates, (event) => {
+      const notification = readFragment(NotificationFields, event.notificationAdded);
+      inbox.unread += 1;
+      const tone = notification.kind === 'JOB_COMPLETED' ? 'success' : notification.kind === 'JOB_FAILED' || notification.kind === 'PAYMENT_FAILED' ? 'error' : 'info';
+      toast(tone, notification.title, notification.body);
+      refresh();
+    }),
   ];
   return () => {
     stops.forEach((stop) => stop());
