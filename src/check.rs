@@ -170,9 +170,14 @@ pub async fn findings(lookup: impl Fn(&str) -> Option<String>) -> Vec<Finding> {
 /// for more than five minutes (no sender running) are warnings.
 async fn notifications(config: &Config) -> Finding {
     let notify = &config.notify;
+    // Emails written to a directory reach nobody: fine in development only.
+    let mut caught = false;
     let email = match &notify.email {
         Some(email) => match email.mail_dir() {
-            Some(dir) => format!("email written to {} (not sent)", dir.display()),
+            Some(dir) => {
+                caught = !config.is_development();
+                format!("email written to {} (not sent)", dir.display())
+            }
             None => "email through BFF_SMTP_URL".to_owned(),
         },
         None => "email off (BFF_SMTP_URL unset)".to_owned(),
@@ -205,7 +210,7 @@ async fn notifications(config: &Config) -> Finding {
                 "{} pending ({} retrying, {} overdue), {} failed in the last day ({} in all)",
                 b.pending, b.retrying, b.overdue, b.failed_day, b.failed
             );
-            let level = if b.failed_day > 0 || b.overdue > 0 {
+            let level = if b.failed_day > 0 || b.overdue > 0 || caught {
                 Level::Warn
             } else {
                 Level::Ok
@@ -215,7 +220,9 @@ async fn notifications(config: &Config) -> Finding {
                 .filter(|_| b.failed_day > 0)
                 .map(|error| format!("; last failure: {error}"))
                 .unwrap_or_default();
-            let hint = if b.overdue > 0 {
+            let hint = if caught {
+                "; BFF_SMTP_URL=file:// is for development: set an smtp:// or smtps:// server"
+            } else if b.overdue > 0 {
                 "; overdue deliveries mean no bff serve is sending: check BFF_NOTIFY_POLL_MS and the senders' logs"
             } else {
                 ""
@@ -243,7 +250,11 @@ async fn redis(config: &crate::config::redis::Redis, role: crate::redis::Role) -
         Role::Limits => "redis",
         Role::Documents => "apq-redis",
     };
-    let redis = match crate::redis::Redis::new(config.clone(), role) {
+    // Serving fails open after a short timeout; a check waits long enough for an answer (a
+    // TLS handshake on a loaded machine), so it says what is wrong rather than "timed out".
+    let mut config = config.clone();
+    config.timeout = config.timeout.max(std::time::Duration::from_secs(5));
+    let redis = match crate::redis::Redis::new(config, role) {
         Ok(redis) => redis,
         Err(error) => return finding(Level::Fail, name, error),
     };

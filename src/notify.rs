@@ -31,9 +31,6 @@ use email::{Mailer, SendError, compose};
 use push::Pusher;
 use unsubscribe::Signer;
 
-/// The most messages claimed in one pass.
-const CLAIM: i64 = 64;
-
 /// What sends: the configuration, the SMTP client (when email is configured), the push client
 /// and the unsubscribe links' signer.
 #[derive(Clone)]
@@ -80,8 +77,11 @@ impl Notifier {
         use futures_util::StreamExt;
         let mut pass = Pass::default();
         loop {
+            // As many messages as go out at once: each is sent within the SMTP timeout (30 s),
+            // well inside the lease, so no other sender takes one this one still holds.
+            let claim = i64::try_from(self.config.concurrency).unwrap_or(8);
             let claimed =
-                deliveries::claim(conn, CLAIM, self.config.lease, self.config.batch_window).await?;
+                deliveries::claim(conn, claim, self.config.lease, self.config.batch_window).await?;
             if claimed.is_empty() {
                 return Ok(pass);
             }

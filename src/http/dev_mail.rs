@@ -65,7 +65,7 @@ async fn index(State(state): State<AppState>) -> Response {
                 at = mail.at.format("%Y-%m-%d %H:%M:%S"),
                 to = escape(&mail.to),
                 subject = escape(&mail.subject),
-                key = mail.key,
+                key = escape(&mail.key),
             )
         })
         .collect();

@@ -11,6 +11,7 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use secrecy::ExposeSecret;
 
+pub use super::smtp::SendError;
 use super::unsubscribe::Signer;
 use super::words::{Words, words};
 use crate::config::notify::Email;
@@ -224,17 +225,6 @@ enum Transport {
     Dir(super::mail_dir::MailDir),
 }
 
-/// Why an email was not sent.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// Worth retrying: the server is unreachable, busy, or answered a transient error.
-    #[error("{0}")]
-    Transient(String),
-    /// Not worth retrying: the address or the message was refused for good.
-    #[error("{0}")]
-    Permanent(String),
-}
-
 impl Mailer {
     /// The mailer for `config`, keeping up to `connections` SMTP connections open; an error
     /// names what is wrong with the URL.
@@ -303,7 +293,17 @@ impl Mailer {
         match &self.transport {
             Transport::Smtp(smtp) => smtp.send(message.envelope(), &message.formatted()).await,
             Transport::Dir(dir) => dir
-                .write(&message.formatted(), &to.to_string(), email)
+                .write(
+                    &message.formatted(),
+                    &super::mail_dir::Letter {
+                        message_id: &email.message_id,
+                        to: &to.to_string(),
+                        subject: &email.subject,
+                        text: &email.text,
+                        html: &email.html,
+                        unsubscribe: &email.unsubscribe,
+                    },
+                )
                 .await
                 .map_err(|e| SendError::Transient(format!("cannot write the email: {e}"))),
         }

@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::email::Composed;
-
 /// A caught email, as listed by `/dev/mail`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Caught {
@@ -28,6 +26,22 @@ pub struct Caught {
     pub html: String,
     /// The one-click unsubscribe URL.
     pub unsubscribe: String,
+}
+
+/// One email as written: its `Message-ID` (which names the files), recipient and parts.
+pub(crate) struct Letter<'a> {
+    /// The `Message-ID`.
+    pub message_id: &'a str,
+    /// The `To:` mailbox.
+    pub to: &'a str,
+    /// The subject.
+    pub subject: &'a str,
+    /// The text part.
+    pub text: &'a str,
+    /// The HTML part.
+    pub html: &'a str,
+    /// The one-click unsubscribe URL.
+    pub unsubscribe: &'a str,
 }
 
 /// The catching directory.
@@ -53,7 +67,9 @@ fn key(message_id: &str) -> String {
 
 /// Writes `bytes` to `path` through a temporary file, so a reader never sees half of it.
 async fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let partial = path.with_extension("partial");
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
     tokio::fs::write(&partial, bytes).await?;
     tokio::fs::rename(&partial, path).await
 }
@@ -69,22 +85,17 @@ impl MailDir {
         &self.dir
     }
 
-    /// Writes one message: `eml` is the formatted message, `to` its recipient.
-    pub(crate) async fn write(
-        &self,
-        eml: &[u8],
-        to: &str,
-        email: &Composed,
-    ) -> std::io::Result<()> {
+    /// Writes one message: `eml` is the formatted message.
+    pub(crate) async fn write(&self, eml: &[u8], letter: &Letter<'_>) -> std::io::Result<()> {
         tokio::fs::create_dir_all(&self.dir).await?;
         let caught = Caught {
-            key: key(&email.message_id),
+            key: key(letter.message_id),
             at: chrono::Utc::now(),
-            to: to.to_owned(),
-            subject: email.subject.clone(),
-            text: email.text.clone(),
-            html: email.html.clone(),
-            unsubscribe: email.unsubscribe.clone(),
+            to: letter.to.to_owned(),
+            subject: letter.subject.to_owned(),
+            text: letter.text.to_owned(),
+            html: letter.html.to_owned(),
+            unsubscribe: letter.unsubscribe.to_owned(),
         };
         let json = serde_json::to_vec_pretty(&caught).map_err(std::io::Error::other)?;
         write_whole(&self.dir.join(format!("{}.eml", caught.key)), eml).await?;

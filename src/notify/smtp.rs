@@ -26,14 +26,31 @@ use lettre::transport::smtp::extension::ClientId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::email::SendError;
+/// Why an email was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying: the server is unreachable, busy, or answered a transient error.
+    #[error("{0}")]
+    Transient(String),
+    /// Not worth retrying: the address or the message was refused for good.
+    #[error("{0}")]
+    Permanent(String),
+}
 
 /// How long connecting, or one message's whole conversation, may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// An idle connection older than this is asked `NOOP` before it is used again.
 const CHECK_AFTER: Duration = Duration::from_secs(10);
-/// An idle connection older than this is closed instead (servers close them after minutes).
+/// An idle connection older than this is dropped instead (servers close them after minutes).
 const KEEP_FOR: Duration = Duration::from_secs(60);
+
+/// How long a `NOOP` or a `QUIT` may take (a half-open connection answers neither).
+const BRIEF: Duration = Duration::from_secs(2);
+
+/// Says `QUIT` on a connection given up after an error, briefly.
+async fn quit(mut conn: AsyncSmtpConnection) {
+    let _ = tokio::time::timeout(BRIEF, conn.abort()).await;
+}
 
 /// How the connection is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,12 +66,23 @@ enum Security {
 }
 
 /// Where and how to connect, read from the URL.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 struct Target {
     host: String,
     port: u16,
     security: Security,
     user: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("user", &self.user.as_ref().map(|(name, _)| (name, "…")))
+            .finish()
+    }
 }
 
 fn decode(text: &str) -> Result<String, String> {
@@ -91,15 +119,29 @@ impl Target {
             }
             None => (None, rest),
         };
-        let (host, port) = match address.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => (
-                host,
-                port.parse()
-                    .map_err(|_| format!("the port {port:?} is not a number"))?,
-            ),
-            _ => (address, if implicit { 465 } else { 587 }),
+        let default = if implicit { 465 } else { 587 };
+        // `[v6]:port`, `[v6]`, `host:port`, `host`; never echo the text (it may be a password
+        // when the host was forgotten).
+        let (host, port) = match address.strip_prefix('[') {
+            Some(bracketed) => match bracketed.split_once(']') {
+                Some((host, "")) => (host, None),
+                Some((host, port)) => (
+                    host,
+                    Some(port.strip_prefix(':').ok_or("expected [host]:port")?),
+                ),
+                None => return Err("an unclosed [ in the host".into()),
+            },
+            None => match address.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (address, None),
+            },
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = match port {
+            Some(port) => port
+                .parse()
+                .map_err(|_| "the port is not a number (an IPv6 address goes in [brackets])")?,
+            None => default,
+        };
         if host.is_empty() {
             return Err("no host".into());
         }
@@ -230,8 +272,9 @@ impl Smtp {
                     Ok(())
                 }
                 Err(error) => {
-                    conn.abort().await;
-                    Err(classify(&error))
+                    let error = classify(&error);
+                    quit(conn).await;
+                    Err(error)
                 }
             }
         })
@@ -259,9 +302,15 @@ impl Smtp {
             };
             let idled = since.elapsed();
             if idled > KEEP_FOR {
-                conn.abort().await;
-            } else if idled < CHECK_AFTER || conn.test_connected().await {
+                // Most likely closed by the server already: dropped, not asked to QUIT.
+                continue;
+            }
+            if idled < CHECK_AFTER {
                 return Ok(conn);
+            }
+            match tokio::time::timeout(BRIEF, conn.test_connected()).await {
+                Ok(true) => return Ok(conn),
+                _ => continue,
             }
         }
     }
@@ -310,6 +359,19 @@ impl Smtp {
             Security::Opportunistic | Security::None | Security::Implicit => {}
         }
         if let Some((user, password)) = &self.target.user {
+            // A password goes over TLS only (a man in the middle can strip an offer of
+            // STARTTLS), unless `?tls=none` said plain text on purpose.
+            let encrypted = match self.target.security {
+                Security::Implicit | Security::StartTls => true,
+                Security::Opportunistic => conn.is_encrypted(),
+                Security::None => false,
+            };
+            if !encrypted && self.target.security != Security::None {
+                quit(conn).await;
+                return Err(SendError::Transient(
+                    "the server offered no STARTTLS: the password is not sent in clear text".into(),
+                ));
+            }
             let credentials = Credentials::new(user.clone(), password.clone());
             conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
                 .await

@@ -260,7 +260,7 @@ pub(crate) async fn backlog(
         "SELECT count(*) FILTER (WHERE state = 'FAILED' AND finished_at > now() - interval '1 day') AS failed_day, \
                 count(*) FILTER (WHERE state = 'FAILED') AS failed, \
                 count(*) FILTER (WHERE state = 'PENDING') AS pending, \
-                count(*) FILTER (WHERE state = 'PENDING' AND attempts > 0) AS retrying, \
+                count(*) FILTER (WHERE state = 'PENDING' AND last_error IS NOT NULL) AS retrying, \
                 count(*) FILTER (WHERE state = 'PENDING' AND not_before + CASE WHEN batched AND message_id IS NULL \
                     THEN make_interval(secs => $1) ELSE interval '0' END < now() - make_interval(secs => $2)) AS overdue, \
                 (SELECT last_error FROM notification_deliveries WHERE state = 'FAILED' \

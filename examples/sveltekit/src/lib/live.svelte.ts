@@ -17,10 +17,10 @@ export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'offline';
 export const live = $state<{ status: LiveStatus }>({ status: 'connecting' });
 
 /**
- * The viewer's unread notifications, for the bell: set from the layout's data each time it is
- * read, and counted up at once when a notification arrives (the data read after it agrees).
+ * Notifications that arrived since the layout's data was last read: the bell shows that data's
+ * unread count plus these, and the layout sets them back to 0 when its data is read again.
  */
-export const inbox = $state<{ unread: number }>({ unread: 0 });
+export const inbox = $state<{ added: number }>({ added: 0 });
 
 type Job = ReturnType<typeof readFragment<typeof JobFields, FragmentOf<typeof JobFields>>>;
 const jobListeners = new Set<(job: Job) => void>();
@@ -86,7 +86,7 @@ export function connect(bffUrl: string): () => void {
     // among them) reads its data again.
     subscribe(NotificationUpdates, (event) => {
       const notification = readFragment(NotificationFields, event.notificationAdded);
-      inbox.unread += 1;
+      inbox.added += 1;
       const tone = notification.kind === 'JOB_COMPLETED' ? 'success' : notification.kind === 'JOB_FAILED' || notification.kind === 'PAYMENT_FAILED' ? 'error' : 'info';
       toast(tone, notification.title, notification.body);
       refresh();
