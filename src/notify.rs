@@ -77,9 +77,10 @@ impl Notifier {
         use futures_util::StreamExt;
         let mut pass = Pass::default();
         loop {
-            // As many messages as go out at once: each is sent within the SMTP timeout (30 s),
-            // well inside the lease, so no other sender takes one this one still holds.
-            let claim = i64::try_from(self.config.concurrency).unwrap_or(8);
+            // Twice as many messages as go out at once (the next wave is ready when a slot
+            // frees): each is sent within the SMTP timeout (30 s), so a claim is done within
+            // a minute, inside the lease, and no other sender takes one this one still holds.
+            let claim = i64::try_from(2 * self.config.concurrency).unwrap_or(16);
             let claimed =
                 deliveries::claim(conn, claim, self.config.lease, self.config.batch_window).await?;
             if claimed.is_empty() {
