@@ -25,7 +25,7 @@ use crate::db::schema::{notifications, photo_jobs, purchases};
 use crate::db::subscriptions::BillingState;
 use crate::error::{AppError, AppResult};
 use crate::notify::push::is_expo_token;
-use crate::notify::words::words;
+use crate::notify::words::{Words, words};
 
 /// What a notification is about.
 #[derive(Union)]
@@ -45,14 +45,29 @@ pub(crate) struct Notification {
     /// The subject, when the page loaded it with the others (taken by the first resolver
     /// that asks: an alias asking again reads it again).
     subject: std::sync::Mutex<Option<Box<Option<NotificationSubject>>>>,
+    /// Its title and body, made once for both fields.
+    words: std::sync::OnceLock<Words>,
 }
 
 impl From<Row> for Notification {
     fn from(row: Row) -> Self {
+        Notification::new(row, None)
+    }
+}
+
+impl Notification {
+    /// `row`, with its subject when the page loaded it.
+    fn new(row: Row, subject: Option<Box<Option<NotificationSubject>>>) -> Self {
         Notification {
             row,
-            subject: std::sync::Mutex::new(None),
+            subject: std::sync::Mutex::new(subject),
+            words: std::sync::OnceLock::new(),
         }
+    }
+
+    fn words(&self) -> &Words {
+        self.words
+            .get_or_init(|| words(self.row.kind, &self.row.facts))
     }
 }
 
@@ -70,11 +85,11 @@ impl Notification {
     }
     /// One line, written for people.
     async fn title(&self) -> String {
-        words(self.row.kind, &self.row.facts).title
+        self.words().title.clone()
     }
     /// A sentence or two, written for people.
     async fn body(&self) -> String {
-        words(self.row.kind, &self.row.facts).body
+        self.words().body.clone()
     }
     /// When it was written.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -225,10 +240,7 @@ pub(crate) async fn list(
     drop(conn);
     let (edges, info) = page(rows, first, after, Row::cursor, |row| {
         let subject = subjects.remove(&row.id).map(Box::new);
-        Notification {
-            row,
-            subject: std::sync::Mutex::new(subject),
-        }
+        Notification::new(row, subject)
     });
     let totals = NotificationTotals {
         user_id: user_id.to_owned(),

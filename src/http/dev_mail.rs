@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::state::AppState;
+use crate::notify::email::escape;
 
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:; \
                    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -32,13 +33,6 @@ fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Vec<u
         body.into(),
     )
         .into_response()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 async fn index(State(state): State<AppState>) -> Response {

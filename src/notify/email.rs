@@ -47,7 +47,7 @@ const JOBS_TEXT: &str = include_str!("../../templates/notifications/jobs.txt");
 const JOBS_HTML: &str = include_str!("../../templates/notifications/jobs.html");
 
 /// HTML-escapes `value`.
-fn escape(value: &str) -> String {
+pub(crate) fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         match c {

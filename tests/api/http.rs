@@ -444,3 +444,37 @@ async fn a_request_without_a_query_is_400_and_a_subscription_over_http_is_refuse
         "{body}"
     );
 }
+
+/// `/dev/mail` (the emails caught by `BFF_SMTP_URL=file://…`) exists only in development, even
+/// when a production configuration writes emails to a directory.
+#[tokio::test]
+async fn caught_mail_is_shown_only_in_development() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("caught-{}", uuid::Uuid::new_v4()));
+    let mail = move |env: &mut std::collections::HashMap<&'static str, String>| {
+        env.insert("BFF_SMTP_URL", format!("file://{}", dir.display()));
+        env.insert("BFF_EMAIL_FROM", "hello@example.com".into());
+        env.insert("BFF_PUBLIC_URL", "http://127.0.0.1".into());
+    };
+    let prod = TestApp::spawn_with({
+        let mail = mail.clone();
+        move |env| mail(env)
+    })
+    .await;
+    let status = prod
+        .client
+        .get(prod.url("/dev/mail"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+    let dev = TestApp::spawn_with(move |env| {
+        mail(env);
+        env.insert("BFF_ENV", "development".into());
+    })
+    .await;
+    let page = dev.client.get(dev.url("/dev/mail")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("No email yet"));
+}
