@@ -16,6 +16,7 @@ pub(crate) mod pagination;
 pub(crate) mod photo_jobs;
 pub(crate) mod plans;
 pub(crate) mod pool;
+pub(crate) mod positional;
 pub(crate) mod purchases;
 pub(crate) mod request;
 pub mod schema;

@@ -14,6 +14,12 @@ pub mod code {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     /// Authenticated, but this credential may not do this.
     pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// The credential is good, but its person is banned (until `extensions.bannedUntil`, or
+    /// indefinitely without it): refused on every request and connection.
+    pub const ACCOUNT_BANNED: &str = "ACCOUNT_BANNED";
+    /// The session is an admin's impersonation, which may read as the person but not spend
+    /// their money, change their subscription, delete their account or export their data.
+    pub const IMPERSONATION_NOT_ALLOWED: &str = "IMPERSONATION_NOT_ALLOWED";
     /// No such object among the viewer's own.
     pub const NOT_FOUND: &str = "NOT_FOUND";
     /// The request's input is invalid.
@@ -56,6 +62,12 @@ pub enum AppError {
     /// See [`code::FORBIDDEN`].
     #[error("{0}")]
     Forbidden(String),
+    /// See [`code::ACCOUNT_BANNED`]: until when, if the ban ends.
+    #[error("This account is suspended; contact support if you think this is a mistake")]
+    AccountBanned(Option<chrono::DateTime<chrono::Utc>>),
+    /// See [`code::IMPERSONATION_NOT_ALLOWED`]; the text names what was refused.
+    #[error("An impersonated session cannot {0}; only the person can, signed in themselves")]
+    ImpersonationNotAllowed(&'static str),
     /// See [`code::NOT_FOUND`]; the text names what was looked for.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -120,6 +132,8 @@ impl AppError {
         match self {
             AppError::Unauthenticated => code::UNAUTHENTICATED,
             AppError::Forbidden(_) => code::FORBIDDEN,
+            AppError::AccountBanned(_) => code::ACCOUNT_BANNED,
+            AppError::ImpersonationNotAllowed(_) => code::IMPERSONATION_NOT_ALLOWED,
             AppError::NotFound(_) | AppError::NotFoundAt { .. } => code::NOT_FOUND,
             AppError::BadUserInput(_) | AppError::InvalidField { .. } => code::BAD_USER_INPUT,
             AppError::FreshSessionRequired(_) => code::FRESH_SESSION_REQUIRED,
@@ -210,6 +224,13 @@ impl From<AppError> for async_graphql::Error {
                 })
             }
             AppError::Upstream(message) => coded(message.clone()),
+            AppError::AccountBanned(Some(until)) => {
+                let until = until.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+                async_graphql::Error::new(error.to_string()).extend_with(|_, e| {
+                    e.set("code", code);
+                    e.set("bannedUntil", until);
+                })
+            }
             AppError::Unavailable(details) => {
                 tracing::warn!(%details, "transient failure in a resolver");
                 async_graphql::Error::new(UNAVAILABLE_MESSAGE).extend_with(|_, e| {

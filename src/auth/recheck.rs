@@ -1,6 +1,6 @@
 //! Credentials kept by connections that outlive a request (WebSockets), and checking them
 //! again: a signed-out or expired session, a JWT whose key or expiry no longer holds, or any
-//! credential of a person who no longer exists, no longer signs anyone in.
+//! credential of a person who no longer exists or whose ban holds, no longer signs anyone in.
 
 use std::collections::HashSet;
 

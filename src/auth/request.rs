@@ -13,7 +13,7 @@ use super::recheck::Credential;
 use super::service::{self, ServiceCredential};
 use crate::db::pool::PoolError;
 use crate::db::request::RequestDb;
-use crate::db::viewer::SessionUser;
+use crate::db::viewer::{Ban, SessionUser};
 
 /// Why the session could not be looked up.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,10 @@ pub enum LookupError {
     /// The query failed.
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
+    /// The credential is good but its person is banned: refused on every path
+    /// ([`crate::error::code::ACCOUNT_BANNED`]).
+    #[error("the account is banned")]
+    Banned(Ban),
 }
 
 /// One request's credential, resolved at most once and only if a resolver asks.
@@ -103,8 +107,27 @@ impl RequestAuth {
         self.presented
     }
 
-    /// The signed-in user, looked up on first use on the request's connection.
+    /// The signed-in user, looked up on first use on the request's connection. A person
+    /// whose ban holds is [`LookupError::Banned`], whatever the credential: the one place a
+    /// ban is refused for a request (connections that stay open check again, [`super::recheck`]).
     pub async fn user(&self, db: &RequestDb) -> Result<Option<&SessionUser>, LookupError> {
+        let user = self.lookup(db).await?;
+        if let Some(ban) = user.and_then(|u| u.ban.as_ref()) {
+            return Err(LookupError::Banned(ban.clone()));
+        }
+        Ok(user)
+    }
+
+    /// The person the credential signed in, if it has been looked up and is not banned.
+    pub fn looked_up(&self) -> Option<&SessionUser> {
+        self.user
+            .get()
+            .and_then(Option::as_ref)
+            .filter(|u| u.ban.is_none())
+    }
+
+    /// The user as looked up, banned or not (once per request).
+    async fn lookup(&self, db: &RequestDb) -> Result<Option<&SessionUser>, LookupError> {
         let user = self
             .user
             .get_or_try_init(|| async {
@@ -143,6 +166,8 @@ pub enum Identity {
     Anonymous,
     /// A credential that signs nobody in (forged, expired, signed out, unknown).
     Failed,
+    /// A good credential of a person whose ban holds.
+    Banned(Ban),
     /// The lookup could not be made (the database is unreachable); the request will fail on
     /// its own.
     Unknown,
@@ -166,6 +191,7 @@ impl RequestAuth {
         match self.user(db).await {
             Ok(Some(user)) => Identity::Viewer(user.id.clone()),
             Ok(None) => Identity::Failed,
+            Err(LookupError::Banned(ban)) => Identity::Banned(ban),
             Err(_) => Identity::Unknown,
         }
     }

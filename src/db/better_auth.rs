@@ -15,6 +15,17 @@ diesel::table! {
         created_at -> Timestamptz,
         #[sql_name = "updatedAt"]
         updated_at -> Timestamptz,
+        /// The admin plugin's roles, comma-separated (the column is added by bff's migrations
+        /// when the plugin is not enabled, like the three after it).
+        role -> Nullable<Text>,
+        /// Whether the person is banned (see `banExpires`; [`ban_in_force`]).
+        banned -> Nullable<Bool>,
+        /// Why, as the admin wrote it.
+        #[sql_name = "banReason"]
+        ban_reason -> Nullable<Text>,
+        /// When the ban ends (never when null).
+        #[sql_name = "banExpires"]
+        ban_expires -> Nullable<Timestamptz>,
     }
 }
 
@@ -35,7 +46,26 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         #[sql_name = "userId"]
         user_id -> Text,
+        /// The admin who opened this session as the user (the admin plugin's impersonation).
+        #[sql_name = "impersonatedBy"]
+        impersonated_by -> Nullable<Text>,
     }
+}
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// Whether a ban holds now: `banned`, and no expiry or one still ahead. The one definition
+    /// (a SQL function of bff's migrations, inlined by the planner), for every session lookup,
+    /// the WebSocket checks and the worker's claim.
+    fn bff_ban_in_force(
+        banned: diesel::sql_types::Nullable<diesel::sql_types::Bool>,
+        expires: diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+    ) -> diesel::sql_types::Bool;
+}
+
+/// Whether the user row's ban holds now ([`bff_ban_in_force`] over its columns).
+pub fn ban_in_force() -> bff_ban_in_force<users::banned, users::ban_expires> {
+    bff_ban_in_force(users::banned, users::ban_expires)
 }
 
 diesel::joinable!(session -> users (user_id));
@@ -92,7 +122,8 @@ pub async fn jwk(
 }
 
 /// Which of these session tokens still sign someone in (the session exists and has not
-/// expired): one statement for every open WebSocket connection of a process.
+/// expired, and its person is not banned): one statement for every open WebSocket connection
+/// of a process.
 pub async fn live_sessions(
     conn: &mut impl crate::db::request::Db,
     tokens: &[String],
@@ -106,12 +137,13 @@ pub async fn live_sessions(
         .inner_join(users::table)
         .filter(session::token.eq_any(tokens))
         .filter(session::expires_at.gt(diesel::dsl::now))
+        .filter(diesel::dsl::not(ban_in_force()))
         .select(session::token)
         .load(conn)
         .await
 }
 
-/// Which of these user ids are of people who still exist.
+/// Which of these user ids are of people who still exist and are not banned.
 pub async fn existing_users(
     conn: &mut impl crate::db::request::Db,
     ids: &[String],
@@ -123,6 +155,7 @@ pub async fn existing_users(
     }
     users::table
         .filter(users::id.eq_any(ids))
+        .filter(diesel::dsl::not(ban_in_force()))
         .select(users::id)
         .load(conn)
         .await

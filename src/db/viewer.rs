@@ -10,6 +10,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::credits::CreditAccount;
 use crate::db::plans::{self, Plan, PlanCode};
+use crate::db::positional::positional_row;
 use crate::db::request::Db;
 use crate::db::subscriptions::{BillingState, Subscription, SubscriptionStatus};
 use crate::db::usage::{self, Window};
@@ -27,12 +28,32 @@ pub struct SessionUser {
     pub email_verified: bool,
     /// Avatar URL.
     pub image: Option<String>,
+    /// Better Auth's roles (the admin plugin's comma-separated `user.role`).
+    pub role: Option<String>,
+    /// The ban that holds now, if any (an expired one is none).
+    pub ban: Option<Ban>,
+    /// The admin who opened this session as the user (Better Auth's impersonation); never
+    /// for a JWT, which names no session.
+    pub impersonated_by: Option<String>,
     /// The session's id (empty for a JWT, which names no session).
     pub session_id: String,
     /// When the session (or the JWT's user lookup) expires.
     pub session_expires_at: DateTime<Utc>,
     /// The viewer's billing, credits and usage, when the lookup read them.
     pub state: Option<ViewerState>,
+}
+
+/// A ban in force (Better Auth's `user.banned`, until `banExpires`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ban {
+    /// When it ends; never when `None`.
+    pub expires: Option<DateTime<Utc>>,
+}
+
+impl Ban {
+    fn from_columns(in_force: bool, expires: Option<DateTime<Utc>>) -> Option<Ban> {
+        in_force.then_some(Ban { expires })
+    }
 }
 
 /// What the full lookup reads beside the user.
@@ -81,55 +102,6 @@ impl ViewerState {
     }
 }
 
-/// A row of `sql_query` read by position. diesel reads such rows by column name, a linear
-/// search per field: for this row's 41 columns, most of its decoding on every request. Fields
-/// are read in their declared order, which is the statement's column order; each column's name
-/// is still compared, and a mismatch falls back to the search, so a statement whose columns
-/// were reordered is slower, never wrong.
-macro_rules! positional_row {
-    (struct $name:ident { $($field:ident: $st:ty => $ty:ty,)* }) => {
-        struct $name {
-            $($field: $ty,)*
-        }
-
-        impl diesel::deserialize::QueryableByName<diesel::pg::Pg> for $name {
-            fn build<'a>(
-                row: &impl diesel::row::NamedRow<'a, diesel::pg::Pg>,
-            ) -> diesel::deserialize::Result<Self> {
-                let mut index = 0;
-                Ok($name {
-                    $($field: column::<$st, $ty>(row, &mut index, stringify!($field))?,)*
-                })
-            }
-        }
-    };
-}
-
-/// The column at `*index` (then the next), if it is named `name`; else the one named `name`.
-fn column<'a, ST, T>(
-    row: &impl diesel::row::NamedRow<'a, diesel::pg::Pg>,
-    index: &mut usize,
-    name: &str,
-) -> diesel::deserialize::Result<T>
-where
-    T: diesel::deserialize::FromSql<ST, diesel::pg::Pg>,
-{
-    use diesel::row::{Field, NamedRow, Row};
-    let at = *index;
-    *index += 1;
-    match Row::get(row, at) {
-        Some(field) if field.field_name() == Some(name) => T::from_nullable_sql(field.value()),
-        _ => {
-            // Tests run debug builds: a statement whose order drifted from its row's fails them.
-            debug_assert!(
-                false,
-                "column {name} is not at position {at} of the statement"
-            );
-            NamedRow::get::<ST, T>(row, name)
-        }
-    }
-}
-
 positional_row! {
     struct Row {
         user_id: Text => String,
@@ -137,8 +109,12 @@ positional_row! {
         email: Text => String,
         email_verified: Bool => bool,
         image: Nullable<Text> => Option<String>,
+        role: Nullable<Text> => Option<String>,
+        banned: Bool => bool,
+        ban_expires: Nullable<Timestamptz> => Option<DateTime<Utc>>,
         session_id: Text => String,
         session_expires_at: Timestamptz => DateTime<Utc>,
+        impersonated_by: Nullable<Text> => Option<String>,
         sub_plan: Nullable<Text> => Option<PlanCode>,
         sub_status: Nullable<Text> => Option<SubscriptionStatus>,
         sub_stripe_customer_id: Nullable<Text> => Option<String>,
@@ -236,20 +212,23 @@ impl<K> diesel::query_builder::Query for Lookup<'_, K> {
 fn statement(by_token: bool) -> (String, String) {
     let (identity, from, filter) = if by_token {
         (
-            "s.id AS session_id, s.\"expiresAt\" AS session_expires_at",
+            "s.id AS session_id, s.\"expiresAt\" AS session_expires_at, \
+             s.\"impersonatedBy\" AS impersonated_by",
             "\"session\" s JOIN \"user\" u ON u.id = s.\"userId\"",
             ("s.token = ", " AND s.\"expiresAt\" > now()"),
         )
     } else {
         (
-            "'' AS session_id, now() AS session_expires_at",
+            "'' AS session_id, now() AS session_expires_at, NULL::text AS impersonated_by",
             "\"user\" u",
             ("u.id = ", ""),
         )
     };
     let (filter, after) = filter;
     let before = format!(
-        "SELECT u.id AS user_id, u.name, u.email, u.\"emailVerified\" AS email_verified, u.image, {identity},
+        "SELECT u.id AS user_id, u.name, u.email, u.\"emailVerified\" AS email_verified, u.image, u.role,
+           bff_ban_in_force(u.banned, u.\"banExpires\") AS banned, u.\"banExpires\" AS ban_expires,
+           {identity},
            sub.plan AS sub_plan, sub.status AS sub_status,
            sub.stripe_customer_id AS sub_stripe_customer_id,
            sub.stripe_subscription_id AS sub_stripe_subscription_id,
@@ -292,7 +271,32 @@ fn statement(by_token: bool) -> (String, String) {
     (before, after.to_owned())
 }
 
+/// The lean lookup's row: the user's columns, then the ban's and the session's.
+#[derive(diesel::Queryable)]
+struct LeanRow {
+    id: String,
+    name: String,
+    email: String,
+    email_verified: bool,
+    image: Option<String>,
+    role: Option<String>,
+    banned: bool,
+    ban_expires: Option<DateTime<Utc>>,
+    session_id: String,
+    session_expires_at: DateTime<Utc>,
+    impersonated_by: Option<String>,
+}
+
 impl SessionUser {
+    /// `IMPERSONATION_NOT_ALLOWED` when this session is an admin's impersonation, for an
+    /// action (`what`) only the person may take.
+    pub fn in_person(&self, what: &'static str) -> Result<(), crate::error::AppError> {
+        match &self.impersonated_by {
+            Some(_) => Err(crate::error::AppError::ImpersonationNotAllowed(what)),
+            None => Ok(()),
+        }
+    }
+
     /// The live session with this token, its user and their state.
     pub async fn find_by_token(
         conn: &mut impl Db,
@@ -314,7 +318,7 @@ impl SessionUser {
         conn: &mut impl Db,
         token: &str,
     ) -> QueryResult<Option<SessionUser>> {
-        use crate::db::better_auth::{session, users};
+        use crate::db::better_auth::{ban_in_force, session, users};
         use diesel::{ExpressionMethods, QueryDsl};
         let row = session::table
             .inner_join(users::table)
@@ -326,34 +330,29 @@ impl SessionUser {
                 users::email,
                 users::email_verified,
                 users::image,
+                users::role,
+                ban_in_force(),
+                users::ban_expires,
                 session::id,
                 session::expires_at,
+                session::impersonated_by,
             ))
-            .first::<(
-                String,
-                String,
-                String,
-                bool,
-                Option<String>,
-                String,
-                DateTime<Utc>,
-            )>(conn)
+            .first::<LeanRow>(conn)
             .await
             .optional()?;
-        Ok(row.map(
-            |(id, name, email, email_verified, image, session_id, session_expires_at)| {
-                SessionUser {
-                    id,
-                    name,
-                    email,
-                    email_verified,
-                    image,
-                    session_id,
-                    session_expires_at,
-                    state: None,
-                }
-            },
-        ))
+        Ok(row.map(|row| SessionUser {
+            ban: Ban::from_columns(row.banned, row.ban_expires),
+            id: row.id,
+            name: row.name,
+            email: row.email,
+            email_verified: row.email_verified,
+            image: row.image,
+            role: row.role,
+            impersonated_by: row.impersonated_by,
+            session_id: row.session_id,
+            session_expires_at: row.session_expires_at,
+            state: None,
+        }))
     }
 
     async fn load<K: Key>(conn: &mut impl Db, key: &str) -> QueryResult<Option<SessionUser>> {
@@ -437,6 +436,9 @@ impl From<Row> for SessionUser {
             email: row.email,
             email_verified: row.email_verified,
             image: row.image,
+            role: row.role,
+            ban: Ban::from_columns(row.banned, row.ban_expires),
+            impersonated_by: row.impersonated_by,
             session_id: row.session_id,
             session_expires_at: row.session_expires_at,
             state: Some(state),

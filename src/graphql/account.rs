@@ -6,7 +6,7 @@ use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 
-use super::context::{conn, viewer};
+use super::context::{conn, viewer_in_person};
 use crate::config::auth::FreshSession;
 use crate::db::account::{self, DeleteError};
 use crate::error::AppError;
@@ -44,7 +44,7 @@ impl AccountMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The account's email, typed again.")] input: DeleteAccountInput,
     ) -> async_graphql::Result<DeleteAccountPayload> {
-        let user = viewer(ctx).await?;
+        let user = viewer_in_person(ctx, "delete the account").await?;
         let fresh = ctx
             .data::<FreshSession>()
             .map_err(|_| AppError::Internal("no freshness window attached".into()))?

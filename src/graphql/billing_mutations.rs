@@ -8,7 +8,7 @@ use async_graphql::{Context, Object};
 use diesel_async::AsyncConnection;
 
 use super::billing::{BillingSubscription, Plan};
-use super::context::{conn, stripe, viewer};
+use super::context::{conn, stripe, viewer_in_person};
 use crate::db::plans::Plan as PlanRow;
 use crate::db::purchases::{CreditPack, NewPurchase, PurchaseStatus};
 use crate::db::stripe::checkouts;
@@ -38,7 +38,7 @@ impl BillingMutation {
         >,
     ) -> async_graphql::Result<CheckoutSession> {
         check_client_key(idempotency_key.as_deref())?;
-        let user = viewer(ctx).await?;
+        let user = viewer_in_person(ctx, "buy credits").await?;
         let (client, config) = stripe(ctx)?;
         let mut conn = conn(ctx).await?;
         let packs = CreditPack::for_sale(&mut conn)
@@ -93,7 +93,7 @@ impl BillingMutation {
         #[graphql(desc = "Makes retries safe.")] idempotency_key: Option<String>,
     ) -> async_graphql::Result<SubscribePayload> {
         check_client_key(idempotency_key.as_deref())?;
-        let user = viewer(ctx).await?;
+        let user = viewer_in_person(ctx, "change the subscription").await?;
         let (client, config) = stripe(ctx)?;
         let mut conn = conn(ctx).await?;
         let target = PlanRow::find(&mut *conn, plan)
@@ -192,7 +192,7 @@ impl BillingMutation {
     /// A link to Stripe's billing portal (invoices, payment methods) for the viewer. CONFLICT
     /// before the viewer has bought anything.
     async fn billing_portal_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let user = viewer(ctx).await?;
+        let user = viewer_in_person(ctx, "open the billing portal").await?;
         let (client, config) = stripe(ctx)?;
         let mut conn = conn(ctx).await?;
         let billing = billing(&mut conn, &user.id).await?;

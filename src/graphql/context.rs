@@ -95,6 +95,19 @@ pub(crate) async fn viewer(ctx: &Context<'_>) -> AppResult<SessionUser> {
     current_user(ctx).await?.ok_or(AppError::Unauthenticated)
 }
 
+/// The signed-in user acting in person: as [`viewer`], and `IMPERSONATION_NOT_ALLOWED` for an
+/// admin's impersonation of them (Better Auth's `session.impersonatedBy`), which may read but
+/// not `what` (spend, change the subscription, delete the account). The one check; the data
+/// export makes it through [`crate::db::viewer::SessionUser::in_person`] too.
+pub(crate) async fn viewer_in_person(
+    ctx: &Context<'_>,
+    what: &'static str,
+) -> AppResult<SessionUser> {
+    let user = viewer(ctx).await?;
+    user.in_person(what)?;
+    Ok(user)
+}
+
 /// The viewer's user id (see [`viewer`]).
 pub(crate) async fn viewer_id(ctx: &Context<'_>) -> AppResult<String> {
     viewer(ctx).await.map(|user| user.id)
@@ -127,6 +140,7 @@ pub(crate) async fn current_user(ctx: &Context<'_>) -> AppResult<Option<SessionU
     let user = auth.user(request_db(ctx)?).await.map_err(|e| match e {
         crate::auth::request::LookupError::Pool(e) => AppError::from(e),
         crate::auth::request::LookupError::Query(e) => AppError::from(e),
+        crate::auth::request::LookupError::Banned(ban) => AppError::AccountBanned(ban.expires),
     })?;
     Ok(user.cloned())
 }

@@ -4,7 +4,7 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use diesel_async::AsyncConnection;
 
-use super::context::{conn, jobs, photos, viewer_id};
+use super::context::{conn, jobs, photos, viewer_id, viewer_in_person};
 use super::credits::CreditAccount;
 use super::ids::{Kind, row_id};
 use super::photo_jobs::{MAX_GROUP_NAME, PhotoJob};
@@ -176,7 +176,9 @@ impl PhotoJobMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The job to create.")] input: CreatePhotoJobInput,
     ) -> async_graphql::Result<CreatePhotoJobPayload> {
-        let user_id = viewer_id(ctx).await?;
+        let user_id = viewer_in_person(ctx, "spend credits on a photo job")
+            .await?
+            .id;
         let input = validate(input)?;
         let allowance = jobs(ctx)?.free_photo_allowance;
         // With storage a job is made of uploaded photos, checked in storage before anything

@@ -33,6 +33,7 @@ use super::server::Closer;
 use super::state::{AppState, client_address};
 use crate::app::App;
 use crate::auth::Identity;
+use crate::error::AppError;
 use produce::Download;
 use spool::Reader;
 
@@ -49,6 +50,15 @@ fn refuse(status: StatusCode, message: &str, retry_after: Option<Duration>) -> R
     response
 }
 
+/// A refusal with the error's message and code, as GraphQL would answer it.
+fn refuse_coded(status: StatusCode, error: &AppError) -> Response {
+    (
+        status,
+        axum::Json(json!({ "error": error.to_string(), "code": error.code() })),
+    )
+        .into_response()
+}
+
 fn unavailable(message: &str, wait: Duration) -> Response {
     refuse(StatusCode::SERVICE_UNAVAILABLE, message, Some(wait))
 }
@@ -61,9 +71,17 @@ async fn viewer(
     headers: &HeaderMap,
     address: Option<IpAddr>,
 ) -> Result<String, Response> {
-    let (_, identity) = state.pipeline.identify(headers, true).await;
+    let (auth, identity) = state.pipeline.identify(headers, true).await;
     match identity {
-        Identity::Viewer(user_id) => Ok(user_id),
+        Identity::Viewer(user_id) => match auth.looked_up().map(|u| u.in_person("export the data"))
+        {
+            Some(Err(refused)) => Err(refuse_coded(StatusCode::FORBIDDEN, &refused)),
+            _ => Ok(user_id),
+        },
+        Identity::Banned(ban) => Err(refuse_coded(
+            StatusCode::FORBIDDEN,
+            &AppError::AccountBanned(ban.expires),
+        )),
         Identity::Unknown => Err(unavailable("try again shortly", Duration::from_secs(1))),
         Identity::Anonymous => Err(refuse(StatusCode::UNAUTHORIZED, "sign in first", None)),
         Identity::Failed | Identity::Service => {

@@ -15,7 +15,10 @@ pub(super) fn payer(identity: Identity, address: Option<IpAddr>, cost: u64) -> (
         Identity::Viewer(user_id) => (Some(Key::Viewer(user_id)), cost),
         Identity::Service => (None, cost),
         Identity::Anonymous => (Some(Key::address(address)), cost),
-        Identity::Failed => (Some(Key::address(address)), cost.max(FAILED_AUTH_COST)),
+        // A banned person's requests pay as failed sign-ins, from the address's bucket.
+        Identity::Failed | Identity::Banned(_) => {
+            (Some(Key::address(address)), cost.max(FAILED_AUTH_COST))
+        }
         // The database is unreachable: the request will fail on its own.
         Identity::Unknown => (Some(Key::address(address)), cost),
     }

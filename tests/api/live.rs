@@ -19,7 +19,7 @@ mod connections;
 mod delivery;
 mod sign_in;
 
-const TRANSPORT: &str = "graphql-transport-ws";
+pub(crate) const TRANSPORT: &str = "graphql-transport-ws";
 const LEGACY: &str = "graphql-ws";
 /// Long enough for a notification's round trip on a busy test machine.
 const WAIT: Duration = Duration::from_secs(10);
@@ -82,6 +82,18 @@ impl Client {
         let mut client = Client::connect(app, TRANSPORT, &headers).await.unwrap();
         client.send(json!({ "type": "connection_init" })).await;
         assert_eq!(client.next().await["type"], "connection_ack");
+        client
+    }
+
+    /// Connected and acknowledged with `Bearer {token}` in `connection_init` (the mobile
+    /// client's way), subscribed to every job of the viewer as `1`.
+    pub(crate) async fn bearer_watching_jobs(app: &TestApp, token: &str) -> Client {
+        let mut client = Client::connect(app, TRANSPORT, &[]).await.unwrap();
+        client
+            .send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }))
+            .await;
+        assert_eq!(client.next().await["type"], "connection_ack");
+        client.subscribed("1", JOBS, json!({})).await;
         client
     }
 

@@ -5,6 +5,7 @@ mod account;
 mod app;
 mod architecture;
 mod auth;
+mod bans;
 mod cli;
 mod config;
 mod consistency;

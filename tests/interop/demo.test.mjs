@@ -1,5 +1,7 @@
 // The demo user `bff dev` seeds signs in to an app with the real Better Auth, with the password
-// `bff dev` prints: the example app shows a newcomer the demo data, not an empty account.
+// `bff dev` prints: the example app shows a newcomer the demo data, not an empty account. And the
+// columns of Better Auth's admin plugin, which bff's migrations add when absent, are the plugin's
+// own: its migrator finds nothing to add.
 //
 // Run by `cargo test` (tests/api/interop.rs), which passes DATABASE_URL (a database prepared as
 // `bff dev` prepares its own), DEMO_EMAIL and DEMO_PASSWORD.
@@ -7,6 +9,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { betterAuth } from 'better-auth';
+import { admin } from 'better-auth/plugins';
+import { getMigrations } from 'better-auth/db/migration';
+import { ADMIN_COLUMNS, adminColumns } from './support.mjs';
 
 const { DATABASE_URL, DEMO_EMAIL, DEMO_PASSWORD } = process.env;
 assert.ok(DATABASE_URL && DEMO_EMAIL && DEMO_PASSWORD, 'run through cargo test');
@@ -41,4 +46,13 @@ test('the demo user signs in with the printed password, and with no other', asyn
     [DEMO_EMAIL],
   );
   assert.equal(rows[0].n, 1, 'one password account, however often bff dev prepared the database');
+});
+
+test("Better Auth's admin plugin finds its columns already there, as it would make them", async () => {
+  const options = { ...auth.options, plugins: [admin()] };
+  const { toBeAdded, toBeCreated } = await getMigrations(options);
+  assert.deepEqual(toBeCreated.map((t) => t.table), []);
+  assert.deepEqual(toBeAdded.map((t) => [t.table, Object.keys(t.fields)]), []);
+  // As Better Auth's migrator makes them (interop.test.mjs checks the same list after it).
+  assert.deepEqual(await adminColumns(pool), ADMIN_COLUMNS);
 });

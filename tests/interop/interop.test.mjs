@@ -1,6 +1,8 @@
 // bff against the real Better Auth: Better Auth creates its own tables with its own migrator,
 // signs a user up and in through its own handler, and bff must accept exactly the cookie and
-// the `set-auth-token` bearer Better Auth returned — and stop accepting them at sign-out.
+// the `set-auth-token` bearer Better Auth returned — and stop accepting them at sign-out. With
+// Better Auth's admin plugin: a ban through its own route holds in bff on every credential (the
+// JWT it cannot revoke included) and closes the person's socket.
 //
 // Run by `cargo test` (tests/api/interop.rs), which passes DATABASE_URL (an empty database)
 // and BFF_BIN (the built binary).
@@ -10,7 +12,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import pg from 'pg';
 import { betterAuth } from 'better-auth';
-import { bearer, jwt } from 'better-auth/plugins';
+import { admin, bearer, jwt } from 'better-auth/plugins';
+import WebSocket from 'ws';
+import { ADMIN_COLUMNS, adminColumns } from './support.mjs';
 import { getMigrations } from 'better-auth/db/migration';
 
 const { DATABASE_URL, BFF_BIN } = process.env;
@@ -24,7 +28,7 @@ const auth = betterAuth({
   secret: SECRET,
   baseURL: BASE_URL,
   emailAndPassword: { enabled: true },
-  plugins: [bearer(), jwt()],
+  plugins: [bearer(), jwt(), admin()],
   telemetry: { enabled: false },
 });
 
@@ -59,14 +63,34 @@ function sessionCookie(response) {
   return cookie.split(';')[0];
 }
 
-async function viewer(url, headers) {
+/** `query`'s whole answer from bff at `url`, with `headers`. */
+async function graphql(url, headers, query) {
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ query: '{ viewer { id email name emailVerified credits { balance } subscription { plan } } }' }),
+    body: JSON.stringify({ query }),
   });
   assert.equal(response.status, 200);
-  const body = await response.json();
+  return response.json();
+}
+
+/** A graphql-transport-ws connection signed in with `authorization`, acknowledged; resolves
+ * its close code when it closes. */
+async function openSocket(url, authorization) {
+  const socket = new WebSocket(`${url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+  const closed = new Promise((resolve) => socket.once('close', (code) => resolve(code)));
+  await new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization } })));
+    socket.on('message', (data) => {
+      if (JSON.parse(data).type === 'connection_ack') resolve();
+    });
+  });
+  return { socket, closed };
+}
+
+async function viewer(url, headers) {
+  const body = await graphql(url, headers, '{ viewer { id email name emailVerified credits { balance } subscription { plan } } }');
   assert.equal(body.errors, undefined, JSON.stringify(body));
   return body.data.viewer;
 }
@@ -74,8 +98,11 @@ async function viewer(url, headers) {
 test('bff accepts what real Better Auth issues and honours its sign-out', async () => {
   const { runMigrations } = await getMigrations(auth.options);
   await runMigrations();
+  // bff's migrations add these when the plugin is not enabled, with the same types (demo.test.mjs).
+  assert.deepEqual(await adminColumns(pool), ADMIN_COLUMNS);
 
-  const env = { ...process.env, DATABASE_URL, BETTER_AUTH_SECRET: SECRET, BETTER_AUTH_URL: BASE_URL };
+  // The periodic WebSocket session check is slow (60 s): only the ban's news can close sockets quickly.
+  const env = { ...process.env, DATABASE_URL, BETTER_AUTH_SECRET: SECRET, BETTER_AUTH_URL: BASE_URL, BFF_WS_SESSION_CHECK_MS: '60000' };
   const migrate = spawnSync(BFF_BIN, ['migrate'], { env, encoding: 'utf8' });
   assert.equal(migrate.status, 0, migrate.stderr);
 
@@ -130,6 +157,39 @@ test('bff accepts what real Better Auth issues and honours its sign-out', async 
   assert.equal((await viewer(url, { cookie: signUpCookie })).id, me.id, 'the other session was revoked too');
   // A JWT names no session: like Better Auth's own verification, it lasts until it expires.
   assert.equal((await viewer(url, { authorization: `Bearer ${jwtToken}` })).id, me.id);
+
+  // A ban through Better Auth's admin route (by an admin, whose role is Better Auth's column).
+  const adminEmail = `admin-${Date.now()}@example.com`;
+  await callAuth('sign-up/email', { email: adminEmail, password: 'correct horse battery', name: 'Admin' });
+  await pool.query(`UPDATE "user" SET role = 'admin' WHERE email = $1`, [adminEmail]);
+  const adminCookie = sessionCookie(await callAuth('sign-in/email', { email: adminEmail, password: 'correct horse battery' }));
+  const banned = await callAuth('sign-in/email', { email, password: 'correct horse battery' });
+  const bannedCookie = sessionCookie(banned);
+  const bannedBearer = banned.headers.get('set-auth-token');
+  const bannedJwt = (await (await auth.handler(new Request(`${BASE_URL}/api/auth/token`, { headers: { cookie: bannedCookie } }))).json()).token;
+  assert.equal((await viewer(url, { cookie: bannedCookie })).id, me.id);
+  const mobile = await openSocket(url, `Bearer ${bannedJwt}`);
+  const tablet = await openSocket(url, `Bearer ${bannedBearer}`);
+  const started = Date.now();
+  await callAuth('admin/ban-user', { userId: me.id, banReason: 'interop' }, { cookie: adminCookie });
+  // Better Auth deleted the sessions: the cookie and the bearer sign nobody in. Its JWT it
+  // cannot revoke; bff refuses it because the person is banned.
+  assert.equal(await viewer(url, { cookie: bannedCookie }), null, 'the banned cookie still works');
+  assert.equal(await viewer(url, { authorization: `Bearer ${bannedBearer}` }), null, 'the banned bearer still works');
+  const refused = await graphql(url, { authorization: `Bearer ${bannedJwt}` }, '{ viewer { id } }');
+  assert.equal(refused.errors?.[0]?.extensions?.code, 'ACCOUNT_BANNED', JSON.stringify(refused));
+  assert.equal(await mobile.closed, 4403);
+  assert.equal(await tablet.closed, 4403);
+  assert.ok(Date.now() - started < 5000, `sockets closed after ${Date.now() - started} ms`);
+  // Better Auth refuses the sign-in too; unbanned, the JWT works in bff again.
+  const refusedSignIn = await auth.handler(new Request(`${BASE_URL}/api/auth/sign-in/email`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: BASE_URL },
+    body: JSON.stringify({ email, password: 'correct horse battery' }),
+  }));
+  assert.equal(refusedSignIn.status, 403, await refusedSignIn.clone().text());
+  await callAuth('admin/unban-user', { userId: me.id }, { cookie: adminCookie });
+  assert.equal((await viewer(url, { authorization: `Bearer ${bannedJwt}` })).id, me.id);
 
   // Graceful shutdown on SIGTERM.
   const exited = new Promise((resolve) => bff.once('exit', (code, signal) => resolve({ code, signal })));

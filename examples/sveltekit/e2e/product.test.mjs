@@ -1,7 +1,8 @@
-// The example as a product, in headless Chromium: the demo account one click away, the main
-// flows with the keyboard alone, every page at phone and desktop widths in light and dark
-// (axe-core inside the page finds no serious or critical violation; each is saved as a
-// screenshot), the empty states, and Lighthouse's scores for the dashboard. Run by bff's tests
+// The example as a product, in headless Chromium: the demo account one click away (and its
+// live indicator going offline and back), the main flows with the keyboard alone, every page
+// at phone and desktop widths in light and dark (axe-core inside the page finds no serious or
+// critical violation; each is saved as a screenshot), the empty states, and Lighthouse's
+// scores for the dashboard. Run by bff's tests
 // (tests/api/app.rs) with the environment described in support.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,6 +47,16 @@ test('the demo account is one click from the sign-in page, with its jobs, photos
     assert.ok((await page.getByTestId('download').count()) > 0, 'completed jobs offer their result');
     // Its notifications: two unread on the bell, about the newest finished jobs.
     assert.equal(await page.getByTestId('unread-count').innerText(), '2');
+  });
+  await step(page, 'demo-offline', async () => {
+    // The live connection's indicator follows the browser: offline, then live again.
+    const status = (state) => page.locator(`[data-testid="live-status"][data-status="${state}"]`);
+    await status('live').waitFor();
+    await context.setOffline(true);
+    await status('offline').waitFor();
+    assert.equal((await page.getByTestId('live-status').innerText()).trim(), 'Offline');
+    await context.setOffline(false);
+    await status('live').waitFor();
   });
   await step(page, 'demo-billing', async () => {
     await page.getByRole('link', { name: 'Billing' }).first().click();

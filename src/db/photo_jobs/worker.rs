@@ -51,7 +51,8 @@ pub(crate) async fn lock_processing(
 
 /// Moves up to `limit` of the oldest PENDING jobs to PROCESSING, leased for `lease`, and
 /// counts the attempt. Rows another worker is claiming are skipped (`FOR UPDATE SKIP
-/// LOCKED`), so no two workers get the same job.
+/// LOCKED`), so no two workers get the same job. Jobs of people whose ban holds wait: they are
+/// claimed when the ban ends or is lifted (support may fail or refund them meanwhile).
 pub(crate) async fn claim(
     conn: &mut AsyncPgConnection,
     limit: i64,
@@ -60,8 +61,10 @@ pub(crate) async fn claim(
     let mut jobs: Vec<PhotoJob> = diesel::sql_query(
         "UPDATE photo_jobs SET status = 'PROCESSING', started_at = now(), updated_at = now(), \
                 lease_expires_at = now() + $2 * interval '1 millisecond', attempts = attempts + 1 \
-         WHERE id IN (SELECT id FROM photo_jobs WHERE status = 'PENDING' \
-                      ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         WHERE id IN (SELECT j.id FROM photo_jobs j WHERE j.status = 'PENDING' \
+                        AND NOT EXISTS (SELECT 1 FROM \"user\" u WHERE u.id = j.user_id \
+                                        AND bff_ban_in_force(u.banned, u.\"banExpires\")) \
+                      ORDER BY j.created_at, j.id LIMIT $1 FOR UPDATE OF j SKIP LOCKED) \
          RETURNING *",
     )
     .bind::<BigInt, _>(limit)

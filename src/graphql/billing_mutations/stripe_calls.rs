@@ -14,7 +14,7 @@ use crate::db::subscriptions::{BillingState, Subscription};
 use crate::db::viewer::SessionUser;
 use crate::error::AppError;
 use crate::graphql::billing::BillingSubscription;
-use crate::graphql::context::{conn, stripe, viewer};
+use crate::graphql::context::{conn, stripe, viewer_in_person};
 use crate::stripe::client::StripeClient;
 use crate::stripe::objects;
 use crate::stripe::snapshot::Snapshot;
@@ -197,7 +197,7 @@ pub(super) async fn set_cancel_at_period_end(
     client_key: Option<String>,
 ) -> async_graphql::Result<BillingSubscription> {
     check_client_key(client_key.as_deref())?;
-    let user = viewer(ctx).await?;
+    let user = viewer_in_person(ctx, "change the subscription").await?;
     let (client, _) = stripe(ctx)?;
     let mut conn = conn(ctx).await?;
     let billing = billing(&mut conn, &user.id).await?;

@@ -58,6 +58,7 @@ pub(super) async fn sign_in(
             None => Err(SignInRefusal::Unauthenticated("sign in first")),
         },
         Identity::Unknown => Err(SignInRefusal::Unavailable),
+        Identity::Banned(_) => Err(SignInRefusal::Unauthenticated("the account is banned")),
         Identity::Anonymous | Identity::Failed | Identity::Service => {
             let _ = pipeline.charge_failed_sign_in(address).await;
             Err(SignInRefusal::Unauthenticated("sign in first"))

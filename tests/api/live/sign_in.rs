@@ -169,12 +169,7 @@ async fn a_deleted_person_is_disconnected_at_once_whatever_their_credential() {
     let (private, x) = crate::jwt::key_pair("erased");
     crate::jwt::add_key(&app, "erased-key", &x, "EdDSA", false).await;
     let jwt = crate::jwt::token(&private, "erased-key", &user.id, crate::jwt::ISSUER, 600);
-    let mut mobile = Client::connect(&app, TRANSPORT, &[]).await.unwrap();
-    mobile
-        .send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {jwt}") } }))
-        .await;
-    assert_eq!(mobile.next().await["type"], "connection_ack");
-    mobile.subscribed("1", JOBS, json!({})).await;
+    let mut mobile = Client::bearer_watching_jobs(&app, &jwt).await;
     let mut browser = Client::signed_in(&app, &user).await;
     browser.subscribed("1", JOBS, json!({})).await;
     let mut staying = Client::signed_in(&app, &other).await;
