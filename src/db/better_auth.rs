@@ -18,7 +18,7 @@ diesel::table! {
         /// The admin plugin's roles, comma-separated (the column is added by bff's migrations
         /// when the plugin is not enabled, like the three after it).
         role -> Nullable<Text>,
-        /// Whether the person is banned (see `banExpires`; [`ban_in_force`]).
+        /// Whether the person is banned (see `banExpires`, and `ban_in_force` below).
         banned -> Nullable<Bool>,
         /// Why, as the admin wrote it.
         #[sql_name = "banReason"]
@@ -63,7 +63,7 @@ extern "SQL" {
     ) -> diesel::sql_types::Bool;
 }
 
-/// Whether the user row's ban holds now ([`bff_ban_in_force`] over its columns).
+/// Whether the user row's ban holds now ([`bff_ban_in_force()`] over its columns).
 pub fn ban_in_force() -> bff_ban_in_force<users::banned, users::ban_expires> {
     bff_ban_in_force(users::banned, users::ban_expires)
 }
