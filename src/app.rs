@@ -106,7 +106,15 @@ impl App {
         let photos = Photos::new(&config.storage).map_err(StartupError)?;
         let notifier = Notifier::new(config).map_err(StartupError)?;
         let schemas = crate::graphql::served(config, &photos, &stripe);
-        let pipeline = Pipeline::new(config, pool.clone(), schemas, documents, redis.clone());
+        let admin = crate::admin::served(config);
+        let pipeline = Pipeline::new(
+            config,
+            pool.clone(),
+            schemas,
+            admin,
+            documents,
+            redis.clone(),
+        );
         let tasks = Tasks::default();
         let listener = tasks.spawner();
         let options = crate::db::pool::options(&config.database)?;

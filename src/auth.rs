@@ -23,4 +23,4 @@ pub mod service;
 
 pub use credentials::{AuthSettings, cookie_value, session_token, signature, signed_token};
 pub use recheck::Credential;
-pub use request::{Identity, LookupError, RequestAuth};
+pub use request::{Identity, LookupError, Purpose, RequestAuth};

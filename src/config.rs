@@ -7,6 +7,7 @@
 //! is reported at once. Secrets are [`secrecy::SecretString`]s, so they never reach a log
 //! through `Debug`.
 
+pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod database;
@@ -40,6 +41,7 @@ pub const GROUPS: &[(&str, &[Variable])] = &[
     ("Photo storage (S3)", storage::VARIABLES),
     ("Stripe", stripe::VARIABLES),
     ("Notifications (email and push)", notify::VARIABLES),
+    ("Administration", admin::VARIABLES),
     ("Logs and traces", telemetry::VARIABLES),
 ];
 
@@ -77,6 +79,8 @@ pub struct Config {
     pub stripe: stripe::Stripe,
     /// Notifications' delivery.
     pub notify: notify::Notify,
+    /// The administration's roles and limits.
+    pub admin: admin::Admin,
     /// Logs and traces.
     pub telemetry: telemetry::Telemetry,
 }
@@ -106,6 +110,7 @@ impl Config {
         let storage = storage::Storage::read(&mut env);
         let stripe = stripe::Stripe::read(&mut env, &auth.url);
         let notify = notify::Notify::read(&mut env, &auth.url);
+        let admin = admin::Admin::read(&mut env);
         let telemetry = telemetry::Telemetry::read(&mut env);
         env.finish(Config {
             database,
@@ -121,6 +126,7 @@ impl Config {
             storage,
             stripe,
             notify,
+            admin,
             telemetry,
         })
     }

@@ -4,6 +4,7 @@
 //! its own error type ([`photo_jobs::money::MoneyError`]), which the GraphQL layer words.
 
 pub(crate) mod account;
+pub(crate) mod admin;
 pub mod better_auth;
 pub(crate) mod connect;
 pub mod credits;

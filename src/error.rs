@@ -265,5 +265,11 @@ impl std::fmt::Display for StartupError {
 
 impl std::error::Error for StartupError {}
 
+impl From<diesel::result::Error> for StartupError {
+    fn from(error: diesel::result::Error) -> Self {
+        StartupError(format!("the database refused: {error}"))
+    }
+}
+
 /// Result of a start-up path.
 pub type StartupResult<T> = Result<T, StartupError>;

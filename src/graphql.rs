@@ -50,11 +50,42 @@ pub fn schema() -> SchemaBuilder<query::Query, Mutation, live::Subscription> {
 
 /// The served schema, built once with what the resolvers read (settings, the photo store, the
 /// Stripe client), in both validation modes.
-pub struct Schemas {
+pub struct Schemas<S = AppSchema> {
     /// Fully validating, for a document's first run.
-    pub strict: AppSchema,
+    pub strict: S,
     /// `ValidationMode::Fast`, for documents that passed full validation before.
-    pub revalidating: AppSchema,
+    pub revalidating: S,
+}
+
+impl<S> Schemas<S> {
+    /// Both modes of a schema `build` makes for a validation mode.
+    pub(crate) fn build(build: impl Fn(async_graphql::ValidationMode) -> S) -> Self {
+        Schemas {
+            strict: build(async_graphql::ValidationMode::Strict),
+            revalidating: build(async_graphql::ValidationMode::Fast),
+        }
+    }
+}
+
+/// `builder` finished for serving: introspection and suggestions ("Did you mean …", which
+/// would describe the schema introspection hides) only when `introspection`.
+pub(crate) fn finish<Q, M, S>(
+    builder: SchemaBuilder<Q, M, S>,
+    introspection: bool,
+) -> Schema<Q, M, S>
+where
+    Q: async_graphql::ObjectType + 'static,
+    M: async_graphql::ObjectType + 'static,
+    S: async_graphql::SubscriptionType + 'static,
+{
+    if introspection {
+        builder.finish()
+    } else {
+        builder
+            .disable_introspection()
+            .disable_suggestions()
+            .finish()
+    }
 }
 
 /// The served schema of `config`: introspection and suggestions only in development.
@@ -63,8 +94,7 @@ pub fn served(
     photos: &crate::storage::Photos,
     stripe: &crate::stripe::StripeClient,
 ) -> Schemas {
-    let introspection = config.is_development();
-    let schema = |mode| {
+    Schemas::build(|mode| {
         let builder = schema()
             .data(config.jobs)
             .data(config.auth.fresh_session)
@@ -72,20 +102,8 @@ pub fn served(
             .data(stripe.clone())
             .data(config.stripe.clone())
             .validation_mode(mode);
-        if introspection {
-            builder.finish()
-        } else {
-            // Suggestions ("Did you mean …") would describe the schema introspection hides.
-            builder
-                .disable_introspection()
-                .disable_suggestions()
-                .finish()
-        }
-    };
-    Schemas {
-        strict: schema(async_graphql::ValidationMode::Strict),
-        revalidating: schema(async_graphql::ValidationMode::Fast),
-    }
+        finish(builder, config.is_development())
+    })
 }
 
 /// The SDL that `schema.graphql` holds.

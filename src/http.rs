@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | `POST /graphql` | GraphQL over HTTP, JSON bodies only (415 otherwise) |
 //! | `GET /graphql` | queries only (mutations get 405 with `Allow: POST`); with an upgrade, WebSocket subscriptions |
+//! | `POST /admin/graphql`, `GET /admin/graphql` | the administration's schema, for staff only ([`crate::admin`]) |
 //! | `GET /graphiql` | GraphiQL with its assets served by bff, development only |
 //! | `GET /dev/mail` | the emails caught in `BFF_SMTP_URL=file://…`, development only |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness checks the database |
@@ -63,6 +64,14 @@ pub fn router(state: &Arc<App>) -> Router {
                 graphql::private_to_the_caller,
             )))
             .post(graphql::post)
+            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+        )
+        .route(
+            "/admin/graphql",
+            get(graphql::admin_get.layer(axum::middleware::map_response(
+                graphql::private_to_the_caller,
+            )))
+            .post(graphql::admin_post)
             .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
         .route(

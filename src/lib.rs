@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod check;

@@ -65,6 +65,32 @@ enum Command {
         #[command(subcommand)]
         command: StripeCommand,
     },
+    /// The administration's roles (Better Auth's user.role), audited with the command line as
+    /// the actor.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Give a person a role, e.g. the first admin: `bff admin grant-role you@example.com admin`.
+    #[command(after_help = "Reads DATABASE_URL and DATABASE_CA_CERT.")]
+    GrantRole {
+        /// The person's email.
+        email: String,
+        /// The role (BFF_ADMIN_ROLES, BFF_SUPPORT_ROLES: admin and support by default).
+        role: String,
+    },
+    /// Take a role from a person.
+    #[command(after_help = "Reads DATABASE_URL and DATABASE_CA_CERT.")]
+    RevokeRole {
+        /// The person's email.
+        email: String,
+        /// The role.
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +171,17 @@ fn main() -> ExitCode {
         Command::Stripe {
             command: StripeCommand::Sync { full },
         } => runtime().and_then(|rt| rt.block_on(stripe_sync(full))),
+        Command::Admin { command } => {
+            let (email, role, change) = match command {
+                AdminCommand::GrantRole { email, role } => {
+                    (email, role, bff::admin::roles::Change::Grant)
+                }
+                AdminCommand::RevokeRole { email, role } => {
+                    (email, role, bff::admin::roles::Change::Revoke)
+                }
+            };
+            runtime().and_then(|rt| rt.block_on(change_role(&email, &role, change)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -202,6 +239,22 @@ async fn migrate() -> StartupResult<()> {
             println!("bff migrate: applied {version}");
         }
     }
+    Ok(())
+}
+
+async fn change_role(
+    email: &str,
+    role: &str,
+    change: bff::admin::roles::Change,
+) -> StartupResult<()> {
+    let mut env = Env::process();
+    let database = bff::config::database::Database::read(&mut env);
+    let database = env.finish(database).map_err(config_errors)?;
+    let mut conn =
+        bff::db::connect_with(database.url.expose_secret(), database.ca_cert.as_deref()).await?;
+    let actor = bff::config::admin::cli_actor();
+    let done = bff::admin::roles::change(&mut conn, email, role, change, &actor).await?;
+    println!("bff admin: {done}");
     Ok(())
 }
 

@@ -43,8 +43,10 @@ use async_graphql::Value;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
+use crate::admin::AdminSchema;
+use crate::admin::staff::Staff;
 use crate::auth::service::ServiceCredential;
-use crate::auth::{AuthSettings, Identity, RequestAuth};
+use crate::auth::{AuthSettings, Identity, Purpose, RequestAuth};
 use crate::config::Config;
 use crate::db::instrumentation::counting;
 use crate::db::pool::DbPool;
@@ -53,6 +55,7 @@ use crate::error::code;
 use crate::graphql::AppSchema;
 use crate::live::viewer::LiveViewer;
 use admission::{Gate, graphql_request};
+use async_graphql::Executor;
 use axum::http::HeaderMap;
 use documents::Documents;
 use identity::payer;
@@ -61,14 +64,35 @@ use prepared::Prepared;
 use rate_limit::{FAILED_AUTH_COST, Key, RateLimiter};
 pub use request::{Caller, Refusal, Request, Transport, variables};
 
-/// The pipeline and everything it remembers between requests.
-pub struct Pipeline {
-    schema: AppSchema,
+/// One schema the pipeline serves, with what steps 1–5 keep for it.
+struct Endpoint<S> {
+    schema: S,
     /// The same schema in `ValidationMode::Fast`, for requests that passed full validation
     /// before ([`Prepared::is_validated`]).
-    revalidated: AppSchema,
+    revalidated: S,
     /// Steps 1–5.
     gate: Gate,
+}
+
+impl<S> Endpoint<S> {
+    fn new(schemas: crate::graphql::Schemas<S>, gate: Gate) -> Self {
+        Endpoint {
+            // No extensions on either: with one, async-graphql sends every field through it.
+            schema: schemas.strict,
+            revalidated: schemas.revalidating,
+            gate,
+        }
+    }
+}
+
+/// The pipeline and everything it remembers between requests.
+pub struct Pipeline {
+    /// The viewer's schema (`/graphql`, WebSocket).
+    viewer: Endpoint<AppSchema>,
+    /// The administration's (`/admin/graphql`), for staff only.
+    admin: Endpoint<AdminSchema>,
+    /// Who is staff.
+    staff: crate::config::admin::Admin,
     rate: Option<RateLimiter>,
     /// Each client's APQ registrations ([`documents::REGISTRATIONS_BURST`]).
     registrations: RateLimiter,
@@ -78,25 +102,28 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// The pipeline of `config` over `schemas` (built once, by the application), with the
-    /// documents it may run and the Redis its limits are shared through, if any.
+    /// The pipeline of `config` over `schemas` and `admin` (built once, by the application),
+    /// with the documents it may run and the Redis its limits are shared through, if any.
     pub fn new(
         config: &Config,
         pool: DbPool,
         schemas: crate::graphql::Schemas,
+        admin: crate::graphql::Schemas<AdminSchema>,
         documents: Documents,
         redis: Option<Arc<crate::redis::Redis>>,
     ) -> Pipeline {
+        let documents = Arc::new(documents);
+        let gate = |api| Gate {
+            documents: documents.clone(),
+            api,
+            prepared: Prepared::default(),
+            limits: config.limits.document,
+            introspection: config.is_development(),
+        };
         Pipeline {
-            // No extensions on either: with one, async-graphql sends every field through it.
-            schema: schemas.strict,
-            revalidated: schemas.revalidating,
-            gate: Gate {
-                documents,
-                prepared: Prepared::default(),
-                limits: config.limits.document,
-                introspection: config.is_development(),
-            },
+            viewer: Endpoint::new(schemas, gate(cost::Api::Viewer)),
+            admin: Endpoint::new(admin, gate(cost::Api::Admin)),
+            staff: config.admin.clone(),
             rate: RateLimiter::new(&config.limits.rate, redis.clone()),
             registrations: RateLimiter::with_quota(
                 "registrations",
@@ -111,10 +138,18 @@ impl Pipeline {
         }
     }
 
-    /// Who `credentials` sign in, for a transport that runs no GraphQL request; the lean
-    /// lookup when `lean`. A service token signs nobody in here ([`Identity::Failed`]).
-    pub async fn identify(&self, credentials: &HeaderMap, lean: bool) -> (RequestAuth, Identity) {
-        let auth = RequestAuth::from_headers(credentials, &self.auth).lean(lean);
+    /// Who `credentials` sign in, for a transport that runs no GraphQL request (`purpose`
+    /// says what it does, for an impersonation's audit row); the lean lookup when `lean`. A
+    /// service token signs nobody in here ([`Identity::Failed`]).
+    pub async fn identify(
+        &self,
+        credentials: &HeaderMap,
+        lean: bool,
+        purpose: Purpose,
+    ) -> (RequestAuth, Identity) {
+        let auth = RequestAuth::from_headers(credentials, &self.auth)
+            .lean(lean)
+            .purpose(purpose);
         if !matches!(auth.service(), ServiceCredential::Absent) {
             return (auth, Identity::Failed);
         }
@@ -142,8 +177,99 @@ impl Pipeline {
         transport: Transport,
         caller: Caller<'_>,
     ) -> Result<Answer, Refusal> {
+        self.run(&self.viewer, request, transport, caller).await
+    }
+
+    /// Runs a query or mutation of the administration's schema (`/admin/graphql`): the
+    /// caller's credential first (only staff go on: [`Refusal::Unauthenticated`] without
+    /// one, [`Refusal::Forbidden`] without a role, before anything of the document is looked
+    /// at), then every step as for [`Pipeline::execute`], never cached.
+    pub async fn execute_admin(
+        &self,
+        request: Request,
+        transport: Transport,
+        caller: Caller<'_>,
+    ) -> Result<Answer, Refusal> {
+        self.run(&self.admin, request, transport, caller).await
+    }
+
+    /// Who may use the administration's schema: the staff `auth` signs in, or the refusal.
+    /// Every refusal pays: a credential that signs nobody in as a failed sign-in, from the
+    /// address's bucket; someone without a role (or an impersonation session, which acts for
+    /// the person, never as staff) as much from their own; no credential at all, 1.
+    async fn staff(
+        &self,
+        auth: &RequestAuth,
+        db: &RequestDb,
+        address: Option<IpAddr>,
+    ) -> Result<Staff, Refusal> {
+        let sign_in = "Sign in with an account that has an admin or support role";
+        let (payer, cost, refusal) = match auth.identify(db).await {
+            Identity::Viewer(user_id) => {
+                let staff = auth
+                    .looked_up()
+                    .filter(|user| user.impersonated_by.is_none())
+                    .and_then(|user| Staff::of(user, &self.staff));
+                if let Some(staff) = staff {
+                    return Ok(staff);
+                }
+                (
+                    Key::Viewer(user_id),
+                    FAILED_AUTH_COST,
+                    Refusal::Forbidden("This endpoint is for the people who run the app".into()),
+                )
+            }
+            Identity::Anonymous => (
+                Key::address(address),
+                1,
+                Refusal::Unauthenticated(sign_in.into()),
+            ),
+            Identity::Unknown => {
+                return Err(Refusal::Request {
+                    message: crate::error::UNAVAILABLE_MESSAGE.into(),
+                    code: code::SERVICE_UNAVAILABLE,
+                    limit: None,
+                });
+            }
+            Identity::Failed | Identity::Service | Identity::Banned(_) => (
+                Key::address(address),
+                FAILED_AUTH_COST,
+                Refusal::Unauthenticated(sign_in.into()),
+            ),
+        };
+        match self.charge(&payer, cost).await {
+            Ok(()) => Err(refusal),
+            Err(wait) => Err(Refusal::RateLimited(wait)),
+        }
+    }
+
+    async fn run<S: Executor>(
+        &self,
+        endpoint: &Endpoint<S>,
+        request: Request,
+        transport: Transport,
+        caller: Caller<'_>,
+    ) -> Result<Answer, Refusal> {
         let name = request.operation_name.clone();
-        let mut admitted = self
+        let admin = endpoint.gate.api == cost::Api::Admin;
+        let db = RequestDb::new(self.pool.clone());
+        let statements = Arc::new(AtomicU32::new(0));
+        // Staff only: who is calling comes before anything about the document.
+        let staff = if admin {
+            let auth = RequestAuth::from_headers(caller.credentials, &self.auth)
+                .lean(true)
+                .purpose(Purpose {
+                    action: "IMPERSONATED_READ",
+                    operation: "/admin/graphql".into(),
+                });
+            let staff = counting(&statements, self.staff(&auth, &db, caller.address))
+                .await
+                .inspect_err(|refusal| record(name.as_deref(), refusal.code(), 0))?;
+            Some((auth, staff))
+        } else {
+            None
+        };
+        let mut admitted = endpoint
             .gate
             .admit(request, transport, caller.address, self.rate.as_ref())
             .await
@@ -155,11 +281,23 @@ impl Pipeline {
         let cache = self
             .responses
             .as_ref()
-            .filter(|_| admitted.is_query && admitted.viewer_state);
-        let auth =
-            RequestAuth::from_headers(caller.credentials, &self.auth).lean(!admitted.viewer_state);
-        let db = RequestDb::new(self.pool.clone());
-        let statements = Arc::new(AtomicU32::new(0));
+            .filter(|_| !admin && admitted.is_query && admitted.viewer_state);
+        let (auth, staff) = match staff {
+            Some((auth, staff)) => (auth, Some(staff)),
+            None => (
+                RequestAuth::from_headers(caller.credentials, &self.auth)
+                    .lean(!admitted.viewer_state)
+                    .purpose(Purpose {
+                        action: if admitted.is_query {
+                            "IMPERSONATED_READ"
+                        } else {
+                            "IMPERSONATED_WRITE"
+                        },
+                        operation: admitted.label.clone(),
+                    }),
+                None,
+            ),
+        };
         if self.rate.is_some() || admitted.register.is_some() {
             let identity = counting(&statements, auth.identify(&db)).await;
             let (key, cost) = payer(identity, caller.address, admitted.cost);
@@ -217,16 +355,19 @@ impl Pipeline {
         if let Some(changes) = &changes {
             request = request.data(changes.clone());
         }
-        let revalidated = self.gate.prepared.is_validated(&validation);
+        if let Some(staff) = staff {
+            request = request.data(staff);
+        }
+        let revalidated = endpoint.gate.prepared.is_validated(&validation);
         let schema = if revalidated {
-            &self.revalidated
+            &endpoint.revalidated
         } else {
-            &self.schema
+            &endpoint.schema
         };
         let mut response = counting(&statements, schema.execute(request)).await;
         if !revalidated && response.data != Value::Null {
             // It executed, so it passed validation: next time the rules need not run again.
-            self.gate.prepared.validated(validation);
+            endpoint.gate.prepared.validated(validation);
         }
         for error in &mut response.errors {
             classify(error, caller.request_id);
@@ -267,6 +408,7 @@ impl Pipeline {
     ) -> Result<BoxStream<'static, async_graphql::Response>, Refusal> {
         let name = request.operation_name.clone();
         let mut admitted = self
+            .viewer
             .gate
             .admit(request, Transport::WebSocket, address, self.rate.as_ref())
             .await
@@ -297,7 +439,7 @@ impl Pipeline {
             .data(viewer)
             .data(RequestDb::per_use(self.pool.clone()));
         let request_id = request_id.map(str::to_owned);
-        Ok(classified(self.schema.execute_stream(request), request_id).boxed())
+        Ok(classified(self.viewer.schema.execute_stream(request), request_id).boxed())
     }
 
     /// Remembers an APQ document its request has paid for, within `payer`'s registrations
@@ -311,7 +453,7 @@ impl Pipeline {
             crate::metrics::apq_registration("refused");
             return;
         }
-        self.gate.documents.remember(hash, query).await;
+        self.viewer.gate.documents.remember(hash, query).await;
         crate::metrics::apq_registration("stored");
     }
 

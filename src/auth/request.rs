@@ -39,7 +39,28 @@ pub struct RequestAuth {
     presented: bool,
     /// Whether the session lookup may skip the viewer's state (the operation selects none).
     lean: bool,
+    /// What an impersonation session's lookup records in the audit trail.
+    purpose: Purpose,
     user: OnceCell<Option<SessionUser>>,
+}
+
+/// What a request does, as the audit trail records it when an admin's impersonation session
+/// makes it (`IMPERSONATED_READ` and no operation unless said).
+#[derive(Clone, Debug)]
+pub struct Purpose {
+    /// `IMPERSONATED_READ`, `IMPERSONATED_WRITE` or `IMPERSONATED_CONNECTION`.
+    pub action: &'static str,
+    /// The operation's name, or what the transport does (`connection_init`, `export`).
+    pub operation: String,
+}
+
+impl Default for Purpose {
+    fn default() -> Self {
+        Purpose {
+            action: "IMPERSONATED_READ",
+            operation: String::new(),
+        }
+    }
 }
 
 impl RequestAuth {
@@ -53,6 +74,7 @@ impl RequestAuth {
             presented: bearer_value(headers).is_some()
                 || cookie_pairs(headers).any(|(name, _)| name == settings.cookie_name),
             lean: false,
+            purpose: Purpose::default(),
             user: OnceCell::new(),
         };
         match bearer_value(headers).filter(|v| service::looks_like_jwt(v)) {
@@ -78,6 +100,12 @@ impl RequestAuth {
     /// that selects none of them; [`crate::graphql::viewer::Viewer`] still reads them on demand).
     pub fn lean(mut self, lean: bool) -> Self {
         self.lean = lean;
+        self
+    }
+
+    /// What the request does, for the audit row of an impersonation session.
+    pub fn purpose(mut self, purpose: Purpose) -> Self {
+        self.purpose = purpose;
         self
     }
 
@@ -126,7 +154,11 @@ impl RequestAuth {
             .filter(|u| u.ban.is_none())
     }
 
-    /// The user as looked up, banned or not (once per request).
+    /// The user as looked up, banned or not (once per request). An admin's impersonation
+    /// session is audited here, under the admin's name, in the lookup itself: whatever asks
+    /// first (the rate limiter, the response cache, a resolver, a WebSocket's sign-in), the
+    /// request cannot go on without its audit row, and a request that never needs the viewer
+    /// costs nothing more.
     async fn lookup(&self, db: &RequestDb) -> Result<Option<&SessionUser>, LookupError> {
         let user = self
             .user
@@ -134,11 +166,18 @@ impl RequestAuth {
                 if let Some(token) = &self.token {
                     let conn = db.read().await?;
                     let mut conn: &AsyncPgConnection = &conn;
-                    return Ok(if self.lean {
+                    let user = if self.lean {
                         SessionUser::identify_by_token(&mut conn, token).await?
                     } else {
                         SessionUser::find_by_token(&mut conn, token).await?
-                    });
+                    };
+                    if let Some(user) = &user
+                        && let Some(admin) = &user.impersonated_by
+                        && user.ban.is_none()
+                    {
+                        self.audit(&mut conn, &user.id, admin).await?;
+                    }
+                    return Ok(user);
                 }
                 if let Some((token, issuer)) = &self.jwt {
                     let conn = db.read().await?;
@@ -152,6 +191,30 @@ impl RequestAuth {
             })
             .await?;
         Ok(user.as_ref())
+    }
+}
+
+impl RequestAuth {
+    /// The audit row of one request of `admin`'s impersonation of `user_id`.
+    async fn audit(
+        &self,
+        conn: &mut &AsyncPgConnection,
+        user_id: &str,
+        admin: &str,
+    ) -> Result<(), LookupError> {
+        let operation = serde_json::json!({ "operation": self.purpose.operation });
+        let action = crate::db::admin::audit::Action {
+            actor_id: admin,
+            actor_role: "impersonation",
+            impersonating: true,
+            target_id: Some(user_id),
+            action: self.purpose.action,
+            reason: None,
+            before: None,
+            after: Some(operation),
+        };
+        crate::db::admin::audit::record(conn, &action).await?;
+        Ok(())
     }
 }
 

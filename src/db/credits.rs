@@ -115,6 +115,16 @@ impl CreditAccount {
         conn: &mut AsyncPgConnection,
         change: &Change<'_>,
     ) -> QueryResult<Option<i64>> {
+        Ok(Self::apply_entry(conn, change)
+            .await?
+            .map(|entry| entry.balance_after_cents))
+    }
+
+    /// [`CreditAccount::apply`], answering the ledger row it appended.
+    pub async fn apply_entry(
+        conn: &mut AsyncPgConnection,
+        change: &Change<'_>,
+    ) -> QueryResult<Option<LedgerEntry>> {
         let floor = if change.amount_cents < 0 { 0 } else { i64::MIN };
         Self::write(conn, change, floor).await
     }
@@ -125,15 +135,16 @@ impl CreditAccount {
     pub async fn take_back(conn: &mut AsyncPgConnection, change: &Change<'_>) -> QueryResult<i64> {
         Self::write(conn, change, i64::MIN)
             .await?
+            .map(|entry| entry.balance_after_cents)
             .ok_or(diesel::result::Error::NotFound)
     }
 
-    /// Applies `change` unless the balance would end below `floor`.
+    /// Applies `change` unless the balance would end below `floor`; the ledger row appended.
     async fn write(
         conn: &mut AsyncPgConnection,
         change: &Change<'_>,
         floor: i64,
-    ) -> QueryResult<Option<i64>> {
+    ) -> QueryResult<Option<LedgerEntry>> {
         diesel::insert_into(credit_accounts::table)
             .values(credit_accounts::user_id.eq(change.user_id))
             .on_conflict_do_nothing()
@@ -163,9 +174,10 @@ impl CreditAccount {
                 credit_ledger::photo_job_id.eq(change.photo_job_id),
                 credit_ledger::purchase_id.eq(change.purchase_id),
             ))
-            .execute(conn)
-            .await?;
-        Ok(Some(balance))
+            .returning(LedgerEntry::as_returning())
+            .get_result(conn)
+            .await
+            .map(Some)
     }
 }
 

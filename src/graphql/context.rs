@@ -17,7 +17,10 @@ use crate::storage::Photos;
 use crate::stripe::client::StripeClient;
 
 /// Data the server attached to the schema (or the request), or an internal error naming it.
-fn data<'a, T: Send + Sync + 'static>(ctx: &Context<'a>, what: &str) -> AppResult<&'a T> {
+pub(crate) fn data<'a, T: Send + Sync + 'static>(
+    ctx: &Context<'a>,
+    what: &str,
+) -> AppResult<&'a T> {
     ctx.data::<T>()
         .map_err(|_| AppError::Internal(format!("the schema has no {what} attached")))
 }

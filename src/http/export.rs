@@ -71,7 +71,11 @@ async fn viewer(
     headers: &HeaderMap,
     address: Option<IpAddr>,
 ) -> Result<String, Response> {
-    let (auth, identity) = state.pipeline.identify(headers, true).await;
+    let purpose = crate::auth::Purpose {
+        action: "IMPERSONATED_READ",
+        operation: "export".into(),
+    };
+    let (auth, identity) = state.pipeline.identify(headers, true, purpose).await;
     match identity {
         Identity::Viewer(user_id) => match auth.looked_up().map(|u| u.in_person("export the data"))
         {

@@ -19,6 +19,7 @@ mod media;
 use super::request_id::REQUEST_ID;
 use super::state::{AppState, client_address};
 use crate::error::{INTERNAL_MESSAGE, RETRY_AFTER_SECONDS, code};
+use crate::pipeline::cost::Api;
 use crate::pipeline::{Answer, Caller, Refusal, Request, Transport, guard};
 use media::{MediaType, is_json_content_type, negotiate};
 
@@ -62,19 +63,50 @@ pub(crate) async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(media) = negotiate(&headers) else {
+    post_to(Api::Viewer, &state, peer, &headers, &body).await
+}
+
+/// `POST /admin/graphql`: the administration's schema, for staff only.
+pub(crate) async fn admin_post(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    post_to(Api::Admin, &state, peer, &headers, &body).await
+}
+
+/// `GET /admin/graphql`: queries of the administration's schema (no WebSocket).
+pub(crate) async fn admin_get(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    params: Result<Query<GraphqlParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    get_from(Api::Admin, &state, peer, &headers, params).await
+}
+
+/// A POST to `api`'s endpoint.
+async fn post_to(
+    api: Api,
+    state: &AppState,
+    peer: Peer,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let Some(media) = negotiate(headers) else {
         return refuse(
             StatusCode::NOT_ACCEPTABLE,
             "Accept must allow application/graphql-response+json or application/json",
         );
     };
-    if !is_json_content_type(&headers) {
+    if !is_json_content_type(headers) {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/json",
         );
     }
-    if guard::check_json(&body).is_err() {
+    if guard::check_json(body).is_err() {
         return refuse(
             StatusCode::BAD_REQUEST,
             "The request body is nested too deeply",
@@ -86,12 +118,12 @@ pub(crate) async fn post(
             "Batched requests are not supported: send one operation per request",
         );
     }
-    let request = match Request::from_body(&body) {
+    let request = match Request::from_body(body) {
         Ok(request) => request,
         Err(refusal) => return refused(media, &refusal),
     };
     let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr);
-    execute(&state, &headers, peer, media, request, Transport::Post).await
+    execute(api, state, headers, peer, media, request, Transport::Post).await
 }
 
 /// `GET /graphql`'s answers, whatever answered (an execution, the response cache, a refusal; not
@@ -144,7 +176,18 @@ pub(crate) async fn get(
         }
         Err(_) => {}
     }
-    let Some(media) = negotiate(&headers) else {
+    get_from(Api::Viewer, &state, peer, &headers, params).await
+}
+
+/// A GET (not an upgrade) of `api`'s endpoint.
+async fn get_from(
+    api: Api,
+    state: &AppState,
+    peer: Peer,
+    headers: &HeaderMap,
+    params: Result<Query<GraphqlParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(media) = negotiate(headers) else {
         return refuse(
             StatusCode::NOT_ACCEPTABLE,
             "Accept must allow application/graphql-response+json or application/json",
@@ -191,7 +234,7 @@ pub(crate) async fn get(
         variables,
     };
     let peer = peer.map(|axum::Extension(ConnectInfo(addr))| addr);
-    execute(&state, &headers, peer, media, request, Transport::Get).await
+    execute(api, state, headers, peer, media, request, Transport::Get).await
 }
 
 /// Whether the request's `If-None-Match` names `etag` (a list, weak validators and `*` allowed).
@@ -207,6 +250,7 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
 
 /// Runs a request through the pipeline and frames the answer.
 async fn execute(
+    api: Api,
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
@@ -220,7 +264,16 @@ async fn execute(
         address: client_address(state, peer, headers),
         request_id,
     };
-    let response = match state.pipeline.execute(request, transport, caller).await {
+    let answer = match api {
+        Api::Viewer => state.pipeline.execute(request, transport, caller).await,
+        Api::Admin => {
+            state
+                .pipeline
+                .execute_admin(request, transport, caller)
+                .await
+        }
+    };
+    let response = match answer {
         Ok(Answer::Executed(response)) => response,
         // Revalidation is for GET (what HTTP caches and mobile clients revalidate): only its
         // answers carry an `ETag`.
@@ -307,6 +360,8 @@ fn refused(media: MediaType, refusal: &Refusal) -> Response {
         Refusal::Malformed(_) => StatusCode::BAD_REQUEST,
         Refusal::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
         Refusal::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
         Refusal::Request { .. } => match media {
             MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
             MediaType::Json => StatusCode::OK,

@@ -46,7 +46,9 @@ impl Admitted {
 /// What steps 1–5 read and keep: the documents that may run, the parsed and admitted ones,
 /// the limits.
 pub(super) struct Gate {
-    pub(super) documents: Documents,
+    pub(super) documents: Arc<Documents>,
+    /// The schema the documents run against.
+    pub(super) api: cost::Api,
     pub(super) prepared: Prepared,
     pub(super) limits: Limits,
     /// Whether introspection is allowed (development).
@@ -148,6 +150,7 @@ impl Gate {
                 operation_name.as_deref(),
                 &variables,
                 &self.limits,
+                self.api,
             ) {
                 Ok(measured) => measure = Some(measured),
                 Err(refusal) => {

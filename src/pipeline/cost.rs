@@ -30,7 +30,9 @@ use std::collections::HashMap;
 use async_graphql::Variables;
 use async_graphql::parser::types::ExecutableDocument;
 
-pub use fields::{DATABASE_FIELDS, disagreements, unknown_database_fields};
+pub use fields::{
+    ADMIN_DATABASE_FIELDS, Api, DATABASE_FIELDS, disagreements, unknown_database_fields,
+};
 pub use measure::{DATABASE_FIELD_COST, DEFAULT_PAGE, LIST_ESTIMATE, MAX_PAGE, Measure};
 use walk::{Lexical, Walk, const_has_nul};
 
@@ -90,6 +92,7 @@ pub fn admit(
     operation_name: Option<&str>,
     variables: &Variables,
     limits: &Limits,
+    api: Api,
 ) -> Result<Measure, Refusal> {
     let operation = super::operation::selected(document, operation_name);
     let mut walk = Walk {
@@ -99,6 +102,7 @@ pub fn admit(
         fragments: HashMap::new(),
         lexical: Lexical::default(),
         nul: false,
+        shape: api.shape(),
     };
     // Every operation and fragment is measured (validation visits them all), each fragment once.
     let mut all = Measure::ZERO;

@@ -123,6 +123,11 @@ pub enum Refusal {
     Method(String),
     /// Past the caller's rate limit: retry after this long.
     RateLimited(Duration),
+    /// An endpoint for some people only (`/admin/graphql`), without a credential that signs
+    /// anyone in: HTTP 401.
+    Unauthenticated(String),
+    /// The same, signed in without the role it needs: HTTP 403, and nothing else said.
+    Forbidden(String),
 }
 
 impl Refusal {
@@ -140,6 +145,8 @@ impl Refusal {
             Refusal::Malformed(_) | Refusal::Method(_) => code::BAD_USER_INPUT,
             Refusal::Request { code, .. } => code,
             Refusal::RateLimited(_) => code::RATE_LIMITED,
+            Refusal::Unauthenticated(_) => code::UNAUTHENTICATED,
+            Refusal::Forbidden(_) => code::FORBIDDEN,
         }
     }
 
@@ -159,6 +166,8 @@ impl Refusal {
         match self {
             Refusal::Malformed(message)
             | Refusal::Method(message)
+            | Refusal::Unauthenticated(message)
+            | Refusal::Forbidden(message)
             | Refusal::Request { message, .. } => message.clone(),
             Refusal::RateLimited(_) => format!(
                 "Too many requests: try again in {} s",

@@ -2,6 +2,7 @@
 
 mod abuse;
 mod account;
+mod admin;
 mod app;
 mod architecture;
 mod auth;

@@ -327,6 +327,7 @@ fn cost_of(query: &str) -> u64 {
         None,
         &async_graphql::Variables::default(),
         &bff::config::limits::Limits::default(),
+        bff::pipeline::cost::Api::Viewer,
     )
     .unwrap()
     .cost

@@ -282,9 +282,20 @@ impl TestApp {
         variables: Value,
         headers: &[(&str, String)],
     ) -> (u16, Value) {
+        self.post_at("/graphql", query, variables, headers).await
+    }
+
+    /// [`TestApp::post`] to another GraphQL endpoint (`/admin/graphql`).
+    pub async fn post_at(
+        &self,
+        path: &str,
+        query: &str,
+        variables: Value,
+        headers: &[(&str, String)],
+    ) -> (u16, Value) {
         let mut request = self
             .client
-            .post(self.url("/graphql"))
+            .post(self.url(path))
             .json(&json!({ "query": query, "variables": variables }));
         for (name, value) in headers {
             request = request.header(*name, value);

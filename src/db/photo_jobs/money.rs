@@ -375,8 +375,9 @@ pub(crate) async fn not_processing(conn: &mut AsyncPgConnection, id: i64) -> Mon
 /// Gives back what a job took — its credits (a `JOB_REFUND`; the unique ledger index on
 /// `(photo_job_id, kind)` makes it happen at most once), its free photos and its usage.
 /// The caller holds the owner's account lock and has just moved the job to CANCELED or
-/// FAILED, in the same transaction.
-async fn refund(
+/// FAILED (or, for support's refund of a bad result, found it COMPLETED and not refunded), in
+/// the same transaction.
+pub(crate) async fn refund(
     conn: &mut AsyncPgConnection,
     job: &PhotoJob,
     description: &str,

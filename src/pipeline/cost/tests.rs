@@ -9,6 +9,7 @@ fn measure(query: &str, variables: serde_json::Value) -> Result<Measure, Refusal
         None,
         &Variables::from_json(variables),
         &Limits::default(),
+        Api::Viewer,
     )
 }
 

@@ -9,7 +9,7 @@ use async_graphql::parser::types::{
 };
 use async_graphql_value::{ConstValue, Value};
 
-use super::fields::{FieldShape, VIEWER_STATE, is_connection, shape};
+use super::fields::{FieldShape, Shape, VIEWER_STATE, is_connection};
 use super::measure::{
     DATABASE_FIELD_COST, DEFAULT_PAGE, LIST_ESTIMATE, MAX_PAGE, Measure, scale_page,
 };
@@ -35,6 +35,8 @@ pub(super) struct Walk<'a> {
     pub(super) fragments: HashMap<&'a str, Memo>,
     pub(super) lexical: Lexical,
     pub(super) nul: bool,
+    /// The schema's shape.
+    pub(super) shape: &'static Shape,
 }
 
 impl<'a> Walk<'a> {
@@ -76,7 +78,7 @@ impl<'a> Walk<'a> {
                     for (_, value) in &field.arguments {
                         self.nul |= value_has_nul(&value.node);
                     }
-                    let shape = shape().field(ty, field.name.node.as_str());
+                    let shape = self.shape.field(ty, field.name.node.as_str());
                     let (rows, below_page) = self.rows(field, shape, page);
                     let below = self.selection_set(
                         &field.selection_set.node,
