@@ -5,6 +5,7 @@
 //! role) and gives the resolvers the [`staff::Staff`] acting. Every mutation writes one row of
 //! the audit trail in its own transaction ([`crate::db::admin::audit`]).
 
+pub(crate) mod account;
 pub mod jobs;
 pub mod mutation;
 pub mod query;

@@ -61,7 +61,7 @@ impl From<JobFilter> for Filter {
 }
 
 /// A photo job of anyone.
-pub(crate) struct Job(PhotoJob);
+pub(crate) struct Job(pub(crate) PhotoJob);
 
 /// A photo job of anyone.
 #[Object]
@@ -153,6 +153,7 @@ impl JobQuery {
         let conn = read(ctx).await?;
         let rows = jobs::page(
             &mut &**conn,
+            None,
             status.map(Filter::from),
             since,
             after,

@@ -2,9 +2,10 @@
 
 use async_graphql::{Context, ID, Object};
 
+use super::account::Account;
 use super::staff::Staff;
 use super::types::{
-    Account, AuditEntry, AuditEntryConnection, AuditTotals, PeopleTotals, Person, PersonConnection,
+    AuditEntry, AuditEntryConnection, AuditTotals, Count, PeopleTotals, Person, PersonConnection,
     Stats,
 };
 use crate::db::admin::{self, PersonCursor};
@@ -109,6 +110,21 @@ impl PeopleQuery {
         data::<Staff>(ctx, "staff")?;
         let conn = read(ctx).await?;
         let s = admin::stats(&mut &**conn).await.map_err(AppError::from)?;
+        let counts = |rows: Vec<admin::account::Counted>| -> Vec<Count> {
+            rows.into_iter()
+                .map(|c| Count {
+                    name: c.name,
+                    detail: c.detail,
+                    count: c.count,
+                })
+                .collect()
+        };
+        let subscriptions = admin::account::subscriptions_by_plan(&mut &**conn)
+            .await
+            .map_err(AppError::from)?;
+        let jobs = admin::account::jobs_last_day(&mut &**conn)
+            .await
+            .map_err(AppError::from)?;
         Ok(Stats {
             people: s.people,
             active_people: s.active_people,
@@ -116,6 +132,8 @@ impl PeopleQuery {
             credits_sold: Decimal(s.credits_sold_cents),
             credits_refunded: Decimal(s.credits_refunded_cents),
             photo_jobs_last_day: s.jobs_last_day,
+            subscriptions: counts(subscriptions),
+            photo_jobs_last_day_by_status: counts(jobs),
         })
     }
 

@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::config::admin::roles;
 use crate::db::admin::audit::Entry;
 use crate::db::admin::{self, Person as PersonRow};
-use crate::db::credits::{CreditAccount, LedgerEntry};
-use crate::error::AppError;
+use crate::db::credits::LedgerEntry;
 use crate::graphql::connection::{Totals, connection};
 use crate::graphql::context::read;
 use crate::graphql::scalars::Decimal;
@@ -64,58 +63,15 @@ pub(crate) struct Ban {
     expires_at: Option<DateTime<Utc>>,
 }
 
-/// A person's sessions.
+/// A count of something, by name.
 #[derive(SimpleObject, Clone, Debug)]
-pub(crate) struct Sessions {
-    /// Live (unexpired) sessions.
-    count: i64,
-    /// When any of them was last active.
-    last_active_at: Option<DateTime<Utc>>,
-    /// Of them, opened by an admin's impersonation.
-    impersonated: i64,
-}
-
-/// One person's whole account.
-pub(crate) struct Account {
-    pub(crate) person: PersonRow,
-    pub(crate) credits: CreditAccount,
-}
-
-/// One person's whole account.
-#[Object]
-impl Account {
-    /// Who they are.
-    async fn person(&self) -> Person {
-        Person(self.person.clone())
-    }
-    /// Their credit balance (negative after a refunded purchase whose credits were spent).
-    async fn balance(&self) -> Decimal {
-        Decimal(self.credits.balance_cents)
-    }
-    /// Free photos used so far.
-    async fn free_photos_used(&self) -> i32 {
-        self.credits.free_photos_used
-    }
-    /// Their live sessions.
-    async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Sessions> {
-        let conn = read(ctx).await?;
-        let s = admin::sessions(&mut &**conn, &self.person.id)
-            .await
-            .map_err(AppError::from)?;
-        Ok(Sessions {
-            count: s.count,
-            last_active_at: s.last_active,
-            impersonated: s.impersonated,
-        })
-    }
-    /// Their latest credit ledger entries, newest first (at most 50).
-    async fn ledger(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LedgerRow>> {
-        let conn = read(ctx).await?;
-        let rows = LedgerEntry::page(&mut &**conn, &self.person.id, None, 50)
-            .await
-            .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(LedgerRow).collect())
-    }
+pub(crate) struct Count {
+    /// What is counted: a plan, a status.
+    pub(crate) name: String,
+    /// A second key where there is one (a subscription's status).
+    pub(crate) detail: Option<String>,
+    /// How many.
+    pub(crate) count: i64,
 }
 
 /// A change to a person's credits.
@@ -262,4 +218,8 @@ pub(crate) struct Stats {
     pub(crate) credits_refunded: Decimal,
     /// Photo jobs created in the last 24 hours.
     pub(crate) photo_jobs_last_day: i32,
+    /// Subscriptions by plan (`name`) and status (`detail`).
+    pub(crate) subscriptions: Vec<Count>,
+    /// Photo jobs created in the last 24 hours, by status (`name`).
+    pub(crate) photo_jobs_last_day_by_status: Vec<Count>,
 }

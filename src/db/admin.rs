@@ -3,6 +3,7 @@
 //! writes them; credits granted or taken back. Every write goes with one row of the audit trail
 //! ([`audit`]) in the caller's transaction.
 
+pub(crate) mod account;
 pub(crate) mod audit;
 pub(crate) mod jobs;
 

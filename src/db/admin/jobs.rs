@@ -21,10 +21,11 @@ pub(crate) enum Filter {
     Stuck,
 }
 
-/// Up to `limit` jobs of everyone, newest first, after `after`, in `filter`, created since
-/// `since` when given.
+/// Up to `limit` jobs of everyone (or of `owner`), newest first, after `after`, in `filter`,
+/// created since `since` when given.
 pub(crate) async fn page(
     conn: &mut impl Db,
+    owner: Option<&str>,
     filter: Option<Filter>,
     since: Option<chrono::DateTime<chrono::Utc>>,
     after: Option<Cursor>,
@@ -43,6 +44,9 @@ pub(crate) async fn page(
                 .filter(photo_jobs::lease_expires_at.lt(diesel::dsl::now));
         }
         None => {}
+    }
+    if let Some(owner) = owner {
+        query = query.filter(photo_jobs::user_id.eq(owner));
     }
     if let Some(since) = since {
         query = query.filter(photo_jobs::created_at.ge(since));

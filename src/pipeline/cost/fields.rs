@@ -43,6 +43,11 @@ pub const ADMIN_DATABASE_FIELDS: &[&str] = &[
     "Query.photoJobs",
     "Account.sessions",
     "Account.ledger",
+    "Account.subscription",
+    "Account.billingHistory",
+    "Account.purchases",
+    "Account.photoJobs",
+    "Account.storage",
 ];
 
 /// Which schema a document runs against: each has its own shape and lists.

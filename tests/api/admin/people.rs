@@ -98,11 +98,32 @@ async fn support_reads_one_persons_account() {
     let support = staff(&app, "Sam", "support").await;
     let person = app.user("Reader").await;
     grant(&app, &person, 1_250).await;
+    crate::photo_jobs::new_job(&app, &person, 1).await;
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut app.db().await,
+        &format!(
+            "INSERT INTO subscriptions (user_id, plan, status, stripe_subscription_id, cancel_at_period_end)
+               VALUES ('{0}', 'PRO', 'PAST_DUE', 'sub_1', true);
+             INSERT INTO subscription_history (user_id, kind, stripe_object_id, amount_cents, currency, occurred_at)
+               VALUES ('{0}', 'PAYMENT_FAILED', 'in_1', 2900, 'usd', now());
+             INSERT INTO purchases (user_id, stripe_checkout_session_id, pack, amount_cents, currency,
+                                    credits_cents, status, refunded_amount_cents, credits_reversed_cents)
+               VALUES ('{0}', 'cs_1', 'SMALL', 999, 'usd', 1000, 'PARTIALLY_REFUNDED', 500, 400)",
+            person.id
+        ),
+    )
+    .await
+    .unwrap();
     let query = "query($id: ID!) { user(id: $id) {
         person { id email roles ban { reason } }
         balance freePhotosUsed
         sessions { count lastActiveAt impersonated }
         ledger { kind amount balanceAfter }
+        subscription { plan status stripeSubscriptionId cancelAtPeriodEnd }
+        billingHistory { kind amount currency }
+        purchases { pack status paid credits refunded creditsTakenBack creditsHeldInDispute }
+        photoJobs { status photoCount }
+        storage { uploads bytes }
     } }";
     let body = as_staff(&app, &support, query, json!({ "id": person.id })).await;
     let account = &body["data"]["user"];
@@ -111,19 +132,48 @@ async fn support_reads_one_persons_account() {
     assert_eq!(account["balance"], "12.50");
     assert_eq!(account["sessions"]["count"], 1);
     assert!(account["sessions"]["lastActiveAt"].is_string());
+    // The job was one of the free photos: no charge in the ledger.
+    assert_eq!(account["freePhotosUsed"], 1);
     assert_eq!(
         account["ledger"],
         json!([{ "kind": "GRANT", "amount": "12.50", "balanceAfter": "12.50" }])
     );
+    assert_eq!(
+        account["subscription"],
+        json!({ "plan": "PRO", "status": "PAST_DUE", "stripeSubscriptionId": "sub_1", "cancelAtPeriodEnd": true })
+    );
+    assert_eq!(
+        account["billingHistory"],
+        json!([{ "kind": "PAYMENT_FAILED", "amount": "29.00", "currency": "usd" }])
+    );
+    assert_eq!(
+        account["purchases"],
+        json!([{ "pack": "SMALL", "status": "PARTIALLY_REFUNDED", "paid": "9.99", "credits": "10.00",
+                 "refunded": "5.00", "creditsTakenBack": "4.00", "creditsHeldInDispute": "0.00" }])
+    );
+    assert_eq!(
+        account["photoJobs"],
+        json!([{ "status": "PENDING", "photoCount": 1 }])
+    );
+    assert_eq!(account["storage"], json!({ "uploads": 0, "bytes": 0 }));
     let body = as_staff(&app, &support, query, json!({ "id": "nobody" })).await;
     assert_eq!(body["data"]["user"], serde_json::Value::Null, "{body}");
     let body = as_staff(
         &app,
         &support,
-        "{ stats { people activePeople bannedPeople creditsSold photoJobsLastDay } }",
+        "{ stats { people activePeople bannedPeople creditsSold photoJobsLastDay
+            subscriptions { name detail count } photoJobsLastDayByStatus { name count } } }",
         json!({}),
     )
     .await;
     assert_eq!(body["data"]["stats"]["people"], 2, "{body}");
     assert_eq!(body["data"]["stats"]["activePeople"], 2, "{body}");
+    assert_eq!(
+        body["data"]["stats"]["subscriptions"],
+        json!([{ "name": "PRO", "detail": "PAST_DUE", "count": 1 }])
+    );
+    assert_eq!(
+        body["data"]["stats"]["photoJobsLastDayByStatus"],
+        json!([{ "name": "PENDING", "count": 1 }])
+    );
 }
