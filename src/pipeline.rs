@@ -258,10 +258,7 @@ impl Pipeline {
         let staff = if admin {
             let auth = RequestAuth::from_headers(caller.credentials, &self.auth)
                 .lean(true)
-                .purpose(Purpose {
-                    action: "IMPERSONATED_READ",
-                    operation: "/admin/graphql".into(),
-                });
+                .purpose(Purpose::read("/admin/graphql"));
             let staff = counting(&statements, self.staff(&auth, &db, caller.address))
                 .await
                 .inspect_err(|refusal| record(name.as_deref(), refusal.code(), 0))?;
@@ -287,14 +284,10 @@ impl Pipeline {
             None => (
                 RequestAuth::from_headers(caller.credentials, &self.auth)
                     .lean(!admitted.viewer_state)
-                    .purpose(Purpose {
-                        action: if admitted.is_query {
-                            "IMPERSONATED_READ"
-                        } else {
-                            "IMPERSONATED_WRITE"
-                        },
-                        operation: admitted.label.clone(),
-                    }),
+                    .purpose(Purpose::operation(
+                        admitted.is_query,
+                        admitted.label.clone(),
+                    )),
                 None,
             ),
         };

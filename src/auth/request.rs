@@ -56,9 +56,36 @@ pub struct Purpose {
 
 impl Default for Purpose {
     fn default() -> Self {
+        Purpose::read("")
+    }
+}
+
+impl Purpose {
+    /// A read: a query, or what a transport reads (`export`).
+    pub fn read(operation: impl Into<String>) -> Purpose {
         Purpose {
             action: "IMPERSONATED_READ",
-            operation: String::new(),
+            operation: operation.into(),
+        }
+    }
+
+    /// A GraphQL operation: a read when a query, else a write (a mutation).
+    pub fn operation(is_query: bool, name: impl Into<String>) -> Purpose {
+        Purpose {
+            action: if is_query {
+                "IMPERSONATED_READ"
+            } else {
+                "IMPERSONATED_WRITE"
+            },
+            operation: name.into(),
+        }
+    }
+
+    /// A WebSocket connection signed in.
+    pub fn connection() -> Purpose {
+        Purpose {
+            action: "IMPERSONATED_CONNECTION",
+            operation: "connection_init".into(),
         }
     }
 }

@@ -71,10 +71,7 @@ async fn viewer(
     headers: &HeaderMap,
     address: Option<IpAddr>,
 ) -> Result<String, Response> {
-    let purpose = crate::auth::Purpose {
-        action: "IMPERSONATED_READ",
-        operation: "export".into(),
-    };
+    let purpose = crate::auth::Purpose::read("export");
     let (auth, identity) = state.pipeline.identify(headers, true, purpose).await;
     match identity {
         Identity::Viewer(user_id) => match auth.looked_up().map(|u| u.in_person("export the data"))

@@ -42,10 +42,7 @@ pub(super) async fn sign_in(
         .charge_address(address, 1)
         .await
         .map_err(SignInRefusal::RateLimited)?;
-    let purpose = crate::auth::Purpose {
-        action: "IMPERSONATED_CONNECTION",
-        operation: "connection_init".into(),
-    };
+    let purpose = crate::auth::Purpose::connection();
     let (auth, identity) = pipeline.identify(credentials, false, purpose).await;
     if !matches!(auth.service(), ServiceCredential::Absent) {
         let _ = pipeline.charge_failed_sign_in(address).await;
