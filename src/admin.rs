@@ -6,6 +6,7 @@
 //! the audit trail in its own transaction ([`crate::db::admin::audit`]).
 
 pub(crate) mod account;
+pub mod billing;
 pub mod jobs;
 pub mod mutation;
 pub mod query;
@@ -23,7 +24,11 @@ pub struct Query(query::PeopleQuery, jobs::JobQuery);
 /// Everything staff may do.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct Mutation(mutation::PeopleMutation, jobs::JobMutation);
+pub struct Mutation(
+    mutation::PeopleMutation,
+    jobs::JobMutation,
+    billing::PlanMutation,
+);
 
 /// The administration's schema.
 pub type AdminSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -33,11 +38,18 @@ pub fn schema() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
 }
 
-/// The served administration schemas: fully validating and revalidating, introspection only
-/// in development (as the viewer's).
-pub fn served(config: &crate::config::Config) -> crate::graphql::Schemas<AdminSchema> {
+/// The served administration schemas (with the Stripe client, for plan changes): fully
+/// validating and revalidating, introspection only in development (as the viewer's).
+pub fn served(
+    config: &crate::config::Config,
+    stripe: &crate::stripe::StripeClient,
+) -> crate::graphql::Schemas<AdminSchema> {
     crate::graphql::Schemas::build(|mode| {
-        crate::graphql::finish(schema().validation_mode(mode), config.is_development())
+        let builder = schema()
+            .data(stripe.clone())
+            .data(config.stripe.clone())
+            .validation_mode(mode);
+        crate::graphql::finish(builder, config.is_development())
     })
 }
 

@@ -106,7 +106,7 @@ impl App {
         let photos = Photos::new(&config.storage).map_err(StartupError)?;
         let notifier = Notifier::new(config).map_err(StartupError)?;
         let schemas = crate::graphql::served(config, &photos, &stripe);
-        let admin = crate::admin::served(config);
+        let admin = crate::admin::served(config, &stripe);
         let pipeline = Pipeline::new(
             config,
             pool.clone(),

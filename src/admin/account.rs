@@ -61,13 +61,7 @@ impl Account {
         let row = account::subscription(&mut &**conn, &self.person.id)
             .await
             .map_err(AppError::from)?;
-        Ok(row.map(|s| Subscription {
-            plan: s.plan,
-            status: s.status,
-            stripe_subscription_id: s.stripe_subscription_id,
-            current_period_end: s.current_period_end,
-            cancel_at_period_end: s.cancel_at_period_end,
-        }))
+        Ok(row.map(Subscription::of))
     }
     /// Their subscription's latest billing events (invoices paid, payments failed or
     /// refunded), newest first (at most 50).
@@ -157,6 +151,19 @@ pub(crate) struct Subscription {
     current_period_end: Option<DateTime<Utc>>,
     /// Whether it ends then.
     cancel_at_period_end: bool,
+}
+
+impl Subscription {
+    /// The row as support reads it.
+    pub(crate) fn of(s: account::Subscription) -> Self {
+        Subscription {
+            plan: s.plan,
+            status: s.status,
+            stripe_subscription_id: s.stripe_subscription_id,
+            current_period_end: s.current_period_end,
+            cancel_at_period_end: s.cancel_at_period_end,
+        }
+    }
 }
 
 /// An invoice paid, a payment failed or refunded.

@@ -97,7 +97,7 @@ pub(super) fn reason(text: &str) -> AppResult<String> {
 
 /// The person `id`, their row locked until the transaction ends (so what the audit row
 /// records as before is what the change changed); `NOT_FOUND` when there is none.
-async fn target(conn: &mut AsyncPgConnection, id: &str) -> AppResult<PersonRow> {
+pub(super) async fn target(conn: &mut AsyncPgConnection, id: &str) -> AppResult<PersonRow> {
     admin::lock_person(conn, id).await?;
     admin::person(conn, id).await?.ok_or(AppError::NotFoundAt {
         what: "user",

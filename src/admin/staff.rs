@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | read any account, the jobs across people, the stats, the audit trail | yes | yes |
 //! | grant or take back credits | up to `BFF_SUPPORT_GRANT_LIMIT_CENTS` per action | up to `BFF_ADMIN_GRANT_LIMIT_CENTS` |
-//! | ban, unban, revoke sessions | no | yes |
+//! | ban, unban, revoke sessions, change plans | no | yes |
 
 use crate::config::admin::{Admin, roles};
 use crate::db::viewer::SessionUser;
@@ -17,7 +17,7 @@ use crate::error::AppError;
 pub(crate) enum Role {
     /// Reads any account; grants credits up to its limit; retries, fails or refunds jobs.
     Support,
-    /// Everything: bans, larger grants, sessions.
+    /// Everything: bans, larger grants, sessions, plan changes.
     Admin,
 }
 

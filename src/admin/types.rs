@@ -156,8 +156,9 @@ impl AuditEntry {
     async fn target_id(&self) -> Option<&str> {
         self.0.target_id.as_deref()
     }
-    /// What was done: `GRANT_CREDITS`, `BAN`, `UNBAN`, `REVOKE_SESSIONS`, `GRANT_ROLE`,
-    /// `REVOKE_ROLE`, or `IMPERSONATED_READ` / `IMPERSONATED_WRITE` /
+    /// What was done: `GRANT_CREDITS`, `BAN`, `UNBAN`, `REVOKE_SESSIONS`, `CHANGE_PLAN`,
+    /// `FAIL_JOB`, `REFUND_JOB`, `RETRY_JOB`, `GRANT_ROLE`, `REVOKE_ROLE`, or
+    /// `IMPERSONATED_READ` / `IMPERSONATED_WRITE` /
     /// `IMPERSONATED_CONNECTION` for a request or WebSocket connection of an impersonation
     /// session.
     async fn action(&self) -> &str {

@@ -2,7 +2,7 @@
 //! Stripe's signed webhooks arrive (see `crate::stripe::events`); these operations start
 //! checkouts and change subscriptions, and mirror Stripe's answer at once.
 
-mod stripe_calls;
+pub(crate) mod stripe_calls;
 
 use async_graphql::{Context, Object};
 use diesel_async::AsyncConnection;
@@ -17,7 +17,7 @@ use crate::stripe::objects;
 pub(crate) use stripe_calls::{CheckoutSession, SubscribePayload};
 use stripe_calls::{
     billing, check_client_key, checkout_form, customer, expires_at, form, live_subscription,
-    opened, set_cancel_at_period_end, stripe_key, update_subscription,
+    mirror, opened, set_cancel_at_period_end, stripe_key, switch_price,
 };
 
 /// The viewer's billing operations (they call Stripe).
@@ -114,32 +114,8 @@ impl BillingMutation {
                     AppError::Conflict(format!("already subscribed to {}", target.name)).into(),
                 );
             }
-            let stripe_subscription = client
-                .get(&format!("subscriptions/{subscription_id}"))
-                .await
-                .map_err(AppError::from)?;
-            let stripe_subscription: objects::Subscription = objects::read(&stripe_subscription);
-            let Some(item) = stripe_subscription
-                .items
-                .data
-                .first()
-                .and_then(|item| item.id.as_deref())
-            else {
-                return Err(AppError::Upstream(
-                    "The payment provider answered unexpectedly; try again later".into(),
-                )
-                .into());
-            };
-            let fields = form(&[
-                ("items[0][id]", item),
-                ("items[0][price]", price.as_str()),
-                ("proration_behavior", "create_prorations"),
-                ("cancel_at_period_end", "false"),
-                ("metadata[user_id]", user.id.as_str()),
-            ]);
-            let billing =
-                update_subscription(client, &mut conn, &user.id, subscription_id, &fields, &key)
-                    .await?;
+            let response = switch_price(client, &user.id, subscription_id, &price, &key).await?;
+            let billing = mirror(&mut conn, &user.id, &response).await?;
             return Ok(SubscribePayload {
                 checkout: None,
                 subscription: BillingSubscription(billing),

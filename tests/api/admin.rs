@@ -14,6 +14,7 @@ use crate::support::{TestApp, TestUser, first_code};
 mod audit;
 mod jobs;
 mod people;
+mod plans;
 
 /// POSTs to `/admin/graphql` with `headers`: status and body.
 pub(crate) async fn admin_post(

@@ -18,6 +18,7 @@ use crate::graphql::context::{conn, stripe, viewer_in_person};
 use crate::stripe::client::StripeClient;
 use crate::stripe::objects;
 use crate::stripe::snapshot::Snapshot;
+use diesel_async::AsyncPgConnection;
 
 /// A Stripe Checkout page to send the viewer to.
 #[derive(SimpleObject)]
@@ -139,8 +140,8 @@ pub(super) async fn customer(
         .and_then(|s| s.stripe_customer_id.clone()))
 }
 
-/// The viewer's Stripe subscription while it is in good standing, or CONFLICT.
-pub(super) fn live_subscription(billing: &BillingState) -> Result<(&Subscription, &str), AppError> {
+/// The Stripe subscription while it is in good standing, or CONFLICT.
+pub(crate) fn live_subscription(billing: &BillingState) -> Result<(&Subscription, &str), AppError> {
     billing
         .subscription
         .as_ref()
@@ -152,8 +153,8 @@ pub(super) fn live_subscription(billing: &BillingState) -> Result<(&Subscription
 }
 
 /// Mirrors the subscription Stripe answered with, then reloads the billing state.
-async fn mirror(
-    conn: &mut DbConn,
+pub(crate) async fn mirror(
+    conn: &mut AsyncPgConnection,
     user_id: &str,
     response: &Value,
 ) -> Result<BillingState, AppError> {
@@ -162,7 +163,7 @@ async fn mirror(
         AppError::Upstream("The payment provider answered unexpectedly; try again later".into())
     })?;
     let plan = match snapshot.price_id.as_deref() {
-        Some(price) => PlanRow::for_price(&mut **conn, price).await?,
+        Some(price) => PlanRow::for_price(&mut *conn, price).await?,
         None => None,
     };
     if let Some(plan) = plan {
@@ -188,6 +189,46 @@ pub(super) async fn update_subscription(
         )
         .await?;
     mirror(conn, user_id, &response).await
+}
+
+/// Moves `user_id`'s Stripe subscription to `price`, prorated and no longer ending at the
+/// period's end, and answers Stripe's subscription as it is then (to [`mirror`]): a viewer's
+/// change of plan, and an admin's.
+pub(crate) async fn switch_price(
+    client: &StripeClient,
+    user_id: &str,
+    subscription_id: &str,
+    price: &str,
+    idempotency_key: &str,
+) -> Result<Value, AppError> {
+    let current = client
+        .get(&format!("subscriptions/{subscription_id}"))
+        .await?;
+    let current: objects::Subscription = objects::read(&current);
+    let Some(item) = current
+        .items
+        .data
+        .first()
+        .and_then(|item| item.id.as_deref())
+    else {
+        return Err(AppError::Upstream(
+            "The payment provider answered unexpectedly; try again later".into(),
+        ));
+    };
+    let fields = form(&[
+        ("items[0][id]", item),
+        ("items[0][price]", price),
+        ("proration_behavior", "create_prorations"),
+        ("cancel_at_period_end", "false"),
+        ("metadata[user_id]", user_id),
+    ]);
+    Ok(client
+        .post(
+            &format!("subscriptions/{subscription_id}"),
+            &fields,
+            Some(idempotency_key),
+        )
+        .await?)
 }
 
 /// Sets `cancel_at_period_end` on the viewer's subscription.
