@@ -169,6 +169,8 @@ async fn the_sveltekit_example_works_end_to_end_in_a_browser() {
         ("CHROMIUM", chromium),
         ("SCREENSHOTS", screenshots.display().to_string()),
         ("DEMO_EMAIL", bff::dev::seed::DEMO_EMAIL.to_owned()),
+        // The admin pages' test makes its first admin with `bff admin grant-role`.
+        ("BFF_BIN", env!("CARGO_BIN_EXE_bff").to_owned()),
         (
             "PHOTOS",
             Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -181,6 +183,8 @@ async fn the_sveltekit_example_works_end_to_end_in_a_browser() {
     // The flows first, on a database of their own people (the worker there claims the oldest
     // queued job, which must be theirs)...
     let mut results = vec![node_tests(&dir, &env, "e2e/app.test.mjs").await];
+    // ...and the administration pages (Better Auth's admin plugin, bans, the audit log)...
+    results.push(node_tests(&dir, &env, "e2e/admin.test.mjs").await);
     // ...then the demo account `bff dev` seeds (jobs, photos in the store, purchases, a
     // password), and the product: demo, keyboard, axe-core, screenshots, Lighthouse.
     {

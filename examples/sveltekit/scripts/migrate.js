@@ -1,9 +1,10 @@
-// Better Auth's own migration (its tables, and the jwks table of the jwt() plugin), then bff's:
+// Better Auth's own migration (its tables, the jwks table of the jwt() plugin and the admin()
+// plugin's columns; plugins as in src/lib/server/auth.ts), then bff's:
 // `npm run migrate` with DATABASE_URL set (BFF_BIN: the bff binary, default `bff`).
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { betterAuth } from 'better-auth';
-import { bearer, jwt } from 'better-auth/plugins';
+import { admin, bearer, jwt } from 'better-auth/plugins';
 import { getMigrations } from 'better-auth/db/migration';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
@@ -12,7 +13,7 @@ const auth = betterAuth({
   secret: process.env.BETTER_AUTH_SECRET ?? 'migration-only-secret-0123456789abcdef',
   baseURL: process.env.BETTER_AUTH_URL ?? 'http://localhost:5173',
   emailAndPassword: { enabled: true },
-  plugins: [bearer(), jwt()],
+  plugins: [bearer(), jwt(), admin()],
   telemetry: { enabled: false },
 });
 const { runMigrations } = await getMigrations(auth.options);

@@ -5,12 +5,15 @@ import { auth } from '$lib/server/auth';
 import { bffOrigin } from '$lib/server/bff';
 import type { Handle, HandleFetch } from '@sveltejs/kit';
 
-// Better Auth answers /api/auth/*; every other request learns who is signed in.
+// Better Auth answers /api/auth/*; every other request learns who is signed in. A banned
+// person is nobody, as bff treats them (a ban through Better Auth deletes their sessions; one
+// written another way may not).
 const authenticate: Handle = async ({ event, resolve }) => {
   const session = await auth.api.getSession({ headers: event.request.headers });
-  event.locals.user = session
-    ? { id: session.user.id, email: session.user.email, name: session.user.name }
-    : null;
+  const user = session?.user;
+  const banned = user?.banned && (!user.banExpires || new Date(user.banExpires) > new Date());
+  event.locals.user =
+    user && !banned ? { id: user.id, email: user.email, name: user.name, role: user.role ?? null } : null;
   return svelteKitHandler({ event, resolve, auth, building });
 };
 

@@ -11,6 +11,12 @@ export function explain(error: BffError): string {
       return 'For your safety, sign in again before deleting your account.';
     case 'UNAUTHENTICATED':
       return 'Your session has ended: sign in again.';
+    case 'ACCOUNT_BANNED':
+      return 'This account is banned. Contact support if you think this is a mistake.';
+    case 'IMPERSONATION_NOT_ALLOWED':
+      return `Not while you are signed in as someone else. ${error.message}`;
+    case 'FORBIDDEN':
+      return `You may not do that. ${error.message}`;
     case 'NOT_FOUND':
       return 'That no longer exists: it may have been deleted in another tab.';
     case 'CONFLICT':

@@ -59,9 +59,15 @@ export function connect(bffUrl: string): () => void {
         show();
         if (wasRetry) refresh();
       },
-      closed: () => {
+      closed: (event) => {
         open = false;
         show();
+        // 4403: the session ended (signed out elsewhere, expired, or the person was banned).
+        // graphql-ws would retry; the page's data read again sends them to sign in instead.
+        if ((event as CloseEvent | undefined)?.code === 4403) {
+          clearTimeout(pending);
+          invalidateAll();
+        }
       },
     },
   });

@@ -10,3 +10,6 @@ export const bffOrigin = () =>
 
 /** bff's GraphQL endpoint for load functions and actions. */
 export const bffUrl = () => `${bffOrigin()}/graphql`;
+
+/** bff's administration endpoint (admin.graphql), for the /admin pages. */
+export const adminUrl = () => `${bffOrigin()}/admin/graphql`;
