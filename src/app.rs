@@ -119,11 +119,12 @@ impl App {
         let listener = tasks.spawner();
         let options = crate::db::pool::options(&config.database)?;
         let listening = options.clone();
+        let progress_interval = config.live.progress_interval;
         // The hub starts its listening connection when it has its first subscriber.
         let hub = Hub::new(move |hub| {
             listener.spawn_cancellable(
                 "live listener",
-                crate::live::listener::listen(hub, listening.clone()),
+                crate::live::listener::listen(hub, listening.clone(), progress_interval),
             );
         });
         Ok(App {
@@ -161,6 +162,9 @@ impl App {
         }
         tasks.spawn("lease sweeper", |stop| {
             crate::sweeper::sweep_leases(pool.clone(), config.jobs, stop)
+        });
+        tasks.spawn("change log pruner", |stop| {
+            crate::sweeper::prune_changes(pool.clone(), config.live.changes_retention_hours, stop)
         });
         if config.stripe.secret_key.is_some() {
             tasks.spawn("Stripe clean-ups", |stop| {

@@ -6,6 +6,7 @@
 pub(crate) mod account;
 pub(crate) mod admin;
 pub mod better_auth;
+pub mod changes;
 pub(crate) mod connect;
 pub mod credits;
 pub mod export;

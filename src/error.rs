@@ -20,6 +20,9 @@ pub mod code {
     /// The session is an admin's impersonation, which may read as the person but not spend
     /// their money, change their subscription, delete their account or export their data.
     pub const IMPERSONATION_NOT_ALLOWED: &str = "IMPERSONATION_NOT_ALLOWED";
+    /// A cursor of `viewer.changes` / `viewerChanged` is too old to replay (or not the
+    /// viewer's): read the page again and start from its cursor.
+    pub const CURSOR_EXPIRED: &str = "CURSOR_EXPIRED";
     /// No such object among the viewer's own.
     pub const NOT_FOUND: &str = "NOT_FOUND";
     /// The request's input is invalid.
@@ -68,6 +71,9 @@ pub enum AppError {
     /// See [`code::IMPERSONATION_NOT_ALLOWED`]; the text names what was refused.
     #[error("An impersonated session cannot {0}; only the person can, signed in themselves")]
     ImpersonationNotAllowed(&'static str),
+    /// See [`code::CURSOR_EXPIRED`]; the text says why.
+    #[error("{0}")]
+    CursorExpired(String),
     /// See [`code::NOT_FOUND`]; the text names what was looked for.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -134,6 +140,7 @@ impl AppError {
             AppError::Forbidden(_) => code::FORBIDDEN,
             AppError::AccountBanned(_) => code::ACCOUNT_BANNED,
             AppError::ImpersonationNotAllowed(_) => code::IMPERSONATION_NOT_ALLOWED,
+            AppError::CursorExpired(_) => code::CURSOR_EXPIRED,
             AppError::NotFound(_) | AppError::NotFoundAt { .. } => code::NOT_FOUND,
             AppError::BadUserInput(_) | AppError::InvalidField { .. } => code::BAD_USER_INPUT,
             AppError::FreshSessionRequired(_) => code::FRESH_SESSION_REQUIRED,

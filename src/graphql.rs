@@ -7,6 +7,8 @@
 pub(crate) mod account;
 pub(crate) mod billing;
 pub(crate) mod billing_mutations;
+pub(crate) mod changes;
+pub use changes::cursor as changes_cursor;
 pub(crate) mod connection;
 pub(crate) mod context;
 pub(crate) mod credits;

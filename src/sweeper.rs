@@ -40,6 +40,27 @@ pub(crate) async fn sweep_leases(pool: DbPool, jobs: Jobs, mut stop: Stop) {
     }
 }
 
+/// How often a viewer's old changes are pruned.
+const CHANGES_PRUNE_PERIOD: Duration = Duration::from_secs(600);
+
+/// Prunes viewers' changes older than `hours` every ten minutes until the process stops
+/// (every process does; the deletes do not collide).
+pub(crate) async fn prune_changes(pool: DbPool, hours: i64, mut stop: Stop) {
+    let first = tokio::time::Instant::now() + CHANGES_PRUNE_PERIOD;
+    let mut ticks = tokio::time::interval_at(first, CHANGES_PRUNE_PERIOD);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while stop.tick(&mut ticks).await {
+        let Ok(mut conn) = pool.get().await else {
+            continue;
+        };
+        match crate::db::changes::prune(&mut *conn, hours).await {
+            Ok(0) => {}
+            Ok(viewers) => tracing::debug!(viewers, "pruned viewers' old changes"),
+            Err(error) => tracing::warn!(%error, "pruning viewers' changes failed"),
+        }
+    }
+}
+
 /// How often the storage sweeper looks for work.
 pub(crate) const STORAGE_SWEEP_PERIOD: Duration = Duration::from_secs(2);
 /// How long a sweeper holds the deletions it took before another may retry them.

@@ -1,6 +1,6 @@
 //! Live updates over WebSocket: `BFF_WS_MAX_CONNECTIONS`, `BFF_WS_MAX_CONNECTIONS_PER_VIEWER`,
 //! `BFF_WS_MAX_SUBSCRIPTIONS`, `BFF_WS_INIT_TIMEOUT_MS`, `BFF_WS_KEEPALIVE_MS`,
-//! `BFF_WS_SESSION_CHECK_MS`.
+//! `BFF_WS_SESSION_CHECK_MS`, `BFF_LIVE_PROGRESS_INTERVAL_MS`, `BFF_CHANGES_RETENTION_HOURS`.
 
 use std::time::Duration;
 
@@ -54,6 +54,22 @@ pub(crate) const SESSION_CHECK_MS: Variable = Variable::number(
     100,
     60_000,
 );
+/// `BFF_LIVE_PROGRESS_INTERVAL_MS`.
+pub(crate) const PROGRESS_INTERVAL_MS: Variable = Variable::number(
+    "BFF_LIVE_PROGRESS_INTERVAL_MS",
+    "the least time between two progress updates of one job to its subscribers, in ms (the latest report wins)",
+    1_000,
+    0,
+    600_000,
+);
+/// `BFF_CHANGES_RETENTION_HOURS`.
+pub(crate) const CHANGES_RETENTION_HOURS: Variable = Variable::number(
+    "BFF_CHANGES_RETENTION_HOURS",
+    "how long a viewer's changes are kept for viewer.changes and viewerChanged to replay, in hours (an older cursor: CURSOR_EXPIRED)",
+    72,
+    1,
+    8_760,
+);
 
 /// The variables of this module.
 pub(crate) const VARIABLES: &[Variable] = &[
@@ -63,6 +79,8 @@ pub(crate) const VARIABLES: &[Variable] = &[
     INIT_TIMEOUT_MS,
     KEEPALIVE_MS,
     SESSION_CHECK_MS,
+    PROGRESS_INTERVAL_MS,
+    CHANGES_RETENTION_HOURS,
 ];
 
 /// The limits of the WebSocket surface.
@@ -80,6 +98,10 @@ pub struct Live {
     pub keepalive: Duration,
     /// How often open connections' credentials are checked again.
     pub session_check: Duration,
+    /// The least time between two progress updates of one job to its subscribers.
+    pub progress_interval: Duration,
+    /// How long a viewer's changes are kept for replay, in hours.
+    pub changes_retention_hours: i64,
     /// Time allowed to write one message to a client before it counts as not reading.
     pub write_timeout: Duration,
     /// The largest message a client may send, in bytes.
@@ -102,6 +124,8 @@ impl Live {
             init_timeout: env.millis(&INIT_TIMEOUT_MS),
             keepalive: env.millis(&KEEPALIVE_MS),
             session_check: env.millis(&SESSION_CHECK_MS),
+            progress_interval: env.millis(&PROGRESS_INTERVAL_MS),
+            changes_retention_hours: env.number(&CHANGES_RETENTION_HOURS) as i64,
             write_timeout: Duration::from_secs(10),
             max_message_bytes: 64 * 1024,
         }

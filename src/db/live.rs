@@ -30,6 +30,14 @@ pub(crate) enum Change {
         /// Job id.
         id: i64,
     },
+    /// A processing job's progress, and nothing else a viewer reads (passed on at most once
+    /// per `BFF_LIVE_PROGRESS_INTERVAL_MS` per job).
+    Progress {
+        /// Owner.
+        user_id: String,
+        /// Job id.
+        id: i64,
+    },
     /// A credit account (a ledger row, or free photos spent).
     Credits {
         /// Owner.
@@ -47,6 +55,13 @@ pub(crate) enum Change {
         /// Notification id.
         id: i64,
     },
+    /// A statement changed what the user reads, at this version of theirs (their change log).
+    Log {
+        /// Owner.
+        user_id: String,
+        /// Their version after it.
+        seq: i64,
+    },
     /// The user was deleted: their live connections close.
     Gone {
         /// Who.
@@ -59,14 +74,19 @@ struct Payload {
     t: String,
     u: String,
     id: Option<i64>,
+    s: Option<i64>,
 }
 
 impl Change {
     /// Reads a notification's payload; `None` for anything else.
     pub(crate) fn parse(payload: &str) -> Option<Change> {
-        let Payload { t, u, id } = serde_json::from_str(payload).ok()?;
+        let Payload { t, u, id, s } = serde_json::from_str(payload).ok()?;
+        if let ("log", Some(seq)) = (t.as_str(), s) {
+            return Some(Change::Log { user_id: u, seq });
+        }
         match (t.as_str(), id) {
             ("job", Some(id)) => Some(Change::Job { user_id: u, id }),
+            ("progress", Some(id)) => Some(Change::Progress { user_id: u, id }),
             ("credits", _) => Some(Change::Credits { user_id: u }),
             ("billing", _) => Some(Change::Billing { user_id: u }),
             ("gone", _) => Some(Change::Gone { user_id: u }),
@@ -79,9 +99,11 @@ impl Change {
     pub(crate) fn user_id(&self) -> &str {
         match self {
             Change::Job { user_id, .. }
+            | Change::Progress { user_id, .. }
             | Change::Credits { user_id }
             | Change::Billing { user_id }
             | Change::Notification { user_id, .. }
+            | Change::Log { user_id, .. }
             | Change::Gone { user_id } => user_id,
         }
     }

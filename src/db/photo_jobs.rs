@@ -66,6 +66,14 @@ pub struct PhotoJob {
     pub attempts: i32,
     /// Once COMPLETED with storage: the key of its result object.
     pub result_key: Option<String>,
+    /// While PROCESSING, once its worker reported it: photos done.
+    pub progress_done: Option<i32>,
+    /// ... of how many.
+    pub progress_total: Option<i32>,
+    /// ... and the stage the worker named, if any.
+    pub progress_stage: Option<String>,
+    /// ... as of when.
+    pub progress_at: Option<DateTime<Utc>>,
 }
 
 /// Which of the viewer's jobs a list shows.

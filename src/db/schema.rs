@@ -56,6 +56,10 @@ diesel::table! {
         lease_expires_at -> Nullable<Timestamptz>,
         attempts -> Int4,
         result_key -> Nullable<Text>,
+        progress_done -> Nullable<Int4>,
+        progress_total -> Nullable<Int4>,
+        progress_stage -> Nullable<Text>,
+        progress_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -41,6 +41,7 @@ impl Entitlements {
 }
 
 /// The viewer's billing subscription. Someone who never subscribed is on FREE, ACTIVE.
+#[derive(Clone)]
 pub(crate) struct BillingSubscription(pub BillingState);
 
 /// The viewer's billing subscription. Someone who never subscribed is on FREE, ACTIVE.
@@ -138,7 +139,7 @@ db_enum! {
 }
 
 /// Use of one metric in the current usage window.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone)]
 pub(crate) struct UsageMeter {
     /// What is metered.
     pub metric: UsageMetric,
@@ -156,6 +157,24 @@ pub(crate) struct UsageMeter {
 }
 
 impl UsageMeter {
+    /// The viewer's meters as of `state`: photos, and bytes kept in storage.
+    pub(crate) fn of(state: &crate::db::viewer::ViewerState) -> Vec<UsageMeter> {
+        let plan = &state.billing.effective_plan;
+        vec![
+            UsageMeter::photos(
+                state.photos_used,
+                plan.monthly_photo_quota,
+                state.usage_window,
+            ),
+            UsageMeter::new(
+                UsageMetric::StorageBytes,
+                state.storage_used,
+                plan.storage_bytes_limit,
+                state.usage_window,
+            ),
+        ]
+    }
+
     /// A photos meter.
     pub(crate) fn photos(used: i32, limit: Option<i32>, window: Window) -> Self {
         Self::new(

@@ -13,6 +13,7 @@ use crate::error::AppError;
 use crate::error::AppResult;
 
 /// The viewer's credits: a balance spent on photo jobs, after a free allowance of photos.
+#[derive(Clone)]
 pub(crate) struct CreditAccount {
     pub(crate) row: AccountRow,
     pub(crate) free_photo_allowance: i32,

@@ -7,6 +7,7 @@ use async_graphql::{Context, ID, Subscription as SubscriptionRoot};
 use futures_util::{Stream, StreamExt};
 
 use super::billing::BillingSubscription;
+use super::changes::{self, ViewerChanges};
 use super::context::{jobs, read};
 use super::credits::CreditAccount;
 use super::ids::{Kind, row_id};
@@ -126,6 +127,32 @@ impl Subscription {
             Event::Notification(row) => Some(Notification::from((**row).clone())),
             _ => None,
         })))
+    }
+
+    /// Everything that changes for the viewer, as `viewer.changes` answers it, each answer
+    /// with its cursor. With `since` (a cursor from `viewer.changes` or an earlier event) it
+    /// first replays what changed after it (the first event comes even when nothing did:
+    /// caught up), then follows live, with no gap and no duplicate at the seam: every event
+    /// is read from the viewer's change log after the previous one's cursor. Without `since`
+    /// it follows from now. `CURSOR_EXPIRED` (then the stream ends) for a cursor too old to
+    /// replay: read the page again.
+    async fn viewer_changed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The cursor of the last answer applied.")] since: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ViewerChanges>> + use<>>
+    {
+        let live = live_viewer(ctx)?;
+        let since = since.as_deref().map(changes::position).transpose()?;
+        let allowance = jobs(ctx)?.free_photo_allowance;
+        let subscriber = subscribe(live).await?;
+        Ok(changes::follow(
+            subscriber,
+            live.pool().clone(),
+            live.user_id.clone(),
+            since,
+            allowance,
+        ))
     }
 
     /// The viewer's billing subscription after Stripe changes it (a checkout, a renewal, a

@@ -108,11 +108,34 @@ impl PhotoJob {
     async fn attempts(&self) -> i32 {
         self.0.attempts
     }
+    /// While PROCESSING, how far its worker is, once it has said (null otherwise): never
+    /// backwards, and cleared when the job completes, fails or goes back to the queue.
+    async fn progress(&self) -> Option<PhotoJobProgress> {
+        Some(PhotoJobProgress {
+            done: self.0.progress_done?,
+            total: self.0.progress_total?,
+            stage: self.0.progress_stage.clone(),
+            updated_at: self.0.progress_at?,
+        })
+    }
     /// Set only in the `photoJobUpdated` event that tells of the job's deletion (the job as it
     /// was then); always null in queries.
     async fn deleted_at(&self) -> Option<DateTime<Utc>> {
         self.1
     }
+}
+
+/// How far a worker is with a job.
+#[derive(async_graphql::SimpleObject)]
+pub(crate) struct PhotoJobProgress {
+    /// Photos done.
+    done: i32,
+    /// Of how many.
+    total: i32,
+    /// What the worker is doing, in its words (`"Upscaling"`), when it said.
+    stage: Option<String>,
+    /// When the worker reported it.
+    updated_at: DateTime<Utc>,
 }
 
 /// Which of the viewer's photo jobs to list.

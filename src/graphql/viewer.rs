@@ -5,8 +5,9 @@ use async_graphql::{Context, ID, Object};
 
 use tokio::sync::OnceCell;
 
-use super::billing::{BillingSubscription, UsageMeter, UsageMetric};
-use super::context::read;
+use super::billing::{BillingSubscription, UsageMeter};
+use super::changes::{self, ViewerChanges};
+use super::context::{self, read};
 use super::credits::CreditAccount;
 use super::ids::{Kind, row_id};
 use super::notifications::{self, NotificationConnection, NotificationPreference};
@@ -85,21 +86,31 @@ impl Viewer {
     }
     /// One meter per metric for the current usage window.
     async fn usage(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UsageMeter>> {
+        Ok(UsageMeter::of(self.state(ctx).await?))
+    }
+    /// What changed after `since` (a cursor from an earlier answer): jobs, purchases and
+    /// notifications as they were at the answer's cursor, deleted jobs and uploads as ids,
+    /// and the credits, subscription and usage when they changed; with the cursor to pass
+    /// next. Without `since`: nothing, and the cursor of the moment the request began, before
+    /// anything else it reads (read the page and this cursor in one request, then follow).
+    /// `CURSOR_EXPIRED` when the cursor is older than the changes kept
+    /// (`BFF_CHANGES_RETENTION_HOURS`) or not this viewer's: read the page again.
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The cursor of the last answer applied.")] since: Option<String>,
+    ) -> async_graphql::Result<ViewerChanges> {
         let state = self.state(ctx).await?;
-        let plan = &state.billing.effective_plan;
-        Ok(vec![
-            UsageMeter::photos(
-                state.photos_used,
-                plan.monthly_photo_quota,
-                state.usage_window,
-            ),
-            UsageMeter::new(
-                UsageMetric::StorageBytes,
-                state.storage_used,
-                plan.storage_bytes_limit,
-                state.usage_window,
-            ),
-        ])
+        let Some(since) = since else {
+            return Ok(ViewerChanges::none(state.versions.viewer));
+        };
+        let since = changes::position(&since)?;
+        let allowance = context::jobs(ctx)?.free_photo_allowance;
+        // In a snapshot of its own (the request's connection, alone meanwhile).
+        let mut conn = context::conn(ctx).await?;
+        changes::read_consistent(&mut conn, &self.user.id, Some(since), allowance)
+            .await?
+            .ok_or_else(|| AppError::Internal("the viewer's user row is gone".into()).into())
     }
     /// The viewer's photo jobs, newest first.
     async fn photo_jobs(

@@ -45,6 +45,56 @@ pub(crate) struct PhotoJobResultInput {
     pub byte_size: i64,
 }
 
+/// Longest progress stage name, in characters.
+const MAX_STAGE: usize = 100;
+
+/// How far a worker is with a job, reported with its heartbeat.
+#[derive(InputObject)]
+pub(crate) struct PhotoJobProgressInput {
+    /// Photos done: 0 to `total`.
+    pub done: i32,
+    /// Of how many: at least 1.
+    pub total: i32,
+    /// What it is doing, in words the person reads (`"Upscaling"`; at most 100 characters).
+    pub stage: Option<String>,
+}
+
+impl PhotoJobProgressInput {
+    /// The report, checked.
+    fn checked(self) -> Result<worker::Progress, AppError> {
+        if self.total < 1 {
+            return Err(AppError::invalid_field(
+                "progress.total",
+                "total must be at least 1",
+            ));
+        }
+        if !(0..=self.total).contains(&self.done) {
+            return Err(AppError::invalid_field(
+                "progress.done",
+                "done must be between 0 and total",
+            ));
+        }
+        let stage = self
+            .stage
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        if stage
+            .as_ref()
+            .is_some_and(|s| s.chars().count() > MAX_STAGE || s.chars().any(char::is_control))
+        {
+            return Err(AppError::invalid_field(
+                "progress.stage",
+                format!("stage must be at most {MAX_STAGE} characters of text"),
+            ));
+        }
+        Ok(worker::Progress {
+            done: self.done,
+            total: self.total,
+            stage,
+        })
+    }
+}
+
 /// Operations for the photo worker (service token only).
 #[derive(Default)]
 pub(crate) struct WorkerMutation;
@@ -83,18 +133,26 @@ impl WorkerMutation {
     }
 
     /// Extends the lease of a PROCESSING job by `BFF_WORKER_LEASE_MS` from now (call it well
-    /// within the lease while working). CONFLICT in any other state (its lease expired and it
-    /// went back to PENDING, or it was finished).
+    /// within the lease while working), and records its `progress` when given: the person sees
+    /// it as `PhotoJob.progress`, live at most every `BFF_LIVE_PROGRESS_INTERVAL_MS`. Progress
+    /// never goes backwards: a report with fewer photos done, or a smaller share, than the one
+    /// recorded is ignored (the lease is still extended). It is cleared when the job leaves
+    /// PROCESSING. CONFLICT in any other state (its lease expired and it went back to PENDING,
+    /// or it was finished).
     async fn heartbeat_photo_job(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The job's global id.")] id: ID,
+        #[graphql(desc = "How far the worker is, when it knows.")] progress: Option<
+            PhotoJobProgressInput,
+        >,
     ) -> async_graphql::Result<PhotoJob> {
         require_service(ctx).await?;
         let id = job_id(&id)?;
+        let progress = progress.map(PhotoJobProgressInput::checked).transpose()?;
         let lease = jobs(ctx)?.worker_lease;
         let mut conn = conn(ctx).await?;
-        match worker::heartbeat(&mut conn, id, lease)
+        match worker::heartbeat(&mut conn, id, lease, progress.as_ref())
             .await
             .map_err(AppError::from)?
         {

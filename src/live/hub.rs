@@ -27,6 +27,9 @@ pub enum Event {
     Billing(Arc<BillingState>),
     /// A notification, as written.
     Notification(Arc<Notification>),
+    /// The user's version moved to this (a statement changed what they read; see
+    /// `crate::db::changes`).
+    Logged(i64),
 }
 
 /// Starts the listening connection that publishes into a hub (see [`super::listener`]).

@@ -5,6 +5,11 @@
 //! connection and publishes each to that owner's subscribers in this process. Any number of
 //! processes deliver: each hears every notification.
 //!
+//! A job's progress (its worker's heartbeats) is passed on at most once per
+//! `BFF_LIVE_PROGRESS_INTERVAL_MS` per job: the first report at once, then the latest of those
+//! that follow when the interval has passed ([`Coalescer`]); any other change of the job goes
+//! out at once with its progress as it is.
+//!
 //! When the connection drops (a database restart), it reconnects with backoff (100 ms doubling
 //! to 5 s) and then re-sends the current state of what changed while it was deaf: the jobs
 //! changed or deleted since it last confirmed it was listening, and every subscribed user's
@@ -17,6 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use futures_util::{FutureExt, StreamExt};
+use tokio::time::Instant;
 
 use super::hub::{Event, Hub};
 use crate::db::connect::ConnectOptions;
@@ -46,7 +52,8 @@ pub enum ReloadError {
 
 /// The listening loop: connect, LISTEN, deliver; reconnect with backoff when the connection
 /// drops, then catch the subscribers up. Runs until the application stops (`crate::app`).
-pub(crate) async fn listen(hub: Arc<Hub>, options: ConnectOptions) {
+/// `progress_interval`: the least time between two progress updates of one job.
+pub(crate) async fn listen(hub: Arc<Hub>, options: ConnectOptions, progress_interval: Duration) {
     let mut backoff = BACKOFF_FIRST;
     // The database's time when this process last knew it was listening.
     let mut heard_until: Option<DateTime<Utc>> = None;
@@ -62,7 +69,8 @@ pub(crate) async fn listen(hub: Arc<Hub>, options: ConnectOptions) {
                 }
                 heard_until = Some(now);
                 hub.set_listening(true);
-                let error = deliver(&hub, &mut conn, &mut heard_until).await;
+                let mut progress = Coalescer::new(progress_interval);
+                let error = deliver(&hub, &mut conn, &mut heard_until, &mut progress).await;
                 hub.set_listening(false);
                 crate::metrics::db_error("listen");
                 tracing::warn!(%error, "lost the listening connection; reconnecting");
@@ -93,6 +101,74 @@ enum Wake {
     Notified,
     Failed(String),
     Heartbeat,
+    /// Progress held back by the [`Coalescer`] is due.
+    ProgressDue,
+}
+
+/// A job, by owner and id.
+type JobKey = (String, i64);
+
+/// Progress-only changes of jobs, passed on at most once per interval per job: the first at
+/// once, then the latest of those that came meanwhile when the interval has passed. Nothing
+/// queues: a job has at most one waiting, and it is reloaded (as it is then) when due.
+pub(crate) struct Coalescer {
+    interval: Duration,
+    /// Per job: when it was last passed on, and whether newer progress waits.
+    jobs: HashMap<JobKey, (Instant, bool)>,
+}
+
+impl Coalescer {
+    pub(crate) fn new(interval: Duration) -> Self {
+        Coalescer {
+            interval,
+            jobs: HashMap::new(),
+        }
+    }
+
+    /// Whether a progress change of `key` goes out now; if not, it waits until due.
+    pub(crate) fn admit(&mut self, key: &JobKey, now: Instant) -> bool {
+        match self.jobs.get_mut(key) {
+            Some((last, waiting)) if now < *last + self.interval => {
+                *waiting = true;
+                false
+            }
+            _ => {
+                self.jobs.insert(key.clone(), (now, false));
+                true
+            }
+        }
+    }
+
+    /// Any other change of `key` went out at once, with its progress as it is then.
+    pub(crate) fn sent(&mut self, key: &JobKey, now: Instant) {
+        if let Some(entry) = self.jobs.get_mut(key) {
+            *entry = (now, false);
+        }
+    }
+
+    /// When the next waiting progress is due.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.jobs
+            .values()
+            .filter(|(_, waiting)| *waiting)
+            .map(|(last, _)| *last + self.interval)
+            .min()
+    }
+
+    /// The jobs whose waiting progress is due, counted as passed on now; jobs quiet for a
+    /// whole interval are forgotten.
+    pub(crate) fn due(&mut self, now: Instant) -> Vec<JobKey> {
+        let interval = self.interval;
+        let mut due = Vec::new();
+        self.jobs.retain(|key, (last, waiting)| {
+            if *waiting && now >= *last + interval {
+                due.push(key.clone());
+                (*last, *waiting) = (now, false);
+            }
+            *waiting || now < *last + interval
+        });
+        due
+    }
 }
 
 /// Delivers notifications until the connection fails; returns why.
@@ -100,6 +176,7 @@ async fn deliver(
     hub: &Hub,
     conn: &mut AsyncPgConnection,
     heard_until: &mut Option<DateTime<Utc>>,
+    progress: &mut Coalescer,
 ) -> String {
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.reset();
@@ -117,6 +194,7 @@ async fn deliver(
                     None => Wake::Failed("the connection closed".to_owned()),
                 },
                 _ = heartbeat.tick() => Wake::Heartbeat,
+                _ = sleep_until_due(progress.next_due()) => Wake::ProgressDue,
             };
             // Whatever else has already arrived goes in the same batch.
             while matches!(wake, Wake::Notified) && batch.len() < BATCH {
@@ -132,10 +210,38 @@ async fn deliver(
             Wake::Heartbeat => crate::db::live::now(conn)
                 .await
                 .map(|now| *heard_until = Some(now)),
+            Wake::ProgressDue => {
+                let changes = progress
+                    .due(Instant::now())
+                    .into_iter()
+                    .map(|(user_id, id)| Change::Job { user_id, id })
+                    .collect();
+                reload_and_publish(hub, conn, changes).await
+            }
             Wake::Notified => {
+                let now = Instant::now();
                 let changes: Vec<Change> = batch
                     .iter()
                     .filter_map(|n| Change::parse(&n.payload))
+                    .filter_map(|change| match change {
+                        // Held back, unless its interval has passed.
+                        Change::Progress { user_id, id } => {
+                            let key = (user_id, id);
+                            if hub.has_subscribers(&key.0) && progress.admit(&key, now) {
+                                let (user_id, id) = key;
+                                Some(Change::Job { user_id, id })
+                            } else {
+                                None
+                            }
+                        }
+                        Change::Job { user_id, id } => {
+                            let key = (user_id, id);
+                            progress.sent(&key, now);
+                            let (user_id, id) = key;
+                            Some(Change::Job { user_id, id })
+                        }
+                        other => Some(other),
+                    })
                     .collect();
                 if changes
                     .iter()
@@ -158,6 +264,14 @@ async fn deliver(
     }
 }
 
+/// Resolves at `due`; never without one.
+async fn sleep_until_due(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Reloads what `changes` name, with their owners, and publishes each to its owner.
 async fn reload_and_publish(
     hub: &Hub,
@@ -174,11 +288,14 @@ async fn reload_and_publish(
             continue;
         }
         match change {
-            Change::Job { user_id, id } => jobs.push((user_id, id)),
+            Change::Job { user_id, id } | Change::Progress { user_id, id } => {
+                jobs.push((user_id, id));
+            }
             Change::Credits { user_id } => credits.push(user_id),
             Change::Billing { user_id } => billing.push(user_id),
             Change::Notification { user_id, id } => notifications.push((user_id, id)),
             Change::Gone { user_id } => hub.gone(&user_id),
+            Change::Log { user_id, seq } => hub.publish(&user_id, Event::Logged(seq)),
         }
     }
     if !jobs.is_empty() {

@@ -45,6 +45,11 @@ impl LiveViewer {
         }
     }
 
+    /// The pool catch-up reads come from.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
     /// For one operation: subscribed to the hub now, with the listening connection up, so
     /// that everything committed from now on reaches it (the transport answers the client's
     /// next message only after this).

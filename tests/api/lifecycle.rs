@@ -21,14 +21,15 @@ async fn background_tasks_start_in_one_place_and_stop_in_order() {
     let app = bff::app::App::new(&config, pool).unwrap();
     assert_eq!(app.running_tasks(), 0, "building the app starts nothing");
     app.start();
-    // The lease sweeper, the Stripe clean-ups, the Stripe sync, the WebSocket session check.
-    assert_eq!(app.running_tasks(), 4);
+    // The lease sweeper, the change log pruner, the Stripe clean-ups, the Stripe sync, the
+    // WebSocket session check.
+    assert_eq!(app.running_tasks(), 5);
     app.start();
-    assert_eq!(app.running_tasks(), 4, "a second start starts nothing");
+    assert_eq!(app.running_tasks(), 5, "a second start starts nothing");
     // Let every loop run a pass or two first.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(app.running_tasks(), 4, "no task ended on its own");
+    assert_eq!(app.running_tasks(), 5, "no task ended on its own");
     let stopped = app.stop().await;
-    assert_eq!((stopped.finished, stopped.aborted), (4, 0));
+    assert_eq!((stopped.finished, stopped.aborted), (5, 0));
     assert_eq!(app.running_tasks(), 0);
 }

@@ -15,8 +15,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::support::{APP_ORIGIN, TestApp, TestUser, ledger_change};
 
+mod changes;
 mod connections;
 mod delivery;
+mod progress;
 mod sign_in;
 
 pub(crate) const TRANSPORT: &str = "graphql-transport-ws";

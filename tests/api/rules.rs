@@ -113,6 +113,11 @@ const NOT_READ_BY_VIEWER_QUERIES: &[(&str, &str)] = &[
         "photo_job_tombstones",
         "deleted jobs for live subscriptions' catch-up; the cache keeps queries only",
     ),
+    (
+        "viewer_changes",
+        "the change log: written only by the statements that bump the version (its triggers \
+         fire after the bump), so `changes` answers are keyed by it; pruning changes no data",
+    ),
 ];
 
 /// The functions that bump a viewer's row: on INSERT and DELETE, and on UPDATE (before and

@@ -1,11 +1,12 @@
 // The example app end to end in headless Chromium (Debian's, driven by playwright-core):
 // sign up, the dashboard, photos chosen, previewed and uploaded straight to storage, a job made
-// of them and completed by the worker (which reads the photos and writes the result through the
-// URLs bff gave it; seen live), the result downloaded, a job canceled and refunded, a second user
-// who sees none of it, and sign-out after which bff refuses the old cookie. Run by bff's tests
-// (tests/api/app.rs), which start bff, an S3-compatible store and the built app and pass
-// APP_URL, BFF_URL, DATABASE_URL, WORKER_TOKEN, CHROMIUM, PHOTOS (a directory of demo photos and
-// a result.zip) and SCREENSHOTS. A failing step leaves a screenshot in SCREENSHOTS.
+// of them and completed by the worker (which reads the photos, reports progress the card shows
+// as a bar, and writes the result through the URLs bff gave it; seen live), the result
+// downloaded, a job canceled and refunded, a second user who sees none of it, and sign-out
+// after which bff refuses the old cookie. Run by bff's tests (tests/api/app.rs), which start
+// bff, an S3-compatible store and the built app and pass APP_URL, BFF_URL, DATABASE_URL,
+// WORKER_TOKEN, CHROMIUM, PHOTOS (a directory of demo photos and a result.zip) and
+// SCREENSHOTS. A failing step leaves a screenshot in SCREENSHOTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -87,6 +88,14 @@ test('a person signs up, runs photo jobs live through bff, and signs out', async
       assert.ok(bytes.equals(readFileSync(photo(name))), `the worker reads ${name}`);
     }
     await jobStatus(page, 'Brighten the sunset', 'PROCESSING');
+    // It reports progress with its heartbeat: a bar on the card, live.
+    const beat = 'mutation($id: ID!, $done: Int!) { heartbeatPhotoJob(id: $id, progress: { done: $done, total: 2, stage: "Retouching" }) { id } }';
+    await worker(beat, { id: job.id, done: 1 });
+    const bar = card(page, 'Brighten the sunset').getByTestId('job-progress');
+    await bar.and(page.locator('[data-done="1"][data-total="2"]')).waitFor();
+    assert.equal(await bar.getByRole('progressbar').getAttribute('aria-valuetext'), '1 of 2 done, Retouching');
+    await worker(beat, { id: job.id, done: 2 });
+    await bar.and(page.locator('[data-done="2"]')).waitFor();
     // ...and writes the result through another.
     const zip = readFileSync(photo('result.zip'));
     const { createPhotoJobResultUpload: upload } = await worker(

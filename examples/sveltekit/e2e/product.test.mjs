@@ -1,16 +1,16 @@
-// The example as a product, in headless Chromium: the demo account one click away (and its
-// live indicator going offline and back), the main flows with the keyboard alone, every page
-// at phone and desktop widths in light and dark (axe-core inside the page finds no serious or
-// critical violation; each is saved as a screenshot), the empty states, and Lighthouse's
-// scores for the dashboard. Run by bff's tests
+// The example as a product, in headless Chromium: the demo account one click away (its live
+// indicator going offline and back, the dashboard resuming from its cursor), the main flows
+// with the keyboard alone, every page at phone and desktop widths in light and dark (axe-core
+// inside the page finds no serious or critical violation; each is saved as a screenshot), the
+// empty states, and Lighthouse's scores for the dashboard. Run by bff's tests
 // (tests/api/app.rs) with the environment described in support.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import pg from 'pg';
 import {
-  APP_URL, CHROMIUM, DATABASE_URL, DEMO_EMAIL, PASSWORD, SCREENSHOTS, axeViolations, jobStatus, launch, photo, signInAsDemo,
-  signUp, step, tabTo,
+  APP_URL, CHROMIUM, DATABASE_URL, DEMO_EMAIL, PASSWORD, SCREENSHOTS, axeViolations, card, jobStatus, launch, photo,
+  signInAsDemo, signUp, step, tabTo,
 } from './support.mjs';
 
 let browser;
@@ -29,6 +29,17 @@ async function sql(text, params = []) {
 
 test('the demo account is one click from the sign-in page, with its jobs, photos and purchases', async () => {
   const context = await browser.newContext();
+  // The page's WebSockets, so that the test can drop them as a lost network does.
+  await context.addInitScript(() => {
+    const Native = window.WebSocket;
+    window.__sockets = [];
+    window.WebSocket = class extends Native {
+      constructor(...args) {
+        super(...args);
+        window.__sockets.push(this);
+      }
+    };
+  });
   const page = await signInAsDemo(context);
   await step(page, 'demo-dashboard', async () => {
     assert.equal(await page.getByTestId('signed-in-as').innerText(), DEMO_EMAIL);
@@ -55,8 +66,22 @@ test('the demo account is one click from the sign-in page, with its jobs, photos
     await context.setOffline(true);
     await status('offline').waitFor();
     assert.equal((await page.getByTestId('live-status').innerText()).trim(), 'Offline');
+    // The connection drops with the network (closed here: an emulated offline may keep it).
+    await page.evaluate(() => window.__sockets.forEach((socket) => socket.close(3000, 'network lost')));
+    // While it is away, the newest job is moved to another group (by SQL: whoever writes).
+    const [job] = await sql(
+      `SELECT id, prompt FROM photo_jobs WHERE user_id = (SELECT id FROM "user" WHERE email = $1) ORDER BY created_at DESC, id DESC LIMIT 1`,
+      [DEMO_EMAIL],
+    );
+    await sql(`UPDATE photo_jobs SET group_name = 'Renamed while away' WHERE id = $1`, [job.id]);
+    const reads = [];
+    page.on('request', (request) => request.url().includes('__data.json') && reads.push(request.url()));
     await context.setOffline(false);
     await status('live').waitFor();
+    // Back: what changed since the page's cursor is applied; the page is not read again.
+    await card(page, job.prompt).getByText('Renamed while away').waitFor();
+    await page.waitForTimeout(500);
+    assert.deepEqual(reads, [], 'the dashboard resumed from its cursor without reading the page again');
   });
   await step(page, 'demo-billing', async () => {
     await page.getByRole('link', { name: 'Billing' }).first().click();

@@ -79,18 +79,45 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Extends a PROCESSING job's lease to `lease` from now; `None` when it is not PROCESSING.
+/// What a worker reports of a job it processes: photos done of a total, and a stage name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// Photos done.
+    pub done: i32,
+    /// Of how many (at least 1, at least `done`).
+    pub total: i32,
+    /// Where it is, in the worker's words.
+    pub stage: Option<String>,
+}
+
+/// Extends a PROCESSING job's lease to `lease` from now, and records `progress` when it moves
+/// forward (`bff_progress_forward`: a late or repeated report is ignored); `None` when the
+/// job is not PROCESSING.
 pub(crate) async fn heartbeat(
     conn: &mut AsyncPgConnection,
     id: i64,
     lease: Duration,
+    progress: Option<&Progress>,
 ) -> QueryResult<Option<PhotoJob>> {
+    use diesel::sql_types::{Nullable, Text};
+    // Each column's CASE reads the row as locked, so two heartbeats racing keep the larger.
     diesel::sql_query(
-        "UPDATE photo_jobs SET lease_expires_at = now() + $2 * interval '1 millisecond' \
+        "UPDATE photo_jobs SET lease_expires_at = now() + $2 * interval '1 millisecond', \
+                progress_stage = CASE WHEN bff_progress_forward(progress_done, progress_total, $3, $4) \
+                                 THEN $5 ELSE progress_stage END, \
+                progress_at = CASE WHEN bff_progress_forward(progress_done, progress_total, $3, $4) \
+                              THEN now() ELSE progress_at END, \
+                progress_total = CASE WHEN bff_progress_forward(progress_done, progress_total, $3, $4) \
+                                 THEN $4 ELSE progress_total END, \
+                progress_done = CASE WHEN bff_progress_forward(progress_done, progress_total, $3, $4) \
+                                THEN $3 ELSE progress_done END \
          WHERE id = $1 AND status = 'PROCESSING' RETURNING *",
     )
     .bind::<BigInt, _>(id)
     .bind::<BigInt, _>(millis(lease))
+    .bind::<Nullable<Integer>, _>(progress.map(|p| p.done))
+    .bind::<Nullable<Integer>, _>(progress.map(|p| p.total))
+    .bind::<Nullable<Text>, _>(progress.and_then(|p| p.stage.clone()))
     .get_result(conn)
     .await
     .optional()

@@ -24,6 +24,7 @@ pub const DATABASE_FIELDS: &[&str] = &[
     "Viewer.photoJob",
     "Viewer.notifications",
     "Viewer.notificationPreferences",
+    "Viewer.changes",
     "CreditAccount.transactions",
     // Not `Notification.subject`, for the same reason as the next: a page reads its subjects
     // in at most three statements.
@@ -85,7 +86,7 @@ impl Api {
 
 /// The viewer's fields that the full session lookup answers (the `Viewer` resolvers that read
 /// `self.state`; a test reads them there).
-pub(super) const VIEWER_STATE: [&str; 3] = ["subscription", "credits", "usage"];
+pub(super) const VIEWER_STATE: [&str; 4] = ["subscription", "credits", "usage", "changes"];
 
 /// Whether a type is a connection (edges, nodes, pageInfo, totalCount), by its name.
 pub(super) fn is_connection(ty: &str) -> bool {

@@ -146,12 +146,11 @@ async fn shutdown_closes_subscriptions_with_1001_and_waits_for_them() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-#[tokio::test]
-async fn a_client_that_does_not_read_is_disconnected() {
+/// A person with 300 jobs with long prompts (each change of them all is 300 events of about
+/// 2 KB), subscribed to them all; and a database connection.
+async fn heavy_subscriber(app: &TestApp) -> (TestUser, Client, diesel_async::AsyncPgConnection) {
     use diesel_async::SimpleAsyncConnection;
-    let app = TestApp::spawn().await;
     let user = app.user("Sleepy").await;
-    // 300 jobs with long prompts: each change of them all is 300 events of about 2 KB.
     let mut conn = app.db().await;
     conn.batch_execute(&format!(
         "INSERT INTO photo_jobs (user_id, prompt, photo_count, cost_cents) \
@@ -160,14 +159,22 @@ async fn a_client_that_does_not_read_is_disconnected() {
     ))
     .await
     .unwrap();
-    let mut sleepy = Client::signed_in(&app, &user).await;
-    sleepy
+    let mut client = Client::signed_in(app, &user).await;
+    client
         .subscribed(
             "1",
             "subscription { photoJobUpdated { id prompt } }",
             json!({}),
         )
         .await;
+    (user, client, conn)
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_disconnected() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = TestApp::spawn().await;
+    let (user, mut sleepy, mut conn) = heavy_subscriber(&app).await;
     // It stops reading; 12,000 events (about 24 MB) are made for it.
     for round in 0..40 {
         conn.batch_execute(&format!(
@@ -196,6 +203,77 @@ async fn a_client_that_does_not_read_is_disconnected() {
     // The process is fine, and the user can subscribe again.
     let mut again = Client::signed_in(&app, &user).await;
     again.subscribed("1", JOBS, json!({})).await;
+}
+
+#[tokio::test]
+async fn a_stalled_client_among_many_delays_nobody_and_is_cut_off() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = TestApp::spawn().await;
+    // The stalled one: subscribed to 300 jobs with long prompts, then it stops reading.
+    let (sleepy, mut stalled, mut conn) = heavy_subscriber(&app).await;
+    // Twenty others, each watching their own job.
+    let mut others = Vec::new();
+    for i in 0..20 {
+        let user = app.user(&format!("Reader {i}")).await;
+        let job = app
+            .insert_job(&user.id, chrono::Utc::now(), "PENDING", Some("g"))
+            .await;
+        let mut client = Client::signed_in(&app, &user).await;
+        client.subscribed("1", JOBS, json!({})).await;
+        others.push((user, job, client));
+    }
+    // Round after round: the stalled client's 300 jobs change (about 600 KB of events for it
+    // each time), and each other's job changes once; the others' latency is measured.
+    let mut latencies = Vec::new();
+    for round in 0..12 {
+        conn.batch_execute(&format!(
+            "UPDATE photo_jobs SET group_name = 'round {round}' WHERE user_id = '{}'",
+            sleepy.id
+        ))
+        .await
+        .unwrap();
+        let started = std::time::Instant::now();
+        for (_, job, _) in &others {
+            conn.batch_execute(&format!(
+                "UPDATE photo_jobs SET group_name = 'round {round}' WHERE id = {job}"
+            ))
+            .await
+            .unwrap();
+        }
+        for (_, _, client) in &mut others {
+            let event = client.next().await;
+            assert_eq!(
+                event["payload"]["data"]["photoJobUpdated"]["groupName"],
+                format!("round {round}"),
+                "{event}"
+            );
+            latencies.push(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    latencies.sort();
+    let worst = *latencies.last().unwrap();
+    println!(
+        "others' latency with a stalled client: p50 {:?}, max {worst:?} ({} events)",
+        latencies[latencies.len() / 2],
+        latencies.len()
+    );
+    // Nobody waited for the stalled one: its writes block for up to 10 s before it is cut off.
+    assert!(worst < Duration::from_secs(2), "{worst:?}");
+    // It is cut off, with the documented code (1008), once a write has waited 10 s.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (code, reason) = loop {
+        match stalled.next_within(Duration::from_secs(10)).await {
+            Ok(_) => continue,
+            Err(End::Closed(0, _)) => panic!("the stalled client was not cut off"),
+            Err(End::Closed(code, reason)) => break (code, reason),
+            Err(other) => panic!("{other:?}"),
+        }
+    };
+    assert!(
+        code == 1008 || code == 1006,
+        "closed with {code} {reason:?}"
+    );
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@ import { graphql } from './graphql';
 export const JobFields = graphql(`
   fragment JobFields on PhotoJob {
     id prompt photoCount cost freePhotosApplied status groupName downloadUrl failureReason createdAt deletedAt
+    progress { done total stage }
     photos { id fileName url }
   }
 `);
@@ -12,6 +13,7 @@ export const Dashboard = graphql(
   query Dashboard($first: Int!, $after: String, $filter: PhotoJobFilter) {
     viewer {
       id name
+      changes { cursor }
       subscription {
         plan status currentPeriodEnd cancelAtPeriodEnd trialEndsAt
         entitlements { monthlyPhotoQuota pricePerPhoto maxPhotosPerJob }
@@ -116,6 +118,24 @@ export const NotificationFields = graphql(`
     }
   }
 `);
+
+// What changed since the page's cursor, after the live connection was down (see live.svelte.ts).
+export const Changes = graphql(
+  `
+  query Changes($since: String!) {
+    viewer {
+      id
+      changes(since: $since) {
+        cursor hasMore
+        photoJobs { ...JobFields }
+        deletedPhotoJobIds purchases { id } notifications { id } deletedUploadIds
+        credits { balance } subscription { plan } usage { metric } notificationPreferencesChanged
+      }
+    }
+  }
+`,
+  [JobFields],
+);
 
 export const UnreadCount = graphql(`
   query UnreadCount { viewer { id unreadNotificationCount } }

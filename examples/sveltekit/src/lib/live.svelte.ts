@@ -2,13 +2,16 @@
 // Auth cookie on the upgrade, and its Origin (this app's) is in bff's CORS_ALLOWED_ORIGINS.
 // One connection per tab, opened by the layout while someone is signed in; pages listen for
 // the events they show, and every event makes SvelteKit read the page's data again. A
-// notification is said in a toast on any page and counted on the bell.
+// notification is said in a toast on any page and counted on the bell. After the connection
+// was down, a page that gave its cursor (the dashboard) asks bff what changed since, and
+// applies it, instead of reading the whole page again.
 import { createClient } from 'graphql-ws';
 import { print } from 'graphql';
 import type { TadaDocumentNode } from 'gql.tada';
 import { invalidateAll } from '$app/navigation';
 import { navigating } from '$app/state';
-import { CreditsUpdates, JobFields, JobUpdates, NotificationFields, NotificationUpdates } from './documents';
+import { Changes, CreditsUpdates, JobFields, JobUpdates, NotificationFields, NotificationUpdates } from './documents';
+import { bff } from './bff';
 import { toast } from './toast.svelte';
 import { readFragment, type FragmentOf } from './graphql';
 
@@ -22,6 +25,12 @@ export const live = $state<{ status: LiveStatus }>({ status: 'connecting' });
  */
 export const inbox = $state<{ added: number }>({ added: 0 });
 
+/**
+ * Where the current page's data stands in the viewer's changes (`viewer.changes.cursor`, read
+ * with the page): set by pages that can apply changes as they come, null elsewhere.
+ */
+export const position = $state<{ cursor: string | null }>({ cursor: null });
+
 type Job = ReturnType<typeof readFragment<typeof JobFields, FragmentOf<typeof JobFields>>>;
 const jobListeners = new Set<(job: Job) => void>();
 /** Calls `listener` with every job update; returns the function that stops it. */
@@ -31,8 +40,10 @@ export function onJob(listener: (job: Job) => void): () => void {
 }
 
 /**
- * Connects to `bffUrl` until the returned function is called. After a reconnection the page's
- * data is read again, because events sent while the socket was down are not replayed.
+ * Connects to `bffUrl` until the returned function is called. After a reconnection, what
+ * changed while the socket was down is read from the page's cursor: jobs are applied where
+ * they are shown, and only other changes (credits, deletions, billing…) read the page again;
+ * without a cursor, or when it is too old (CURSOR_EXPIRED), the page is read again.
  */
 export function connect(bffUrl: string): () => void {
   let pending: ReturnType<typeof setTimeout> | undefined;
@@ -57,7 +68,7 @@ export function connect(bffUrl: string): () => void {
       connected: (_socket, _payload, wasRetry) => {
         open = opened = true;
         show();
-        if (wasRetry) refresh();
+        if (wasRetry) resume();
       },
       closed: (event) => {
         open = false;
@@ -72,6 +83,32 @@ export function connect(bffUrl: string): () => void {
     },
   });
   show();
+  /** What changed since the page's cursor, applied; the page read again only when needed. */
+  async function resume() {
+    if (!position.cursor) return refresh();
+    let since: string = position.cursor;
+    let reread = false;
+    for (;;) {
+      const result = await bff(fetch, bffUrl, Changes, { since });
+      const changes = result.data?.viewer?.changes;
+      if (!changes) return refresh();
+      for (const node of changes.photoJobs) {
+        const job = readFragment(JobFields, node);
+        for (const listener of jobListeners) listener(job);
+      }
+      reread ||=
+        changes.deletedPhotoJobIds.length > 0 ||
+        changes.purchases.length > 0 ||
+        changes.notifications.length > 0 ||
+        changes.credits !== null ||
+        changes.subscription !== null ||
+        changes.usage !== null;
+      since = changes.cursor;
+      if (!changes.hasMore) break;
+    }
+    position.cursor = since;
+    if (reread) refresh();
+  }
   const subscribe = <T>(document: TadaDocumentNode<T, Record<string, never>>, next: (data: T) => void) =>
     client.subscribe<T>(
       { query: print(document) },
@@ -81,11 +118,17 @@ export function connect(bffUrl: string): () => void {
         complete: () => {},
       },
     );
+  // A processing job's progress (at most one update a second per job) is shown where the job
+  // is; only a change of status makes the page read its data again (balance, usage, counts).
+  const processing = new Set<string>();
   const stops = [
     subscribe(JobUpdates, (event) => {
       const job = readFragment(JobFields, event.photoJobUpdated);
       for (const listener of jobListeners) listener(job);
-      refresh();
+      const progressOnly = job.status === 'PROCESSING' && processing.has(job.id);
+      if (job.status === 'PROCESSING') processing.add(job.id);
+      else processing.delete(job.id);
+      if (!progressOnly) refresh();
     }),
     subscribe(CreditsUpdates, refresh),
     // Whatever page is open: the bell counts it, a toast says it, and the page (the inbox
