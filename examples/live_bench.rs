@@ -12,8 +12,10 @@
 //! 3. counts bff's PostgreSQL connections (`pg_stat_activity` rows of its
 //!    `LIVE_APPLICATION_NAME`, `bff` by default).
 //!
-//! Environment: `LIVE_URL` (ws://…/graphql), `DATABASE_URL` (the same database, for the
-//! producers), `LIVE_BFF_PID`, and the counts above.
+//! Environment: `LIVE_URL` (ws://IP:PORT/graphql), `DATABASE_URL` (the same database, for the
+//! producers), `LIVE_BFF_PID`, and the counts above. Past 20,000 connections it connects from
+//! further loopback addresses (127.0.0.2, …), so ephemeral ports do not run out; its caller
+//! (`scripts/bench`) raises the file-descriptor limit both processes inherit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -61,15 +63,33 @@ struct Stats {
     received: AtomicU64,
 }
 
-/// One subscriber: connect, sign in, subscribe, confirm it started (a ping's pong comes after
-/// the server started it), then record every event's latency until the end.
+/// Connections per loopback source address: one address has about 28,000 ephemeral ports
+/// (Linux's default range), so past this the next one (127.0.0.2, …) is used.
+const PER_SOURCE: usize = 20_000;
+
+/// A TCP connection to `server` from loopback source address number `source` (127.0.0.1 + it).
+async fn connect_from(
+    server: std::net::SocketAddr,
+    source: usize,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let last = u8::try_from(1 + source).unwrap_or(u8::MAX);
+    let from = std::net::SocketAddr::from(([127, 0, 0, last], 0));
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(from)?;
+    socket.connect(server).await
+}
+
+/// One subscriber: connect (the `index`-th, from its source address), sign in, subscribe,
+/// confirm it started (a ping's pong comes after the server started it), then record every
+/// event's latency until the end.
 async fn subscriber(
     url: String,
+    index: usize,
     token: String,
     stats: Arc<Stats>,
     ready: tokio::sync::oneshot::Sender<bool>,
 ) {
-    let mut request = url.into_client_request().expect("a ws:// URL");
+    let mut request = url.as_str().into_client_request().expect("a ws:// URL");
     request.headers_mut().insert(
         "sec-websocket-protocol",
         HeaderValue::from_static("graphql-transport-ws"),
@@ -77,8 +97,17 @@ async fn subscriber(
     let mut config = WebSocketConfig::default();
     config.read_buffer_size = 4096;
     config.write_buffer_size = 0;
+    let server = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|host| host.parse().ok())
+        .expect("LIVE_URL is ws://IP:PORT/…");
+    let Ok(stream) = connect_from(server, index / PER_SOURCE).await else {
+        let _ = ready.send(false);
+        return;
+    };
     let Ok((mut socket, _)) =
-        tokio_tungstenite::connect_async_with_config(request, Some(config), false).await
+        tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await
     else {
         let _ = ready.send(false);
         return;
@@ -170,6 +199,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(subscriber(
             url.clone(),
+            i,
             tokens[i % tokens.len()].clone(),
             stats.clone(),
             ready_tx,

@@ -53,7 +53,7 @@ pub(crate) async fn prune_changes(pool: DbPool, hours: i64, mut stop: Stop) {
         let Ok(mut conn) = pool.get().await else {
             continue;
         };
-        match crate::db::changes::prune(&mut *conn, hours).await {
+        match crate::db::changes::prune(&mut conn, hours).await {
             Ok(0) => {}
             Ok(viewers) => tracing::debug!(viewers, "pruned viewers' old changes"),
             Err(error) => tracing::warn!(%error, "pruning viewers' changes failed"),

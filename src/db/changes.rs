@@ -99,18 +99,58 @@ pub(crate) async fn purchases(
 }
 
 /// Forgets changes older than `hours`, and records per viewer how far; how many viewers lost
-/// some.
-pub async fn prune(conn: &mut impl Db, hours: i64) -> QueryResult<usize> {
-    diesel::sql_query(
-        "WITH gone AS (DELETE FROM viewer_changes WHERE at < now() - $1 * interval '1 hour' \
-                       RETURNING user_id, seq), \
-              far AS (SELECT user_id, max(seq) AS seq FROM gone GROUP BY user_id) \
-         UPDATE viewer_versions v SET pruned_through = greatest(v.pruned_through, far.seq) \
-           FROM far WHERE v.user_id = far.user_id",
-    )
-    .bind::<BigInt, _>(hours)
-    .execute(conn)
+/// some. One process at a time (a transaction-level advisory lock: another finds it taken and
+/// prunes nothing), and version rows locked in id order, as the writers' triggers lock them.
+pub async fn prune(conn: &mut diesel_async::AsyncPgConnection, hours: i64) -> QueryResult<usize> {
+    use diesel_async::AsyncConnection;
+    #[derive(QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        taken: bool,
+    }
+    conn.transaction(async |conn| {
+        let lock: Taken = diesel::sql_query(
+            "SELECT pg_try_advisory_xact_lock(hashtext('bff_viewer_changes_prune')) AS taken",
+        )
+        .get_result(conn)
+        .await?;
+        if !lock.taken {
+            return Ok(0);
+        }
+        diesel::sql_query(
+            "WITH gone AS (DELETE FROM viewer_changes WHERE at < now() - $1 * interval '1 hour' \
+                           RETURNING user_id, seq), \
+                  far AS (SELECT user_id, max(seq) AS seq FROM gone GROUP BY user_id), \
+                  locked AS (SELECT v.user_id FROM viewer_versions v JOIN far USING (user_id) \
+                              ORDER BY v.user_id FOR UPDATE OF v) \
+             UPDATE viewer_versions v SET pruned_through = greatest(v.pruned_through, far.seq) \
+               FROM far, locked WHERE v.user_id = far.user_id AND locked.user_id = far.user_id",
+        )
+        .bind::<BigInt, _>(hours)
+        .execute(conn)
+        .await
+    })
     .await
+}
+
+/// These viewers' versions now (a listener that was deaf tells their followers to read on).
+pub(crate) async fn versions(
+    conn: &mut impl Db,
+    user_ids: &[String],
+) -> QueryResult<Vec<(String, i64)>> {
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = Text)]
+        user_id: String,
+        #[diesel(sql_type = BigInt)]
+        version: i64,
+    }
+    let rows: Vec<Version> =
+        diesel::sql_query("SELECT user_id, version FROM viewer_versions WHERE user_id = ANY($1)")
+            .bind::<Array<Text>, _>(user_ids)
+            .load(conn)
+            .await?;
+    Ok(rows.into_iter().map(|v| (v.user_id, v.version)).collect())
 }
 
 /// Which of the viewer's uploads among `ids` still exist.

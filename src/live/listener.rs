@@ -155,6 +155,14 @@ impl Coalescer {
             .min()
     }
 
+    /// Forgets the jobs with nothing waiting that were last passed on a whole interval ago
+    /// (their next report goes out at once anyway): the map holds only recent jobs.
+    pub(crate) fn forget_quiet(&mut self, now: Instant) {
+        let interval = self.interval;
+        self.jobs
+            .retain(|_, (last, waiting)| *waiting || now < *last + interval);
+    }
+
     /// The jobs whose waiting progress is due, counted as passed on now; jobs quiet for a
     /// whole interval are forgotten.
     pub(crate) fn due(&mut self, now: Instant) -> Vec<JobKey> {
@@ -207,9 +215,12 @@ async fn deliver(
         };
         let result = match wake {
             Wake::Failed(error) => return error,
-            Wake::Heartbeat => crate::db::live::now(conn)
-                .await
-                .map(|now| *heard_until = Some(now)),
+            Wake::Heartbeat => {
+                progress.forget_quiet(Instant::now());
+                crate::db::live::now(conn)
+                    .await
+                    .map(|now| *heard_until = Some(now))
+            }
             Wake::ProgressDue => {
                 let changes = progress
                     .due(Instant::now())
@@ -368,6 +379,10 @@ async fn catch_up(
         }
         publish_accounts(hub, conn, users).await?;
         publish_billing(hub, conn, users).await?;
+        // Followers of the change log read on from their cursors.
+        for (user, version) in crate::db::changes::versions(conn, users).await? {
+            hub.publish(&user, Event::Logged(version));
+        }
     }
     Ok(())
 }

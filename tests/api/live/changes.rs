@@ -322,4 +322,43 @@ async fn pages_of_changes_and_cursors_that_cannot_be_replayed() {
     let now = cursor_now(&app, &user).await;
     let body = app.query_as(&user, CHANGES, json!({ "since": now })).await;
     assert!(body.get("errors").is_none(), "{body}");
+
+    // A job moved to another person (by SQL) is gone for the first and new for the second.
+    let other = app.user("Receiver").await;
+    let theirs = cursor_now(&app, &other).await;
+    let moved = &made[0];
+    let row = bff::graphql::ids::parse_global_id(moved).unwrap().1;
+    app.db()
+        .await
+        .batch_execute(&format!(
+            "UPDATE photo_jobs SET user_id = '{}' WHERE id = {row}",
+            other.id
+        ))
+        .await
+        .unwrap();
+    let body = app.query_as(&user, CHANGES, json!({ "since": now })).await;
+    assert_eq!(
+        body["data"]["viewer"]["changes"]["deletedPhotoJobIds"],
+        json!([moved]),
+        "{body}"
+    );
+    let body = app
+        .query_as(&other, CHANGES, json!({ "since": theirs }))
+        .await;
+    assert_eq!(
+        body["data"]["viewer"]["changes"]["photoJobs"][0]["id"],
+        moved.as_str(),
+        "{body}"
+    );
+    // An operator's TRUNCATE: nothing before it can be replayed, for anyone.
+    let before = cursor_now(&app, &other).await;
+    app.db()
+        .await
+        .batch_execute("TRUNCATE photo_jobs CASCADE")
+        .await
+        .unwrap();
+    for (who, since) in [(&user, &now), (&other, &before)] {
+        let body = app.query_as(who, CHANGES, json!({ "since": since })).await;
+        assert_eq!(first_code(&body), "CURSOR_EXPIRED", "{body}");
+    }
 }

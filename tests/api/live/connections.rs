@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Held by the tests whose load or timing would upset each other when run side by side.
+static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn protocol_violations_close_with_their_codes() {
     let app = TestApp::spawn_with(|env| {
@@ -208,18 +211,23 @@ async fn a_client_that_does_not_read_is_disconnected() {
 #[tokio::test]
 async fn a_stalled_client_among_many_delays_nobody_and_is_cut_off() {
     use diesel_async::SimpleAsyncConnection;
+    // Its load would upset the timing of the silent peer's test.
+    let _alone = TIMING.lock().await;
     let app = TestApp::spawn().await;
     // The stalled one: subscribed to 300 jobs with long prompts, then it stops reading.
     let (sleepy, mut stalled, mut conn) = heavy_subscriber(&app).await;
-    // Twenty others, each watching their own job.
+    // Twenty others, each watching their own job (subscribed first, so that its creation's
+    // event, however late the listener is, is the first they read).
     let mut others = Vec::new();
     for i in 0..20 {
         let user = app.user(&format!("Reader {i}")).await;
+        let mut client = Client::signed_in(&app, &user).await;
+        client.subscribed("1", JOBS, json!({})).await;
         let job = app
             .insert_job(&user.id, chrono::Utc::now(), "PENDING", Some("g"))
             .await;
-        let mut client = Client::signed_in(&app, &user).await;
-        client.subscribed("1", JOBS, json!({})).await;
+        let created = client.next().await;
+        assert_eq!(created["type"], "next", "{created}");
         others.push((user, job, client));
     }
     // Round after round: the stalled client's 300 jobs change (about 600 KB of events for it
@@ -278,6 +286,8 @@ async fn a_stalled_client_among_many_delays_nobody_and_is_cut_off() {
 
 #[tokio::test]
 async fn a_silent_peer_is_dropped_and_the_process_limit_holds() {
+    // Timed in hundreds of milliseconds: not beside the stalled client's load.
+    let _alone = TIMING.lock().await;
     let app = TestApp::spawn_with(|env| {
         env.insert("BFF_WS_KEEPALIVE_MS", "200".into());
         env.insert("BFF_WS_MAX_CONNECTIONS", "2".into());

@@ -117,13 +117,27 @@ async fn progress_is_coalesced_never_goes_backwards_and_is_cleared() {
             "{body}"
         );
     }
-    // A heartbeat without progress changes nothing a viewer reads: nobody hears of it.
+    // A heartbeat without progress changes nothing a viewer reads: nobody hears of it, and
+    // the viewer's change log does not have it.
+    let changes =
+        "query($since: String) { viewer { changes(since: $since) { cursor photoJobs { id } } } }";
+    let before =
+        app.query_as(&user, changes, json!({})).await["data"]["viewer"]["changes"]["cursor"]
+            .clone();
     let body = as_worker(&app, BEAT, json!({ "id": job })).await;
     assert_eq!(
         body["data"]["heartbeatPhotoJob"]["progress"]["done"], 40,
         "{body}"
     );
     watcher.quiet().await;
+    let body = app
+        .query_as(&user, changes, json!({ "since": before }))
+        .await;
+    assert_eq!(
+        body["data"]["viewer"]["changes"]["photoJobs"],
+        json!([]),
+        "{body}"
+    );
 
     // The job completes: its progress is cleared, and that goes out at once.
     let complete = "mutation($id: ID!) { completePhotoJob(id: $id, downloadUrl: \"https://results.example.com/1.zip\") { status progress { done } } }";
