@@ -28,6 +28,10 @@ export const input =
 
 export const card = 'rounded-xl border bg-card text-card-foreground shadow-sm';
 
+/** A link of a navigation bar; `aria-current="page"` marks where the person is. */
+export const navLink =
+  'rounded-md px-3 py-2 text-sm font-medium text-muted-foreground transition-colors hover:text-foreground aria-[current=page]:bg-muted aria-[current=page]:text-foreground';
+
 /** A tone for a status badge. */
 export type Tone = 'neutral' | 'info' | 'success' | 'warning' | 'danger';
 export const tone: Record<Tone, string> = {
